@@ -1,9 +1,15 @@
 """Privacy metrics: membership inference against the forget set (``mia_acc``) and its
 normalised form (``nfs_mia``).
 
-The attack is ART's ``MembershipInferenceBlackBox`` with a random-forest attack model
-(seeded, so a run seed always gives the same number). What it sees, per sample: the
-model's softmax vector and the true label (one-hot); nothing else.
+The attack is ART's ``MembershipInferenceBlackBox`` with a logistic-regression attack
+model. What it sees, per sample: the model's loss on that sample, −log softmax(f(x))_y
+for the true label y (the signal of Yeom et al., 2018: a model fits its training samples
+better than unseen ones); nothing else. On one scalar, logistic regression is a learnt
+threshold on the loss. We feed the loss rather than the whole softmax vector because
+the attack model is fitted on a few hundred samples: on scenarios/client_fmnist.yaml
+(seed 0, original: 99% accuracy on client 0's data, 82% on the test set) a random forest
+on (softmax, one-hot label) scored 51% — no better than on the retrained model — while
+the loss attack scored 62% against 49% for retrain.
 
 Members and non-members, balanced and label-matched:
 
@@ -48,6 +54,15 @@ def probabilities(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> 
     return torch.cat(out).double().cpu().numpy()
 
 
+@torch.no_grad()
+def sample_losses(model: nn.Module, data: Split, batch_size: int = 1024) -> np.ndarray:
+    """Per-sample cross-entropy of ``model`` on ``data`` (evaluation mode), shape (N, 1)."""
+    model.eval()
+    out = [F.cross_entropy(model(data.x[i:i + batch_size]), data.y[i:i + batch_size],
+                           reduction="none") for i in range(0, len(data), batch_size)]
+    return torch.cat(out).double().cpu().numpy().reshape(-1, 1)
+
+
 def mia_pairs(members: Split, pool: Split, seed: int,
               max_members: int = MAX_MEMBERS) -> dict[str, torch.Tensor]:
     """Indices of label-matched members / non-members, each split in a fitting half and a
@@ -83,24 +98,18 @@ def membership_attack_accuracy(model: nn.Module, members: Split, pool: Split,
     pairs = mia_pairs(members, pool, seed)
     if len(pairs["eval_in"]) < MIN_PAIRS or len(pairs["fit_in"]) < MIN_PAIRS:
         return None
-    p_in, p_out = probabilities(model, members.x), probabilities(model, pool.x)
-    n_classes = p_in.shape[1]
-    y_in, y_out = members.y.cpu().numpy(), pool.y.cpu().numpy()
-    # ART wants an estimator; the attack gets the model's outputs through `pred`, so this
-    # one is never queried
-    estimator = BlackBoxClassifier(lambda x: np.zeros((len(x), n_classes)),
-                                   input_shape=(1,), nb_classes=n_classes)
+    loss_in, loss_out = sample_losses(model, members), sample_losses(model, pool)
+    # ART wants an estimator; the attack gets the losses through `pred`, so this one is
+    # never queried
+    estimator = BlackBoxClassifier(lambda x: np.zeros((len(x), 1)), input_shape=(1,),
+                                   nb_classes=2)
     attack = MembershipInferenceBlackBox(estimator, input_type="prediction",
-                                         attack_model_type="rf")
-    # seeded after construction: ART tests a given attack model's truth value, which an
-    # unfitted sklearn forest cannot answer
-    attack.attack_model.set_params(random_state=seed)
+                                         attack_model_type="lr")
     fit_in, fit_out = pairs["fit_in"].numpy(), pairs["fit_out"].numpy()
-    attack.fit(y=y_in[fit_in], pred=p_in[fit_in], test_y=y_out[fit_out],
-               test_pred=p_out[fit_out])
+    attack.fit(pred=loss_in[fit_in], test_pred=loss_out[fit_out])
     eval_in, eval_out = pairs["eval_in"].numpy(), pairs["eval_out"].numpy()
-    said_in = attack.infer(None, y_in[eval_in], pred=p_in[eval_in]).ravel()
-    said_out = attack.infer(None, y_out[eval_out], pred=p_out[eval_out]).ravel()
+    said_in = attack.infer(None, None, pred=loss_in[eval_in]).ravel()
+    said_out = attack.infer(None, None, pred=loss_out[eval_out]).ravel()
     correct = (said_in == 1).sum() + (said_out == 0).sum()
     return float(correct / (len(said_in) + len(said_out)))
 

@@ -82,9 +82,16 @@ def backpack_extension(curvature: str, part: str, mc_samples: int = 1):
 
 def backpack_model(model: nn.Module) -> nn.Module:
     """``model`` made BackPACK-ready. The converter keeps parameter names and shares the
-    parameter tensors, so results map back to ``model.named_parameters()``."""
+    parameter tensors, so results map back to ``model.named_parameters()``.
+
+    A plain ``nn.Sequential`` of leaf modules (the MNIST CNN, the MLP) has no functional
+    call or residual sum to rewrite, so it is extended as it is: tracing it with torch.fx
+    would only add a fixed cost to every client's pass."""
     from backpack import extend
 
+    if isinstance(model, nn.Sequential) and all(
+            next(child.children(), None) is None for child in model):
+        return extend(model)
     try:
         return extend(model, use_converter=True)
     except Exception as exc:  # fx cannot trace data-dependent control flow
