@@ -85,8 +85,14 @@ def clean_number(value: Any) -> Any:
     return value
 
 
+#: what decides the numbers: a change here (not in generated results or docs) is "-dirty"
+CODE_PATHS = ("fubench", "plugins", "scenarios", "pyproject.toml")
+
+
 def git_hash() -> str | None:
-    """The commit of the fubench source tree, when it runs from a git checkout."""
+    """The commit of the fubench source tree, when it runs from a git checkout, with
+    "-dirty" when the code that produces results differs from it (results, plots and
+    docs being regenerated do not count)."""
     here = Path(__file__).resolve().parent
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
@@ -95,8 +101,11 @@ def git_hash() -> str | None:
         return None
     if out.returncode != 0:
         return None
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                           capture_output=True, text=True, timeout=5).stdout.strip()
+    top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=here,
+                         capture_output=True, text=True, timeout=5).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                            *CODE_PATHS], cwd=top or here, capture_output=True, text=True,
+                           timeout=5).stdout.strip()
     return out.stdout.strip() + ("-dirty" if dirty else "")
 
 
