@@ -267,6 +267,9 @@ class Unlearner(Component):
     * ``unsupported_kinds``: ``{kind: reason}``; those scenarios show "n/a".
     * ``reads``: names of methods whose :class:`UnlearnResult` this one reads; the runner
       runs them first (same seed and sweep point) and passes them in ``ctx.upstream``.
+    * ``reports``: metrics it reports itself in ``UnlearnResult.metrics`` (e.g.
+      ``history_bytes``); a scenario that lists the method computes them for every row,
+      so the other rows show their own value (e.g. 0 bytes of history) beside it.
 
     ``unlearn(ctx)`` returns an ``nn.Module`` or an :class:`UnlearnResult`; raise
     :class:`fubench.errors.NotApplicable` for a case it cannot serve.
@@ -276,6 +279,7 @@ class Unlearner(Component):
     needs_history: ClassVar[bool] = False
     unsupported_kinds: ClassVar[dict[str, str]] = {}
     reads: ClassVar[tuple[str, ...]] = ()
+    reports: ClassVar[tuple[str, ...]] = ()
 
     def unlearn(self, ctx: UnlearnContext) -> nn.Module | UnlearnResult:  # pragma: no cover
         raise NotImplementedError
@@ -290,10 +294,13 @@ class Metric(Component):
     ``compute(ev)`` returns a float, or None where the metric is undefined (e.g. a
     normalised metric whose denominator is ~0); the table shows "—".
     ``higher_is_better`` drives ↑/↓ in tables (None: neither); ``percent`` shows the
-    value ×100."""
+    value ×100; ``cost`` marks what a method spends (time, clients, traffic, storage)
+    rather than how well it unlearns: the leaderboard ranks the two apart, so a method
+    that is cheap because it does nothing cannot rank first."""
 
     higher_is_better: ClassVar[bool | None] = None
     percent: ClassVar[bool] = False
+    cost: ClassVar[bool] = False
 
     def compute(self, ev: "Evaluation") -> float | None:  # pragma: no cover
         raise NotImplementedError

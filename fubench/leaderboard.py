@@ -18,6 +18,11 @@ Choices (also stated in the generated file):
 * A column is ranked when its metric declares a direction (↑/↓). A raw column whose
   normalised twin is also in the table (test_acc next to nta, seconds next to rtr) is
   not ranked again: it orders methods the same way and would count twice.
+* Quality and cost are ranked apart. The rank is over how well a method unlearns
+  (utility and forgetting columns); what it spends (metrics declared ``cost``: time,
+  clients, rounds, bytes, stored history) gets its own cost rank. Mixed into one mean,
+  the cost columns outvote the forgetting ones and a method that does nothing (no
+  time, no client) ranks first.
 
 Output is deterministic: it depends on the result files (and which plot files exist),
 never on the clock or the output path, so a regenerated file diffs cleanly and
@@ -59,8 +64,10 @@ class Section:
     table: ScenarioTable
     results: list[dict[str, Any]]
     notes: list[str]
-    ranks: dict[str, float]            # competing row -> mean per-column rank
+    ranks: dict[str, float]            # competing row -> mean rank over quality columns
     ranked_columns: list[str]
+    cost_ranks: dict[str, float]       # competing row -> mean rank over cost columns
+    cost_columns: list[str]
 
 
 # ------------------------------------------------------------------------ loading
@@ -104,9 +111,18 @@ def competing(table: ScenarioTable) -> list[str]:
             if r not in REFERENCES and "ok" in table.status.get(r, [])]
 
 
-def ranked_columns(table: ScenarioTable, registry: Registry) -> list[str]:
+def is_cost(metric: str, registry: Registry) -> bool:
+    try:
+        return bool(registry.metric(metric).cost)
+    except UnknownNameError:
+        return False
+
+
+def ranked_columns(table: ScenarioTable, registry: Registry, cost: bool = False) -> list[str]:
+    """Columns with a direction, without raw twins of normalised columns: the quality
+    columns, or with ``cost`` the cost columns."""
     return [m for m in table.metrics if direction(m, registry) is not None
-            and RANK_TWINS.get(m) not in table.metrics]
+            and RANK_TWINS.get(m) not in table.metrics and is_cost(m, registry) == cost]
 
 
 def column_ranks(table: ScenarioTable, metric: str, rows: list[str],
@@ -141,21 +157,33 @@ def broken(table: ScenarioTable, row: str, registry: Registry) -> bool:
     return nta is not None and nta < MIN_USEFUL_NTA
 
 
+def mean_ranks(table: ScenarioTable, rows: list[str], columns: list[str],
+               registry: Registry) -> tuple[dict[str, float], list[str]]:
+    """Each row's mean rank over those ``columns`` that have a value for some row."""
+    columns = [m for m in columns
+               if any(shown_mean(table, r, m, registry) is not None for r in rows)]
+    if not rows or not columns:
+        return {r: 1.0 for r in rows}, columns
+    per_column = [column_ranks(table, m, rows, registry) for m in columns]
+    return {r: sum(c[r] for c in per_column) / len(per_column) for r in rows}, columns
+
+
 def scenario_ranks(table: ScenarioTable, registry: Registry) -> tuple[dict[str, float], list[str]]:
-    """Each useful competing row's mean rank over the ranked columns that have any value;
-    broken rows (see :func:`broken`) share the last positions."""
+    """Each useful competing row's mean rank over the quality columns; broken rows (see
+    :func:`broken`) share the last positions."""
     rows = competing(table)
     useful = [r for r in rows if not broken(table, r, registry)]
     last = [r for r in rows if r not in useful]
-    columns = [m for m in ranked_columns(table, registry)
-               if any(shown_mean(table, r, m, registry) is not None for r in useful)]
-    if not useful or not columns:
-        ranks = {r: 1.0 for r in useful}
-    else:
-        per_column = [column_ranks(table, m, useful, registry) for m in columns]
-        ranks = {r: sum(c[r] for c in per_column) / len(per_column) for r in useful}
+    ranks, columns = mean_ranks(table, useful, ranked_columns(table, registry), registry)
     ranks.update({r: len(useful) + (len(last) + 1) / 2 for r in last})
     return ranks, columns
+
+
+def cost_ranks(table: ScenarioTable, registry: Registry) -> tuple[dict[str, float], list[str]]:
+    """Each competing row's mean rank over the cost columns (a broken model's cost is
+    still what it cost)."""
+    return mean_ranks(table, competing(table), ranked_columns(table, registry, cost=True),
+                      registry)
 
 
 def best_rows(table: ScenarioTable, metric: str, registry: Registry) -> set[str]:
@@ -181,7 +209,8 @@ def build_sections(results: list[dict[str, Any]], registry: Registry) -> list[Se
         table.rows = [r for r in ("original",) if r in table.rows] + middle + [
             r for r in ("retrain",) if r in table.rows]
         ranks, columns = scenario_ranks(table, registry)
-        sections.append(Section(table, mine, notes, ranks, columns))
+        costs, cost_columns = cost_ranks(table, registry)
+        sections.append(Section(table, mine, notes, ranks, columns, costs, cost_columns))
     return sections
 
 
@@ -193,12 +222,13 @@ def method_of(section: Section, row: str) -> str:
     return row
 
 
-def overall(sections: list[Section]) -> dict[str, dict[str, float]]:
-    """{method: {scenario: scenario rank}}; a method with several rows in one scenario
-    (a sweep without a chosen point) counts with its best row."""
+def overall(sections: list[Section], cost: bool = False) -> dict[str, dict[str, float]]:
+    """{method: {scenario: scenario rank}} (with ``cost``: cost ranks); a method with
+    several rows in one scenario (a sweep without a chosen point) counts with its best
+    row."""
     ranks: dict[str, dict[str, float]] = defaultdict(dict)
     for section in sections:
-        for row, rank in section.ranks.items():
+        for row, rank in (section.cost_ranks if cost else section.ranks).items():
             method = method_of(section, row)
             old = ranks[method].get(section.table.scenario)
             ranks[method][section.table.scenario] = rank if old is None else min(old, rank)
@@ -213,17 +243,22 @@ def link(path: str | Path, base: Path) -> str:
 def render_table(section: Section, registry: Registry) -> str:
     table = section.table
     best = {m: best_rows(table, m, registry) for m in table.metrics}
-    headers = ["method", "rank ↓", "seeds"] + [header(m, registry) for m in table.metrics]
+    headers = ["method", "rank ↓", "cost rank ↓", "seeds"] + [header(m, registry)
+                                                            for m in table.metrics]
     body = []
     for row in table.rows:
         cells = []
         for m in table.metrics:
             text = cell_text(table, row, m, registry)
             cells.append(f"**{text}**" if row in best[m] else text)
-        rank = section.ranks.get(row)
-        rank_text = "ref" if row in REFERENCES else ("—" if rank is None else f"{rank:.2f}")
-        body.append([row, rank_text, seeds_text(table, row)] + cells)
+        body.append([row, rank_text(section.ranks, row), rank_text(section.cost_ranks, row),
+                     seeds_text(table, row)] + cells)
     return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def rank_text(ranks: dict[str, float], row: str) -> str:
+    rank = ranks.get(row)
+    return "ref" if row in REFERENCES else ("—" if rank is None else f"{rank:.2f}")
 
 
 def seeds_text(table: ScenarioTable, row: str) -> str:
@@ -251,7 +286,8 @@ def render_section(section: Section, registry: Registry, base: Path, plots: Path
         notes.append("- ⚠ the seeds were computed under different configurations")
     notes += [f"- ⚠ {w}" for w in dict.fromkeys(table.warnings)]
     columns = ", ".join(section.ranked_columns) or "none"
-    notes.append(f"- ranked columns: {columns}")
+    notes.append(f"- ranked columns: {columns}; cost columns: "
+                 f"{', '.join(section.cost_columns) or 'none'}")
     lines += notes
     found = [f"[{title}]({link(plots / name.format(scenario=table.scenario), base)})"
              for title, name in SCENARIO_PLOTS
@@ -262,15 +298,15 @@ def render_section(section: Section, registry: Registry, base: Path, plots: Path
 
 
 def render_ranking(sections: list[Section]) -> str:
-    ranks = overall(sections)
+    ranks, costs = overall(sections), overall(sections, cost=True)
     scenarios = [s.table.scenario for s in sections]
     sizes = {s.table.scenario: len(s.ranks) for s in sections}
     statuses = {s.table.scenario: {method_of(s, r): s.table.status.get(r, [])
                                    for r in s.table.rows} for s in sections}
-    order = sorted(ranks, key=lambda m: (sum(ranks[m].values()) / len(ranks[m]), m))
+    order = sorted(ranks, key=lambda m: (_mean(ranks[m]), m))
     # methods that never ran successfully are listed last, so a failure stays visible
     order += sorted({m for st in statuses.values() for m in st} - set(ranks) - set(REFERENCES))
-    headers = ["#", "method", "mean rank ↓", "scenarios"] + scenarios
+    headers = ["#", "method", "mean rank ↓", "mean cost rank ↓", "scenarios"] + scenarios
     body = []
     for place, method in enumerate(order, 1):
         mine = ranks.get(method, {})
@@ -281,23 +317,34 @@ def render_ranking(sections: list[Section]) -> str:
             else:
                 st = statuses[s].get(method, [])
                 cells.append(st[0] if st and len(set(st)) == 1 else "not run")
-        mean = f"{sum(mine.values()) / len(mine):.2f}" if mine else "—"
-        body.append([str(place) if mine else "—", method, mean,
+        mean = f"{_mean(mine):.2f}" if mine else "—"
+        cost = f"{_mean(costs[method]):.2f}" if costs.get(method) else "—"
+        body.append([str(place) if mine else "—", method, mean, cost,
                      f"{len(mine)}/{len(scenarios)}"] + cells)
     table = tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
     return "\n".join([
         "## Overall ranking", "",
-        "Rank of a method in one scenario: for every ranked column (a metric with ↑/↓; "
-        "test_acc and seconds are left out where nta and rtr are shown), the methods "
-        "that ran are ordered by their seed mean as displayed; the best gets 1, tied "
-        "methods share the mean of their positions, a method without a value shares the "
-        f"last positions. A method whose nta is below {MIN_USEFUL_NTA} (its model lost most "
-        "of its accuracy, so its forgetting numbers mean nothing) is not ranked on the "
-        "columns and shares the last places. The scenario rank is the mean of these column ranks (shown as "
-        "`rank` in each table; \"of N\" = how many methods competed). The mean rank is "
-        "the mean of a method's scenario ranks over the scenarios it ran on (`scenarios`); "
-        "reference rows do not compete. Lower is better; ties are listed by name.", "",
+        "Rank of a method in one scenario: for every ranked column (a metric with ↑/↓ "
+        "that measures utility or forgetting; test_acc is left out where nta is shown), "
+        "the methods that ran are ordered by their seed mean as displayed; the best gets "
+        "1, tied methods share the mean of their positions, a method without a value "
+        f"shares the last positions. A method whose nta is below {MIN_USEFUL_NTA} (its "
+        "model lost most of its accuracy, so its forgetting numbers mean nothing) is not "
+        "ranked on the columns and shares the last places. The scenario rank is the mean "
+        "of these column ranks (shown as `rank` in each table; \"of N\" = how many "
+        "methods competed). The mean rank is the mean of a method's scenario ranks over "
+        "the scenarios it ran on (`scenarios`); reference rows do not compete. Lower is "
+        "better; ties are listed by name.", "",
+        "Cost (time, rtr, clients involved, communication, stored history) is ranked "
+        "apart, the same way (`cost rank`, and its mean here): folded into one mean, the "
+        "cost columns would outvote the forgetting columns and a method that does nothing "
+        "would rank first. random_reset's cost leaves out the tis_reset pass whose counts "
+        "it copies.", "",
         table, ""])
+
+
+def _mean(values: dict[str, float]) -> float:
+    return sum(values.values()) / len(values)
 
 
 def render_provenance(results: list[dict[str, Any]]) -> str:

@@ -99,7 +99,7 @@ class Runner:
 
         original = self.train_original(data, setup, seed, initial_state, needs_history)
         retrain = self.train_retrain(data, setup, seed, initial_state, original)
-        metrics = self.config.metrics or setup.default_metrics
+        metrics = self._metrics(setup)
         refs: dict[str, Evaluation] = {}
         for row, trained in (("original", original), ("retrain", retrain)):
             refs[row] = Evaluation(row, trained.model, setup, self.registry, trained.info, refs)
@@ -345,6 +345,15 @@ class Runner:
         if metric_errors:
             row["metric_errors"] = metric_errors
         return row
+
+    def _metrics(self, setup: ScenarioSetup) -> list[str]:
+        """The scenario's metrics, then those its methods report themselves (every row
+        gets them, so e.g. 0 bytes of history stands beside FedRecovery's)."""
+        metrics = list(self.config.metrics or setup.default_metrics)
+        for spec in self.methods:
+            metrics += [m for m in self.registry.unlearner(spec.name).reports
+                        if m not in metrics]
+        return metrics
 
     def _check(self, refs: dict[str, Evaluation]) -> list[str]:
         try:

@@ -121,6 +121,7 @@ class FedRecovery(Unlearner):
     description = "history-based residual removal + Gaussian noise (no client takes part)"
     participation = "none"
     needs_history = True
+    reports = ("history_bytes",)
     parameters = {
         "epsilon": Param(1.0, float, min=0.0, min_exclusive=True, help="privacy ε"),
         "beta": Param(1e-5, float, min=0.0, max=1.0, min_exclusive=True,
@@ -159,14 +160,20 @@ class FedRecovery(Unlearner):
 
 
 class HistoryBytes(Metric):
-    """Bytes of round history on disk a history-based method relied on (its storage
-    cost). Reported by the method itself; undefined ("—") for rows that used none."""
+    """Bytes of round history on disk a method relied on (its storage cost). Reported by
+    a history-based method itself; 0 for a method (or retrain) that reported none, since
+    it needs no history kept; undefined ("—") for the original model, which is no
+    unlearning method."""
 
     name = "history_bytes"
     higher_is_better = False
+    cost = True
 
     def compute(self, ev: Evaluation) -> float | None:
-        return ev.info.get("metrics", {}).get("history_bytes")
+        reported = ev.info.get("metrics")
+        if reported is None:  # the original row: trained, not unlearned
+            return None
+        return float(reported.get("history_bytes", 0.0))
 
 
 @fubench.hookimpl

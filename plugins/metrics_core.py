@@ -63,6 +63,7 @@ class Seconds(Metric):
 
     name = "seconds"
     higher_is_better = False
+    cost = True
 
     def compute(self, ev: Evaluation) -> float | None:
         return ev.info.get("seconds")
@@ -73,6 +74,7 @@ class RelativeTimeToRetrain(Metric):
 
     name = "rtr"
     higher_is_better = False
+    cost = True
 
     def compute(self, ev: Evaluation) -> float | None:
         return ratio(ev.value("seconds"), ev.value("seconds", of="retrain"))
@@ -83,6 +85,7 @@ class ClientsInvolved(Metric):
 
     name = "clients_involved"
     higher_is_better = False
+    cost = True
 
     def compute(self, ev: Evaluation) -> float | None:
         return ev.info.get("clients_involved")
@@ -93,6 +96,7 @@ class CommRounds(Metric):
 
     name = "comm_rounds"
     higher_is_better = False
+    cost = True
 
     def compute(self, ev: Evaluation) -> float | None:
         return ev.info.get("comm_rounds")
@@ -103,6 +107,7 @@ class CommBytes(Metric):
 
     name = "comm_bytes"
     higher_is_better = False
+    cost = True
 
     def compute(self, ev: Evaluation) -> float | None:
         return ev.info.get("comm_bytes")

@@ -40,6 +40,7 @@ class RandomReset(Unlearner):
 
     name = "random_reset"
     reads = ("tis_reset",)
+    reports = ("reset_frac",)
     participation = "retained"  # only its minimal retrain, if tis_reset used one, asks clients
     parameters = {
         "gamma": Param(0.5, float, min=0.0, max=1.0,

@@ -308,6 +308,7 @@ class TISReset(Unlearner):
 
     name = "tis_reset"
     participation = "all"  # every client scores its own data (eq. 29)
+    reports = ("reset_frac",)
     parameters = {
         "gamma": Param(0.5, float, min=0.0, max=1.0,
                        help="γ_removal: share of each tensor's total TIS to reset"),

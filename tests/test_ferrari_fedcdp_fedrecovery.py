@@ -292,6 +292,9 @@ def test_the_three_methods_end_to_end(test_registry, write_yaml, tmp_path):
     # FedRecovery: nobody worked; it reports the history it read
     assert rows["fedrecovery"]["metrics"]["clients_involved"] == 0
     assert rows["fedrecovery"]["metrics"]["history_bytes"] > 0
+    # the others keep no history: a cost of 0, not "undefined"; the original is no method
+    assert rows["ferrari"]["metrics"]["history_bytes"] == 0
+    assert rows["original"]["metrics"]["history_bytes"] is None
 
 
 def test_float16_history_halves_history_bytes(test_registry, write_yaml, tmp_path):

@@ -84,12 +84,15 @@ def test_ties_share_bold_and_rank(tmp_path):
     (table,) = [s for s in lb.build_sections(two_scenarios(), get_registry())
                 if s.table.scenario == "alpha"]
     assert table.ranks["tie_a"] == table.ranks["tie_b"]
-    # asr ranks: fast 1, ties 2.5, slow 4; rtr: fast 1, ties 2.5, slow 4; nta: slow 1,
-    # ties 2.5, fast 4 — test_acc and seconds are not ranked twice
-    assert table.ranked_columns == ["nta", "asr", "rtr"]
-    assert table.ranks["fast"] == pytest.approx(2.0)
+    # quality: asr ranks fast 1, ties 2.5, slow 4; nta slow 1, ties 2.5, fast 4 —
+    # test_acc is not ranked twice. Cost, apart: rtr fast 1, ties 2.5, slow 4 (seconds
+    # is not ranked twice either)
+    assert table.ranked_columns == ["nta", "asr"]
+    assert table.cost_columns == ["rtr"]
+    assert table.ranks["fast"] == pytest.approx(2.5)
     assert table.ranks["tie_a"] == pytest.approx(2.5)
-    assert table.ranks["slow"] == pytest.approx(3.0)
+    assert table.ranks["slow"] == pytest.approx(2.5)
+    assert table.cost_ranks == {"fast": 1.0, "tie_a": 2.5, "tie_b": 2.5, "slow": 4.0}
     lines = table_lines(text, "alpha")
     assert lines["tie_a"].split("|")[2:] == lines["tie_b"].split("|")[2:]
 
@@ -114,11 +117,23 @@ def test_missing_methods_na_failed_and_single_seed(tmp_path):
 def test_overall_ranking_is_the_mean_of_scenario_ranks(tmp_path):
     sections = lb.build_sections(two_scenarios(), get_registry())
     ranks = lb.overall(sections)
-    assert ranks["fast"] == {"alpha": pytest.approx(2.0), "beta": 1.0}
+    assert ranks["fast"] == {"alpha": pytest.approx(2.5), "beta": 1.0}
+    assert lb.overall(sections, cost=True)["slow"] == {"alpha": 4.0}
     text = render(two_scenarios(), tmp_path)
     first = [line for line in text.split("## Overall ranking")[1].splitlines()
              if line.startswith("| 1 ")]
-    assert first and "| fast " in first[0] and "| 1.50 " in first[0]
+    # mean rank 1.75; mean cost rank (1 + 1) / 2
+    assert first and "| fast " in first[0] and "| 1.75 " in first[0] and "| 1.00 " in first[0]
+
+
+def test_a_cheap_method_that_forgets_nothing_does_not_rank_first(tmp_path):
+    """Cost columns are ranked apart: a no-op wins every cost column but loses on asr."""
+    noop = dict(metrics(0.90, 0.99, 0.01), nfs=0.0)
+    works = dict(metrics(0.88, 0.02, 5.0), nfs=0.98)
+    results = [result(s, {"noop": row(noop), "works": row(works)}) for s in (0, 1)]
+    (section,) = lb.build_sections(results, get_registry())
+    assert section.ranks["works"] < section.ranks["noop"]
+    assert section.cost_ranks["noop"] < section.cost_ranks["works"]
 
 
 def test_links_provenance_and_determinism(tmp_path):
