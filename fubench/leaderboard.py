@@ -86,11 +86,16 @@ def default_base(paths: list[str]) -> Path:
 
 
 # ------------------------------------------------------------------ best and rank
-def direction(metric: str, registry: Registry) -> bool | None:
+def metric_class(metric: str, registry: Registry) -> type | None:
+    """The registered metric, or None for a metric no installed plugin provides."""
     try:
-        return registry.metric(metric).higher_is_better
+        return registry.metric(metric)
     except UnknownNameError:
         return None
+
+
+def direction(metric: str, registry: Registry) -> bool | None:
+    return getattr(metric_class(metric, registry), "higher_is_better", None)
 
 
 def shown_mean(table: ScenarioTable, row: str, metric: str, registry: Registry) -> float | None:
@@ -98,11 +103,7 @@ def shown_mean(table: ScenarioTable, row: str, metric: str, registry: Registry) 
     cell = table.cells.get((row, metric))
     if cell is None or cell.mean is None or "ok" not in table.status.get(row, []):
         return None
-    try:
-        cls = registry.metric(metric)
-    except UnknownNameError:
-        cls = None
-    return float(format_value(cls, cell.mean, 0.0, 1))
+    return float(format_value(metric_class(metric, registry), cell.mean, 0.0, 1))
 
 
 def competing(table: ScenarioTable) -> list[str]:
@@ -112,10 +113,7 @@ def competing(table: ScenarioTable) -> list[str]:
 
 
 def is_cost(metric: str, registry: Registry) -> bool:
-    try:
-        return bool(registry.metric(metric).cost)
-    except UnknownNameError:
-        return False
+    return bool(getattr(metric_class(metric, registry), "cost", False))
 
 
 def ranked_columns(table: ScenarioTable, registry: Registry, cost: bool = False) -> list[str]:

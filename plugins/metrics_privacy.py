@@ -47,20 +47,21 @@ MIA_UNDEFINED_BELOW = 0.01
 
 
 @torch.no_grad()
-def probabilities(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> np.ndarray:
-    """Softmax outputs of ``model`` on ``x``, in evaluation mode."""
+def logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """Raw outputs of ``model`` on ``x`` in evaluation mode, in batches."""
     model.eval()
-    out = [F.softmax(model(x[i:i + batch_size]), dim=1) for i in range(0, len(x), batch_size)]
-    return torch.cat(out).double().cpu().numpy()
+    return torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
 
 
-@torch.no_grad()
-def sample_losses(model: nn.Module, data: Split, batch_size: int = 1024) -> np.ndarray:
-    """Per-sample cross-entropy of ``model`` on ``data`` (evaluation mode), shape (N, 1)."""
-    model.eval()
-    out = [F.cross_entropy(model(data.x[i:i + batch_size]), data.y[i:i + batch_size],
-                           reduction="none") for i in range(0, len(data), batch_size)]
-    return torch.cat(out).double().cpu().numpy().reshape(-1, 1)
+def probabilities(model: nn.Module, x: torch.Tensor) -> np.ndarray:
+    """Softmax outputs of ``model`` on ``x``."""
+    return F.softmax(logits(model, x), dim=1).double().cpu().numpy()
+
+
+def sample_losses(model: nn.Module, data: Split) -> np.ndarray:
+    """Per-sample cross-entropy of ``model`` on ``data``, shape (N, 1)."""
+    loss = F.cross_entropy(logits(model, data.x), data.y, reduction="none")
+    return loss.double().cpu().numpy().reshape(-1, 1)
 
 
 def mia_pairs(members: Split, pool: Split, seed: int,
