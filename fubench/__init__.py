@@ -1,30 +1,39 @@
 """fubench — a benchmark suite for federated unlearning.
 
-The public, stable API for plugin authors is what this module exports: the component
-base classes, the records they exchange, ``hookimpl``, the errors, and what methods and
-metrics work with — the federation a method asks clients through (``Federation``,
-``ClientView``, ``TrainSettings``, ``train_local``), the round history
-(``RoundHistory``, ``RoundRecord``) and the evaluation a metric reads (``Evaluation``,
-``ratio``). ``fubench.testing`` is the conformance kit for a plugin's own tests."""
+What this module exports is the stable API for plugin authors, and everything a plugin
+needs: the component base classes and their declarations, the records they exchange,
+``hookimpl``, the errors, the federation a method asks clients through (``Federation``,
+``ClientView``, ``TrainSettings``, ``train_local``, ``WeightedAverage``), the round
+history (``RoundHistory``, ``RoundRecord``, ``flatten``, ``unflatten``), what metrics
+read (``Evaluation``, ``RowInfo``, ``ratio``) and small utilities (``derive_seed``,
+``state_copy``, ``log``). Plugins import from ``fubench`` only; ``fubench.testing`` is
+the conformance kit for a plugin's own tests."""
 
-from fubench.api import (Component, Dataset, DatasetLoader, ForgetRequest, Metric,
-                         ModelFactory, Param, Partitioner, ScenarioKind, ScenarioSetup, Split,
-                         UnlearnContext, Unlearner, UnlearnResult)
+from fubench.api import (PARTICIPATION, REFERENCE, ROLES, DatasetLoader, Metric,
+                         ModelFactory, Partitioner, ScenarioKind, Unlearner)
 from fubench.errors import (ConfigError, DataUnavailable, FubenchError, NotApplicable,
                             ParticipationError, PluginError)
 from fubench.evaluation import Evaluation, ratio
 from fubench.fl.federation import ClientView, Federation
-from fubench.fl.history import RoundHistory, RoundRecord
-from fubench.fl.training import TrainSettings, train_local
+from fubench.fl.history import RoundHistory, RoundRecord, flatten, unflatten
+from fubench.fl.training import (TrainSettings, WeightedAverage, derive_seed, state_copy,
+                                 train_local)
+from fubench.params import Component, Param
 from fubench.plugins import hookimpl
+from fubench.progress import say as log
+from fubench.records import (ConfigContext, Dataset, ForgetRequest, RowInfo, ScenarioSetup,
+                             Split, UnlearnContext, UnlearnResult)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Component", "Dataset", "DatasetLoader", "ForgetRequest", "Metric", "ModelFactory",
-    "Param", "Partitioner", "ScenarioKind", "ScenarioSetup", "Split", "UnlearnContext",
-    "Unlearner", "UnlearnResult", "ConfigError", "DataUnavailable", "FubenchError",
-    "NotApplicable", "ParticipationError", "PluginError", "hookimpl", "__version__",
+    "Component", "Param", "DatasetLoader", "Metric", "ModelFactory", "Partitioner",
+    "ScenarioKind", "Unlearner", "PARTICIPATION", "REFERENCE", "ROLES",
+    "ConfigContext", "Dataset", "ForgetRequest", "RowInfo", "ScenarioSetup", "Split",
+    "UnlearnContext", "UnlearnResult",
+    "ConfigError", "DataUnavailable", "FubenchError", "NotApplicable", "ParticipationError",
+    "PluginError", "hookimpl", "__version__",
     "Evaluation", "ratio", "ClientView", "Federation", "RoundHistory", "RoundRecord",
-    "TrainSettings", "train_local",
+    "flatten", "unflatten", "TrainSettings", "WeightedAverage", "derive_seed", "state_copy",
+    "train_local", "log",
 ]

@@ -48,3 +48,23 @@ def unknown(what: str, name: str, known: Iterable[str]) -> str:
     """The one-line message for an unknown name, with suggestions and the choices."""
     known = sorted(known)
     return f"unknown {what} '{name}'{did_you_mean(name, known)} available: {', '.join(known)}"
+
+
+def one_line(exc: BaseException) -> str:
+    """``Type: message`` on one line, however many lines the message had."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def origin(exc: BaseException, skip: tuple[str, ...] = ()) -> str:
+    """`` (file.py:12)``: the innermost line that raised, outside importlib and the
+    ``skip`` path fragments (e.g. fubench's own engine), or "" when none is known."""
+    import os
+    import traceback
+
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f" ({os.path.basename(exc.filename)}:{exc.lineno})"
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not f.filename.startswith("<") and "importlib" not in f.filename
+              and not any(s in f.filename for s in skip)]
+    return f" ({os.path.basename(frames[-1].filename)}:{frames[-1].lineno})" if frames else ""

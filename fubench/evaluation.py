@@ -1,22 +1,27 @@
-"""Measuring one row (original, a method, retrain).
+"""Measuring one row (original, a method, the reference).
 
 An :class:`Evaluation` computes metrics lazily and remembers them, so a normalised
-metric (nta = test_acc / test_acc of retrain) reuses the accuracy already computed and
-every model is run over each evaluation set at most once."""
+metric (nta = test_acc / test_acc of the reference) reuses the accuracy already computed
+and every model is run over each evaluation set at most once."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from fubench.api import ScenarioSetup, Split
 from fubench.fl.training import predict
-from fubench.plugins import Registry
+from fubench.records import RowInfo, ScenarioSetup, Split
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fubench.registry import Registry
 
 #: below this, a normalised metric's denominator counts as zero: the metric is undefined
 UNDEFINED_BELOW = 1e-3
+#: ``ev.value(metric, of=REFERENCE_ROW)``: the gold standard's row (θ^r), whatever the
+#: reference method is called
+REFERENCE_ROW = "reference"
 
 
 def ratio(numerator: float | None, denominator: float | None) -> float | None:
@@ -30,19 +35,23 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
 class Evaluation:
     """Metrics of one model on one scenario setup.
 
-    ``info`` carries what the run measured outside the model (``seconds``,
-    ``clients_involved``...). ``references`` maps "original" and "retrain" to their
-    evaluations, so metrics can normalise against them."""
+    ``info`` is what the run measured outside the model (:class:`fubench.RowInfo`:
+    ``seconds``, ``clients_involved``, ``reported``...). ``references`` maps "original"
+    and "reference" to their evaluations (shared, filled as they are made), so metrics
+    can normalise against them; ``reference_name`` is the gold standard's row label
+    ("retrain"), which ``of=`` accepts as well as "reference"."""
 
-    def __init__(self, row: str, model: nn.Module, setup: ScenarioSetup, registry: Registry,
-                 info: dict[str, Any] | None = None,
-                 references: dict[str, "Evaluation"] | None = None):
+    def __init__(self, row: str, model: nn.Module, setup: ScenarioSetup,
+                 registry: "Registry", info: RowInfo | None = None,
+                 references: dict[str, "Evaluation"] | None = None,
+                 reference_name: str = REFERENCE_ROW):
         self.row = row
         self.model = model
         self.setup = setup
         self.registry = registry
-        self.info = dict(info or {})
-        self.references = references if references is not None else {}  # shared, filled later
+        self.info = info if info is not None else RowInfo()
+        self.references = references if references is not None else {}
+        self.reference_name = reference_name
         self._values: dict[str, float | None] = {}
         self._predictions: dict[str, torch.Tensor] = {}
         self._computing: set[str] = set()
@@ -70,23 +79,25 @@ class Evaluation:
 
     # -- metrics
     def value(self, metric: str, of: str = "self") -> float | None:
-        """The value of ``metric`` for this row (``of="self"``) or for a reference row
-        (``"original"`` or ``"retrain"``)."""
+        """The value of ``metric`` for this row (``of="self"``) or for a reference row:
+        ``"original"`` (θ^i) or ``"reference"`` (θ^r; its method name works too)."""
         if of != "self":
-            if of == self.row:
+            if of == self.reference_name:
+                of = REFERENCE_ROW
+            if of == self.row or (of == REFERENCE_ROW and self.row == self.reference_name):
                 return self.value(metric)
             if of not in self.references:
                 return None
             return self.references[of].value(metric)
-        if metric in self.info.get("metrics", {}):
-            return self.info["metrics"][metric]
+        reported = self.info.reported or {}
+        if metric in reported:
+            return reported[metric]
         if metric not in self._values:
             if metric in self._computing:
                 raise RuntimeError(f"metric '{metric}' depends on itself")
             self._computing.add(metric)
             try:
-                cls = self.registry.metric(metric)
-                value = cls().compute(self)
+                value = self.registry.metrics.get(metric)().compute(self)
             finally:
                 self._computing.discard(metric)
             self._values[metric] = None if value is None else float(value)

@@ -1,4 +1,4 @@
-"""Plugin discovery and the component registry.
+"""Plugin discovery: entry points, registration checks, the process-wide registry.
 
 Plugins are found through the entry-point group ``fubench``. The built-ins ship in
 this distribution and are registered through the same group, so they use nothing a
@@ -16,125 +16,18 @@ from __future__ import annotations
 import importlib.metadata as md
 import os
 import sys
-from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import pluggy
 
 from fubench import hookspecs
-from fubench.api import (Component, DatasetLoader, Metric, ModelFactory, Partitioner,
-                         ScenarioKind, Unlearner)
-from fubench.errors import PluginError, UnknownNameError, unknown
+from fubench.errors import PluginError, one_line, origin
+from fubench.registry import PluginInfo, Registry
 
 ENTRY_POINT_GROUP = "fubench"
 BUILTIN_DISTRIBUTION = "fubench"
 
 hookimpl = pluggy.HookimplMarker("fubench")
-
-#: registration hook -> (what the YAML / CLI calls it, base class)
-KINDS: dict[str, tuple[str, type]] = {
-    "fubench_unlearners": ("method", Unlearner),
-    "fubench_partitioners": ("partitioner", Partitioner),
-    "fubench_scenario_kinds": ("scenario kind", ScenarioKind),
-    "fubench_metrics": ("metric", Metric),
-    "fubench_datasets": ("dataset", DatasetLoader),
-    "fubench_models": ("model", ModelFactory),
-}
-LIST_NAMES = {"methods": "fubench_unlearners", "partitioners": "fubench_partitioners",
-              "scenarios": "fubench_scenario_kinds", "metrics": "fubench_metrics",
-              "datasets": "fubench_datasets", "models": "fubench_models"}
-
-
-@dataclass
-class PluginInfo:
-    """One loaded (or failed) plugin."""
-
-    name: str
-    distribution: str
-    version: str
-    builtin: bool
-    provides: dict[str, list[str]] = field(default_factory=dict)
-    error: str | None = None
-
-
-class Registry:
-    """Loaded plugins and every component they registered, by kind and name."""
-
-    def __init__(self, pm: pluggy.PluginManager, plugins: list[PluginInfo]):
-        self.pm = pm
-        self.plugins = plugins
-        self.components: dict[str, dict[str, type[Component]]] = {}
-        self.owner: dict[tuple[str, str], str] = {}
-        for hook in KINDS:
-            self._collect(hook)
-
-    # -- collection
-    def _collect(self, hook: str) -> None:
-        what, base = KINDS[hook]
-        found: dict[str, type[Component]] = {}
-        caller = getattr(self.pm.hook, hook)
-        info_by_name = {p.name: p for p in self.plugins}
-        for impl in caller.get_hookimpls():
-            plugin = impl.plugin_name
-            try:
-                classes = impl.function() or []
-            except Exception as exc:  # a broken plugin must not take the others down
-                self._fail(plugin, f"{hook}() raised {_one_line(exc)}")
-                continue
-            if not isinstance(classes, (list, tuple)):  # `return X` instead of `[X]`
-                example = getattr(classes, "__name__", "MyClass")
-                raise PluginError(f"plugin '{plugin}': {hook}() returned {classes!r}; "
-                                  f"return a list of classes, e.g. [{example}]")
-            for cls in classes:
-                self._check_component(plugin, hook, cls, base)
-                name = cls.name
-                if name in found:
-                    other = self.owner[(hook, name)]
-                    raise PluginError(
-                        f"{what} '{name}' is registered by two plugins: '{other}' and "
-                        f"'{plugin}'; rename one or uninstall a plugin")
-                found[name] = cls
-                self.owner[(hook, name)] = plugin
-                if plugin in info_by_name:
-                    info_by_name[plugin].provides.setdefault(what, []).append(name)
-        self.components[hook] = dict(sorted(found.items()))
-
-    @staticmethod
-    def _check_component(plugin: str, hook: str, cls: Any, base: type) -> None:
-        if not (isinstance(cls, type) and issubclass(cls, base)):
-            raise PluginError(f"plugin '{plugin}': {hook}() returned {cls!r}, "
-                              f"expected a subclass of fubench.{base.__name__}")
-        name = cls.__dict__.get("name")
-        if not isinstance(name, str) or not name:
-            raise PluginError(f"plugin '{plugin}': {cls.__name__} has no `name`; set a "
-                              f"class attribute name = \"...\"")
-
-    def _fail(self, plugin: str, message: str) -> None:
-        for info in self.plugins:
-            if info.name == plugin:
-                info.error = message
-        print(f"fubench: plugin '{plugin}' is broken and was skipped: {message}",
-              file=sys.stderr)
-
-    # -- lookup
-    def names(self, hook: str) -> list[str]:
-        return list(self.components[hook])
-
-    def get(self, hook: str, name: str) -> type[Component]:
-        table = self.components[hook]
-        if name not in table:
-            raise UnknownNameError(unknown(KINDS[hook][0], name, table))
-        return table[name]
-
-    def unlearner(self, name: str) -> type[Unlearner]:
-        return self.get("fubench_unlearners", name)  # type: ignore[return-value]
-
-    def metric(self, name: str) -> type[Metric]:
-        return self.get("fubench_metrics", name)  # type: ignore[return-value]
-
-    @property
-    def hook(self) -> Any:
-        return self.pm.hook
 
 
 def _entry_points() -> list[md.EntryPoint]:
@@ -177,9 +70,9 @@ def load_registry(extra_plugins: Iterable[Any] = (),
         try:
             obj = ep.load()
         except Exception as exc:
-            info.error = f"import failed{_where(exc)}: {_one_line(exc)}"
-            print(f"fubench: plugin '{ep.name}' ({dist} {version}) failed to import{_where(exc)} "
-                  f"and was skipped: {_one_line(exc)}; fix it or `pip uninstall {dist}`",
+            info.error = f"import failed{origin(exc)}: {one_line(exc)}"
+            print(f"fubench: plugin '{ep.name}' ({dist} {version}) failed to import{origin(exc)} "
+                  f"and was skipped: {one_line(exc)}; fix it or `pip uninstall {dist}`",
                   file=sys.stderr)
             continue
         _register(pm, obj, ep.name, info)
@@ -188,23 +81,11 @@ def load_registry(extra_plugins: Iterable[Any] = (),
         info = PluginInfo(name, "(local)", "", builtin=False)
         infos.append(info)
         _register(pm, obj, name, info)
-    return Registry(pm, infos)
-
-
-def _one_line(exc: BaseException) -> str:
-    """``Type: message`` on one line, however many lines the message had."""
-    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-
-
-def _where(exc: BaseException) -> str:
-    """`` (file.py:12)``: the plugin's own line that failed, not importlib's frames."""
-    import traceback
-
-    if isinstance(exc, SyntaxError) and exc.filename:
-        return f" ({os.path.basename(exc.filename)}:{exc.lineno})"
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if not f.filename.startswith("<") and "importlib" not in f.filename]
-    return f" ({os.path.basename(frames[-1].filename)}:{frames[-1].lineno})" if frames else ""
+    registry = Registry(pm, infos)
+    failed = {p.name: p.error for p in infos if p.error}
+    for category in registry.categories:
+        category.failed_plugins = dict(failed)
+    return registry
 
 
 def _unmarked_hooks(obj: Any) -> list[str]:

@@ -33,6 +33,8 @@ import torch
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "failed", "n/a")
+#: the row of the trained model before unlearning (θ^i)
+ORIGINAL = "original"
 
 
 def write_json_atomic(path: str | Path, data: Any) -> None:
@@ -68,6 +70,18 @@ def find_results(paths: list[str | Path]) -> list[Path]:
         elif p.exists():
             found.append(p)
     return sorted(set(found))
+
+
+def row_order(rows: Any, reference: str, listed: list[str] | None = None) -> list[str]:
+    """The reading order of row labels: original, the methods (in ``listed`` order,
+    others after them in their own order), the reference last."""
+    rows = list(rows)
+    middle = [r for r in rows if r not in (ORIGINAL, reference)]
+    if listed is not None:
+        rank = {label: i for i, label in enumerate(listed)}
+        middle.sort(key=lambda r: rank.get(r, len(rank)))
+    return (([ORIGINAL] if ORIGINAL in rows else []) + middle
+            + ([reference] if reference in rows else []))
 
 
 def result_path(out: str | Path, scenario: str, seed: int) -> Path:

@@ -41,7 +41,7 @@ run_one() {
 
 plots() {
     mkdir -p "$OUT/plots"
-    "$FUBENCH" plot rtr "$OUT/results" -o "$OUT/plots/rtr.png"
+    "$FUBENCH" plot cost "$OUT/results" -o "$OUT/plots/cost.png"
     for dir in "$OUT"/results/*/; do
         local name
         name=$(basename "$dir")

@@ -23,9 +23,10 @@ import numpy as np
 import torch
 
 import fubench
-from fubench.api import (Dataset, ForgetRequest, Metric, Param, ScenarioKind, ScenarioSetup,
-                         Split)
-from fubench.evaluation import Evaluation
+from fubench import (ConfigContext, Dataset, Evaluation, ForgetRequest, Metric, Param,
+                     ScenarioKind, ScenarioSetup, Split)
+
+from fubench_builtins.scenario_tools import bad_client, bad_label
 
 CORNERS = ("bottom_right", "bottom_left", "top_right", "top_left")
 #: the original model must reach at least this ASR for the scenario to mean anything
@@ -43,6 +44,7 @@ class Backdoor(ScenarioKind):
     """A malicious client implants a trigger → target-label backdoor."""
 
     name = "backdoor"
+    showcase = "backdoor"   # triggered test images show the forgotten feature
     parameters = {
         "client": Param(0, int, min=0, help="the malicious client"),
         "target_label": Param(9, int, min=0, help="label the trigger maps to"),
@@ -55,16 +57,11 @@ class Backdoor(ScenarioKind):
         "trigger_value": Param(1.0, float, min=0.0, max=1.0),
     }
 
-    @staticmethod
-    def validate_config(params: dict[str, Any], context: dict[str, Any]):
-        n_classes = context.get("n_classes")
-        if n_classes is not None and params["target_label"] >= n_classes:
-            yield "target_label", (f"expected a label in 0..{n_classes - 1} for dataset "
-                                   f"'{context['dataset']}', got {params['target_label']}")
-        if params["client"] >= context["clients"]:
-            yield "client", (f"expected a client index in 0..{context['clients'] - 1}, "
-                             f"got {params['client']}")
-        if context.get("modality") != "image":
+    @classmethod
+    def validate_config(cls, params: dict[str, Any], context: ConfigContext):
+        yield from bad_label(params, context, "target_label")
+        yield from bad_client(params, context)
+        if context.modality != "image":
             yield "kind", "backdoor needs an image data set"
         if params["trigger"] == "art_pattern" and params["trigger_corner"] != "bottom_right":
             yield "trigger_corner", "ART's pattern sits bottom-right; use trigger: square"
@@ -158,6 +155,7 @@ class AttackSuccessRate(Metric):
 
     name = "asr"
     higher_is_better = False
+    role = "forgetting"
     percent = True
 
     def compute(self, ev: Evaluation) -> float | None:
@@ -171,6 +169,7 @@ class BackdoorAccuracy(Metric):
 
     name = "backdoor_acc"
     higher_is_better = True
+    role = "utility"
     percent = True
 
     def compute(self, ev: Evaluation) -> float | None:

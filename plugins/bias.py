@@ -26,8 +26,8 @@ from typing import Any
 import torch
 
 import fubench
-from fubench.api import Dataset, ForgetRequest, Metric, Param, ScenarioKind, ScenarioSetup, Split
-from fubench.evaluation import Evaluation
+from fubench import (ConfigContext, Dataset, Evaluation, ForgetRequest, Metric, Param, ScenarioKind,
+                     ScenarioSetup, Split)
 
 from fubench_builtins.datasets import MNIST
 from fubench_builtins.scenario_tools import attack_seed, bad_client, client_splits
@@ -95,6 +95,7 @@ class BiasFeature(ScenarioKind):
     """Colored-MNIST: one client's colour-label shortcut, to be forgotten."""
 
     name = "bias"
+    showcase = "unbiased"   # digits in another label's colour show the forgotten shortcut
     parameters = {
         "client": Param(0, int, min=0, help="the client whose data carry the bias"),
         "bias_ratio": Param(0.8, float, min=0.0, max=1.0,
@@ -103,14 +104,14 @@ class BiasFeature(ScenarioKind):
                         help="the other clients' digits: white, or random colours"),
     }
 
-    @staticmethod
-    def validate_config(params: dict[str, Any], context: dict[str, Any]):
+    @classmethod
+    def validate_config(cls, params: dict[str, Any], context: ConfigContext):
         yield from bad_client(params, context)
-        if context.get("modality") != "image":
+        if context.modality != "image":
             yield "kind", "bias colours images; it needs an image data set (cmnist)"
-        n_classes = context.get("n_classes")
-        if n_classes is not None and n_classes > len(PALETTE):
-            yield "kind", f"bias has {len(PALETTE)} colours, the data set {n_classes} classes"
+        if context.n_classes is not None and context.n_classes > len(PALETTE):
+            yield "kind", (f"bias has {len(PALETTE)} colours, the data set "
+                           f"{context.n_classes} classes")
 
     def build(self, data: Dataset, partition: list[torch.Tensor],
               generator: torch.Generator) -> ScenarioSetup:
@@ -143,7 +144,8 @@ class BiasFeature(ScenarioKind):
             default_metrics=["test_acc", "nta", "biased_acc", "unbiased_acc", "bias_gap",
                              "target_acc", "seconds", "rtr", "clients_involved"],
             info={"biased_client": self.client, "aligned_samples": int(aligned.sum()),
-                  "client_samples": len(own), "attack_seed": attack_seed(generator)})
+                  "client_samples": len(own)},
+            attack_seed=attack_seed(generator))
 
     def check(self, original: Evaluation, retrain: Evaluation) -> list[str]:
         gap, ref = original.value("bias_gap"), retrain.value("bias_gap")
@@ -161,6 +163,7 @@ class BiasedAccuracy(Metric):
 
     name = "biased_acc"
     higher_is_better = None
+    role = "utility"
     percent = True
 
     def compute(self, ev: Evaluation) -> float | None:
@@ -172,6 +175,7 @@ class UnbiasedAccuracy(Metric):
 
     name = "unbiased_acc"
     higher_is_better = True
+    role = "utility"
     percent = True
 
     def compute(self, ev: Evaluation) -> float | None:

@@ -20,8 +20,8 @@ from typing import Any
 import torch
 
 import fubench
-from fubench.api import Dataset, ForgetRequest, Param, ScenarioKind, ScenarioSetup, Split
-from fubench.evaluation import Evaluation
+from fubench import (ConfigContext, Dataset, Evaluation, ForgetRequest, Param, ScenarioKind,
+                     ScenarioSetup, Split)
 
 from fubench_builtins.scenario_tools import (attack_seed, bad_client, bad_label,
                                              client_splits, test_split)
@@ -44,8 +44,8 @@ class ClassUnlearning(ScenarioKind):
                              "holding most of target_class)"),
     }
 
-    @staticmethod
-    def validate_config(params: dict[str, Any], context: dict[str, Any]):
+    @classmethod
+    def validate_config(cls, params: dict[str, Any], context: ConfigContext):
         yield from bad_label(params, context, "target_class")
         yield from bad_client(params, context)
         if params["client"] is not None and params["forget"] != "client":
@@ -84,8 +84,8 @@ class ClassUnlearning(ScenarioKind):
             eval_sets={"test": test, "forget": forget},
             default_metrics=["test_acc", "nta", "target_acc", "nfs", "mia_acc", "nfs_mia",
                              "seconds", "rtr", "clients_involved"],
-            info={"forget_samples": n_forget, "forget_clients": sorted(masks),
-                  "attack_seed": attack_seed(generator)})
+            info={"forget_samples": n_forget, "forget_clients": sorted(masks)},
+            attack_seed=attack_seed(generator))
 
     def check(self, original: Evaluation, retrain: Evaluation) -> list[str]:
         own, ref = original.value("target_acc"), retrain.value("target_acc")

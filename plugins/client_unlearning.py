@@ -14,8 +14,8 @@ from typing import Any
 import torch
 
 import fubench
-from fubench.api import Dataset, ForgetRequest, Param, ScenarioKind, ScenarioSetup
-from fubench.evaluation import Evaluation
+from fubench import (ConfigContext, Dataset, Evaluation, ForgetRequest, Param, ScenarioKind,
+                     ScenarioSetup)
 
 from fubench_builtins.scenario_tools import (attack_seed, bad_client, client_splits,
                                              empty_like, test_split)
@@ -31,10 +31,10 @@ class ClientUnlearning(ScenarioKind):
     name = "client"
     parameters = {"client": Param(0, int, min=0, help="the leaving client")}
 
-    @staticmethod
-    def validate_config(params: dict[str, Any], context: dict[str, Any]):
+    @classmethod
+    def validate_config(cls, params: dict[str, Any], context: ConfigContext):
         yield from bad_client(params, context)
-        if context["clients"] < 2:
+        if context.clients < 2:
             yield "client", "needs at least 2 clients: someone must remain"
 
     def build(self, data: Dataset, partition: list[torch.Tensor],
@@ -55,8 +55,8 @@ class ClientUnlearning(ScenarioKind):
             default_metrics=["test_acc", "nta", "target_acc", "nfs", "mia_acc", "nfs_mia",
                              "seconds", "rtr", "clients_involved", "comm_rounds"],
             info={"leaving_client": leaving, "leaving_client_samples": len(own),
-                  "client_sizes": [len(c) for c in clients],
-                  "attack_seed": attack_seed(generator)})
+                  "client_sizes": [len(c) for c in clients]},
+            attack_seed=attack_seed(generator))
 
     def check(self, original: Evaluation, retrain: Evaluation) -> list[str]:
         mia = original.value("mia_acc")

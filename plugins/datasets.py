@@ -25,8 +25,7 @@ import numpy as np
 import torch
 
 import fubench
-from fubench.api import Dataset, DatasetLoader, Param
-from fubench.errors import DataUnavailable
+from fubench import DataUnavailable, Dataset, DatasetLoader, Param
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 DOWNLOAD_TIMEOUT_S = 20

@@ -23,8 +23,7 @@ import numpy as np
 import torch
 
 import fubench
-from fubench.api import Dataset, DatasetLoader, Param
-from fubench.errors import DataUnavailable
+from fubench import DataUnavailable, Dataset, DatasetLoader, Param
 
 from fubench_builtins.datasets import DOWNLOAD_TIMEOUT_S
 

@@ -1,5 +1,5 @@
-"""FedCDP: federated unlearning by class-discriminative pruning (Wang et al., WWW 2022;
-summarised in METHODS.md).
+"""FedCDP: federated unlearning by class-discriminative pruning (Wang et al., "Federated
+Unlearning via Class-Discriminative Pruning", WWW 2022; docs/methods.md, "FedCDP").
 
 1. Every client runs the global model on its own training data and sends, for each
    conv channel c and class k, the mean of the channel's ReLU → global-average-pooled
@@ -56,9 +56,8 @@ import torch
 from torch import nn
 
 import fubench
-from fubench.api import Param, Split, UnlearnContext, UnlearnResult, Unlearner
-from fubench.errors import NotApplicable
-from fubench.fl.federation import ClientView
+from fubench import (ClientView, NotApplicable, Param, Split, UnlearnContext,
+                     UnlearnResult, Unlearner)
 
 BATCH = 512
 

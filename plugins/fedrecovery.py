@@ -1,5 +1,7 @@
 """FedRecovery: differentially private unlearning from the round history (Zhang et al.,
-IEEE TIFS 2023; formulas in METHODS.md). Also the metric ``history_bytes``.
+"FedRecovery: Differentially Private Machine Unlearning for Federated Learning
+Frameworks", IEEE TIFS 2023; docs/methods.md, "FedRecovery"). Also the metric
+``history_bytes``.
 
 No client takes part: the server unlearns from what it kept during training — the
 global model w_i each round i started from and every client's update — and pays for
@@ -52,11 +54,8 @@ import torch
 from torch import nn
 
 import fubench
-from fubench.api import Metric, Param, UnlearnContext, UnlearnResult, Unlearner
-from fubench.errors import NotApplicable
-from fubench.evaluation import Evaluation
-from fubench.fl.history import RoundRecord, flatten, unflatten
-from fubench.progress import say
+from fubench import (Evaluation, Metric, NotApplicable, Param, RoundRecord, UnlearnContext,
+                     UnlearnResult, Unlearner, flatten, log, unflatten)
 
 
 def round_residual(record: RoundRecord, leaving: set[int]) -> torch.Tensor:
@@ -145,7 +144,7 @@ class FedRecovery(Unlearner):
         sigma = noise_std(self.bound(ctx, w_T), self.epsilon, self.beta)
         noise = torch.randn(w_bar.shape, generator=ctx.generator, dtype=torch.float64)
         ctx.model.load_state_dict(unflatten((w_bar + sigma * noise.to(w_bar.device)), state))
-        say(f"  fedrecovery: removed ||Σ p_i δ_i|| = {float(removal.norm()):.4g}, "
+        log(f"  fedrecovery: removed ||Σ p_i δ_i|| = {float(removal.norm()):.4g}, "
             f"noise σ = {sigma:.4g} per entry")
         return UnlearnResult(ctx.model, artifacts={"sigma": sigma, "weights": weights},
                              metrics={"history_bytes": float(ctx.history.size_bytes)})
@@ -167,10 +166,10 @@ class HistoryBytes(Metric):
 
     name = "history_bytes"
     higher_is_better = False
-    cost = True
+    role = "cost"
 
     def compute(self, ev: Evaluation) -> float | None:
-        reported = ev.info.get("metrics")
+        reported = ev.info.reported
         if reported is None:  # the original row: trained, not unlearned
             return None
         return float(reported.get("history_bytes", 0.0))

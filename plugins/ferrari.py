@@ -1,6 +1,6 @@
-"""Ferrari: federated feature unlearning by minimising feature sensitivity
-(papers/ferrari-feature-unlearning.md, Sec. 4; its lost equations are restated in
-METHODS.md).
+"""Ferrari: federated feature unlearning by minimising feature sensitivity ("Ferrari:
+Federated Feature Unlearning via Optimizing Feature Sensitivity", Sec. 4; the equations
+are restated in docs/methods.md, "Ferrari").
 
 Feature sensitivity of a model f to an input region F on data D (Def. 1):
 
@@ -16,7 +16,7 @@ that asked to be forgotten takes part, on its own data:
         loss = mean over the N of | Σ_{x∈B} ||f(x) − f(x + δ)||₂ / ||δ||₂ |   (Eq. 5)
         one plain SGD step on the loss                                      (Eq. 6)
 
-As in the authors' code (METHODS.md), f is the model's raw output (logits), the loss
+As in the authors' code, f is the model's raw output (logits), the loss
 sums over the batch and averages over the N draws, and the noise is added to the
 client's own images (for a backdoor: on top of the trigger).
 
@@ -63,10 +63,8 @@ import torch
 from torch import nn
 
 import fubench
-from fubench.api import Param, Split, UnlearnContext, UnlearnResult, Unlearner
-from fubench.errors import NotApplicable
-from fubench.fl.federation import ClientView
-from fubench.fl.training import WeightedAverage, float_state
+from fubench import (ClientView, NotApplicable, Param, Split, UnlearnContext,
+                     UnlearnResult, Unlearner, WeightedAverage, state_copy)
 
 
 def perturbations(x: torch.Tensor, mask: torch.Tensor, n_samples: int, sigma_min: float,
@@ -137,7 +135,7 @@ class Ferrari(Unlearner):
         if mask is None:
             mask = torch.ones(data.x.shape[1:], dtype=torch.bool)
         self.minimise_sensitivity(model, data, mask, generator)
-        return {"state": float_state(model), "samples": len(data)}
+        return {"state": state_copy(model), "samples": len(data)}
 
     def minimise_sensitivity(self, model: nn.Module, data: Split, mask: torch.Tensor,
                              generator: torch.Generator) -> None:

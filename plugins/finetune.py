@@ -5,7 +5,7 @@ overwrites the old."""
 from __future__ import annotations
 
 import fubench
-from fubench.api import Param, UnlearnContext, Unlearner
+from fubench import Param, UnlearnContext, Unlearner
 
 
 class FineTune(Unlearner):

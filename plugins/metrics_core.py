@@ -1,11 +1,11 @@
 """Metrics every scenario can use: accuracy, forgetting, time and communication.
-Definitions follow METHODS.md; θ^i is the original model, θ^r retrain, θ^u the row."""
+Definitions: docs/methods.md; θ^i is the original model, θ^r the gold standard
+(retrain), θ^u the row."""
 
 from __future__ import annotations
 
 import fubench
-from fubench.api import Metric
-from fubench.evaluation import Evaluation, ratio
+from fubench import Evaluation, Metric, ratio
 
 
 class TestAccuracy(Metric):
@@ -13,6 +13,7 @@ class TestAccuracy(Metric):
 
     name = "test_acc"
     higher_is_better = True
+    role = "utility"
     percent = True
 
     def compute(self, ev: Evaluation) -> float | None:
@@ -24,9 +25,11 @@ class NormalisedTestAccuracy(Metric):
 
     name = "nta"
     higher_is_better = True
+    role = "utility"
+    normalises = "test_acc"
 
     def compute(self, ev: Evaluation) -> float | None:
-        return ratio(ev.value("test_acc"), ev.value("test_acc", of="retrain"))
+        return ratio(ev.value("test_acc"), ev.value("test_acc", of=fubench.REFERENCE))
 
 
 class TargetAccuracy(Metric):
@@ -34,6 +37,7 @@ class TargetAccuracy(Metric):
 
     name = "target_acc"
     higher_is_better = None
+    role = "forgetting"
     percent = True
 
     def compute(self, ev: Evaluation) -> float | None:
@@ -47,12 +51,15 @@ class NormalisedForgettingScore(Metric):
 
     name = "nfs"
     higher_is_better = True
+    role = "forgetting"
+    normalises = "target_acc"
+    normalisation = "gap"
 
     def compute(self, ev: Evaluation) -> float | None:
         original = ev.value("target_acc", of="original")
         if original is None:
             return None
-        own, reference = ev.value("target_acc"), ev.value("target_acc", of="retrain")
+        own, reference = ev.value("target_acc"), ev.value("target_acc", of=fubench.REFERENCE)
         if own is None or reference is None:
             return None
         return ratio(original - own, original - reference)
@@ -63,10 +70,10 @@ class Seconds(Metric):
 
     name = "seconds"
     higher_is_better = False
-    cost = True
+    role = "cost"
 
     def compute(self, ev: Evaluation) -> float | None:
-        return ev.info.get("seconds")
+        return ev.info.seconds
 
 
 class RelativeTimeToRetrain(Metric):
@@ -74,10 +81,11 @@ class RelativeTimeToRetrain(Metric):
 
     name = "rtr"
     higher_is_better = False
-    cost = True
+    role = "cost"
+    normalises = "seconds"
 
     def compute(self, ev: Evaluation) -> float | None:
-        return ratio(ev.value("seconds"), ev.value("seconds", of="retrain"))
+        return ratio(ev.value("seconds"), ev.value("seconds", of=fubench.REFERENCE))
 
 
 class ClientsInvolved(Metric):
@@ -85,10 +93,11 @@ class ClientsInvolved(Metric):
 
     name = "clients_involved"
     higher_is_better = False
-    cost = True
+    role = "cost"
+    count = True
 
     def compute(self, ev: Evaluation) -> float | None:
-        return ev.info.get("clients_involved")
+        return ev.info.clients_involved
 
 
 class CommRounds(Metric):
@@ -96,10 +105,11 @@ class CommRounds(Metric):
 
     name = "comm_rounds"
     higher_is_better = False
-    cost = True
+    role = "cost"
+    count = True
 
     def compute(self, ev: Evaluation) -> float | None:
-        return ev.info.get("comm_rounds")
+        return ev.info.comm_rounds
 
 
 class CommBytes(Metric):
@@ -107,10 +117,11 @@ class CommBytes(Metric):
 
     name = "comm_bytes"
     higher_is_better = False
-    cost = True
+    role = "cost"
+    count = True
 
     def compute(self, ev: Evaluation) -> float | None:
-        return ev.info.get("comm_bytes")
+        return ev.info.comm_bytes
 
 
 @fubench.hookimpl

@@ -6,7 +6,7 @@
 * ``bias_gap`` — accuracy on colour-biased minus colour-unbiased images (bias kind).
 
 The feature is ``request.feature_mask`` (input-shaped, bool); without one, the whole
-input is the feature (client / class scenarios, as METHODS.md says for Ferrari).
+input is the feature (client / class scenarios, as for Ferrari: docs/methods.md).
 """
 
 from __future__ import annotations
@@ -15,14 +15,13 @@ import numpy as np
 import torch
 
 import fubench
-from fubench.api import Metric, Split
-from fubench.evaluation import Evaluation
+from fubench import Evaluation, Metric, Split
 
 #: S(f) is averaged over this many samples of D_T (a seeded random choice) ...
 SENSITIVITY_SAMPLES = 1000
 #: ... and this many Gaussian perturbations per sample
 SENSITIVITY_DRAWS = 10
-#: per-sample noise scale σ ~ U(low, high), Ferrari's range (METHODS.md)
+#: per-sample noise scale σ ~ U(low, high), Ferrari's range (docs/methods.md)
 SIGMA_RANGE = (0.05, 1.0)
 #: the attribute-inference attack fits on / attacks at most this many samples each
 ATTACK_SAMPLES = 2000
@@ -31,7 +30,7 @@ MAX_CATEGORIES = 10
 
 
 def _seed(ev: Evaluation) -> int:
-    return int(ev.setup.info.get("attack_seed", 0))
+    return int(ev.setup.attack_seed or 0)
 
 
 def _mask_for(ev: Evaluation, x: torch.Tensor) -> torch.Tensor:
@@ -83,6 +82,7 @@ class FeatureSensitivity(Metric):
 
     name = "feature_sensitivity"
     higher_is_better = False
+    role = "forgetting"
 
     def compute(self, ev: Evaluation) -> float | None:
         data = ev.split("forget")
@@ -166,6 +166,7 @@ class InversionASR(Metric):
 
     name = "inversion_asr"
     higher_is_better = False
+    role = "forgetting"
     percent = True
 
     def compute(self, ev: Evaluation) -> float | None:
@@ -184,6 +185,7 @@ class BiasGap(Metric):
 
     name = "bias_gap"
     higher_is_better = None
+    role = "forgetting"
     percent = True
 
     def compute(self, ev: Evaluation) -> float | None:

@@ -34,8 +34,7 @@ from torch import nn
 from torch.nn import functional as F
 
 import fubench
-from fubench.api import Metric, Split
-from fubench.evaluation import Evaluation, ratio
+from fubench import Evaluation, Metric, Split, ratio
 
 #: at most this many members (and as many non-members) enter the attack, for speed
 MAX_MEMBERS = 2000
@@ -122,10 +121,11 @@ class MembershipInferenceAccuracy(Metric):
 
     name = "mia_acc"
     higher_is_better = False
+    role = "forgetting"
     percent = True
 
     def compute(self, ev: Evaluation) -> float | None:
-        seed = int(ev.setup.info.get("attack_seed", 0))
+        seed = int(ev.setup.attack_seed or 0)
         return membership_attack_accuracy(ev.model, ev.split("forget"), ev.split("test"), seed)
 
 
@@ -136,10 +136,13 @@ class NormalisedMIAForgetting(Metric):
 
     name = "nfs_mia"
     higher_is_better = True
+    role = "forgetting"
+    normalises = "mia_acc"
+    normalisation = "gap"
 
     def compute(self, ev: Evaluation) -> float | None:
         original = ev.value("mia_acc", of="original")
-        own, reference = ev.value("mia_acc"), ev.value("mia_acc", of="retrain")
+        own, reference = ev.value("mia_acc"), ev.value("mia_acc", of=fubench.REFERENCE)
         if original is None or own is None or reference is None:
             return None
         if abs(original - reference) < MIA_UNDEFINED_BELOW:

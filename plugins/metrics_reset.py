@@ -7,8 +7,7 @@ row (original, retrain, fine-tune...) has no value and shows "—"."""
 from __future__ import annotations
 
 import fubench
-from fubench.api import Metric
-from fubench.evaluation import Evaluation
+from fubench import Evaluation, Metric
 
 
 class ResetFraction(Metric):
@@ -19,7 +18,7 @@ class ResetFraction(Metric):
     percent = True
 
     def compute(self, ev: Evaluation) -> float | None:
-        return ev.info.get("metrics", {}).get("reset_frac")
+        return (ev.info.reported or {}).get("reset_frac")
 
 
 @fubench.hookimpl

@@ -8,7 +8,7 @@ import math
 from torch import nn
 
 import fubench
-from fubench.api import ModelFactory, Param
+from fubench import ModelFactory, Param
 
 
 class MnistCNN(ModelFactory):

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 import fubench
-from fubench.api import Param, Partitioner
+from fubench import Param, Partitioner
 
 
 def _chunks(index: torch.Tensor, n: int) -> list[torch.Tensor]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 
 import fubench
-from fubench.api import Param, UnlearnContext, Unlearner, UnlearnResult
+from fubench import Param, UnlearnContext, UnlearnResult, Unlearner
 from fubench_builtins.tis_reset import reset_and_retrain
 
 

@@ -1,14 +1,15 @@
 """Retrain: the gold standard. Train from the same initial weights, with the same
-schedule, on what the clients keep once the request is honoured (for feature
-scenarios, the cleaned / noised / rebalanced data the scenario kind prepared).
+schedule, on the reference data: what the clients keep once the request is honoured
+(for feature scenarios, the cleaned / noised / rebalanced data the scenario kind
+prepared for it).
 
-Its model is θ^r in every normalised metric; the runner computes it once per
-(scenario, seed) and caches it."""
+Its model is θ^r in every normalised metric (it declares ``reference = True``); the
+engine computes it once per (scenario, seed) and caches it with the original."""
 
 from __future__ import annotations
 
 import fubench
-from fubench.api import UnlearnContext, Unlearner
+from fubench import UnlearnContext, Unlearner
 
 
 class Retrain(Unlearner):
@@ -16,11 +17,12 @@ class Retrain(Unlearner):
 
     name = "retrain"
     participation = "retained"
+    reference = True  # the gold standard every row is measured against
 
     def unlearn(self, ctx: UnlearnContext):
         model = ctx.make_model()
         model.load_state_dict(ctx.initial_state)
-        return ctx.federation.train(model, data="retained")
+        return ctx.federation.train(model, data="reference")
 
 
 @fubench.hookimpl

@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 import torch
+from fubench import ConfigContext, Dataset, Split
 
-from fubench.api import Dataset, Split
 
 
 def client_splits(data: Dataset, partition: list[torch.Tensor]) -> list[Split]:
@@ -26,20 +26,19 @@ def attack_seed(generator: torch.Generator) -> int:
     return int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
 
 
-def bad_client(params: dict[str, Any], context: dict[str, Any],
+def bad_client(params: dict[str, Any], context: ConfigContext,
                key: str = "client") -> Iterator[tuple[str, str]]:
     value = params.get(key)
-    if value is not None and value >= context["clients"]:
-        yield key, f"expected a client index in 0..{context['clients'] - 1}, got {value}"
+    if value is not None and value >= context.clients:
+        yield key, f"expected a client index in 0..{context.clients - 1}, got {value}"
 
 
-def bad_label(params: dict[str, Any], context: dict[str, Any],
+def bad_label(params: dict[str, Any], context: ConfigContext,
               key: str) -> Iterator[tuple[str, str]]:
-    n_classes = context.get("n_classes")
     value = params.get(key)
-    if n_classes is not None and value is not None and value >= n_classes:
-        yield key, (f"expected a label in 0..{n_classes - 1} for dataset "
-                    f"'{context['dataset']}', got {value}")
+    if context.n_classes is not None and value is not None and value >= context.n_classes:
+        yield key, (f"expected a label in 0..{context.n_classes - 1} for dataset "
+                    f"'{context.dataset}', got {value}")
 
 
 def empty_like(split: Split) -> Split:

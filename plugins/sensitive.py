@@ -22,8 +22,8 @@ from typing import Any
 import torch
 
 import fubench
-from fubench.api import Dataset, ForgetRequest, Param, ScenarioKind, ScenarioSetup, Split
-from fubench.evaluation import Evaluation
+from fubench import (ConfigContext, Dataset, Evaluation, ForgetRequest, Param, ScenarioKind,
+                     ScenarioSetup, Split)
 
 from fubench_builtins.scenario_tools import (attack_seed, bad_client, client_splits,
                                              test_split)
@@ -69,6 +69,7 @@ class SensitiveFeature(ScenarioKind):
     """Forget an image region or tabular columns of one client."""
 
     name = "sensitive"
+    example_params = {"region": [2, 2, 4, 4]}  # an image region; it has no default
     parameters = {
         "client": Param(0, int, min=0, help="the requesting client"),
         "region": Param(None, list, nullable=True,
@@ -80,10 +81,10 @@ class SensitiveFeature(ScenarioKind):
                              help="whose data retrain noises: the requesting client's or all"),
     }
 
-    @staticmethod
-    def validate_config(params: dict[str, Any], context: dict[str, Any]):
+    @classmethod
+    def validate_config(cls, params: dict[str, Any], context: ConfigContext):
         yield from bad_client(params, context)
-        image = context.get("modality") == "image"
+        image = context.modality == "image"
         region, columns = params["region"], params["columns"]
         if image and region is None:
             yield "region", "an image data set needs region: [top, left, height, width]"
@@ -128,7 +129,8 @@ class SensitiveFeature(ScenarioKind):
             default_metrics=["test_acc", "nta", "feature_sensitivity", "inversion_asr",
                              "target_acc", "seconds", "rtr", "clients_involved"],
             info={"requesting_client": self.client, "feature_inputs": int(mask.sum()),
-                  "noised_clients": list(noised), "attack_seed": attack_seed(generator)})
+                  "noised_clients": list(noised)},
+            attack_seed=attack_seed(generator))
 
     def check(self, original: Evaluation, retrain: Evaluation) -> list[str]:
         own, ref = original.value("feature_sensitivity"), retrain.value("feature_sensitivity")

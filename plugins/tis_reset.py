@@ -47,10 +47,8 @@ import torch
 from torch import nn
 
 import fubench
-from fubench.api import Param, Split, UnlearnContext, Unlearner, UnlearnResult
-from fubench.errors import NotApplicable
-from fubench.fl.federation import ClientView
-from fubench.fl.training import derive_seed
+from fubench import (ClientView, NotApplicable, Param, Split, UnlearnContext,
+                     UnlearnResult, Unlearner, derive_seed)
 
 CURVATURES = ("diag_hessian", "ggn_exact", "ggn_mc", "hybrid")
 RESET_TO = ("init", "zero", "fresh")

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import fubench
-from fubench.api import Dataset, DatasetLoader
+from fubench import Dataset, DatasetLoader
 
 BACKDOOR_YAML = """\
 version: 1

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from fubench.api import Split
+from fubench import Split
 from fubench_builtins.models import MnistCNN
 from fubench_builtins.tis_reset import CURVATURES, backpack_extension, client_curvature
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import fubench
-import fubench.cache
+import fubench.engine
 from fubench.config import load_scenario
 from fubench.plugins import load_registry, reset_registry
 from fubench.results import read_result
@@ -133,7 +133,7 @@ def test_runs_are_deterministic_on_cpu(test_registry, backdoor_yaml, tmp_path):
     results = []
     for i in range(2):
         runner = Runner(config, test_registry, out=tmp_path / str(i),
-                        cache=fubench.cache.ModelCache(enabled=False))
+                        cache=fubench.engine.ModelCache(enabled=False))
         results.append(read_result(runner.run()[0]))
     for row in ("original", "finetune", "retrain"):
         a = {k: v for k, v in results[0]["methods"][row]["metrics"].items() if k not in ("seconds", "rtr")}

@@ -156,4 +156,4 @@ def test_uninstalling_makes_it_disappear(layer, monkeypatch):
     assert not layer.installed()
     assert ENTRY_POINT not in layer.listed_plugins()
     monkeypatch.syspath_prepend(str(layer.site))
-    assert METHOD not in load_registry().names("fubench_unlearners")
+    assert METHOD not in load_registry().methods.names()

@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from fubench.api import ForgetRequest, ScenarioSetup, Split
+from fubench import ForgetRequest, ScenarioSetup, Split
 from fubench.errors import ParticipationError
 from fubench.fl.federation import Federation
-from fubench.fl.training import (TrainSettings, WeightedAverage, fedavg, float_state,
+from fubench.fl.training import (TrainSettings, WeightedAverage, fedavg, state_copy,
                                  sample_clients)
 
 
@@ -41,7 +41,7 @@ def test_one_round_is_the_sample_weighted_mean_of_local_models():
     clients = [client_data(10, 1), client_data(30, 2)]
     settings = TrainSettings(epochs=1, batch_size=8, lr=0.1)
     model = tiny_model()
-    start = float_state(model)
+    start = state_copy(model)
     seen = {}
     fedavg(model, clients, settings, rounds=1, seed=0,
            on_round=lambda r, g, states, sizes: seen.update(states=states, sizes=sizes))
@@ -74,7 +74,7 @@ def test_client_sampling_fraction():
 def test_masked_training_changes_only_masked_entries():
     clients = [client_data(40, 0)]
     model = tiny_model()
-    before = float_state(model)
+    before = state_copy(model)
     masks = {"0.weight": torch.zeros(3, 4, dtype=torch.bool)}
     masks["0.weight"][0, :2] = True
     fedavg(model, clients, TrainSettings(batch_size=8, lr=0.5, momentum=0.9, weight_decay=0.1),

@@ -11,13 +11,14 @@ import torch
 from torch import nn
 
 from fubench import data as datasets
-from fubench.api import ForgetRequest, ScenarioSetup, Split, UnlearnContext
+from fubench import ForgetRequest, ScenarioSetup, Split, UnlearnContext
 from fubench.config import load_scenario
 from fubench.errors import NotApplicable
 from fubench.fl.federation import Federation
 from fubench.fl.history import RoundHistory
 from fubench.fl.training import TrainSettings, generator
 from fubench.results import read_result
+from fubench.engine import Job
 from fubench.runner import Runner
 from fubench_builtins.fedcdp import (channel_scores, class_activation_sums, prunable_units,
                                      prune, pruned_channels, tf_idf)
@@ -269,7 +270,6 @@ def feature_sensitivity(model: nn.Module, data: Split, mask: torch.Tensor) -> fl
 def test_the_three_methods_end_to_end(test_registry, write_yaml, tmp_path):
     config = load_scenario(scenario(write_yaml, "tiny_three"), test_registry)
     runner = Runner(config, test_registry, out=tmp_path)
-    runner.kept_models = {}
     result = read_result(runner.run()[0])
     rows = result["methods"]
     assert {rows[m]["status"] for m in ("ferrari", "fedcdp", "fedrecovery")} == {"ok"}
@@ -277,14 +277,17 @@ def test_the_three_methods_end_to_end(test_registry, write_yaml, tmp_path):
     # Ferrari: only the requesting client worked, and its feature sensitivity fell
     assert rows["ferrari"]["clients"] == [0]
     assert rows["ferrari"]["metrics"]["clients_involved"] == 1
-    setup = runner.build_setup(datasets.load(config, test_registry), 0)
-    forget, mask = setup.forget_part(0), setup.request.feature_mask
-    before = feature_sensitivity(runner.kept_models[(0, "original")], forget, mask)
-    after = feature_sensitivity(runner.kept_models[(0, "ferrari")], forget, mask)
+    # the engine gives the models back: the same job again (references from the cache)
+    job = Job(runner.plan, datasets.load(config, test_registry), 0, runner.cache)
+    original, _ = job.references()
+    models = {spec.label: job.run(spec).model for spec in runner.plan.method_rows()}
+    forget, mask = job.setup.forget_part(0), job.setup.request.feature_mask
+    before = feature_sensitivity(original.model, forget, mask)
+    after = feature_sensitivity(models["ferrari"], forget, mask)
     assert after < 0.5 * before
 
     # FedCDP: 10% of the 32 + 64 conv channels pruned, and still zero after fine-tuning
-    convs = [m for m in runner.kept_models[(0, "fedcdp")].modules() if isinstance(m, nn.Conv2d)]
+    convs = [m for m in models["fedcdp"].modules() if isinstance(m, nn.Conv2d)]
     dead = sum(int(((c.weight.flatten(1) == 0).all(1) & (c.bias == 0)).sum()) for c in convs)
     assert dead == round(0.1 * 96)
     assert rows["fedcdp"]["clients"] == [0, 1, 2]

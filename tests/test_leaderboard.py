@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import fubench
-from fubench import leaderboard as lb
-from fubench.api import DatasetLoader, Param
+from fubench.report import leaderboard as lb
+from fubench import DatasetLoader, Param
 from fubench.errors import DataUnavailable
 from fubench.plugins import load_registry, reset_registry
 from fubench.plugins import get_registry

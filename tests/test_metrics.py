@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from fubench.api import ForgetRequest, ScenarioSetup, Split
+from fubench import ForgetRequest, RowInfo, ScenarioSetup, Split
 from fubench.evaluation import Evaluation
 from fubench.plugins import get_registry
 from fubench_builtins.metrics_feature import (attribute_codes, feature_sensitivity,
@@ -40,20 +40,21 @@ def split(pred, y, extra=None):
 
 
 def evaluation(eval_sets, row="m", info=None, model=None, target_class=None, refs=None,
-               feature_mask=None, setup_info=None):
+               feature_mask=None, attack_seed=None):
     setup = ScenarioSetup(train=[], retained=[],
                           request=ForgetRequest((0,), {}, target_class=target_class,
                                                 feature_mask=feature_mask),
-                          eval_sets=eval_sets, default_metrics=[], info=setup_info or {})
-    return Evaluation(row, model or Echo(), setup, get_registry(), info, refs)
+                          eval_sets=eval_sets, default_metrics=[], attack_seed=attack_seed)
+    return Evaluation(row, model or Echo(), setup, get_registry(), info, refs, "retrain")
 
 
 def with_refs(own: dict, original: dict, retrain: dict) -> Evaluation:
-    """A row whose metric values (and those of original / retrain) are given."""
+    """A row whose metric values (and those of original / the reference) are given."""
     refs: dict = {}
-    for row, values in (("original", original), ("retrain", retrain)):
-        refs[row] = evaluation({}, row, {"metrics": values}, refs=refs)
-    return evaluation({}, "m", {"metrics": own}, refs=refs)
+    for row, label, values in (("original", "original", original),
+                               ("reference", "retrain", retrain)):
+        refs[row] = evaluation({}, label, RowInfo(reported=values), refs=refs)
+    return evaluation({}, "m", RowInfo(reported=own), refs=refs)
 
 
 # ------------------------------------------------------------------- accuracy family
@@ -93,8 +94,8 @@ def test_nfs():
 
 
 def test_cost_metrics_read_the_run_info():
-    ev = evaluation({}, info={"seconds": 2.5, "clients_involved": 3, "comm_rounds": 4,
-                              "comm_bytes": 1024})
+    ev = evaluation({}, info=RowInfo(seconds=2.5, clients=(0, 2, 4), comm_rounds=4,
+                                     comm_bytes=1024))
     assert ev.values(["seconds", "clients_involved", "comm_rounds", "comm_bytes"]) == {
         "seconds": 2.5, "clients_involved": 3, "comm_rounds": 4, "comm_bytes": 1024}
 
@@ -166,7 +167,7 @@ def test_mia_metric_is_deterministic_for_a_seed():
     noisy = split(guesses.tolist(), pool.y.tolist(), confidence.tolist())
     sets = {"forget": members, "test": noisy}
     model = Echo(confidence_from_x1=True)
-    values = [evaluation(sets, model=model, setup_info={"attack_seed": 7}).value("mia_acc")
+    values = [evaluation(sets, model=model, attack_seed=7).value("mia_acc")
               for _ in range(2)]
     assert values[0] == values[1]
 

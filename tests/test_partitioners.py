@@ -11,7 +11,7 @@ LABELS = torch.arange(3000) % 10
 
 
 def partitioner(name, **params):
-    return load_registry().get("fubench_partitioners", name)(**params)
+    return load_registry().partitioners.get(name)(**params)
 
 
 def check_disjoint_cover(parts, n):

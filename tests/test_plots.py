@@ -1,4 +1,4 @@
-"""`fubench plot rtr` and `fubench plot attention` write real PNGs; GradCAM looks where
+"""`fubench plot cost` and `fubench plot attention` write real PNGs; GradCAM looks where
 the evidence is."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from fubench.attention import draw, gradcam, outline_box, pick_images
-from fubench.plots import rtr_chart
+from fubench.report.attention import draw, gradcam, outline_box, pick_images
+from fubench.report.plots import cost_chart
 from fubench.results import write_json_atomic
 from tests.conftest import run_cli
 from tests.test_leaderboard import result, row, two_scenarios
@@ -34,25 +34,27 @@ def share_near(pixels: np.ndarray, rgb: tuple[int, int, int], tol: int = 30) -> 
     return float((np.abs(pixels * 255 - np.array(rgb)).max(axis=-1) < tol).mean())
 
 
-# ----------------------------------------------------------------------------- RTR
-def test_rtr_chart_draws_a_bar_per_method(tmp_path):
-    out = rtr_chart(two_scenarios(), tmp_path / "rtr.png")
+# ---------------------------------------------------------------------------- cost
+def test_cost_chart_draws_a_bar_per_method(tmp_path):
+    from fubench.plugins import get_registry
+
+    out = cost_chart(two_scenarios(), tmp_path / "cost.png", get_registry())
     pixels = drawn(out)
     assert share_near(pixels, (31, 119, 180)) > 0.01   # the blue bars are there
 
 
-def test_plot_rtr_cli_and_its_error(tmp_path, capsys):
+def test_plot_cost_cli_and_its_error(tmp_path, capsys):
     for r in two_scenarios():
         write_json_atomic(tmp_path / "res" / r["scenario"]["name"] / f"seed_{r['seed']}.json", r)
-    assert run_cli("plot", "rtr", str(tmp_path / "res"), "-o", str(tmp_path / "a.png")) == 0
+    assert run_cli("plot", "cost", str(tmp_path / "res"), "-o", str(tmp_path / "a.png")) == 0
     drawn(tmp_path / "a.png")
     no_rtr = result(0, {"m": row({"test_acc": 0.5})})
     for r in no_rtr["methods"].values():
         r["metrics"].pop("rtr", None)
     write_json_atomic(tmp_path / "bare" / "s" / "seed_0.json", no_rtr)
     capsys.readouterr()
-    assert run_cli("plot", "rtr", str(tmp_path / "bare"), "-o", str(tmp_path / "b.png")) == 2
-    assert capsys.readouterr().err.startswith("fubench: error: no method has an rtr value")
+    assert run_cli("plot", "cost", str(tmp_path / "bare"), "-o", str(tmp_path / "b.png")) == 2
+    assert capsys.readouterr().err.startswith("fubench: error: no method has a relative cost")
     assert not (tmp_path / "b.png").exists()
 
 

@@ -54,13 +54,13 @@ def test_builtins_are_registered_through_entry_points():
     builtins = [p for p in registry.plugins if p.builtin]
     assert {"retrain", "finetune", "backdoor"} <= {p.name for p in builtins}
     assert all(p.distribution == "fubench" for p in builtins)
-    assert {"retrain", "finetune"} <= set(registry.names("fubench_unlearners"))
+    assert {"retrain", "finetune"} <= set(registry.methods.names())
 
 
 def test_third_party_plugin_is_discovered(fake_distribution, capsys):
     fake_distribution("fu-amnesia", {"fu_amnesia": GOOD_MODULE}, {"amnesia": "fu_amnesia"})
     registry = load_registry()
-    assert "amnesia" in registry.names("fubench_unlearners")
+    assert "amnesia" in registry.methods.names()
     info = next(p for p in registry.plugins if p.name == "amnesia")
     assert (info.distribution, info.version, info.builtin) == ("fu-amnesia", "1.2.3", False)
     assert info.provides == {"method": ["amnesia"]}
@@ -75,7 +75,7 @@ def test_broken_plugin_is_reported_and_skipped(fake_distribution, capsys):
     registry = load_registry()
     err = capsys.readouterr().err
     assert "plugin 'broken'" in err and "failed to import" in err and "not_a_module_anywhere" in err
-    assert "amnesia" in registry.names("fubench_unlearners"), "the others still load"
+    assert "amnesia" in registry.methods.names(), "the others still load"
     assert next(p for p in registry.plugins if p.name == "broken").error
 
 
@@ -83,13 +83,13 @@ def test_env_switches(fake_distribution, monkeypatch):
     fake_distribution("fu-amnesia", {"fu_amnesia": GOOD_MODULE}, {"amnesia": "fu_amnesia"})
     monkeypatch.setenv("FUBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
     registry = load_registry()
-    assert "amnesia" not in registry.names("fubench_unlearners")
-    assert "retrain" in registry.names("fubench_unlearners"), "built-ins always load"
+    assert "amnesia" not in registry.methods.names()
+    assert "retrain" in registry.methods.names(), "built-ins always load"
     monkeypatch.delenv("FUBENCH_DISABLE_PLUGIN_AUTOLOAD")
     monkeypatch.setenv("FUBENCH_PLUGINS", "something_else")
-    assert "amnesia" not in load_registry().names("fubench_unlearners")
+    assert "amnesia" not in load_registry().methods.names()
     monkeypatch.setenv("FUBENCH_PLUGINS", "amnesia")
-    assert "amnesia" in load_registry().names("fubench_unlearners")
+    assert "amnesia" in load_registry().methods.names()
 
 
 def plugin(**hooks) -> types.ModuleType:
@@ -147,12 +147,12 @@ def test_registration_hook_that_raises_is_skipped(capsys):
 
     registry = load_registry(extra_plugins=[plugin(__name="boom", fubench_metrics=boom)])
     assert "plugin 'boom' is broken and was skipped" in capsys.readouterr().err
-    assert "test_acc" in registry.names("fubench_metrics")
+    assert "test_acc" in registry.metrics.names()
 
 
 def test_unknown_name_suggests():
     with pytest.raises(UnknownNameError, match="unknown method 'fintune'; did you mean 'finetune'"):
-        load_registry().unlearner("fintune")
+        load_registry().methods.get("fintune")
 
 
 def test_lifecycle_hooks_are_called(test_registry, backdoor_yaml, tmp_path):

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from fubench.plugins import get_registry
 from fubench.report import aggregate, render, render_report
 from fubench.results import write_json_atomic
 
@@ -35,14 +36,14 @@ def seeds():
 
 
 def test_rows_read_original_methods_retrain():
-    (table,) = aggregate(seeds())
+    (table,) = aggregate(seeds(), get_registry())
     assert table.rows == ["original", "m", "bad", "na", "retrain"]
     assert table.seeds == [0, 1]
 
 
 def test_cells_show_mean_std_undefined_and_partial_counts():
-    (table,) = aggregate(seeds())
-    text = render(table)
+    (table,) = aggregate(seeds(), get_registry())
+    text = render(table, get_registry())
     lines = {line.split("|")[1].strip(): line for line in text.splitlines()[2:]}
     assert "81.0 ± 1.4" in lines["original"]          # percent, mean ± sample std
     assert "—" in lines["original"]                   # nta undefined on both seeds
@@ -52,7 +53,7 @@ def test_cells_show_mean_std_undefined_and_partial_counts():
 
 
 def test_report_lists_reasons_and_warnings():
-    text = render_report(seeds())
+    text = render_report(seeds(), get_registry())
     assert "**bad**: failed — RuntimeError: x" in text
     assert "**na**: n/a — needs history" in text
     assert "seed 0: PRECONDITION FAILED: asr low" in text
@@ -60,9 +61,10 @@ def test_report_lists_reasons_and_warnings():
 
 
 def test_single_seed_has_no_std():
-    (table,) = aggregate(seeds()[:1])
-    assert "80.0 |" in render(table) or "80.0 " in render(table)
-    assert "±" not in render(table)
+    (table,) = aggregate(seeds()[:1], get_registry())
+    text = render(table, get_registry())
+    assert "80.0 |" in text or "80.0 " in text
+    assert "±" not in text
 
 
 def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from fubench.api import Dataset, ForgetRequest, ScenarioSetup
+from fubench import ConfigContext, Dataset, ForgetRequest, RowInfo, ScenarioSetup
 from fubench.config import load_scenario
 from fubench.errors import ConfigError, DataUnavailable
 from fubench.evaluation import Evaluation
@@ -47,7 +47,8 @@ def tabular(n: int = 120) -> Dataset:
 
 
 def context(**extra):
-    return {"n_classes": 10, "clients": 5, "modality": "image", "dataset": "d", **extra}
+    return ConfigContext(**{"n_classes": 10, "clients": 5, "modality": "image", "dataset": "d",
+                            **extra})
 
 
 def problems(kind, **params):
@@ -61,9 +62,11 @@ def problems(kind, **params):
 def with_metrics(original: dict, retrain: dict) -> tuple[Evaluation, Evaluation]:
     setup = ScenarioSetup([], [], ForgetRequest((0,), {}), {}, [])
     refs: dict = {}
-    for row, values in (("original", original), ("retrain", retrain)):
-        refs[row] = Evaluation(row, None, setup, get_registry(), {"metrics": values}, refs)
-    return refs["original"], refs["retrain"]
+    for row, label, values in (("original", "original", original),
+                               ("reference", "retrain", retrain)):
+        refs[row] = Evaluation(label, None, setup, get_registry(), RowInfo(reported=values),
+                               refs, "retrain")
+    return refs["original"], refs["reference"]
 
 
 # ----------------------------------------------------------------------------- class
@@ -129,7 +132,7 @@ def test_client_forget_is_the_whole_client(partitioner):
     for c in (0, 1, 3):
         assert torch.equal(setup.retained[c].x, setup.train[c].x)
     assert sum(len(t) for t in setup.train) == len(data.y_train)
-    assert "attack_seed" in setup.info
+    assert setup.attack_seed is not None
 
 
 def test_client_config_errors_and_precondition():

@@ -14,7 +14,9 @@ from torch import nn
 from torch.func import functional_call, hessian, jacrev
 from torch.nn import functional as F
 
-from fubench.api import ForgetRequest, ScenarioSetup, Split, UnlearnContext
+import fubench
+from fubench import ForgetRequest, ScenarioSetup, Split, UnlearnContext
+from fubench.plugins import get_registry
 from fubench.errors import NotApplicable
 from fubench.fl.federation import Federation
 from fubench.fl.training import TrainSettings, generator
@@ -405,19 +407,20 @@ def test_plot_tradeoff_writes_a_png_and_refuses_results_without_a_sweep(tmp_path
     out = tmp_path / "fig" / "tradeoff.png"
     assert main(["plot", "tradeoff", str(tmp_path), "-o", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
-    from fubench.plots import tradeoff
+    from fubench.report.plots import tradeoff
     with pytest.raises(ValueError, match="no swept method"):
-        tradeoff(fake_results({"finetune": (0.9, 0.5)}), tmp_path / "none.png")
+        tradeoff(fake_results({"finetune": (0.9, 0.5)}), tmp_path / "none.png",
+                 get_registry())
 
 
 def test_reset_frac_metric_is_none_for_rows_without_it():
     from fubench_builtins.metrics_reset import ResetFraction
 
     class Ev:
-        info = {"metrics": {"reset_frac": 0.125}}
+        info = fubench.RowInfo(reported={"reset_frac": 0.125})
 
     class Bare:
-        info = {}
+        info = fubench.RowInfo()
 
     assert ResetFraction().compute(Ev()) == 0.125
     assert ResetFraction().compute(Bare()) is None

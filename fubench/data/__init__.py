@@ -1,5 +1,6 @@
 """Data sets: the data root, train/test splitting, fingerprints for provenance and cache
-keys, and an in-process cache so several seeds load a data set once."""
+keys, an in-process cache so several seeds load a data set once, and whether a
+scenario's data load here without network."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from pathlib import Path
 
 import torch
 
-from fubench.api import Dataset
 from fubench.config import ScenarioConfig
-from fubench.plugins import Registry
+from fubench.errors import DataUnavailable
+from fubench.records import Dataset
+from fubench.registry import Registry
 
 
 def data_root() -> Path:
@@ -60,9 +62,23 @@ def load(config: ScenarioConfig, registry: Registry) -> Dataset:
     key = repr((config.dataset.name, sorted(config.dataset.params.items()),
                 config.test_fraction, config.split_seed))
     if key not in _LOADED:
-        loader = registry.get("fubench_datasets", config.dataset.name)(**config.dataset.params)
+        loader = registry.datasets.get(config.dataset.name)(**config.dataset.params)
         data = loader.load(data_root())
         if config.test_fraction is not None or data.x_test is None:
             data = split(data, config.test_fraction or 0.3, config.split_seed)
         _LOADED[key] = data
     return _LOADED[key]
+
+
+def loads_offline(config: ScenarioConfig, registry: Registry) -> tuple[bool, str]:
+    """(whether the scenario's data set loads here without network, why not). Loaders
+    that can download are asked not to, so the answer never depends on the network."""
+    cls = registry.datasets.get(config.dataset.name)
+    params = dict(config.dataset.params)
+    if "download" in cls.parameters:
+        params["download"] = False
+    try:
+        cls(**params).load(data_root())
+    except DataUnavailable as exc:
+        return False, str(exc).splitlines()[0]
+    return True, ""

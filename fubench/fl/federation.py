@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable
 import torch
 from torch import nn
 
-from fubench.api import ScenarioSetup, Split
+from fubench.records import ScenarioSetup, Split
 from fubench.errors import ParticipationError
 from fubench.fl.training import RoundCallback, TrainSettings, fedavg, state_bytes
 
@@ -60,7 +60,8 @@ class Federation:
 
     def __init__(self, setup: ScenarioSetup, settings: TrainSettings, rounds: int,
                  client_fraction: float, seed: int, device: torch.device,
-                 participation: str = "all", progress: Callable | None = None):
+                 participation: str = "all", progress: Callable | None = None,
+                 reference: bool = False):
         self.setup = setup
         self.settings = settings
         self.default_rounds = rounds
@@ -69,6 +70,7 @@ class Federation:
         self.device = device
         self.participation = participation
         self.progress = progress
+        self.reference = reference
         self.stats = FederationStats()
         self._calls = 0
 
@@ -84,8 +86,12 @@ class Federation:
 
     @property
     def retained_clients(self) -> list[int]:
-        """Clients that keep data after the request (all but a fully forgotten client)."""
-        return [c for c in range(self.n_clients) if len(self.setup.retained[c]) > 0]
+        """Clients that keep data after the request (all but a fully forgotten client);
+        for the gold standard, the clients that hold reference data."""
+        return [c for c in range(self.n_clients) if len(self._kept()[c]) > 0]
+
+    def _kept(self) -> list[Split]:
+        return self.setup.reference_data() if self.reference else self.setup.retained
 
     def allowed(self, client: int) -> bool:
         if self.participation == "none":
@@ -93,7 +99,7 @@ class Federation:
         if self.participation == "requesting":
             return client in self.requesting
         if self.participation == "retained":
-            return len(self.setup.retained[client]) > 0
+            return len(self._kept()[client]) > 0
         return True
 
     def _check(self, clients: Iterable[int]) -> list[int]:
@@ -138,9 +144,10 @@ class Federation:
               settings: TrainSettings | None = None,
               param_masks: dict[str, torch.Tensor] | None = None,
               on_round: RoundCallback | None = None) -> nn.Module:
-        """FedAvg rounds on the clients' ``data`` ("retained", "train" or "forget"),
-        in place. Only ``param_masks`` entries travel and change when given;
-        ``on_round`` receives each round's states (see :func:`fedavg`).
+        """FedAvg rounds on the clients' ``data`` ("retained", "train" or "forget"; the
+        gold standard alone may use "reference", the data the scenario prepared for it),
+        in place, and return ``model``. Only ``param_masks`` entries travel and change
+        when given; ``on_round`` receives each round's states (see :func:`fedavg`).
 
         Example: fine-tune on what the retained clients keep::
 
@@ -148,7 +155,7 @@ class Federation:
         """
         rounds = self.default_rounds if rounds is None else rounds
         candidates = self._check(self.retained_clients if clients is None else clients)
-        parts = [getattr(self.view(c), data) for c in range(self.n_clients)]
+        parts = self._parts(data)
         if param_masks is None:
             per_client = state_bytes(model.state_dict())
         else:
@@ -163,3 +170,14 @@ class Federation:
             self.stats.bytes += 2 * per_client * len(selected)
         self.stats.rounds += len(chosen)
         return model
+
+    def _parts(self, data: str) -> list[Split]:
+        if data == "reference":
+            if not self.reference:
+                raise ParticipationError(
+                    "data='reference' is the gold standard's data; a method trains on "
+                    "'retained', 'train' or 'forget'")
+            return self.setup.reference_data()
+        if data not in ("retained", "train", "forget"):
+            raise ValueError(f"data={data!r}; expected 'retained', 'train' or 'forget'")
+        return [getattr(self.view(c), data) for c in range(self.n_clients)]

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from fubench.api import Split
+from fubench.records import Split
 
 StateDict = dict[str, torch.Tensor]
 
@@ -76,7 +76,7 @@ def train_local(model: nn.Module, data: Split, settings: TrainSettings,
                         params[name].copy_(torch.where(mask, params[name], frozen[name]))
 
 
-def float_state(model: nn.Module) -> StateDict:
+def state_copy(model: nn.Module) -> StateDict:
     """A detached copy of the model's state."""
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
@@ -142,13 +142,13 @@ def fedavg(model: nn.Module, clients: list[Split], settings: TrainSettings, roun
     steps = range(rounds) if progress is None else progress(range(rounds))
     for r in steps:
         chosen = sample_clients(candidates, client_fraction, generator(seed, tag, "sample", r))
-        start = float_state(model)
+        start = state_copy(model)
         average = WeightedAverage()
         client_states: dict[int, StateDict] = {}
         for c in chosen:
             model.load_state_dict(start)
             train_local(model, clients[c], settings, generator(seed, tag, r, c), param_masks)
-            state = float_state(model)
+            state = state_copy(model)
             average.add(state, float(len(clients[c])))
             if on_round is not None:
                 client_states[c] = state

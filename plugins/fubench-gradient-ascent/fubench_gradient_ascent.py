@@ -43,7 +43,7 @@ from torch import nn
 from torch.nn import functional as F
 
 import fubench
-from fubench.fl.history import flatten, unflatten
+from fubench import flatten, unflatten
 
 __version__ = "0.1.0"
 

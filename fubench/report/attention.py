@@ -2,11 +2,10 @@
 (Ferrari paper, Fig. 5): original, each method, retrain.
 
 Result files hold numbers, not models, so ``fubench plot attention FILE --seed N``
-re-runs the scenario for that seed in a temporary result folder: the original and
-retrain models come from the model cache (trained once by ``fubench run``), the methods
-run again (deterministic per seed, the same models as in the results on the same
-hardware), and the runner hands back every model (``Runner.kept_models``). Nothing is
-written to your results.
+runs that seed's job again through the engine: the original and reference models come
+from the model cache (trained once by ``fubench run``), the methods run again
+(deterministic per seed: the same models as in the results on the same hardware and
+thread setting). Nothing is written to your results.
 
 GradCAM (Selvaraju et al. 2017): at the last ``Conv2d`` layer, weight each channel by
 the mean gradient of the predicted class's logit, sum, ReLU, upsample to the input and
@@ -16,7 +15,6 @@ on the trigger, retraining's on the digit.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fubench.plots import save_figure
-
-#: per scenario kind, the evaluation set whose images show the forgotten feature
-DEFAULT_SPLIT = {"backdoor": "backdoor", "bias": "unbiased"}
+from fubench.report.plots import pyplot, save_figure
 
 
 def last_conv(model: nn.Module) -> nn.Conv2d:
@@ -91,13 +86,8 @@ def draw(models: dict[str, nn.Module], x: torch.Tensor, y: torch.Tensor,
     """One column per image; the first row shows the inputs, then one row per model with
     its GradCAM map over the image, titled with the model's prediction; the trigger
     (``box``) outlined in dashes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     n_rows, n_cols = len(models) + 1, len(x)
-    fig, axes = plt.subplots(n_rows, n_cols, squeeze=False,
+    fig, axes = pyplot().subplots(n_rows, n_cols, squeeze=False,
                              figsize=(1.6 * n_cols + 1.4, 1.7 * n_rows + 0.6))
     images = x.detach().cpu()
     for c in range(n_cols):  # first row: the inputs alone, so the overlays can be read
@@ -139,20 +129,19 @@ def chosen_methods(config: Any, results: str | None, registry: Any) -> list[Any]
     choice), so the figure shows the rows of the table it illustrates."""
     if not results:
         return config.methods
-    from fubench.report import aggregate, best_sweep_points, sweep_groups
-    from fubench.results import find_results, read_result
+    from fubench.report.reader import load_results, of_scenario
+    from fubench.report.sweeps import best_sweep_points, sweep_groups
+    from fubench.report.table import aggregate
 
-    found = [read_result(p) for p in find_results([results])]
-    found = [r for r in found if r["scenario"]["name"] == config.name]
+    found = of_scenario(load_results([results]), config.name)
     if not found:
         raise ValueError(f"no results of scenario '{config.name}' under {results}")
-    (table,) = aggregate(found)
+    (table,) = aggregate(found, registry)
     groups = sweep_groups(found)
-    chosen = best_sweep_points(table, found, registry)
-    hidden = {label for method, choice in chosen.items() for label in groups[method]
-              if label != choice.label}
+    hidden = {label for method, choice in best_sweep_points(table, registry).items()
+              for label in groups[method] if label != choice.label}
     stored = {label for r in found for label in r["methods"]}
-    return [m for m in config.methods if m.label in stored - hidden or m.name == "retrain"]
+    return [m for m in config.methods if m.label in stored - hidden]
 
 
 def scenario_models(file: str, seed: int, methods: list[str] | None = None,
@@ -160,27 +149,26 @@ def scenario_models(file: str, seed: int, methods: list[str] | None = None,
                     ) -> tuple[Any, dict[str, nn.Module], Any]:
     """(config, {row label: model} in table order, the seed's scenario setup)."""
     from fubench import data as datasets
-    from fubench import progress
-    from fubench.cache import ModelCache
     from fubench.config import load_scenario
+    from fubench.engine import Job, ModelCache, Plan
     from fubench.plugins import get_registry
-    from fubench.runner import Runner
+    from fubench.results import ORIGINAL
 
     registry = get_registry()
     config = load_scenario(file, registry)
     config = config.with_overrides(methods=methods, seeds=[seed], registry=registry)
     config.methods = chosen_methods(config, results, registry)
-    progress.set_quiet(True)
-    with tempfile.TemporaryDirectory(prefix="fubench-attention-") as out:
-        runner = Runner(config, registry, out=out, cache=ModelCache(), device=device)
-        runner.kept_models = {}
-        data = datasets.load(config, registry)
-        runner.run_seed(data, seed)
-        setup = runner.build_setup(data, seed)
-    kept = {label: model for (_, label), model in runner.kept_models.items()}
-    order = ["original"] + sorted(k for k in kept if k not in ("original", "retrain"))
-    order += ["retrain"]
-    return config, {k: kept[k] for k in order if k in kept}, setup
+    plan = Plan.from_config(config, registry, device)
+    plan.progress = False
+    job = Job(plan, datasets.load(config, registry), seed, ModelCache())
+    original, reference = job.references()
+    ran = {spec.label: job.run(spec) for spec in plan.method_rows()}  # readers last
+    models = {ORIGINAL: original.model}
+    models.update({label: ran[label].model for label in sorted(ran)
+                   if ran[label].status == "ok"})
+    if reference.status == "ok":
+        models[job.reference_name] = reference.model
+    return config, models, job.setup
 
 
 def attention_plot(file: str, output: str | Path, seed: int = 0,
@@ -190,15 +178,17 @@ def attention_plot(file: str, output: str | Path, seed: int = 0,
     if n_images < 1:
         raise ValueError(f"--images must be at least 1, got {n_images}")
     config, models, setup = scenario_models(file, seed, methods, results, device)
-    split = split or DEFAULT_SPLIT.get(config.kind, "test")
+    from fubench.plugins import get_registry
+
+    split = split or get_registry().kinds.get(config.kind).showcase or "test"
     if split not in setup.eval_sets:
         raise ValueError(f"scenario '{config.name}' has no evaluation set '{split}' "
                          f"(it has: {', '.join(sorted(setup.eval_sets))})")
     data = setup.eval_sets[split]
     index = pick_images(data.y.cpu(), n_images).to(data.y.device)
-    box = outline_box(setup.request.feature_mask) if config.kind == "backdoor" else None
+    box = outline_box(setup.request.feature_mask)
     title = (f"{config.name}, seed {seed}: GradCAM of the predicted class at the last conv "
-             f"layer, '{split}' images" + ("; dashed: trigger" if box else ""))
+             f"layer, '{split}' images" + ("; dashed: the feature" if box else ""))
     # "{scenario}" in the path lets a script name the file without reading the YAML
     output = Path(str(output).replace("{scenario}", config.name))
     return draw(models, data.x[index], data.y[index].cpu(), output, title, box)

@@ -1,189 +1,22 @@
-"""Strict YAML scenario files -> a typed :class:`ScenarioConfig`.
-
-Every mistake raises :class:`fubench.errors.ConfigError`, one line naming the file, the
-key (dotted path) and what was expected. Unknown keys, duplicate keys, wrong types,
-missing required keys and out-of-range values are all errors; nothing is ignored.
-
-File layout (``version: 1``)::
-
-    version: 1
-    name: backdoor_mnist            # optional, defaults to the file name
-    description: "..."              # optional
-    dataset: {name: mnist, test_fraction: 0.3}
-    model: {name: mnist_cnn}
-    federation: {clients: 5, rounds: 6, local_epochs: 1, client_fraction: 1.0,
-                 batch_size: 32, lr: 0.01, momentum: 0.9, weight_decay: 0.0,
-                 partition: {name: iid}, record_history: auto,
-                 history_dtype: float32}   # float16 halves the history on disk
-    scenario: {kind: backdoor, client: 0, target_label: 9}
-    methods: {retrain: {}, finetune: {rounds: 5}}     # or a list of names
-    metrics: [test_acc, asr]        # optional; the kind's defaults otherwise
-    seeds: [0, 1, 2]
-    device: auto                    # auto | cpu | cuda | cuda:N
-"""
+"""Validation of a scenario file against the registered components' declarations."""
 
 from __future__ import annotations
 
 import copy
 import itertools
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from fubench.api import Param, as_param
+from fubench.config.reader import read_yaml
+from fubench.config.records import ComponentSpec, FederationConfig, MethodSpec, ScenarioConfig
 from fubench.errors import ConfigError, UnknownNameError, did_you_mean
-from fubench.plugins import Registry, get_registry
+from fubench.params import Param, as_param
+from fubench.plugins import get_registry
+from fubench.records import ConfigContext
+from fubench.registry import Category, Registry
 
 SUPPORTED_VERSIONS = (1,)
-
-
-# ------------------------------------------------------------------ typed records
-
-
-@dataclass(frozen=True)
-class ComponentSpec:
-    name: str
-    params: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class MethodSpec:
-    """One row of the table: a method at one point of its parameter sweep."""
-
-    name: str
-    params: dict[str, Any]
-    sweep: dict[str, Any] = field(default_factory=dict)  # the swept values at this point
-
-    @property
-    def label(self) -> str:
-        if not self.sweep:
-            return self.name
-        inner = ",".join(f"{k}={_short(v)}" for k, v in self.sweep.items())
-        return f"{self.name}[{inner}]"
-
-
-@dataclass(frozen=True)
-class FederationConfig:
-    clients: int
-    rounds: int
-    local_epochs: int
-    client_fraction: float
-    batch_size: int
-    lr: float
-    momentum: float
-    weight_decay: float
-    partition: ComponentSpec
-    record_history: bool | str
-    history_dtype: str = "float32"   # storage precision of the round history
-
-
-@dataclass
-class ScenarioConfig:
-    file: str
-    version: int
-    name: str
-    description: str
-    dataset: ComponentSpec
-    test_fraction: float | None
-    split_seed: int
-    model: ComponentSpec
-    federation: FederationConfig
-    scenario: ComponentSpec
-    methods: list[MethodSpec]
-    metrics: list[str] | None
-    seeds: list[int]
-    device: str
-
-    @property
-    def kind(self) -> str:
-        return self.scenario.name
-
-    def resolved(self) -> dict[str, Any]:
-        """The fully resolved configuration, as recorded in every result."""
-        fed = self.federation
-        return {
-            "version": self.version, "name": self.name,
-            "dataset": {"name": self.dataset.name, **self.dataset.params,
-                        "test_fraction": self.test_fraction, "split_seed": self.split_seed},
-            "model": {"name": self.model.name, **self.model.params},
-            "federation": {
-                "clients": fed.clients, "rounds": fed.rounds, "local_epochs": fed.local_epochs,
-                "client_fraction": fed.client_fraction, "batch_size": fed.batch_size,
-                "lr": fed.lr, "momentum": fed.momentum, "weight_decay": fed.weight_decay,
-                "partition": {"name": fed.partition.name, **fed.partition.params},
-                "record_history": fed.record_history, "history_dtype": fed.history_dtype},
-            "scenario": {"kind": self.scenario.name, **self.scenario.params},
-            "methods": {m.label: m.params for m in self.methods},
-            "metrics": self.metrics, "seeds": self.seeds, "device": self.device,
-        }
-
-    def with_overrides(self, methods: list[str] | None = None,
-                       seeds: list[int] | None = None, device: str | None = None,
-                       registry: Registry | None = None) -> "ScenarioConfig":
-        """Apply CLI overrides: ``--methods`` may name methods the file does not list
-        (they run with their defaults)."""
-        new = copy.copy(self)
-        if seeds is not None:
-            new.seeds = seeds
-        if device is not None:
-            new.device = device
-        if methods is not None:
-            registry = registry or get_registry()
-            keep: list[MethodSpec] = []
-            for name in methods:
-                listed = [m for m in self.methods if m.name == name]
-                if listed:
-                    keep.extend(listed)
-                    continue
-                cls = registry.unlearner(name)  # raises with "did you mean"
-                keep.extend(_expand_method(cls, {}, self.file, f"methods.{name}"))
-            new.methods = keep
-        return new
-
-
-def _short(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-# ------------------------------------------------------------------------ loading
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """A SafeLoader that refuses duplicate keys."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False):
-    seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key '{key}' (first at line {seen[key] + 1})",
-                key_node.start_mark)
-        seen[key] = key_node.start_mark.line
-    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-                              _construct_mapping)
-
-
-def read_yaml(path: str | Path) -> Any:
-    file = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(file, "", f"cannot read file: {exc.strerror}") from None
-    try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - strict SafeLoader
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(file, "", f"{where}invalid YAML: {problem}") from None
 
 
 def load_scenario(path: str | Path, registry: Registry | None = None) -> ScenarioConfig:
@@ -192,7 +25,8 @@ def load_scenario(path: str | Path, registry: Registry | None = None) -> Scenari
     return _Validator(str(path), registry).scenario(read_yaml(path))
 
 
-# --------------------------------------------------------------------- validation
+
+
 
 _TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
                list: "a list", dict: "a mapping"}
@@ -305,11 +139,11 @@ class _Validator:
                 params[name] = self.value(raw, _join(key, name), spec)
         return params, sweeps
 
-    def lookup(self, hook: str, name: Any, key: str) -> type:
+    def lookup(self, category: Category[Any], name: Any, key: str) -> type:
         if not isinstance(name, str):
             raise self.fail(key, f"expected a name (string), got {_got(name)}")
         try:
-            return self.registry.get(hook, name)
+            return category.get(name)
         except UnknownNameError as exc:
             raise self.fail(key, str(exc)) from None
 
@@ -333,18 +167,15 @@ class _Validator:
             raise self.fail("description", f"expected a string, got {_got(description)}")
 
         dataset_cls, dataset, test_fraction, split_seed = self.dataset(data["dataset"])
-        model = self.component("fubench_models", data["model"], "model")
+        model = self.component(self.registry.models, data["model"], "model")
         federation = self.federation(data["federation"])
-        scenario = self.component("fubench_scenario_kinds", data["scenario"], "scenario",
+        scenario = self.component(self.registry.kinds, data["scenario"], "scenario",
                                   name_key="kind")
-        kind_cls = self.registry.get("fubench_scenario_kinds", scenario.name)
-        context = {"n_classes": getattr(dataset_cls, "n_classes", None),
-                   "clients": federation.clients, "modality": dataset_cls.modality,
-                   "dataset": dataset.name}
-        check = getattr(kind_cls, "validate_config", None)
-        if check is not None:
-            for key, message in check(scenario.params, context) or []:
-                raise self.fail(_join("scenario", key), message)
+        kind_cls = self.registry.kinds.get(scenario.name)
+        context = ConfigContext(dataset_cls.n_classes, federation.clients,
+                                dataset_cls.modality, dataset.name)
+        for key, message in kind_cls.validate_config(scenario.params, context) or ():
+            raise self.fail(_join("scenario", key), message)
         methods = self.methods(data["methods"])
         metrics = self.metrics(data.get("metrics"))
         seeds = self.seeds(data.get("seeds", [0, 1, 2]))
@@ -356,13 +187,14 @@ class _Validator:
                               split_seed, model, federation, scenario, methods, metrics,
                               seeds, device)
 
-    def component(self, hook: str, data: Any, key: str, name_key: str = "name") -> ComponentSpec:
+    def component(self, category: Category[Any], data: Any, key: str,
+                  name_key: str = "name") -> ComponentSpec:
         if isinstance(data, str):
             data = {name_key: data}
         data = self.mapping(data, key)
         if name_key not in data:
             raise self.fail(_join(key, name_key), "missing required key")
-        cls = self.lookup(hook, data[name_key], _join(key, name_key))
+        cls = self.lookup(category, data[name_key], _join(key, name_key))
         given = {k: v for k, v in data.items() if k != name_key}
         params, _ = self.component_params(cls, given, key)
         return ComponentSpec(cls.name, params)
@@ -376,7 +208,7 @@ class _Validator:
                    "split_seed": Param(0, int, min=0)}
         if "name" not in data:
             raise self.fail("dataset.name", "missing required key")
-        cls = self.lookup("fubench_datasets", data["name"], "dataset.name")
+        cls = self.lookup(self.registry.datasets, data["name"], "dataset.name")
         test_fraction = self.value(data.get("test_fraction"), "dataset.test_fraction",
                                    harness["test_fraction"])
         split_seed = self.value(data.get("split_seed", 0), "dataset.split_seed",
@@ -407,7 +239,7 @@ class _Validator:
         if values["record_history"] not in (True, False, "auto"):
             raise self.fail("federation.record_history",
                             f"expected true, false or auto, got {values['record_history']!r}")
-        partition = self.component("fubench_partitioners", data.get("partition", "iid"),
+        partition = self.component(self.registry.partitioners, data.get("partition", "iid"),
                                    "federation.partition")
         return FederationConfig(partition=partition, **values)
 
@@ -426,7 +258,7 @@ class _Validator:
         specs: list[MethodSpec] = []
         for name, params in data.items():
             key = f"methods.{name}"
-            cls = self.lookup("fubench_unlearners", name, key)
+            cls = self.lookup(self.registry.methods, name, key)
             params = {} if params is None else self.mapping(params, key)
             fixed, sweeps = self.component_params(cls, params, key, allow_sweep=True)
             specs.extend(_sweep_points(cls.name, fixed, sweeps))
@@ -438,7 +270,7 @@ class _Validator:
         if not isinstance(data, list) or not data:
             raise self.fail("metrics", f"expected a non-empty list of metric names, got {_got(data)}")
         for i, name in enumerate(data):
-            self.lookup("fubench_metrics", name, f"metrics[{i}]")
+            self.lookup(self.registry.metrics, name, f"metrics[{i}]")
         return list(data)
 
     def seeds(self, data: Any) -> list[int]:
@@ -454,8 +286,10 @@ class _Validator:
         return list(data)
 
 
-def _expand_method(cls: type, given: dict[str, Any], file: str, key: str) -> list[MethodSpec]:
-    validator = _Validator(file, get_registry())
+def expand_method(cls: type, given: dict[str, Any], file: str, key: str,
+                  registry: Registry) -> list[MethodSpec]:
+    """The sweep points of a method named on the command line (given parameters only)."""
+    validator = _Validator(file, registry)
     fixed, sweeps = validator.component_params(cls, given, key, allow_sweep=True)
     return _sweep_points(cls.name, fixed, sweeps)
 

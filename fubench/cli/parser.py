@@ -1,0 +1,112 @@
+"""The ``fubench`` argument parser."""
+
+from __future__ import annotations
+
+import argparse
+
+from fubench.cli.common import csv_list, seed_list
+
+LIST_WHAT = {"methods": "method", "scenarios": "scenario kind", "metrics": "metric",
+             "partitioners": "partitioner", "datasets": "dataset", "models": "model"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fubench", description="A benchmark suite for federated unlearning.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _run(sub)
+    validate = sub.add_parser("validate", help="check scenario files without running them")
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    lst = sub.add_parser("list", help="list registered components")
+    lst.add_argument("what", nargs="?", default="methods", choices=list(LIST_WHAT))
+    plugins = sub.add_parser("plugins", help="list loaded plugins and what they provide")
+    plugins.add_argument("--json", action="store_true", help="machine-readable output")
+    report = sub.add_parser("table", help="print the table of stored result files")
+    report.add_argument("results", nargs="+", help="result JSON files or folders")
+    report.add_argument("-o", "--output", help="write markdown to this file")
+    report.add_argument("--all-points", action="store_true",
+                        help="show every sweep point, not only each method's best")
+    _plot(sub)
+    _leaderboard(sub)
+    return parser
+
+
+def _run(sub: argparse._SubParsersAction) -> None:
+    run = sub.add_parser("run", help="run a scenario and print its table",
+                         description="Train the federation, run every method, score each "
+                                     "against the gold standard and print a table.")
+    run.add_argument("file", help="scenario YAML file")
+    run.add_argument("--methods", type=csv_list,
+                     help="comma-separated methods (default: the file's)")
+    run.add_argument("--seeds", type=seed_list,
+                     help="comma-separated seeds (default: the file's)")
+    run.add_argument("--out", default="results", help="result folder (default: results/)")
+    run.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the file's)")
+    run.add_argument("--table", metavar="FILE", help="also save the table as markdown")
+    run.add_argument("--no-cache", action="store_true",
+                     help="retrain the original and reference models instead of reusing them")
+    run.add_argument("--fresh", action="store_true",
+                     help="recompute every row instead of resuming from existing results")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
+
+def _plot(sub: argparse._SubParsersAction) -> None:
+    plot = sub.add_parser("plot", help="draw figures from stored result files")
+    plot_sub = plot.add_subparsers(dest="plot", metavar="FIGURE", required=True)
+    tradeoff = plot_sub.add_parser(
+        "tradeoff", help="normalised utility against forgetting over each method's sweep",
+        description="The TIS paper's Figure 1: every swept method's NTA against its "
+                    "forgetting score, mean ± std over seeds, with the gold standard at "
+                    "(1, 1).")
+    tradeoff.add_argument("results", nargs="+", help="result JSON files or folders")
+    tradeoff.add_argument("-o", "--output", required=True, metavar="FILE.png",
+                          help="image file to write")
+    cost = plot_sub.add_parser(
+        "cost", help="bar chart of each method's cost relative to the gold standard",
+        description="One panel per scenario: each method's cost relative to the gold "
+                    "standard (rtr unless --metric says otherwise), mean ± std over seeds, "
+                    "the gold standard at 1 (swept methods at their best point).")
+    cost.add_argument("results", nargs="+", help="result JSON files or folders")
+    cost.add_argument("-o", "--output", required=True, metavar="FILE.png")
+    cost.add_argument("--metric", help="the cost metric to draw (default: the table's cost "
+                                       "relative to the gold standard)")
+    attention = plot_sub.add_parser(
+        "attention", help="GradCAM attention maps of the same test images per model",
+        description="Runs the scenario's seed again (trained models come from the cache; "
+                    "methods run again, nothing is written to your results) and draws "
+                    "GradCAM maps of a few test images under original, each method and the "
+                    "gold standard (Ferrari paper, Fig. 5).")
+    attention.add_argument("file", help="scenario YAML file")
+    attention.add_argument("-o", "--output", required=True, metavar="FILE.png",
+                           help="image file; {scenario} is replaced by the scenario's name")
+    attention.add_argument("--seed", type=int, default=0, help="seed to re-run (default 0)")
+    attention.add_argument("--methods", type=csv_list,
+                           help="methods to show (default: the file's)")
+    attention.add_argument("--results", metavar="DIR",
+                           help="this scenario's results: show each swept method only at "
+                                "the point its table shows")
+    attention.add_argument("--images", type=int, default=4, help="how many test images")
+    attention.add_argument("--split", help="evaluation set to draw from (default: the one "
+                                           "the scenario kind declares, else test)")
+    attention.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the file's)")
+
+
+def _leaderboard(sub: argparse._SubParsersAction) -> None:
+    board = sub.add_parser(
+        "leaderboard", help="write the leaderboard markdown from stored result files",
+        description="Per scenario a table of methods x metrics (best per column in bold), "
+                    "an overall ranking and a provenance footer, from result files only.")
+    board.add_argument("paths", nargs="+", metavar="RESULTS",
+                       help="result JSON files or folders (scenario files with --list-offline)")
+    board.add_argument("-o", "--output", metavar="FILE", help="markdown file to write")
+    board.add_argument("--check", action="store_true",
+                       help="write nothing; exit 1 when FILE differs from what the results give")
+    board.add_argument("--base", metavar="DIR",
+                       help="folder links are relative to (default: the folder holding the "
+                            "first RESULTS, e.g. leaderboard/ for leaderboard/results)")
+    board.add_argument("--plots", metavar="DIR",
+                       help="folder of the plots to link (default: BASE/plots)")
+    board.add_argument("--list-offline", action="store_true",
+                       help="print the scenario files given whose data load without network")
+    board.add_argument("--json", action="store_true", help="with --list-offline: a JSON list")

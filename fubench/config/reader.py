@@ -1,0 +1,115 @@
+"""Reading YAML safely: a strict loader (duplicate keys are errors) with bounded work, so
+a tiny hostile file (an alias bomb, a list nested thousands deep) costs milliseconds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fubench.errors import ConfigError
+
+#: scenario files are a few kilobytes; refuse anything far larger before parsing
+MAX_FILE_BYTES = 1_000_000
+#: nesting deeper than this is not a scenario file
+MAX_DEPTH = 50
+#: scalars + collection entries after alias expansion; refuses "billion laughs" files
+MAX_NODES = 100_000
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses duplicate keys and bounds depth and expanded size."""
+
+    def __init__(self, stream: Any):
+        super().__init__(stream)
+        self._expanded: dict[int, int] = {}
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _Refused(f"nesting deeper than {MAX_DEPTH} levels")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_document(self, node: Any) -> Any:
+        if _size(node, self._expanded) > MAX_NODES:
+            raise _Refused(f"more than {MAX_NODES:,} values once aliases are expanded "
+                           f"(an alias bomb?)")
+        return super().construct_document(node)
+
+
+class _Refused(Exception):
+    """The file is refused before it is built (too deep, too large)."""
+
+
+def _size(node: Any, memo: dict[int, int]) -> int:
+    """Values in ``node`` once aliases are expanded, computed once per distinct node
+    (aliases share node objects), so counting is linear in the file's size."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    memo[key] = 1  # a cycle counts once
+    if isinstance(node, yaml.SequenceNode):
+        total = 1 + sum(_size(child, memo) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        total = 1 + sum(_size(k, memo) + _size(v, memo) for k, v in node.value)
+    else:
+        total = 1
+    memo[key] = min(total, MAX_NODES + 1)
+    return memo[key]
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False):
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            duplicate = key in seen
+        except TypeError:  # an unhashable key (a list or mapping as a key)
+            raise yaml.constructor.ConstructorError(
+                None, None, "a key must be a name, not a list or mapping",
+                key_node.start_mark) from None
+        if duplicate:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key '{key}' (first at line {seen[key] + 1})",
+                key_node.start_mark)
+        seen[key] = key_node.start_mark.line
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+                              _construct_mapping)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """The YAML document in ``path``, or a one-line :class:`ConfigError`."""
+    file = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(file, "", f"cannot read file: {exc.strerror or exc}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(file, "", f"{len(raw):,} bytes; a scenario file is at most "
+                                    f"{MAX_FILE_BYTES:,}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(file, "", f"not UTF-8 text (byte {exc.start}); is this a "
+                                    f"scenario YAML file?") from None
+    if "\x00" in text:
+        raise ConfigError(file, "", "binary data (a NUL byte); is this a scenario YAML file?")
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - strict SafeLoader
+    except _Refused as exc:
+        raise ConfigError(file, "", f"refused: {exc}") from None
+    except RecursionError:
+        raise ConfigError(file, "", f"refused: nesting deeper than {MAX_DEPTH} levels") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(file, "", f"{where}invalid YAML: {problem}") from None

@@ -1,0 +1,120 @@
+"""The typed records a validated scenario file becomes."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fubench.registry import Registry
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    name: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One row of the table: a method at one point of its parameter sweep."""
+
+    name: str
+    params: dict[str, Any]
+    sweep: dict[str, Any] = field(default_factory=dict)  # the swept values at this point
+
+    @property
+    def label(self) -> str:
+        if not self.sweep:
+            return self.name
+        inner = ",".join(f"{k}={_short(v)}" for k, v in self.sweep.items())
+        return f"{self.name}[{inner}]"
+
+
+@dataclass(frozen=True)
+class FederationConfig:
+    clients: int
+    rounds: int
+    local_epochs: int
+    client_fraction: float
+    batch_size: int
+    lr: float
+    momentum: float
+    weight_decay: float
+    partition: ComponentSpec
+    record_history: bool | str
+    history_dtype: str = "float32"   # storage precision of the round history
+
+
+@dataclass
+class ScenarioConfig:
+    file: str
+    version: int
+    name: str
+    description: str
+    dataset: ComponentSpec
+    test_fraction: float | None
+    split_seed: int
+    model: ComponentSpec
+    federation: FederationConfig
+    scenario: ComponentSpec
+    methods: list[MethodSpec]
+    metrics: list[str] | None
+    seeds: list[int]
+    device: str
+
+    @property
+    def kind(self) -> str:
+        return self.scenario.name
+
+    def resolved(self) -> dict[str, Any]:
+        """The fully resolved configuration, as recorded in every result."""
+        fed = self.federation
+        return {
+            "version": self.version, "name": self.name,
+            "dataset": {"name": self.dataset.name, **self.dataset.params,
+                        "test_fraction": self.test_fraction, "split_seed": self.split_seed},
+            "model": {"name": self.model.name, **self.model.params},
+            "federation": {
+                "clients": fed.clients, "rounds": fed.rounds, "local_epochs": fed.local_epochs,
+                "client_fraction": fed.client_fraction, "batch_size": fed.batch_size,
+                "lr": fed.lr, "momentum": fed.momentum, "weight_decay": fed.weight_decay,
+                "partition": {"name": fed.partition.name, **fed.partition.params},
+                "record_history": fed.record_history, "history_dtype": fed.history_dtype},
+            "scenario": {"kind": self.scenario.name, **self.scenario.params},
+            "methods": {m.label: m.params for m in self.methods},
+            "metrics": self.metrics, "seeds": self.seeds, "device": self.device,
+        }
+
+    def with_overrides(self, methods: list[str] | None = None,
+                       seeds: list[int] | None = None, device: str | None = None,
+                       registry: Registry | None = None) -> "ScenarioConfig":
+        """Apply CLI overrides: ``--methods`` may name methods the file does not list
+        (they run with their defaults)."""
+        new = copy.copy(self)
+        if seeds is not None:
+            new.seeds = seeds
+        if device is not None:
+            new.device = device
+        if methods is not None:
+            from fubench.config.validate import expand_method
+            from fubench.plugins import get_registry
+
+            registry = registry or get_registry()
+            keep: list[MethodSpec] = []
+            for name in methods:
+                listed = [m for m in self.methods if m.name == name]
+                if listed:
+                    keep.extend(listed)
+                    continue
+                cls = registry.methods.get(name)  # raises with "did you mean"
+                keep.extend(expand_method(cls, {}, self.file, f"methods.{name}", registry))
+            new.methods = keep
+        return new
+
+
+def _short(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+

@@ -1,0 +1,159 @@
+"""On-disk cache of trained models (the original and the reference).
+
+An entry is keyed by everything that determines the model: the resolved data set,
+model, federation and scenario settings, the data fingerprint, the seed, the role, the
+plugin versions and the engine version. Entries are written atomically and only after
+training succeeded: failures are never cached. Several processes (``--jobs``, Ray
+workers on shared storage) may use one cache: a lock per entry makes the first train it
+and the others wait and reuse it. ``$FUBENCH_CACHE`` (default ``~/.cache/fubench/models``)
+moves it; ``--no-cache`` bypasses it. Delete the folder to clean it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+
+from fubench.errors import one_line
+from fubench.progress import say
+from fubench.records import RowInfo
+from fubench.results import stable_hash
+
+#: bump when training changes in a way that changes trained models
+ENGINE_VERSION = 1
+#: bump when the layout of an entry changes
+ENTRY_FORMAT = 2
+
+
+def cache_root() -> Path:
+    env = os.environ.get("FUBENCH_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "fubench" / "models"
+
+
+@dataclass
+class CachedModel:
+    """A cache entry: the model's state, its row info and how its history was stored."""
+
+    state: dict[str, torch.Tensor]
+    info: RowInfo
+    history_dir: Path | None = None
+    history_dtype: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class ModelCache:
+    def __init__(self, root: Path | None = None, enabled: bool = True):
+        self.root = root or cache_root()
+        self.enabled = enabled
+
+    @staticmethod
+    def key(parts: dict[str, Any]) -> str:
+        return stable_hash({"engine": ENGINE_VERSION, "format": ENTRY_FORMAT, **parts})
+
+    def path(self, key: str) -> Path:
+        return self.root / f"{key}.pt"
+
+    def history_dir(self, key: str) -> Path:
+        return self.root / f"{key}.history"
+
+    # -- reading
+    def get(self, key: str, need_history: bool = False) -> CachedModel | None:
+        """The entry, or None when absent, unreadable (said and removed) or lacking a
+        history that is needed."""
+        path = self.path(key)
+        if not self.enabled or not path.exists():
+            return None
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=True)
+            entry = _entry(data, self.history_dir(key))
+        except Exception as exc:  # a truncated or foreign file is a miss, not a crash
+            say(f"fubench: cache entry {path} is unreadable ({one_line(exc)}); "
+                f"rebuilding it")
+            path.unlink(missing_ok=True)
+            return None
+        if need_history and (entry.history_dir is None or not entry.history_dir.is_dir()):
+            return None
+        return entry
+
+    # -- writing
+    def put(self, key: str, entry: CachedModel) -> None:
+        if not self.enabled:
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".{key}.{os.getpid()}.tmp"
+        torch.save({"state": {k: v.detach().cpu() for k, v in entry.state.items()},
+                    "info": entry.info.as_dict(),
+                    "history_dtype": entry.history_dtype if entry.history_dir else None,
+                    "timings": dict(entry.timings)}, tmp)
+        os.replace(tmp, self.path(key))
+
+    @contextlib.contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """Hold the entry's lock: one process trains a missing model, the others wait."""
+        if not self.enabled:
+            yield
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / f".{key}.lock", "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def scratch_history(self, key: str) -> Path:
+        """A fresh folder to record a history into, under the entry's lock; whatever a
+        killed run left there is removed first. ``keep_history`` moves it into place."""
+        scratch = self.root / f".{key}.history.tmp"
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir(parents=True)
+        return scratch
+
+    def keep_history(self, key: str, scratch: Path) -> Path:
+        final = self.history_dir(key)
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(scratch, final)
+        return final
+
+    def sweep_stale(self) -> int:
+        """Remove scratch files and folders that runs killed mid-write left behind (their
+        entry's lock is free, so nobody is writing them); return how many."""
+        if not self.enabled or not self.root.is_dir():
+            return 0
+        removed = 0
+        for item in self.root.glob(".*.tmp"):
+            key = item.name[1:].split(".", 1)[0]
+            with open(self.root / f".{key}.lock", "a+") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    continue  # a live run holds it
+                try:
+                    if item.is_dir():
+                        shutil.rmtree(item, ignore_errors=True)
+                    else:
+                        item.unlink(missing_ok=True)
+                    removed += 1
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+        return removed
+
+
+def _entry(data: Any, history_dir: Path) -> CachedModel:
+    """A loaded file as an entry; ValueError when it has another shape."""
+    if not isinstance(data, dict) or not {"state", "info"} <= data.keys():
+        raise ValueError("not a fubench cache entry")
+    state, info = data["state"], data["info"]
+    if not isinstance(state, dict) or not isinstance(info, dict):
+        raise ValueError("not a fubench cache entry")
+    dtype = data.get("history_dtype")
+    return CachedModel(state, RowInfo.from_dict(info),
+                       history_dir if dtype is not None else None, dtype,
+                       dict(data.get("timings") or {}))

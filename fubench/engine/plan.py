@@ -1,0 +1,136 @@
+"""A plan: everything that decides a scenario's jobs except the seed — the components,
+the training schedule, the device, the methods and metrics. The runner makes one from a
+scenario file; the conformance kit makes one of its own for each scenario kind."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from fubench.api import Partitioner, ScenarioKind, Unlearner
+from fubench.config import MethodSpec, ScenarioConfig
+from fubench.fl.training import TrainSettings
+from fubench.registry import Registry
+
+ModelBuilder = Callable[[tuple[int, ...], int], nn.Module]
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; refuse a device this machine lacks."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device '{name}' was asked for but CUDA is not available")
+    return torch.device(name)
+
+
+@dataclass
+class Plan:
+    """How every seed of one scenario is built, trained and measured."""
+
+    name: str
+    kind_name: str
+    kind: ScenarioKind
+    partitioner: Partitioner
+    n_clients: int
+    build_model: ModelBuilder
+    settings: TrainSettings
+    rounds: int
+    client_fraction: float
+    device: torch.device
+    registry: Registry
+    methods: list[MethodSpec] = field(default_factory=list)
+    metrics: list[str] | None = None          # None: the kind's defaults
+    record_history: bool | str = "auto"
+    history_dtype: str = "float32"
+    #: what identifies the trained models besides seed and data; None: never cache
+    identity: dict[str, Any] | None = None
+    progress: bool = True
+
+    @classmethod
+    def from_config(cls, config: ScenarioConfig, registry: Registry,
+                    device: str | None = None) -> "Plan":
+        fed = config.federation
+        model = registry.models.get(config.model.name)(**config.model.params)
+        settings = TrainSettings(fed.local_epochs, fed.batch_size, fed.lr, fed.momentum,
+                                 fed.weight_decay)
+        return cls(
+            name=config.name, kind_name=config.kind,
+            kind=registry.kinds.get(config.kind)(**config.scenario.params),
+            partitioner=registry.partitioners.get(fed.partition.name)(**fed.partition.params),
+            n_clients=fed.clients, build_model=model.build, settings=settings,
+            rounds=fed.rounds, client_fraction=fed.client_fraction,
+            device=resolve_device(device or config.device), registry=registry,
+            methods=ordered(config.methods, registry), metrics=config.metrics,
+            record_history=fed.record_history, history_dtype=fed.history_dtype,
+            identity=model_identity(config, registry))
+
+    # -- the methods
+    @property
+    def reference(self) -> type[Unlearner]:
+        return self.registry.reference()
+
+    def method_rows(self) -> list[MethodSpec]:
+        """The methods to run as rows of their own: all but the reference, which is
+        trained (and cached) beside the original."""
+        return [m for m in self.methods if m.name != self.reference.name]
+
+    def needs_history(self) -> bool:
+        if self.record_history in (True, False):
+            return bool(self.record_history)
+        return any(self.registry.methods.get(m.name).needs_history for m in self.methods)
+
+    def row_metrics(self, default_metrics: list[str]) -> list[str]:
+        """The scenario's metrics, then those its methods report themselves (every row
+        gets them, so e.g. 0 bytes of history stands beside a history-based method's)."""
+        metrics = list(self.metrics or default_metrics)
+        for spec in self.methods:
+            metrics += [m for m in self.registry.methods.get(spec.name).reports
+                        if m not in metrics]
+        return metrics
+
+    def upstream_spec(self, name: str, reader: MethodSpec) -> MethodSpec:
+        """The sweep point of method ``name`` that ``reader`` reads: the listed point whose
+        parameters agree with the reader's, else ``name`` with the listed (or default)
+        parameters and the reader's values for the parameters the two share."""
+        listed = next((m for m in self.methods
+                       if m.name == name and agree(m.params, reader.params)), None)
+        if listed is not None:
+            return listed
+        cls = self.registry.methods.get(name)
+        shared = {k: v for k, v in reader.params.items() if k in cls.parameters}
+        defaults = next((m.params for m in self.methods if m.name == name), {})
+        return MethodSpec(name, {**defaults, **shared})
+
+
+def ordered(methods: list[MethodSpec], registry: Registry) -> list[MethodSpec]:
+    """Methods that read another method's output run after the methods they read."""
+    reads = {m.name: set(registry.methods.get(m.name).reads) for m in methods}
+    return sorted(methods, key=lambda m: bool(reads[m.name]))
+
+
+def agree(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Two parameter sets agree on every key they share."""
+    return all(a[k] == b[k] for k in a.keys() & b.keys())
+
+
+def model_identity(config: ScenarioConfig, registry: Registry) -> dict[str, Any]:
+    """Everything that determines the original and reference models besides the seed and
+    the data: the resolved settings and the versions of the plugins that train them."""
+    cfg = config.resolved()
+    fed = dict(cfg["federation"])
+    fed.pop("record_history")
+    fed.pop("history_dtype")  # how the history is stored does not change the model
+    reference = registry.reference().name
+    versions = {
+        "dataset": registry.version(registry.datasets, config.dataset.name),
+        "model": registry.version(registry.models, config.model.name),
+        "partitioner": registry.version(registry.partitioners,
+                                        config.federation.partition.name),
+        "kind": registry.version(registry.kinds, config.kind),
+        "reference": registry.version(registry.methods, reference)}
+    return {"dataset": cfg["dataset"], "model": cfg["model"], "federation": fed,
+            "scenario": cfg["scenario"], "plugins": versions}

@@ -1,0 +1,193 @@
+"""The records components exchange: data, the scenario a kind builds, what a method gets
+and returns, and what a run measured outside the model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fubench.fl.federation import Federation
+    from fubench.fl.history import RoundHistory
+
+
+@dataclass
+class Dataset:
+    """A data set held as tensors. Images are float in [0, 1], shape (N, C, H, W);
+    tabular rows are float, shape (N, F). ``x_test`` is None when the source defines no
+    split (the harness then splits by ``test_fraction``)."""
+
+    name: str
+    source: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor | None
+    y_test: torch.Tensor | None
+    n_classes: int
+    modality: str = "image"
+    feature_names: list[str] | None = None
+    class_names: list[str] | None = None
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+
+@dataclass
+class Split:
+    """Inputs and labels on one device."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    def subset(self, index: torch.Tensor) -> "Split":
+        return Split(self.x[index], self.y[index])
+
+    def to(self, device: torch.device | str) -> "Split":
+        return Split(self.x.to(device), self.y.to(device))
+
+    @staticmethod
+    def concat(parts: list["Split"]) -> "Split":
+        parts = [p for p in parts if len(p)]
+        return Split(torch.cat([p.x for p in parts]), torch.cat([p.y for p in parts]))
+
+
+@dataclass
+class ForgetRequest:
+    """What a scenario asks the methods to forget.
+
+    ``forget_masks[c]`` selects, within client ``c``'s training data, the samples to
+    forget (D_T). ``feature_mask`` (input-shaped, bool) marks the input feature to forget
+    for feature scenarios; ``target_class`` is the class the request is about (the
+    backdoor target, the class to forget)."""
+
+    clients: tuple[int, ...]
+    forget_masks: dict[int, torch.Tensor]
+    target_class: int | None = None
+    feature_mask: torch.Tensor | None = None
+    description: str = ""
+
+    def to(self, device: torch.device) -> None:
+        """Move the masks to ``device``, in place."""
+        self.forget_masks = {c: m.to(device) for c, m in self.forget_masks.items()}
+        if self.feature_mask is not None:
+            self.feature_mask = self.feature_mask.to(device)
+
+
+@dataclass
+class ScenarioSetup:
+    """Everything a scenario kind builds for one seed.
+
+    ``train[c]`` is what client ``c`` trains the original model on; ``retained[c]`` is
+    what it keeps once the request is honoured, and what methods may ask it to work on;
+    ``reference[c]`` is what the gold standard (retrain) trains on — the retained data
+    unless the kind prepares something else; ``eval_sets`` holds named evaluation
+    splits ("test" always, "forget" = D_T). ``attack_seed`` seeds the metrics' attacks
+    (the harness derives one from the run seed when the kind leaves it None)."""
+
+    train: list[Split]
+    retained: list[Split]
+    request: ForgetRequest
+    eval_sets: dict[str, Split]
+    default_metrics: list[str]
+    info: dict[str, Any] = field(default_factory=dict)
+    reference: list[Split] | None = None
+    attack_seed: int | None = None
+
+    @property
+    def n_clients(self) -> int:
+        return len(self.train)
+
+    def reference_data(self) -> list[Split]:
+        return self.retained if self.reference is None else self.reference
+
+    def forget_part(self, client: int) -> Split:
+        mask = self.request.forget_masks.get(client)
+        data = self.train[client]
+        if mask is None:
+            return data.subset(torch.zeros(len(data), dtype=torch.bool, device=data.y.device))
+        return data.subset(mask)
+
+    def to(self, device: torch.device) -> None:
+        """Move every split and mask to ``device``, in place."""
+        self.train = [s.to(device) for s in self.train]
+        self.retained = [s.to(device) for s in self.retained]
+        if self.reference is not None:
+            self.reference = [s.to(device) for s in self.reference]
+        self.eval_sets = {k: s.to(device) for k, s in self.eval_sets.items()}
+        self.request.to(device)
+
+
+@dataclass
+class ConfigContext:
+    """What a scenario kind's ``validate_config`` may check parameters against."""
+
+    n_classes: int | None
+    clients: int
+    modality: str
+    dataset: str
+
+
+@dataclass
+class UnlearnContext:
+    """What an unlearning method gets. It never sees client data directly: it asks
+    clients to work through ``federation``.
+
+    ``generator`` is a CPU ``torch.Generator`` seeded for this row: draw every random
+    number from it (move the result to ``device``) so runs repeat."""
+
+    model: nn.Module                      # a copy of the trained global model, θ^i
+    initial_state: dict[str, torch.Tensor]  # the weights training started from
+    make_model: Callable[[], nn.Module]   # a fresh, randomly initialised model
+    request: ForgetRequest
+    federation: "Federation"
+    history: "RoundHistory | None"
+    device: torch.device
+    seed: int
+    generator: torch.Generator
+    scenario_kind: str
+    upstream: dict[str, "UnlearnResult"] = field(default_factory=dict)
+
+
+@dataclass
+class UnlearnResult:
+    """A method's answer: the unlearned model, optional artifacts other methods may
+    read (see ``Unlearner.reads``) and optional extra metric values (e.g. reset_frac)."""
+
+    model: nn.Module
+    artifacts: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class RowInfo:
+    """What a run measured outside the model, for one row: wall time, what it asked of
+    the federation, and the metrics the method reported itself (``None`` for the
+    original model, which was trained, not unlearned)."""
+
+    seconds: float | None = None
+    clients: tuple[int, ...] = ()
+    comm_rounds: int = 0
+    comm_bytes: int = 0
+    reported: dict[str, float] | None = None
+
+    @property
+    def clients_involved(self) -> int:
+        return len(self.clients)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"seconds": self.seconds, "clients": list(self.clients),
+                "comm_rounds": self.comm_rounds, "comm_bytes": self.comm_bytes,
+                "reported": self.reported}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RowInfo":
+        return cls(data.get("seconds"), tuple(data.get("clients", ())),
+                   int(data.get("comm_rounds", 0)), int(data.get("comm_bytes", 0)),
+                   data.get("reported"))

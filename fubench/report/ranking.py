@@ -1,0 +1,142 @@
+"""Best values and ranks, from the metrics' declarations only.
+
+* ``original`` and the reference are reference rows: shown, never bold, never ranked.
+* Best and rank use the seed mean *as displayed* (rounded), so values that read equal
+  tie, and ties are marked / ranked equally.
+* A column is ranked when its metric declares a direction or an ideal, and is not the
+  raw twin of a ratio-normalised column also in the table (test_acc beside nta): the
+  two order methods the same way and would count twice.
+* Quality (utility and forgetting columns) and cost are ranked apart: mixed into one
+  mean, the cost columns outvote the forgetting ones and a method that does nothing (no
+  time, no client) ranks first.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from fubench.registry import Registry
+from fubench.report.sweeps import utility_axis
+from fubench.report.table import ScenarioTable, format_value, metric_class
+
+#: below this normalised utility a method's model counts as broken and ranks last
+MIN_USEFUL = 0.5
+QUALITY_ROLES = ("utility", "forgetting")
+
+
+def shown_mean(table: ScenarioTable, row: str, metric: str, registry: Registry) -> float | None:
+    """The seed mean rounded as the table prints it (percent metrics ×100), or None."""
+    cell = table.cells.get((row, metric))
+    if cell is None or cell.mean is None or "ok" not in table.status.get(row, []):
+        return None
+    return float(format_value(metric_class(metric, registry), cell.mean, 0.0, 1))
+
+
+def competing(table: ScenarioTable) -> list[str]:
+    """Rows that compete: every method row with at least one successful seed."""
+    return [r for r in table.rows
+            if r not in table.references and "ok" in table.status.get(r, [])]
+
+
+def ranked_columns(table: ScenarioTable, registry: Registry, cost: bool = False) -> list[str]:
+    """The ranked quality columns, or with ``cost`` the ranked cost columns."""
+    twins = set()
+    for metric in table.metrics:
+        cls = metric_class(metric, registry)
+        if cls is not None and cls.normalises and cls.normalisation == "ratio":
+            twins.add(cls.normalises)
+    columns = []
+    for metric in table.metrics:
+        cls = metric_class(metric, registry)
+        if cls is None or not cls.ranked() or metric in twins:
+            continue
+        if (cls.role == "cost") == cost:
+            columns.append(metric)
+    return columns
+
+
+def column_ranks(table: ScenarioTable, metric: str, rows: list[str],
+                 registry: Registry) -> dict[str, float]:
+    """Fractional ranks (1 = best; tied values share the mean of their positions).
+    Rows without a value share the positions after every row with one."""
+    higher = metric_class(metric, registry).higher_is_better
+    values = {r: shown_mean(table, r, metric, registry) for r in rows}
+    have = sorted((v if not higher else -v, r) for r, v in values.items() if v is not None)
+    groups: list[tuple[float | None, list[str]]] = []
+    for key, row in have:
+        if groups and groups[-1][0] == key:
+            groups[-1][1].append(row)
+        else:
+            groups.append((key, [row]))
+    missing = sorted(r for r, v in values.items() if v is None)
+    if missing:
+        groups.append((None, missing))
+    ranks, position = {}, 0
+    for _, members in groups:
+        shared = position + (len(members) + 1) / 2
+        ranks.update({r: shared for r in members})
+        position += len(members)
+    return ranks
+
+
+def broken(table: ScenarioTable, row: str, registry: Registry) -> bool:
+    """A row whose model lost most of its usefulness (normalised utility below
+    MIN_USEFUL): its forgetting columns would otherwise reward destroying the model (ASR
+    0 at chance accuracy), so it ranks after every useful row."""
+    utility = utility_axis(table, registry)
+    value = shown_mean(table, row, utility, registry) if utility else None
+    return value is not None and value < MIN_USEFUL
+
+
+def mean_ranks(table: ScenarioTable, rows: list[str], columns: list[str],
+               registry: Registry) -> tuple[dict[str, float], list[str]]:
+    """Each row's mean rank over those ``columns`` that have a value for some row."""
+    columns = [m for m in columns
+               if any(shown_mean(table, r, m, registry) is not None for r in rows)]
+    if not rows or not columns:
+        return {r: 1.0 for r in rows}, columns
+    per_column = [column_ranks(table, m, rows, registry) for m in columns]
+    return {r: sum(c[r] for c in per_column) / len(per_column) for r in rows}, columns
+
+
+def scenario_ranks(table: ScenarioTable, registry: Registry) -> tuple[dict[str, float], list[str]]:
+    """Each useful competing row's mean rank over the quality columns; broken rows
+    share the last positions."""
+    rows = competing(table)
+    useful = [r for r in rows if not broken(table, r, registry)]
+    last = [r for r in rows if r not in useful]
+    ranks, columns = mean_ranks(table, useful, ranked_columns(table, registry), registry)
+    ranks.update({r: len(useful) + (len(last) + 1) / 2 for r in last})
+    return ranks, columns
+
+
+def cost_ranks(table: ScenarioTable, registry: Registry) -> tuple[dict[str, float], list[str]]:
+    """Each competing row's mean rank over the cost columns (a broken model's cost is
+    still what it cost)."""
+    return mean_ranks(table, competing(table), ranked_columns(table, registry, cost=True),
+                      registry)
+
+
+def best_rows(table: ScenarioTable, metric: str, registry: Registry) -> set[str]:
+    cls = metric_class(metric, registry)
+    if cls is None or cls.higher_is_better is None:
+        return set()
+    values = {r: v for r in competing(table)
+              if (v := shown_mean(table, r, metric, registry)) is not None}
+    if not values:
+        return set()
+    best = max(values.values()) if cls.higher_is_better else min(values.values())
+    return {r for r, v in values.items() if v == best}
+
+
+def overall(tables: list[ScenarioTable], ranks: list[dict[str, float]]
+            ) -> dict[str, dict[str, float]]:
+    """{method: {scenario: rank}} from per-table row ranks; a method with several rows
+    in one scenario (a sweep without a chosen point) counts with its best row."""
+    out: dict[str, dict[str, float]] = defaultdict(dict)
+    for table, table_ranks in zip(tables, ranks):
+        for row, rank in table_ranks.items():
+            method = table.method_of(row)
+            old = out[method].get(table.scenario)
+            out[method][table.scenario] = rank if old is None else min(old, rank)
+    return dict(out)

@@ -1,0 +1,172 @@
+"""Tables of results: methods × metrics, mean ± std over seeds.
+
+Rows read original → methods → the reference. A cell is "—" where the metric is
+undefined (e.g. a normalised metric whose denominator is ~0), "n/a" where the method
+does not serve the scenario, "failed" where it failed; "(k/n)" marks a cell that only k
+of n seeds produced. Everything about a metric comes from its declaration."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from tabulate import tabulate
+
+from fubench.api import Metric
+from fubench.registry import Registry
+from fubench.report.reader import Result, by_scenario, reference_row
+from fubench.results import ORIGINAL, row_order
+
+UNDEFINED = "—"
+
+
+@dataclass
+class Cell:
+    values: list[float] = field(default_factory=list)
+    undefined: int = 0
+    statuses: list[str] = field(default_factory=list)
+
+    @property
+    def mean(self) -> float | None:
+        return statistics.fmean(self.values) if self.values else None
+
+    @property
+    def std(self) -> float:
+        return statistics.stdev(self.values) if len(self.values) > 1 else 0.0
+
+
+@dataclass
+class ScenarioTable:
+    """Aggregated results of one scenario over its seeds."""
+
+    scenario: str
+    kind: str
+    version: Any
+    seeds: list[int]
+    rows: list[str]
+    metrics: list[str]
+    cells: dict[tuple[str, str], Cell]
+    status: dict[str, list[str]]
+    errors: dict[str, str]
+    warnings: list[str]
+    source: str
+    params: dict[str, dict[str, Any]]
+    reference: str
+    results: list[Result] = field(default_factory=list)
+
+    @property
+    def references(self) -> tuple[str, str]:
+        """The two rows every method is measured against: original and the reference."""
+        return ORIGINAL, self.reference
+
+    def stats(self, row: str, metric: str) -> tuple[float, float] | None:
+        """(mean, std) over the seeds that define the cell, or None."""
+        cell = self.cells.get((row, metric))
+        if cell is None or not cell.values:
+            return None
+        return cell.mean, cell.std
+
+    def method_of(self, row: str) -> str:
+        """The method behind a row label (``tis_reset[gamma=0.3]`` -> ``tis_reset``)."""
+        for result in self.results:
+            if row in result["methods"]:
+                return result["methods"][row].get("method", row)
+        return row
+
+
+def metric_class(metric: str, registry: Registry) -> type[Metric] | None:
+    """The registered metric, or None for a metric no installed plugin provides."""
+    return registry.metrics.classes.get(metric)
+
+
+def aggregate(results: list[Result], registry: Registry) -> list[ScenarioTable]:
+    """Group result files by scenario and aggregate each row and metric over seeds."""
+    return [_aggregate_one(name, group, reference_row(group, registry))
+            for name, group in by_scenario(results).items()]
+
+
+def _aggregate_one(name: str, group: list[Result], reference: str) -> ScenarioTable:
+    rows: list[str] = []
+    metrics: list[str] = []
+    cells: dict[tuple[str, str], Cell] = defaultdict(Cell)
+    status: dict[str, list[str]] = defaultdict(list)
+    errors: dict[str, str] = {}
+    params: dict[str, dict[str, Any]] = {}
+    warnings: list[str] = []
+    for result in group:
+        warnings += [f"seed {result['seed']}: {w}" for w in result.get("warnings", [])]
+        for label, row in result["methods"].items():
+            if label not in rows:
+                rows.append(label)
+            params[label] = row.get("params", {})
+            status[label].append(row["status"])
+            if row["status"] != "ok" and row.get("error"):
+                errors.setdefault(label, row["error"])
+            for metric, value in row.get("metrics", {}).items():
+                if metric not in metrics:
+                    metrics.append(metric)
+                cell = cells[(label, metric)]
+                cell.statuses.append(row["status"])
+                if value is None:
+                    cell.undefined += 1
+                else:
+                    cell.values.append(float(value))
+    first = group[0]
+    return ScenarioTable(name, first["scenario"]["kind"], first["scenario"].get("version"),
+                         [r["seed"] for r in group], row_order(rows, reference), metrics,
+                         dict(cells), dict(status), errors, warnings,
+                         first["dataset"]["source"], params, reference, group)
+
+
+def format_value(cls: type[Metric] | None, mean: float, std: float, n: int) -> str:
+    scale = 100.0 if cls is not None and cls.percent else 1.0
+    mean, std = mean * scale, std * scale
+    digits = _digits(cls, mean)
+    text = f"{mean:.{digits}f}"
+    if n > 1:
+        text += f" ± {std:.{digits}f}"
+    return text
+
+
+def _digits(cls: type[Metric] | None, value: float) -> int:
+    if cls is not None and cls.percent:
+        return 1
+    if abs(value) >= 1000:
+        return 0
+    if cls is not None and cls.count:
+        return 1 if value != int(value) else 0
+    return 2 if abs(value) >= 10 else 3
+
+
+def header(metric: str, registry: Registry) -> str:
+    cls = metric_class(metric, registry)
+    if cls is None:
+        return metric
+    arrow = {True: " ↑", False: " ↓"}.get(cls.higher_is_better, "")
+    unit = " %" if cls.percent else ""
+    return f"{metric}{unit}{arrow}"
+
+
+def cell_text(table: ScenarioTable, row: str, metric: str, registry: Registry) -> str:
+    statuses = table.status.get(row, [])
+    if statuses and all(s == "n/a" for s in statuses):
+        return "n/a"
+    if statuses and all(s == "failed" for s in statuses):
+        return "failed"
+    cell = table.cells.get((row, metric))
+    if cell is None or not cell.values:
+        return UNDEFINED
+    text = format_value(metric_class(metric, registry), cell.mean, cell.std, len(cell.values))
+    n_seeds = len(statuses)
+    if len(cell.values) < n_seeds:
+        text += f" ({len(cell.values)}/{n_seeds})"
+    return text
+
+
+def render(table: ScenarioTable, registry: Registry, fmt: str = "github") -> str:
+    headers = ["method"] + [header(m, registry) for m in table.metrics]
+    body = [[row] + [cell_text(table, row, m, registry) for m in table.metrics]
+            for row in table.rows]
+    return tabulate(body, headers=headers, tablefmt=fmt, disable_numparse=True)

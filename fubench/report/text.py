@@ -1,0 +1,36 @@
+"""``fubench table`` and the table ``fubench run`` prints: per scenario a heading, the
+data source, the table (each swept method at its best point) and the notes."""
+
+from __future__ import annotations
+
+from fubench.registry import Registry
+from fubench.report.reader import Result
+from fubench.report.sweeps import keep_best_sweep_points
+from fubench.report.table import ScenarioTable, aggregate, render
+
+
+def notes(table: ScenarioTable, sweep_notes: list[str], cautions: list[str] = ()) -> list[str]:
+    """The lines under a table: why rows failed or do not apply, which sweep point each
+    swept method shows, then cautions and the scenario's own warnings."""
+    lines = [f"- **{row}**: {table.status[row][0]} — {err}"
+             for row, err in sorted(table.errors.items()) if row in table.rows]
+    lines += sweep_notes
+    lines += [f"- ⚠ {c}" for c in cautions]
+    lines += [f"- ⚠ {w}" for w in dict.fromkeys(table.warnings)]
+    return lines
+
+
+def render_report(results: list[Result], registry: Registry, all_points: bool = False) -> str:
+    """Markdown: per scenario a heading, the data source, the table, and notes. A swept
+    method shows only its best sweep point unless ``all_points``."""
+    parts = []
+    for table in aggregate(results, registry):
+        seeds = ", ".join(map(str, table.seeds))
+        parts.append(f"## {table.scenario} ({table.kind}, v{table.version})\n\n"
+                     f"Data: {table.source}. Seeds: {seeds} (mean ± std).\n")
+        sweep_notes = [] if all_points else keep_best_sweep_points(table, registry)
+        parts.append(render(table, registry) + "\n")
+        lines = notes(table, sweep_notes)
+        if lines:
+            parts.append("\n".join(lines) + "\n")
+    return "\n".join(parts)
