@@ -14,6 +14,7 @@ from fubench.api import (PARTICIPATION, REFERENCE, ROLES, DatasetLoader, Metric,
 from fubench.errors import (ConfigError, DataUnavailable, FubenchError, NotApplicable,
                             ParticipationError, PluginError)
 from fubench.evaluation import Evaluation, ratio
+from fubench.features import Feature, RegionFeature, whole_input
 from fubench.fl.federation import ClientView, Federation
 from fubench.fl.history import RoundHistory, RoundRecord, flatten, unflatten
 from fubench.fl.training import (TrainSettings, WeightedAverage, derive_seed, state_copy,
@@ -35,5 +36,5 @@ __all__ = [
     "PluginError", "hookimpl", "__version__",
     "Evaluation", "ratio", "ClientView", "Federation", "RoundHistory", "RoundRecord",
     "flatten", "unflatten", "TrainSettings", "WeightedAverage", "derive_seed", "state_copy",
-    "train_local", "log",
+    "train_local", "log", "Feature", "RegionFeature", "whole_input",
 ]

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any, Callable
 import torch
 from torch import nn
 
+from fubench.features import Feature, RegionFeature
+
 if TYPE_CHECKING:  # pragma: no cover
     from fubench.fl.federation import Federation
     from fubench.fl.history import RoundHistory
@@ -63,21 +65,35 @@ class ForgetRequest:
     """What a scenario asks the methods to forget.
 
     ``forget_masks[c]`` selects, within client ``c``'s training data, the samples to
-    forget (D_T). ``feature_mask`` (input-shaped, bool) marks the input feature to forget
-    for feature scenarios; ``target_class`` is the class the request is about (the
-    backdoor target, the class to forget)."""
+    forget (D_T). For feature scenarios, ``feature_mask`` (input-shaped, bool) marks an
+    input region to forget, or ``feature`` (a :class:`fubench.Feature`) describes a
+    feature that is no region by how to perturb it (the colour of a digit);
+    ``target_class`` is the class the request is about (the backdoor target, the class
+    to forget)."""
 
     clients: tuple[int, ...]
     forget_masks: dict[int, torch.Tensor]
     target_class: int | None = None
     feature_mask: torch.Tensor | None = None
     description: str = ""
+    feature: Feature | None = None
+
+    def perturbation(self) -> Feature | None:
+        """The feature to perturb: ``feature``, else the region of ``feature_mask``, else
+        None (the request names no feature)."""
+        if self.feature is not None:
+            return self.feature
+        if self.feature_mask is not None:
+            return RegionFeature(self.feature_mask, "the request's feature region")
+        return None
 
     def to(self, device: torch.device) -> None:
         """Move the masks to ``device``, in place."""
         self.forget_masks = {c: m.to(device) for c, m in self.forget_masks.items()}
         if self.feature_mask is not None:
             self.feature_mask = self.feature_mask.to(device)
+        if self.feature is not None:
+            self.feature = self.feature.to(device)
 
 
 @dataclass

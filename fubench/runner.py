@@ -70,7 +70,7 @@ class Runner:
         """What the rows of a result file were computed under (not which methods or
         seeds ran, nor the device or how the history is stored)."""
         cfg = self.config.resolved()
-        for key in ("methods", "seeds", "metrics", "device"):
+        for key in ("methods", "seeds", "metrics", "device", "claims"):
             cfg.pop(key)
         cfg["federation"].pop("record_history")
         cfg["federation"].pop("history_dtype")

@@ -155,6 +155,7 @@ class AttackSuccessRate(Metric):
 
     name = "asr"
     higher_is_better = False
+    ideal = fubench.REFERENCE   # the gold standard's rate, not 0: a broken model scores 0
     role = "forgetting"
     percent = True
 

@@ -10,9 +10,17 @@ into three channels, so the model is built for colour input. The kind colours it
   (``others: random`` colours them at random instead, independent of the label).
 
 The request: forget that bias, i.e. the client's coloured samples (``forget_masks``
-covers all of them). Retrain trains on rebalanced data: the same client's images with
-colours spread evenly over the labels (within each label, each colour equally often,
-in shuffled order), so colour says nothing about the label.
+covers all of them); the feature is the colour, described as a perturbation
+(:class:`ColourFeature`: one random gain per colour channel on the digit's pixels), not
+as a pixel region. What methods may use is what every client keeps once the request is
+honoured: the other clients' digits (the requesting client keeps nothing). The gold
+standard alone trains on the reference data: the same client's images with colours
+spread evenly over the labels (within each label, each colour equally often, in
+shuffled order), so colour says nothing about the label.
+
+The Ferrari paper builds it the other way round (the other clients hold the biased
+data and the requesting client unbiased data); docs/methods.md says why we follow the
+benchmark's definition and what that changes.
 
 Evaluation sets: ``test`` (white digits), ``forget`` (the client's biased samples),
 ``biased`` (test digits in their label's colour), ``unbiased`` (test digits in another
@@ -26,11 +34,11 @@ from typing import Any
 import torch
 
 import fubench
-from fubench import (ConfigContext, Dataset, Evaluation, ForgetRequest, Metric, Param, ScenarioKind,
-                     ScenarioSetup, Split)
+from fubench import (ConfigContext, Dataset, Evaluation, ForgetRequest, Metric, Param,
+                     ScenarioKind, ScenarioSetup, Split)
 
 from fubench_builtins.datasets import MNIST
-from fubench_builtins.scenario_tools import attack_seed, bad_client, client_splits
+from fubench_builtins.scenario_tools import attack_seed, bad_client, client_splits, empty_like
 
 #: RGB of the colour of each label 0..9 (white is kept for uncoloured digits)
 PALETTE = torch.tensor([
@@ -39,6 +47,18 @@ PALETTE = torch.tensor([
 ])
 #: the original must be at least this much more accurate on biased than unbiased images
 MIN_ORIGINAL_GAP = 0.05
+
+
+class ColourFeature(fubench.Feature):
+    """The colour of a digit: δ scales each colour channel of the digit's pixels by its
+    own random gain N(0, σ²) (the black background stays black), so the shape is kept
+    and only the colour (and with it the brightness) changes."""
+
+    description = "the digit's colour (one random gain per colour channel)"
+
+    def perturb(self, x, sigma, generator):
+        gains = torch.randn(x.shape[0], x.shape[1], generator=generator) * sigma[:, None]
+        return x * gains.to(x.device, x.dtype)[:, :, None, None]
 
 
 def colourise(x: torch.Tensor, colours: torch.Tensor) -> torch.Tensor:
@@ -128,21 +148,26 @@ class BiasFeature(ScenarioKind):
         colours, aligned = biased_colours(own.y, self.bias_ratio, generator)
         train[self.client] = Split(colourise(own.x, colours), own.y)
         retained = list(train)
-        retained[self.client] = Split(colourise(own.x, balanced_colours(own.y, generator)), own.y)
+        retained[self.client] = empty_like(train[self.client])
+        reference = list(train)
+        reference[self.client] = Split(colourise(own.x, balanced_colours(own.y, generator)),
+                                       own.y)
         test = Split(data.x_test, data.y_test)
         request = ForgetRequest(
             clients=(self.client,),
             forget_masks={self.client: torch.ones(len(own), dtype=torch.bool)},
+            feature=ColourFeature(),
             description=f"client {self.client}'s colour bias ({int(aligned.sum())} of "
                         f"{len(own)} samples in their label's colour)")
         return ScenarioSetup(
-            train=train, retained=retained, request=request,
+            train=train, retained=retained, reference=reference, request=request,
             eval_sets={"test": test, "forget": train[self.client],
                        "biased": Split(colourise(test.x, test.y.cpu()), test.y),
                        "unbiased": Split(colourise(test.x, other_colours(test.y, generator)),
                                          test.y)},
             default_metrics=["test_acc", "nta", "biased_acc", "unbiased_acc", "bias_gap",
-                             "target_acc", "seconds", "rtr", "clients_involved"],
+                             "feature_sensitivity", "target_acc", "seconds", "rtr",
+                             "clients_involved"],
             info={"biased_client": self.client, "aligned_samples": int(aligned.sum()),
                   "client_samples": len(own)},
             attack_seed=attack_seed(generator))

@@ -12,7 +12,8 @@ With n clients in round i, u the leaving client and η the learning rate:
     residual   δ_i = (η/n) [ (1/(n−1)) Σ_{j≠u} g_j(w_i) − g_u(w_i) ]
     weight     p_i = ||∇F(w_i)||² / Σ_j ||∇F(w_j)||²
     removal    w̄   = w_T − Σ_i p_i δ_i
-    noise      w_u = w̄ + N(0, σ² I),  σ = d / (√2 (√(log(1/β) + ε) − √(log(1/β))))
+    noise      w_u = w̄ + N(0, σ² I) on the parameters (never on BatchNorm buffers)
+    privacy    σ = d / (√2 (√(log(1/β) + ε) − √(log(1/β))))
 
 **Gradients from stored updates.** The history stores each client's update
 Δ_j = (local model − w_i), not its gradient. For one local SGD step without momentum
@@ -25,25 +26,29 @@ step that u contributed (for equal client weights). Likewise ∇F(w_i) = −ΔW_
 Several leaving clients U (m of them in the round): δ_i = (1/n)[Σ_U Δ_u − m·mean_{j∉U} Δ_j];
 a round in which no leaving client took part has δ_i = 0.
 
-**Sensitivity bound d.** Default: the public re-implementations' formula
-d = ||w_0 − w_T|| + √(2 T η |L_0 − L_T|) with T the number of rounds. The server holds
-no data, so it cannot evaluate the training losses L_0, L_T without asking clients,
-which FedRecovery never does. We bound |L_0 − L_T| by log K (K classes): L_T ≥ 0 and
-a standard initialisation starts near the uniform prediction, whose cross-entropy is
-log K. Pass ``loss_gap`` to use a measured value, or ``d`` to set the bound directly
-(``d: 0`` disables the noise and leaves the pure residual removal).
+**Noise: a direct σ by default, the literal calibration on request.** The privacy
+calibration gives σ from (ε, β) and a bound d on the sensitivity; the public
+re-implementations bound it by d = ||w_0 − w_T|| + √(2 T η |L_0 − L_T|) (T rounds).
+On the small CNNs here that d is about 12, so ε = 1 gives σ ≈ 60 per weight while the
+weights' rms is ~0.02: the model is destroyed (chance accuracy on every scenario). The
+default is therefore ``noise: sigma`` with a direct ``sigma`` (0.02, as a public
+re-implementation uses), and the row reports the ε that this σ and the bound d imply
+(``dp_epsilon``, inverting the formula above: ε = (√log(1/β) + d/(√2 σ))² − log(1/β)).
+``noise: dp_calibrated`` is the literal calibration from ``epsilon`` and ``beta``. The
+server holds no data, so it cannot evaluate the losses L_0, L_T without asking clients,
+which FedRecovery never does: |L_0 − L_T| is bounded by log K (K classes; L_T ≥ 0 and a
+standard initialisation starts near the uniform prediction, whose cross-entropy is
+log K). ``loss_gap`` passes a measured value, ``d`` the bound itself.
 
 **Which clients leave.** FedRecovery forgets whole clients: ``request.clients``. For a
 feature or backdoor request that removes the requesting client's whole contribution,
 clean data included (the Ferrari paper applied it this way). A request that covers
 every client (e.g. a class spread over all of them) cannot be served: "n/a".
 
-Defaults ε = 1, β = 1e-5 are the conventional (ε, δ)-DP operating point; the paper
-leaves them to the user. Expect the noise to dominate: σ scales with ||w_0 − w_T|| and
-is added to every entry, so on scenarios/backdoor_mnist.yaml (d ≈ 12.5) σ ≈ 61 per
-weight and the model is destroyed (10% accuracy). With ``d: 0`` the residual removal
-alone keeps accuracy but leaves most of the backdoor (ASR 98.7% → 83%): the weights
-p_i sum to one, so w̄ removes about one round's share of the client, not all T rounds.
+Defaults ε = 1, β = 1e-5 (for ``dp_calibrated``, and β for the reported ε) are the
+conventional (ε, δ)-DP operating point; the paper leaves them to the user.
+docs/methods.md ("FedRecovery") has the measured effect of σ and of the residual
+removal alone.
 """
 
 from __future__ import annotations
@@ -106,6 +111,26 @@ def noise_std(d: float, epsilon: float, beta: float) -> float:
     return d / (math.sqrt(2) * (math.sqrt(log_term + epsilon) - math.sqrt(log_term)))
 
 
+def implied_epsilon(sigma: float, d: float, beta: float) -> float | None:
+    """The ε for which :func:`noise_std` gives ``sigma``: (√log(1/β) + d/(√2 σ))² − log(1/β);
+    None (unbounded) for σ = 0 with d > 0."""
+    log_term = math.log(1 / beta)
+    if d == 0:
+        return 0.0
+    if sigma <= 0:
+        return None
+    return (math.sqrt(log_term) + d / (math.sqrt(2) * sigma)) ** 2 - log_term
+
+
+def parameter_entries(model: nn.Module) -> torch.Tensor:
+    """A bool vector over :func:`fubench.flatten`'s entries: True for parameters, False
+    for buffers (BatchNorm running statistics must not get noise: a negative running
+    variance breaks the model)."""
+    names = {name for name, _ in model.named_parameters()}
+    return torch.cat([torch.full((v.numel(),), k in names, dtype=torch.bool)
+                      for k, v in model.state_dict().items() if v.is_floating_point()])
+
+
 def n_classes(model: nn.Module) -> int:
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     if not linears:
@@ -114,19 +139,26 @@ def n_classes(model: nn.Module) -> int:
 
 
 class FedRecovery(Unlearner):
-    """Subtract the leaving clients' weighted residuals, then add calibrated noise."""
+    """Subtract the leaving clients' weighted residuals, then add Gaussian noise."""
 
     name = "fedrecovery"
     description = "history-based residual removal + Gaussian noise (no client takes part)"
     participation = "none"
     needs_history = True
-    reports = ("history_bytes",)
+    reports = ("history_bytes", "dp_epsilon")
     parameters = {
-        "epsilon": Param(1.0, float, min=0.0, min_exclusive=True, help="privacy ε"),
+        "noise": Param("sigma", str, choices=("sigma", "dp_calibrated"),
+                       help="sigma: add N(0, sigma²) and report the ε it implies; "
+                            "dp_calibrated: σ from epsilon and beta (destroys small models)"),
+        "sigma": Param(0.02, float, min=0.0,
+                       help="noise std per parameter with noise: sigma (a public "
+                            "re-implementation uses 0.02-0.025; 0 = no noise)"),
+        "epsilon": Param(1.0, float, min=0.0, min_exclusive=True,
+                         help="privacy ε of noise: dp_calibrated"),
         "beta": Param(1e-5, float, min=0.0, max=1.0, min_exclusive=True,
                       help="privacy failure probability β (the δ of (ε, δ)-DP)"),
         "d": Param(None, float, min=0.0, nullable=True,
-                   help="sensitivity bound; null = ||w0−wT|| + √(2Tη|L0−LT|); 0 = no noise"),
+                   help="sensitivity bound; null = ||w0−wT|| + √(2Tη|L0−LT|)"),
         "loss_gap": Param(None, float, min=0.0, nullable=True,
                           help="|L0−LT| in the bound; null = log(classes)"),
     }
@@ -141,13 +173,23 @@ class FedRecovery(Unlearner):
         removal, weights = weighted_residual(ctx.history, leaving)
         removal = removal.to(w_T.device)
         w_bar = w_T - removal                                      # w̄ = w_T − Σ p_i δ_i
-        sigma = noise_std(self.bound(ctx, w_T), self.epsilon, self.beta)
+        try:
+            d = self.bound(ctx, w_T)
+        except NotApplicable:
+            if self.noise == "dp_calibrated":
+                raise
+            d = None  # the bound needs the class count; without it no ε is reported
+        sigma = self.sigma if self.noise == "sigma" else noise_std(d, self.epsilon, self.beta)
         noise = torch.randn(w_bar.shape, generator=ctx.generator, dtype=torch.float64)
+        noise = noise * parameter_entries(ctx.model).to(noise.dtype)
         ctx.model.load_state_dict(unflatten((w_bar + sigma * noise.to(w_bar.device)), state))
+        epsilon = None if d is None else implied_epsilon(sigma, d, self.beta)
         log(f"  fedrecovery: removed ||Σ p_i δ_i|| = {float(removal.norm()):.4g}, "
-            f"noise σ = {sigma:.4g} per entry")
-        return UnlearnResult(ctx.model, artifacts={"sigma": sigma, "weights": weights},
-                             metrics={"history_bytes": float(ctx.history.size_bytes)})
+            f"noise σ = {sigma:.4g} per parameter, sensitivity bound d = {d}, "
+            f"implied ε = {epsilon}")
+        return UnlearnResult(ctx.model, artifacts={"sigma": sigma, "d": d, "weights": weights},
+                             metrics={"history_bytes": float(ctx.history.size_bytes),
+                                      "dp_epsilon": epsilon})
 
     def bound(self, ctx: UnlearnContext, w_T: torch.Tensor) -> float:
         """The sensitivity bound d: given, or the public re-implementations' formula."""
@@ -175,6 +217,19 @@ class HistoryBytes(Metric):
         return float(reported.get("history_bytes", 0.0))
 
 
+class DPEpsilon(Metric):
+    """The (ε, β)-differential-privacy ε that a method's noise implies (reported by the
+    method; FedRecovery: from its σ and sensitivity bound d). Lower is more private;
+    "—" for rows without such a guarantee. A description, not ranked: a huge ε means no
+    meaningful guarantee."""
+
+    name = "dp_epsilon"
+    role = "info"
+
+    def compute(self, ev: Evaluation) -> float | None:
+        return (ev.info.reported or {}).get("dp_epsilon")
+
+
 @fubench.hookimpl
 def fubench_unlearners() -> list[type[Unlearner]]:
     return [FedRecovery]
@@ -182,4 +237,4 @@ def fubench_unlearners() -> list[type[Unlearner]]:
 
 @fubench.hookimpl
 def fubench_metrics() -> list[type[Metric]]:
-    return [HistoryBytes]
+    return [HistoryBytes, DPEpsilon]

@@ -25,6 +25,7 @@ class NormalisedTestAccuracy(Metric):
 
     name = "nta"
     higher_is_better = True
+    ideal = 1.0      # above 1 overshoots the gold standard (e.g. it lacks the forgotten class)
     role = "utility"
     normalises = "test_acc"
 
@@ -37,6 +38,7 @@ class TargetAccuracy(Metric):
 
     name = "target_acc"
     higher_is_better = None
+    ideal = fubench.REFERENCE   # as accurate on D_T as the gold standard, no more, no less
     role = "forgetting"
     percent = True
 
@@ -51,6 +53,7 @@ class NormalisedForgettingScore(Metric):
 
     name = "nfs"
     higher_is_better = True
+    ideal = 1.0      # forgot exactly as much as the gold standard; above 1 overshoots
     role = "forgetting"
     normalises = "target_acc"
     normalisation = "gap"

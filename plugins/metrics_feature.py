@@ -51,25 +51,23 @@ def _sample(n: int, k: int, seed: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def feature_sensitivity(model: torch.nn.Module, x: torch.Tensor, mask: torch.Tensor,
+def feature_sensitivity(model: torch.nn.Module, x: torch.Tensor, feature: fubench.Feature,
                         seed: int, draws: int = SENSITIVITY_DRAWS) -> float | None:
     """S(f) = E_x E_δ ||f(x + δ_F) − f(x)||₂ / ||δ_F||₂ with f the model's raw outputs
     (logits, as in Ferrari's code: a softmax saturates on confident predictions and
     hides the difference between a model that uses the feature and one that does not),
-    δ_F Gaussian noise inside ``mask`` only, σ ~ U(0.05, 1.0) per sample and draw.
-    Deterministic for ``seed``."""
-    if len(x) == 0 or not bool(mask.any()):
+    δ_F the feature's perturbation (Gaussian noise inside a region), σ ~ U(0.05, 1.0)
+    per sample and draw. Deterministic for ``seed``."""
+    if len(x) == 0 or (feature.mask is not None and not bool(feature.mask.any())):
         return None
     model.eval()
     g = torch.Generator().manual_seed(seed)
     base = model(x)
-    region = mask.to(x.dtype)
     total = torch.zeros((), dtype=torch.float64)
     for _ in range(draws):
         low, high = SIGMA_RANGE
         sigma = low + (high - low) * torch.rand(len(x), generator=g)
-        noise = torch.randn(x.shape, generator=g) * sigma.view(-1, *[1] * (x.dim() - 1))
-        delta = noise.to(x.device) * region
+        delta = feature.perturb(x, sigma, g)
         moved = model(x + delta)
         ratio = (moved - base).norm(dim=1) / delta.flatten(1).norm(dim=1).clamp_min(1e-12)
         total += ratio.double().sum().cpu()
@@ -78,7 +76,9 @@ def feature_sensitivity(model: torch.nn.Module, x: torch.Tensor, mask: torch.Ten
 
 class FeatureSensitivity(Metric):
     """Ferrari's feature sensitivity S(f) (lower = the feature matters less), measured on
-    up to 1,000 samples of the requesting client's forget set D_T."""
+    up to 1,000 samples of the requesting client's forget set D_T, perturbing the
+    request's feature (a region by Gaussian noise; the bias kind's colour by random
+    per-channel gains; the whole input when the request names none)."""
 
     name = "feature_sensitivity"
     higher_is_better = False
@@ -88,7 +88,9 @@ class FeatureSensitivity(Metric):
         data = ev.split("forget")
         pick = _sample(len(data), SENSITIVITY_SAMPLES, _seed(ev)).to(data.x.device)
         x = data.x[pick]
-        return feature_sensitivity(ev.model, x, _mask_for(ev, x), _seed(ev))
+        feature = ev.setup.request.perturbation() or fubench.whole_input(
+            tuple(x.shape[1:]), x.device)
+        return feature_sensitivity(ev.model, x, feature, _seed(ev))
 
 
 # ---------------------------------------------------------------- attribute inference
@@ -166,6 +168,7 @@ class InversionASR(Metric):
 
     name = "inversion_asr"
     higher_is_better = False
+    ideal = fubench.REFERENCE   # the attack's floor is what the label alone tells
     role = "forgetting"
     percent = True
 
@@ -185,6 +188,7 @@ class BiasGap(Metric):
 
     name = "bias_gap"
     higher_is_better = None
+    ideal = fubench.REFERENCE
     role = "forgetting"
     percent = True
 

@@ -121,6 +121,7 @@ class MembershipInferenceAccuracy(Metric):
 
     name = "mia_acc"
     higher_is_better = False
+    ideal = fubench.REFERENCE   # read against the gold standard: ~50% only if it is
     role = "forgetting"
     percent = True
 
@@ -136,6 +137,7 @@ class NormalisedMIAForgetting(Metric):
 
     name = "nfs_mia"
     higher_is_better = True
+    ideal = 1.0
     role = "forgetting"
     normalises = "mia_acc"
     normalisation = "gap"

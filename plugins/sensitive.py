@@ -5,11 +5,13 @@ or tabular columns (``columns``: feature names; a name also selects its one-hot 
 ``name=value``). The request covers all the client's samples, with the feature marked by
 ``feature_mask``; the client stays in the federation.
 
-Retrain reference (Ferrari, Appendix A.2): train on data whose feature is replaced by
-Gaussian noise N(0, ``noise_std``²) — in the requesting client's data
+Reference data, for the gold standard only (Ferrari, Appendix A.2): data whose feature
+is replaced by Gaussian noise N(0, ``noise_std``²) — in the requesting client's data
 (``noise_scope: client``, the default) or in every client's (``noise_scope: all``,
 which is how we read the paper's retrain: its feature sensitivity is ~0 and its accuracy
-drops, which cannot happen while the other clients still teach the feature).
+drops, which cannot happen while the other clients still teach the feature). Methods
+see the clients' own data: the requesting client's samples (all of which carry the
+feature) are its forget set and it keeps none; the other clients keep theirs.
 
 Evaluation sets: ``test``; ``forget`` = the client's (clean) training data, on which
 ``feature_sensitivity`` and ``inversion_asr`` are measured.
@@ -26,7 +28,7 @@ from fubench import (ConfigContext, Dataset, Evaluation, ForgetRequest, Param, S
                      ScenarioSetup, Split)
 
 from fubench_builtins.scenario_tools import (attack_seed, bad_client, client_splits,
-                                             test_split)
+                                             empty_like, test_split)
 
 #: retrain must be at most this fraction as sensitive to the feature as the original
 MAX_RETRAIN_SENSITIVITY_SHARE = 0.8
@@ -115,8 +117,12 @@ class SensitiveFeature(ScenarioKind):
         clients = client_splits(data, partition)
         own = clients[self.client]
         noised = range(len(clients)) if self.noise_scope == "all" else [self.client]
-        retained = [with_noise(s, mask, self.noise_std, generator) if c in noised else s
-                    for c, s in enumerate(clients)]
+        reference = [with_noise(s, mask, self.noise_std, generator) if c in noised else s
+                     for c, s in enumerate(clients)]
+        # what methods may use: the requesting client's samples all carry the feature, so
+        # it keeps none of them; the others keep their data as it is
+        retained = list(clients)
+        retained[self.client] = empty_like(own)
         request = ForgetRequest(
             clients=(self.client,),
             forget_masks={self.client: torch.ones(len(own), dtype=torch.bool)},
@@ -124,7 +130,7 @@ class SensitiveFeature(ScenarioKind):
             description=f"client {self.client} forgets the feature "
                         f"{self.columns or self.region} ({int(mask.sum())} inputs)")
         return ScenarioSetup(
-            train=clients, retained=retained, request=request,
+            train=clients, retained=retained, reference=reference, request=request,
             eval_sets={"test": test_split(data), "forget": own},
             default_metrics=["test_acc", "nta", "feature_sensitivity", "inversion_asr",
                              "target_acc", "seconds", "rtr", "clients_involved"],

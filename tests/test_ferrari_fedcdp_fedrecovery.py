@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from fubench import data as datasets
-from fubench import ForgetRequest, ScenarioSetup, Split, UnlearnContext
+from fubench import ForgetRequest, RegionFeature, ScenarioSetup, Split, UnlearnContext
 from fubench.config import load_scenario
 from fubench.errors import NotApplicable
 from fubench.fl.federation import Federation
@@ -22,8 +22,9 @@ from fubench.engine import Job
 from fubench.runner import Runner
 from fubench_builtins.fedcdp import (channel_scores, class_activation_sums, prunable_units,
                                      prune, pruned_channels, tf_idf)
-from fubench_builtins.fedrecovery import (FedRecovery, noise_std, round_residual,
-                                          sensitivity_bound, weighted_residual)
+from fubench_builtins.fedrecovery import (FedRecovery, implied_epsilon, noise_std,
+                                          round_residual, sensitivity_bound,
+                                          weighted_residual)
 from fubench_builtins.ferrari import perturbations, sensitivity_loss
 from tests.conftest import BACKDOOR_YAML
 
@@ -34,7 +35,7 @@ def test_perturbations_live_in_the_mask_with_sigma_in_range():
     x = torch.zeros(300, 1, 16, 16)
     mask = torch.zeros(1, 16, 16, dtype=torch.bool)
     mask[:, :8, :8] = True
-    delta = perturbations(x, mask, 4, 0.2, 0.3, torch.Generator().manual_seed(0))
+    delta = perturbations(x, RegionFeature(mask), 4, 0.2, 0.3, torch.Generator().manual_seed(0))
     assert delta.shape == (4, 300, 1, 16, 16)
     assert torch.all(delta[..., ~mask] == 0), "no noise outside the feature"
     sigma = delta[..., mask].std(dim=-1)          # one σ per (draw, sample), 64 pixels each
@@ -218,11 +219,15 @@ def test_fedrecovery_subtracts_the_weighted_residuals_and_adds_calibrated_noise(
     model = Weights(2)
     with torch.no_grad():
         model.w.copy_(torch.tensor([5.0, 5.0]))
-    result = FedRecovery(d=0.0).unlearn(recovery_context(model, history))
+    result = FedRecovery(sigma=0.0).unlearn(recovery_context(model, history))
     expected = torch.tensor([5.0, 5.0]) - (25 / 34 * torch.tensor([1.0, -2 / 3])
                                            + 9 / 34 * torch.tensor([-0.5, 0.0]))
-    assert torch.allclose(result.model.w.detach(), expected), "d = 0: no noise"
+    assert torch.allclose(result.model.w.detach(), expected), "sigma = 0: no noise"
     assert result.metrics["history_bytes"] == history.size_bytes > 0
+    assert result.metrics["dp_epsilon"] is None, "no noise: no privacy guarantee"
+    calibrated = FedRecovery(noise="dp_calibrated", d=0.0).unlearn(
+        recovery_context(Weights(2), history))
+    assert calibrated.artifacts["sigma"] == 0.0, "d = 0: the calibration adds no noise"
 
 
 def test_fedrecovery_noise_has_the_calibrated_spread(tmp_path):
@@ -230,12 +235,17 @@ def test_fedrecovery_noise_has_the_calibrated_spread(tmp_path):
     n = 20_000
     history.record(0, {"w": torch.zeros(n)}, {0: {"w": torch.ones(n)}, 1: {"w": torch.ones(n)},
                                               2: {"w": torch.ones(n)}}, {0: 1, 1: 1, 2: 1})
-    model = Weights(n)
-    result = FedRecovery(d=0.5, epsilon=2.0, beta=0.1).unlearn(recovery_context(model, history))
     # every client moved alike, so the residual is 0 and only noise remains
-    spread = float(result.model.w.detach().std())
+    calibrated = FedRecovery(noise="dp_calibrated", d=0.5, epsilon=2.0, beta=0.1).unlearn(
+        recovery_context(Weights(n), history))
+    spread = float(calibrated.model.w.detach().std())
     assert spread == pytest.approx(noise_std(0.5, 2.0, 0.1), rel=0.03)
-    assert result.artifacts["sigma"] == pytest.approx(noise_std(0.5, 2.0, 0.1))
+    assert calibrated.artifacts["sigma"] == pytest.approx(noise_std(0.5, 2.0, 0.1))
+    assert calibrated.metrics["dp_epsilon"] == pytest.approx(2.0)
+    # the default: a direct sigma, and the epsilon it implies for the same bound
+    direct = FedRecovery(d=0.5, beta=0.1).unlearn(recovery_context(Weights(n), history))
+    assert float(direct.model.w.detach().std()) == pytest.approx(0.02, rel=0.03)
+    assert direct.metrics["dp_epsilon"] == pytest.approx(implied_epsilon(0.02, 0.5, 0.1))
 
 
 def test_fedrecovery_declines_a_request_covering_every_client(tmp_path):
@@ -262,7 +272,8 @@ def scenario(write_yaml, name: str, history_dtype: str = "float32"):
 
 
 def feature_sensitivity(model: nn.Module, data: Split, mask: torch.Tensor) -> float:
-    delta = perturbations(data.x, mask, 20, 0.05, 1.0, torch.Generator().manual_seed(0))
+    delta = perturbations(data.x, RegionFeature(mask), 20, 0.05, 1.0,
+                          torch.Generator().manual_seed(0))
     with torch.no_grad():
         return float(sensitivity_loss(model.eval(), data.x, delta)) / len(data)
 

@@ -128,9 +128,12 @@ def test_overall_ranking_is_the_mean_of_scenario_ranks(tmp_path):
 
 def test_a_cheap_method_that_forgets_nothing_does_not_rank_first(tmp_path):
     """Cost columns are ranked apart: a no-op wins every cost column but loses on asr."""
-    noop = dict(metrics(0.90, 0.99, 0.01), nfs=0.0)
-    works = dict(metrics(0.88, 0.02, 5.0), nfs=0.98)
+    noop = dict(metrics(0.90, 0.99, 0.01), nfs=0.0, target_acc=0.99)
+    works = dict(metrics(0.88, 0.02, 5.0), nfs=0.98, target_acc=0.06)
     results = [result(s, {"noop": row(noop), "works": row(works)}) for s in (0, 1)]
+    for s, r in enumerate(results):  # the poisoned samples: learnt by the original only
+        r["methods"]["original"]["metrics"].update(target_acc=0.99 - s / 100, nfs=0.0)
+        r["methods"]["retrain"]["metrics"].update(target_acc=0.05, nfs=1.0)
     (section,) = lb.build_sections(results, get_registry())
     assert section.ranks["works"] < section.ranks["noop"]
     assert section.cost_ranks["noop"] < section.cost_ranks["works"]

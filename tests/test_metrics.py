@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from fubench import ForgetRequest, RowInfo, ScenarioSetup, Split
+from fubench import ForgetRequest, RegionFeature, RowInfo, ScenarioSetup, Split
 from fubench.evaluation import Evaluation
 from fubench.plugins import get_registry
 from fubench_builtins.metrics_feature import (attribute_codes, feature_sensitivity,
@@ -193,7 +193,7 @@ class Linear(nn.Module):
 
 def test_feature_sensitivity_is_zero_for_an_unused_feature_and_grows_with_use():
     x = torch.randn(50, 3, generator=torch.Generator().manual_seed(0))
-    mask = torch.tensor([False, False, True])
+    mask = RegionFeature(torch.tensor([False, False, True]))
     unused = Linear([[1.0, -1.0], [0.5, 0.2], [0.0, 0.0]])
     weak = Linear([[1.0, -1.0], [0.5, 0.2], [0.1, -0.1]])
     strong = Linear([[1.0, -1.0], [0.5, 0.2], [1.0, -1.0]])
@@ -205,8 +205,10 @@ def test_feature_sensitivity_is_zero_for_an_unused_feature_and_grows_with_use():
 
 def test_feature_sensitivity_undefined_cases():
     model = Linear([[1.0], [1.0]])
-    assert feature_sensitivity(model, torch.zeros(0, 2), torch.tensor([True, False]), 0) is None
-    assert feature_sensitivity(model, torch.ones(4, 2), torch.tensor([False, False]), 0) is None
+    assert feature_sensitivity(model, torch.zeros(0, 2), RegionFeature(torch.tensor([True, False])),
+                               0) is None
+    assert feature_sensitivity(model, torch.ones(4, 2), RegionFeature(torch.tensor([False, False])),
+                               0) is None
 
 
 def test_feature_sensitivity_metric_uses_the_request_mask():

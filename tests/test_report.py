@@ -49,7 +49,7 @@ def test_cells_show_mean_std_undefined_and_partial_counts():
     assert "—" in lines["original"]                   # nta undefined on both seeds
     assert "0.778 (1/2)" in lines["m"]                # one seed undefined
     assert lines["bad"].count("failed") == 2 and lines["na"].count("n/a") == 2
-    assert "test_acc % ↑" in text.splitlines()[0] and "nta ↑" in text.splitlines()[0]
+    assert "test_acc % ↑" in text.splitlines()[0] and "nta →1" in text.splitlines()[0]
 
 
 def test_report_lists_reasons_and_warnings():

@@ -158,11 +158,13 @@ def test_sensitive_region_mask_and_noise_only_there_only_for_the_client():
     expected[:, 2:6, 3:5] = True
     assert torch.equal(mask, expected)
     assert bool(setup.request.forget_masks[1].all())
-    noised, clean = setup.retained[1].x, setup.train[1].x
+    noised, clean = setup.reference[1].x, setup.train[1].x
     assert torch.equal(noised[:, ~mask], clean[:, ~mask])
     assert not bool(torch.isclose(noised[:, mask], clean[:, mask]).all())
     for c in (0, 2):
+        assert torch.equal(setup.reference[c].x, setup.train[c].x)
         assert torch.equal(setup.retained[c].x, setup.train[c].x)
+    assert len(setup.retained[1]) == 0, "methods: every sample of the client has the feature"
     assert torch.equal(setup.eval_sets["forget"].x, clean)
 
 
@@ -173,7 +175,7 @@ def test_sensitive_noise_scope_all_noises_every_client():
         data, parts, gen())
     mask = setup.request.feature_mask
     for c in range(3):
-        assert not torch.equal(setup.retained[c].x[:, mask], setup.train[c].x[:, mask])
+        assert not torch.equal(setup.reference[c].x[:, mask], setup.train[c].x[:, mask])
 
 
 def test_sensitive_columns_select_a_one_hot_group():

@@ -6,6 +6,8 @@ import copy
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from fubench.config.claims import Claim
+
 if TYPE_CHECKING:  # pragma: no cover
     from fubench.registry import Registry
 
@@ -63,6 +65,7 @@ class ScenarioConfig:
     metrics: list[str] | None
     seeds: list[int]
     device: str
+    claims: list[Claim] = field(default_factory=list)
 
     @property
     def kind(self) -> str:
@@ -85,6 +88,7 @@ class ScenarioConfig:
             "scenario": {"kind": self.scenario.name, **self.scenario.params},
             "methods": {m.label: m.params for m in self.methods},
             "metrics": self.metrics, "seeds": self.seeds, "device": self.device,
+            "claims": [c.as_dict() for c in self.claims],
         }
 
     def with_overrides(self, methods: list[str] | None = None,

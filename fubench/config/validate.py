@@ -8,12 +8,14 @@ import math
 from pathlib import Path
 from typing import Any
 
+from fubench.config.claims import parse_claims
 from fubench.config.reader import read_yaml
 from fubench.config.records import ComponentSpec, FederationConfig, MethodSpec, ScenarioConfig
-from fubench.errors import ConfigError, UnknownNameError, did_you_mean
+from fubench.errors import ConfigError, FubenchError, UnknownNameError, did_you_mean
 from fubench.params import Param, as_param
 from fubench.plugins import get_registry
 from fubench.records import ConfigContext
+from fubench.results import ORIGINAL
 from fubench.registry import Category, Registry
 
 SUPPORTED_VERSIONS = (1,)
@@ -153,7 +155,7 @@ class _Validator:
         if data is None:
             raise self.fail("", "the file is empty; expected a scenario mapping")
         top = ["version", "name", "description", "dataset", "model", "federation",
-               "scenario", "methods", "metrics", "seeds", "device"]
+               "scenario", "methods", "metrics", "seeds", "device", "claims"]
         self.keys(data, "", top, ["version", "dataset", "model", "federation", "scenario",
                                   "methods"])
         version = data["version"]
@@ -183,9 +185,22 @@ class _Validator:
         if not isinstance(device, str) or not (
                 device in ("auto", "cpu", "cuda", "mps") or device.startswith("cuda:")):
             raise self.fail("device", f"expected auto, cpu, cuda or cuda:N, got {device!r}")
+        claims = parse_claims(data.get("claims"), self.fail, self.registry.metrics.names(),
+                              self.claim_rows(methods))
         return ScenarioConfig(self.file, version, name, description, dataset, test_fraction,
                               split_seed, model, federation, scenario, methods, metrics,
-                              seeds, device)
+                              seeds, device, claims)
+
+    def claim_rows(self, methods: list[MethodSpec]) -> list[str]:
+        """The rows a claim may name: original, each method and sweep point, the reference."""
+        rows = [ORIGINAL]
+        for spec in methods:
+            rows += [name for name in (spec.name, spec.label) if name not in rows]
+        try:
+            reference = self.registry.reference_name
+        except FubenchError:  # no gold standard installed: the runner says so
+            return rows
+        return rows if reference in rows else rows + [reference]
 
     def component(self, category: Category[Any], data: Any, key: str,
                   name_key: str = "name") -> ComponentSpec:

@@ -15,20 +15,20 @@ never on the clock or the output path, so a regenerated file diffs cleanly and
 from __future__ import annotations
 
 import difflib
-import os
-from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tabulate import tabulate
 
 from fubench.registry import Registry
-from fubench.report import ranking
-from fubench.report.ranking import (MIN_USEFUL, best_rows, cost_ranks, ranked_columns,
-                                    scenario_ranks)
+from fubench.report import ranking, uncertainty
+from fubench.report.explain import (cost_rules, intro, link, ranking_rules,
+                                    render_provenance)
+from fubench.report.ranking import best_rows, cost_ranks, scenario_ranks
+from fubench.report.claims import VERDICTS, ClaimResult, check_claims, render_claims
 from fubench.report.reader import Result
-from fubench.report.sweeps import keep_best_sweep_points, utility_axis
-from fubench.report.table import ScenarioTable, aggregate, cell_text, header, metric_class
+from fubench.report.sweeps import keep_best_sweep_points
+from fubench.report.table import ScenarioTable, aggregate, cell_text, header
 from fubench.report.text import notes
 
 #: per-scenario plots the leaderboard links when they exist under the plots folder
@@ -47,6 +47,10 @@ class Section:
     ranked_columns: list[str]
     cost_ranks: dict[str, float]       # competing row -> mean rank over cost columns
     cost_columns: list[str]
+    claims: list[ClaimResult]
+    #: the bootstrap over seeds: rank samples (by method) with weights, row intervals
+    rank_samples: list[tuple[dict[str, float], float]] = field(default_factory=list)
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def build_sections(results: list[Result], registry: Registry) -> list[Section]:
@@ -60,8 +64,36 @@ def build_sections(results: list[Result], registry: Registry) -> list[Section]:
             [reference] if reference in table.rows else [])
         ranks, columns = scenario_ranks(table, registry)
         costs, cost_columns = cost_ranks(table, registry)
-        sections.append(Section(table, sweep_notes, ranks, columns, costs, cost_columns))
+        section = Section(table, sweep_notes, ranks, columns, costs, cost_columns,
+                          check_claims(table, registry))
+        bootstrap(section, registry)
+        sections.append(section)
     return sections
+
+
+def bootstrap(section: Section, registry: Registry) -> None:
+    """The section's ranks on every resample of its seeds, with the rows and columns
+    chosen on all of them (:mod:`fubench.report.uncertainty`)."""
+    table, rows = section.table, set(section.table.rows)
+
+    def ranks_of(sample: list[Result]) -> dict[str, float]:
+        (resampled,) = aggregate(sample, registry, separate=False)
+        resampled.rows = [r for r in resampled.rows if r in rows]
+        resampled.undefined, resampled.unranked = table.undefined, table.unranked
+        ranks, _ = scenario_ranks(resampled, registry, section.ranked_columns)
+        return ranks
+
+    samples = uncertainty.rank_samples(table.results, ranks_of)
+    section.intervals = uncertainty.row_intervals(samples)
+    section.rank_samples = [(_by_method(table, ranks), w) for ranks, w in samples]
+
+
+def _by_method(table: ScenarioTable, ranks: dict[str, float]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for row, rank in ranks.items():
+        method = table.method_of(row)
+        out[method] = min(rank, out.get(method, rank))
+    return out
 
 
 def overall(sections: list[Section], cost: bool = False) -> dict[str, dict[str, float]]:
@@ -71,10 +103,6 @@ def overall(sections: list[Section], cost: bool = False) -> dict[str, dict[str, 
 
 
 # ------------------------------------------------------------------------ rendering
-def link(path: str | Path, base: Path) -> str:
-    return Path(os.path.relpath(Path(path), base)).as_posix()
-
-
 def render_table(section: Section, registry: Registry) -> str:
     table = section.table
     best = {m: best_rows(table, m, registry) for m in table.metrics}
@@ -86,14 +114,23 @@ def render_table(section: Section, registry: Registry) -> str:
         for m in table.metrics:
             text = cell_text(table, row, m, registry)
             cells.append(f"**{text}**" if row in best[m] else text)
-        body.append([row, rank_text(table, section.ranks, row),
+        body.append([row, rank_text(table, section.ranks, row, section.intervals),
                      rank_text(table, section.cost_ranks, row), seeds_text(table, row)] + cells)
     return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
 
 
-def rank_text(table: ScenarioTable, ranks: dict[str, float], row: str) -> str:
+def rank_text(table: ScenarioTable, ranks: dict[str, float], row: str,
+              intervals: dict[str, tuple[float, float]] | None = None) -> str:
+    """A row's rank, with its bootstrap interval over the seeds when it has one."""
+    if row in table.references:
+        return "ref"
     rank = ranks.get(row)
-    return "ref" if row in table.references else ("—" if rank is None else f"{rank:.2f}")
+    if rank is None:
+        return "—"
+    spread = (intervals or {}).get(row)
+    if spread is None or spread[0] == spread[1]:
+        return f"{rank:.2f}"
+    return f"{rank:.2f} ({spread[0]:.2f}–{spread[1]:.2f})"
 
 
 def seeds_text(table: ScenarioTable, row: str) -> str:
@@ -135,11 +172,16 @@ def render_ranking(sections: list[Section], registry: Registry) -> str:
     statuses = {t.scenario: {t.method_of(r): t.status.get(r, []) for r in t.rows
                              if r not in t.references} for t in tables}
     order = sorted(ranks, key=lambda m: (_mean(ranks[m]), m))
+    spreads = uncertainty.overall_intervals(
+        {s.table.scenario: s.rank_samples for s in sections if s.rank_samples})
+    place_of = uncertainty.places(order, spreads)
+    shared = {p for p in place_of.values() if list(place_of.values()).count(p) > 1}
     # methods that never ran successfully are listed last, so a failure stays visible
     order += sorted({m for st in statuses.values() for m in st} - set(ranks))
-    headers = ["#", "method", "mean rank ↓", "mean cost rank ↓", "scenarios"] + scenarios
+    headers = ["#", "method", "mean rank ↓ (95% over seeds)", "mean cost rank ↓",
+               "scenarios"] + scenarios
     body = []
-    for place, method in enumerate(order, 1):
+    for method in order:
         mine = ranks.get(method, {})
         cells = []
         for s in scenarios:
@@ -149,108 +191,41 @@ def render_ranking(sections: list[Section], registry: Registry) -> str:
                 st = statuses[s].get(method, [])
                 cells.append(st[0] if st and len(set(st)) == 1 else "not run")
         mean = f"{_mean(mine):.2f}" if mine else "—"
+        if method in spreads and mine:
+            mean += f" ({spreads[method][0]:.2f}–{spreads[method][1]:.2f})"
         cost = f"{_mean(costs[method]):.2f}" if costs.get(method) else "—"
-        body.append([str(place) if mine else "—", method, mean, cost,
-                     f"{len(mine)}/{len(scenarios)}"] + cells)
+        place = place_of.get(method)
+        place_text = "—" if not mine or place is None else (
+            f"={place}" if place in shared else str(place))
+        body.append([place_text, method, mean, cost, f"{len(mine)}/{len(scenarios)}"] + cells)
     table = tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
     return "\n".join(["## Overall ranking", "", ranking_rules(tables, registry), "",
                       cost_rules(tables, registry), "", table, ""])
-
-
-def ranking_rules(tables: list[ScenarioTable], registry: Registry) -> str:
-    """How ranks are made, in words, naming the columns these tables actually have."""
-    twins = _twins(tables, registry)
-    utility = sorted({u for t in tables if (u := utility_axis(t, registry))})
-    left_out = (f"; a raw column is left out where its normalised twin is shown "
-                f"({', '.join(f'{raw} beside {norm}' for raw, norm in twins)})"
-                if twins else "")
-    broken = (f" A method whose {' / '.join(utility)} is below {MIN_USEFUL} (its model "
-              f"lost most of its accuracy, so its forgetting numbers mean nothing) is not "
-              f"ranked on the columns and shares the last places." if utility else "")
-    return ("Rank of a method in one scenario: for every ranked column (a metric with ↑/↓ "
-            f"that measures utility or forgetting{left_out}), the methods that ran are "
-            "ordered by their seed mean as displayed; the best gets 1, tied methods share "
-            "the mean of their positions, a method without a value shares the last "
-            f"positions.{broken} The scenario rank is the mean of these column ranks (shown "
-            "as `rank` in each table; \"of N\" = how many methods competed). The mean rank "
-            "is the mean of a method's scenario ranks over the scenarios it ran on "
-            "(`scenarios`); reference rows do not compete. Lower is better; ties are "
-            "listed by name.")
-
-
-def cost_rules(tables: list[ScenarioTable], registry: Registry) -> str:
-    """The cost ranking in words, and which methods are charged for less than they use."""
-    columns = sorted({m for t in tables for m in ranked_columns(t, registry, cost=True)})
-    readers = sorted({(t.method_of(r), up) for t in tables for r in t.rows
-                      if t.method_of(r) in registry.methods
-                      for up in registry.methods.get(t.method_of(r)).reads})
-    charged = " ".join(f"{m}'s cost leaves out the {up} pass whose result it reads."
-                       for m, up in readers)
-    return (f"Cost ({', '.join(columns) or 'none here'}) is ranked apart, the same way "
-            "(`cost rank`, and its mean here): folded into one mean, the cost columns "
-            "would outvote the forgetting columns and a method that does nothing would "
-            f"rank first.{' ' + charged if charged else ''}")
-
-
-def _twins(tables: list[ScenarioTable], registry: Registry) -> list[tuple[str, str]]:
-    pairs = set()
-    for t in tables:
-        for m in t.metrics:
-            cls = metric_class(m, registry)
-            if cls is not None and cls.normalises in t.metrics and cls.normalisation == "ratio":
-                pairs.add((cls.normalises, m))
-    return sorted(pairs)
 
 
 def _mean(values: dict[str, float]) -> float:
     return sum(values.values()) / len(values)
 
 
-def render_provenance(results: list[Result]) -> str:
-    values: dict[str, set[str]] = defaultdict(set)
-    plugins: dict[str, set[str]] = defaultdict(set)
-    dates = []
-    for r in results:
-        prov = r.get("provenance", {})
-        for key in ("fubench_version", "git_hash", "device", "hardware", "python", "torch"):
-            values[key].add(str(prov.get(key)))
-        for name, version in (prov.get("plugins") or {}).items():
-            plugins[name].add(str(version))
-        if prov.get("date"):
-            dates.append(prov["date"])
-    labels = (("fubench_version", "fubench"), ("git_hash", "git commit"),
-              ("device", "device"), ("hardware", "hardware"), ("python", "Python"),
-              ("torch", "PyTorch"))
-    files = f"{len(results)} result file{'s' if len(results) != 1 else ''}"
-    lines = ["## Provenance", "", f"From {files}.", ""]
-    lines += [f"- {label}: {', '.join(sorted(values[key]))}" for key, label in labels]
-    if dates:
-        lines.append(f"- run dates: {min(dates)} … {max(dates)}")
-    if plugins:
-        lines.append("- plugins: " + ", ".join(f"{n} {'/'.join(sorted(v))}"
-                                               for n, v in sorted(plugins.items())))
-    return "\n".join(lines) + "\n"
-
-
-def intro(paths: list[str], base: Path, references: list[str]) -> str:
-    where = ", ".join(f"[`{link(p, base)}`]({link(p, base)})" for p in paths)
-    gold = " / ".join(f"`{r}`" for r in references)
-    return "\n".join([
-        "# fubench leaderboard", "",
-        f"Generated by `fubench leaderboard` from the result files in {where}; do not edit "
-        "by hand. `fubench leaderboard RESULTS... -o FILE --check` fails when this file is "
-        "stale against the results.", "",
-        "- Cells: mean ± sample std over seeds; `seeds`: seeds where the row ran; "
-        "\"(k/n)\": only k of n seeds defined the value; \"—\" undefined; \"n/a\" the "
-        "method does not serve the scenario; \"failed\" it raised (reasons under the table).",
-        "- ↑ / ↓: higher / lower is better, as the metric declares; columns without an "
-        "arrow describe and are not ranked.",
-        "- **Bold**: the best value of each column with ↑/↓ among the unlearning methods "
-        "(values equal as displayed tie). `original` (the model before unlearning) and "
-        f"{gold} (the gold standard) are reference rows: shown for context, never bold, "
-        "not ranked.",
-        "- A swept method shows its best sweep point (see the notes; all points: "
-        "`fubench table --all-points`, `fubench plot tradeoff`).", ""])
+def render_claim_summary(sections: list[Section]) -> str:
+    """Every scenario's claims in one place: what the papers say, what the seeds show."""
+    found = [(s.table.scenario, r) for s in sections for r in s.claims]
+    if not found:
+        return ""
+    counts = {v: sum(r.verdict == v for _, r in found) for v in VERDICTS}
+    lines = ["## Claims of the papers", "",
+             "Each scenario file states the orderings and values its source papers report "
+             "(`claims:`); they are tested over the seeds here (paired one-sided t-tests for "
+             "orderings, two one-sided tests for \"≈ value ± tolerance\", level 0.05, in the "
+             "unit the tables show). A method is taken at the row its table shows. "
+             f"{counts['held']} held, {counts['not held']} not held, "
+             f"{counts['inconclusive']} inconclusive, {counts['not testable']} not testable.",
+             ""]
+    for scenario in dict.fromkeys(name for name, _ in found):
+        lines += [f"**{scenario}**", ""]
+        lines += render_claims([r for name, r in found if name == scenario])
+        lines.append("")
+    return "\n".join(lines)
 
 
 def render_leaderboard(results: list[Result], registry: Registry, paths: list[str],
@@ -262,9 +237,10 @@ def render_leaderboard(results: list[Result], registry: Registry, paths: list[st
              if (plots / name).is_file()]
     if found:
         parts.append("Plots: " + " · ".join(found) + "\n")
+    parts.append(render_claim_summary(sections))
     parts += [render_section(s, registry, base, plots) for s in sections]
     parts.append(render_provenance(results))
-    return "\n".join(parts)
+    return "\n".join(p for p in parts if p)
 
 
 # --------------------------------------------------------------------------- check

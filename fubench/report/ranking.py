@@ -4,8 +4,13 @@
 * Best and rank use the seed mean *as displayed* (rounded), so values that read equal
   tie, and ties are marked / ranked equally.
 * A column is ranked when its metric declares a direction or an ideal, and is not the
-  raw twin of a ratio-normalised column also in the table (test_acc beside nta): the
-  two order methods the same way and would count twice.
+  raw twin of a normalised column also in the table (test_acc beside nta, target_acc
+  beside nfs): the two order methods the same way and would count twice. A metric
+  read against the gold standard that does not tell the original from it beyond the
+  seeds' noise is not ranked (:mod:`fubench.report.separation`).
+* A metric with an ideal ranks by distance to it (nta, nfs: 1; attacks: the gold
+  standard's value), so overshooting never beats a closer value; otherwise by its
+  direction.
 * Quality (utility and forgetting columns) and cost are ranked apart: mixed into one
   mean, the cost columns outvote the forgetting ones and a method that does nothing (no
   time, no client) ranks first.
@@ -29,7 +34,7 @@ def shown_mean(table: ScenarioTable, row: str, metric: str, registry: Registry) 
     cell = table.cells.get((row, metric))
     if cell is None or cell.mean is None or "ok" not in table.status.get(row, []):
         return None
-    return float(format_value(metric_class(metric, registry), cell.mean, 0.0, 1))
+    return shown_value(metric_class(metric, registry), cell.mean)
 
 
 def competing(table: ScenarioTable) -> list[str]:
@@ -38,30 +43,55 @@ def competing(table: ScenarioTable) -> list[str]:
             if r not in table.references and "ok" in table.status.get(r, [])]
 
 
-def ranked_columns(table: ScenarioTable, registry: Registry, cost: bool = False) -> list[str]:
-    """The ranked quality columns, or with ``cost`` the ranked cost columns."""
-    twins = set()
+def raw_twins(table: ScenarioTable, registry: Registry) -> dict[str, str]:
+    """{raw metric: its normalised twin} for the twins shown and defined in the table."""
+    twins = {}
     for metric in table.metrics:
         cls = metric_class(metric, registry)
-        if cls is not None and cls.normalises and cls.normalisation == "ratio":
-            twins.add(cls.normalises)
+        if cls is not None and cls.normalises in table.metrics and \
+                metric not in table.undefined:
+            twins[cls.normalises] = metric
+    return twins
+
+
+def ranked_columns(table: ScenarioTable, registry: Registry, cost: bool = False) -> list[str]:
+    """The ranked quality columns, or with ``cost`` the ranked cost columns."""
+    twins = raw_twins(table, registry)
     columns = []
     for metric in table.metrics:
         cls = metric_class(metric, registry)
-        if cls is None or not cls.ranked() or metric in twins:
+        if (cls is None or not cls.ranked() or metric in twins or metric in table.unranked
+                or metric in table.undefined):
             continue
         if (cls.role == "cost") == cost:
             columns.append(metric)
     return columns
 
 
+def badness(table: ScenarioTable, metric: str, value: float, registry: Registry) -> float:
+    """How far from best a displayed value is (smaller is better): the distance to the
+    metric's ideal (a number, or the gold standard's displayed value), else the value
+    itself signed by its direction."""
+    cls = metric_class(metric, registry)
+    if cls.ideal is not None:
+        ideal = (shown_mean(table, table.reference, metric, registry)
+                 if isinstance(cls.ideal, str) else shown_value(cls, cls.ideal))
+        return abs(value - ideal) if ideal is not None else 0.0
+    return -value if cls.higher_is_better else value
+
+
+def shown_value(cls, value: float) -> float:
+    """A value rounded as the table prints it (so an ideal compares like the cells)."""
+    return float(format_value(cls, value, 0.0, 1))
+
+
 def column_ranks(table: ScenarioTable, metric: str, rows: list[str],
                  registry: Registry) -> dict[str, float]:
     """Fractional ranks (1 = best; tied values share the mean of their positions).
     Rows without a value share the positions after every row with one."""
-    higher = metric_class(metric, registry).higher_is_better
     values = {r: shown_mean(table, r, metric, registry) for r in rows}
-    have = sorted((v if not higher else -v, r) for r, v in values.items() if v is not None)
+    have = sorted((round(badness(table, metric, v, registry), 12), r)
+                  for r, v in values.items() if v is not None)
     groups: list[tuple[float | None, list[str]]] = []
     for key, row in have:
         if groups and groups[-1][0] == key:
@@ -99,13 +129,16 @@ def mean_ranks(table: ScenarioTable, rows: list[str], columns: list[str],
     return {r: sum(c[r] for c in per_column) / len(per_column) for r in rows}, columns
 
 
-def scenario_ranks(table: ScenarioTable, registry: Registry) -> tuple[dict[str, float], list[str]]:
-    """Each useful competing row's mean rank over the quality columns; broken rows
-    share the last positions."""
+def scenario_ranks(table: ScenarioTable, registry: Registry,
+                   columns: list[str] | None = None) -> tuple[dict[str, float], list[str]]:
+    """Each useful competing row's mean rank over the quality columns (``columns``, or
+    those the table ranks); broken rows share the last positions."""
     rows = competing(table)
     useful = [r for r in rows if not broken(table, r, registry)]
     last = [r for r in rows if r not in useful]
-    ranks, columns = mean_ranks(table, useful, ranked_columns(table, registry), registry)
+    if columns is None:
+        columns = ranked_columns(table, registry)
+    ranks, columns = mean_ranks(table, useful, columns, registry)
     ranks.update({r: len(useful) + (len(last) + 1) / 2 for r in last})
     return ranks, columns
 
@@ -118,15 +151,17 @@ def cost_ranks(table: ScenarioTable, registry: Registry) -> tuple[dict[str, floa
 
 
 def best_rows(table: ScenarioTable, metric: str, registry: Registry) -> set[str]:
+    """The competing rows with the best displayed value of a ranked column (ties share)."""
     cls = metric_class(metric, registry)
-    if cls is None or cls.higher_is_better is None:
+    if cls is None or not cls.ranked() or metric in table.unranked or \
+            metric in table.undefined:
         return set()
-    values = {r: v for r in competing(table)
+    scores = {r: round(badness(table, metric, v, registry), 12) for r in competing(table)
               if (v := shown_mean(table, r, metric, registry)) is not None}
-    if not values:
+    if not scores:
         return set()
-    best = max(values.values()) if cls.higher_is_better else min(values.values())
-    return {r for r, v in values.items() if v == best}
+    best = min(scores.values())
+    return {r for r, v in scores.items() if v == best}
 
 
 def overall(tables: list[ScenarioTable], ranks: list[dict[str, float]]

@@ -17,6 +17,7 @@ from tabulate import tabulate
 from fubench.api import Metric
 from fubench.registry import Registry
 from fubench.report.reader import Result, by_scenario, reference_row
+from fubench.report.separation import gap_of, tested_metric
 from fubench.results import ORIGINAL, row_order
 
 UNDEFINED = "—"
@@ -55,6 +56,10 @@ class ScenarioTable:
     params: dict[str, dict[str, Any]]
     reference: str
     results: list[Result] = field(default_factory=list)
+    #: metric -> why it is undefined for the whole scenario (cells emptied)
+    undefined: dict[str, str] = field(default_factory=dict)
+    #: metric -> why it is shown but not ranked
+    unranked: dict[str, str] = field(default_factory=dict)
 
     @property
     def references(self) -> tuple[str, str]:
@@ -81,10 +86,40 @@ def metric_class(metric: str, registry: Registry) -> type[Metric] | None:
     return registry.metrics.classes.get(metric)
 
 
-def aggregate(results: list[Result], registry: Registry) -> list[ScenarioTable]:
-    """Group result files by scenario and aggregate each row and metric over seeds."""
-    return [_aggregate_one(name, group, reference_row(group, registry))
-            for name, group in by_scenario(results).items()]
+def aggregate(results: list[Result], registry: Registry,
+              separate: bool = True) -> list[ScenarioTable]:
+    """Group result files by scenario and aggregate each row and metric over seeds; a
+    metric that cannot tell the original from the gold standard beyond the seeds' noise
+    is made undefined (normalised by that gap) or unranked (read against the gold
+    standard) — see :mod:`fubench.report.separation`."""
+    tables = []
+    for name, group in by_scenario(results).items():
+        table = _aggregate_one(name, group, reference_row(group, registry))
+        if separate:
+            mark_inseparable(table, registry)
+        tables.append(table)
+    return tables
+
+
+def mark_inseparable(table: ScenarioTable, registry: Registry) -> None:
+    for metric in table.metrics:
+        raw = tested_metric(metric, registry)
+        if raw is None:
+            continue
+        gap = gap_of(table.results, table.reference, raw)
+        if gap.separated is not False:
+            continue
+        cls = metric_class(raw, registry)
+        reason = (f"{gap.describe(bool(cls and cls.percent))}: within the seeds' noise")
+        if raw != metric:   # a ratio of noise: undefined
+            table.undefined[metric] = reason
+            for row in table.rows:
+                cell = table.cells.get((row, metric))
+                if cell is not None:
+                    cell.undefined += len(cell.values)
+                    cell.values = []
+        else:
+            table.unranked[metric] = reason
 
 
 def _aggregate_one(name: str, group: list[Result], reference: str) -> ScenarioTable:
@@ -141,10 +176,15 @@ def _digits(cls: type[Metric] | None, value: float) -> int:
 
 
 def header(metric: str, registry: Registry) -> str:
+    """The column title: name, unit, and which way is better (↑ / ↓, or →1 / →ref for a
+    metric that should approach a value / the gold standard's own value)."""
     cls = metric_class(metric, registry)
     if cls is None:
         return metric
-    arrow = {True: " ↑", False: " ↓"}.get(cls.higher_is_better, "")
+    if cls.ideal is not None:
+        arrow = " →ref" if isinstance(cls.ideal, str) else f" →{cls.ideal:g}"
+    else:
+        arrow = {True: " ↑", False: " ↓"}.get(cls.higher_is_better, "")
     unit = " %" if cls.percent else ""
     return f"{metric}{unit}{arrow}"
 

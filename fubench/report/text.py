@@ -4,6 +4,7 @@ data source, the table (each swept method at its best point) and the notes."""
 from __future__ import annotations
 
 from fubench.registry import Registry
+from fubench.report.claims import check_claims, render_claims
 from fubench.report.reader import Result
 from fubench.report.sweeps import keep_best_sweep_points
 from fubench.report.table import ScenarioTable, aggregate, render
@@ -15,6 +16,8 @@ def notes(table: ScenarioTable, sweep_notes: list[str], cautions: list[str] = ()
     lines = [f"- **{row}**: {table.status[row][0]} — {err}"
              for row, err in sorted(table.errors.items()) if row in table.rows]
     lines += sweep_notes
+    lines += [f"- **{m}** undefined: {why}" for m, why in table.undefined.items()]
+    lines += [f"- **{m}** not ranked: {why}" for m, why in table.unranked.items()]
     lines += [f"- ⚠ {c}" for c in cautions]
     lines += [f"- ⚠ {w}" for w in dict.fromkeys(table.warnings)]
     return lines
@@ -33,4 +36,8 @@ def render_report(results: list[Result], registry: Registry, all_points: bool = 
         lines = notes(table, sweep_notes)
         if lines:
             parts.append("\n".join(lines) + "\n")
+        claims = render_claims(check_claims(table, registry))
+        if claims:
+            parts.append("Claims of the papers, tested over the seeds:\n\n"
+                         + "\n".join(claims) + "\n")
     return "\n".join(parts)

@@ -1,0 +1,92 @@
+"""Whether a metric tells the original model from the gold standard at all.
+
+A normalised forgetting score (nfs = (t(θ^i) − t(θ)) / (t(θ^i) − t(θ^r))) divides by the
+gap between the original and the reference. When that gap is within the noise over the
+seeds, the ratio is noise divided by noise (−0.45 ± 3.25), so it is undefined; likewise
+a raw attack metric read against the gold standard (mia_acc, inversion_asr) cannot rank
+methods when the original scores like the gold standard. The test: over the seeds that
+define both rows, the per-seed gap g_s = raw(θ^i)_s − raw(θ^r)_s must differ from 0 by a
+two-sided paired t-test at level ALPHA (and by at least MIN_GAP). One seed cannot be
+tested: the per-seed rule of the metric applies and the table says so.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+
+from fubench.api import REFERENCE
+from fubench.registry import Registry
+
+#: two-sided level of the paired test on the original − reference gap
+ALPHA = 0.05
+#: a gap smaller than this (in the metric's own unit) never counts as separated
+MIN_GAP = 1e-3
+
+
+@dataclass
+class Separation:
+    """The original − reference gap of one raw metric over the seeds."""
+
+    metric: str
+    gaps: list[float]
+    p_value: float | None      # None: not testable (fewer than two seeds)
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.gaps)
+
+    @property
+    def separated(self) -> bool | None:
+        """True / False by the test; None when it cannot be tested (one seed)."""
+        if len(self.gaps) < 2:
+            return None
+        return abs(self.mean) >= MIN_GAP and self.p_value is not None and self.p_value < ALPHA
+
+    def describe(self, percent: bool) -> str:
+        scale, unit = (100.0, " points") if percent else (1.0, "")
+        spread = statistics.stdev(self.gaps) * scale if len(self.gaps) > 1 else 0.0
+        p = f", paired t-test p = {self.p_value:.2g}" if self.p_value is not None else ""
+        return (f"original − reference {self.metric} = {self.mean * scale:+.2f} ± "
+                f"{spread:.2f}{unit} over {len(self.gaps)} seed"
+                f"{'s' if len(self.gaps) != 1 else ''}{p}")
+
+
+def paired_p_value(gaps: list[float]) -> float | None:
+    """Two-sided p of the one-sample t-test of mean(gaps) = 0 (None with < 2 gaps)."""
+    n = len(gaps)
+    if n < 2:
+        return None
+    mean, sd = statistics.fmean(gaps), statistics.stdev(gaps)
+    if sd == 0:
+        return 0.0 if mean != 0 else 1.0
+    from scipy import stats
+
+    return float(2 * stats.t.sf(abs(mean) / (sd / math.sqrt(n)), n - 1))
+
+
+def gap_of(results: list[dict], reference: str, metric: str) -> Separation:
+    """The per-seed original − reference gap of ``metric`` in one scenario's results."""
+    gaps = []
+    for result in results:
+        rows = result["methods"]
+        original = rows.get("original", {}).get("metrics", {}).get(metric)
+        gold = rows.get(reference, {}).get("metrics", {}).get(metric)
+        if original is not None and gold is not None:
+            gaps.append(float(original) - float(gold))
+    return Separation(metric, gaps, paired_p_value(gaps))
+
+
+def tested_metric(metric: str, registry: Registry) -> str | None:
+    """The raw metric whose gap decides whether ``metric`` means anything: its own for a
+    raw metric read against the gold standard, the normalised raw metric for a "gap"
+    normalisation; None for metrics that need no such test."""
+    cls = registry.metrics.classes.get(metric)
+    if cls is None:
+        return None
+    if cls.normalises and cls.normalisation == "gap":
+        return cls.normalises
+    if cls.ideal == REFERENCE:
+        return metric
+    return None
