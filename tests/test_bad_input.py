@@ -520,3 +520,40 @@ def test_table_names_a_corrupt_result_file(content, tmp_path, capsys):
 
 def test_table_of_nothing_is_one_line(tmp_path, capsys):
     assert "no result files" in one_error(capsys, ["table", str(tmp_path)])
+
+
+def test_gpu_numbers_are_checked_against_the_machine(monkeypatch):
+    """The device check on a machine with one GPU (simulated: this may have none)."""
+    import torch
+
+    from fubench.preflight import device_unavailable
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert device_unavailable("cuda") is None and device_unavailable("cuda:0") is None
+    assert "has 1 CUDA device (cuda:0)" in device_unavailable("cuda:1")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    assert "cuda:0 to cuda:3" in device_unavailable("cuda:7")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert "CUDA is not available" in device_unavailable("cuda:0")
+    assert device_unavailable("cpu") is None and device_unavailable("auto") is None
+
+
+def test_a_crashing_check_of_a_scenario_kind_is_one_line(tmp_path, capsys):
+    import types
+
+    import fubench
+
+    class Fragile(fubench.ScenarioKind):
+        name = "fragile"
+
+        @classmethod
+        def validate_config(cls, params, context):
+            raise KeyError("oops")
+
+    plugin = types.ModuleType("fragile_plugin")
+    plugin.fubench_scenario_kinds = fubench.hookimpl(lambda: [Fragile])
+    reset_registry(load_registry(extra_plugins=[TEST_PLUGIN, plugin]))
+    path = write(tmp_path, patched(scenario={"kind": "fragile"})())
+    line = one_error(capsys, ["validate", str(path)])
+    assert ": scenario: fragile: its check failed: KeyError: 'oops' (test_bad_input.py:" in line

@@ -12,7 +12,8 @@ from fubench.config.reader import read_yaml
 from fubench.config.records import ComponentSpec, FederationConfig, MethodSpec, ScenarioConfig
 from fubench.config.values import (MAX_CLIENTS, MAX_INT, MAX_SWEEP_POINTS, check,
                                    device_problem, expectation, got, is_type)
-from fubench.errors import ConfigError, UnknownNameError, did_you_mean, shown
+from fubench.errors import (ConfigError, UnknownNameError, did_you_mean, one_line,
+                            origin, shown)
 from fubench.params import Param, as_param
 from fubench.plugins import get_registry
 from fubench.records import ConfigContext
@@ -137,8 +138,13 @@ class _Validator:
         kind_cls = self.registry.kinds.get(scenario.name)
         context = ConfigContext(dataset_cls.n_classes, federation.clients,
                                 dataset_cls.modality, dataset.name)
-        for key, message in kind_cls.validate_config(scenario.params, context) or ():
-            raise self.fail(_join("scenario", key), message)
+        try:
+            problems = list(kind_cls.validate_config(scenario.params, context) or ())
+        except Exception as exc:  # a plugin's check that crashes is still one line
+            raise self.fail("scenario", f"{kind_cls.name}: its check failed: "
+                                        f"{one_line(exc)}{origin(exc)}") from None
+        for key, message in problems:
+            raise self.fail(_join("scenario", str(key)), str(message))
         methods = self.methods(data["methods"])
         metrics = self.metrics(data.get("metrics"))
         seeds = self.seeds(data.get("seeds", [0, 1, 2]))
