@@ -100,6 +100,7 @@ class Env:
                     "FUBENCH_PLUGINS": "fault", "FUBENCH_CACHE": str(self.cache),
                     "FUBENCH_DATA": str(base / "data"), "PYTHONUNBUFFERED": "1",
                     "OMP_NUM_THREADS": "1"}  # tiny models: threads only contend
+        self.env.pop("FUBENCH_DISABLE_PLUGIN_AUTOLOAD", None)
         self.files = {}
         for name, (rounds, methods) in SCENARIOS.items():
             path = base / f"{name}.yaml"
