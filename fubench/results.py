@@ -44,6 +44,7 @@ def write_json_atomic(path: str | Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~umask())  # mkstemp makes it private (0600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=1, sort_keys=False, allow_nan=False)
             f.write("\n")
@@ -53,12 +54,56 @@ def write_json_atomic(path: str | Path, data: Any) -> None:
         raise
 
 
+def umask() -> int:
+    """The process's umask, without changing it where the system tells (Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def read_result(path: str | Path) -> dict[str, Any]:
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    """A result file; ValueError (one line) when it is not JSON or not a result."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON (truncated?): {exc.msg} at line {exc.lineno}") \
+            from None
+    except RecursionError:
+        raise ValueError("not a result: nested too deep") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"not a result: a JSON {type(data).__name__}, not an object")
     if data.get("schema") != SCHEMA_VERSION:
-        raise ValueError(f"{path}: result schema {data.get('schema')!r} is not "
+        raise ValueError(f"result schema {str(data.get('schema'))[:20]!r} is not "
                          f"{SCHEMA_VERSION}; re-run the scenario")
+    problem = _shape_problem(data)
+    if problem:
+        raise ValueError(f"not a complete result: {problem}")
     return data
+
+
+#: the parts of a result every reader relies on, and their JSON types
+_SHAPE = {"scenario": dict, "seed": int, "methods": dict}
+
+
+def _shape_problem(data: dict[str, Any]) -> str | None:
+    for key, kind in _SHAPE.items():
+        if not isinstance(data.get(key), kind) or isinstance(data.get(key), bool):
+            return f"'{key}' is missing or not {'an object' if kind is dict else 'an integer'}"
+    if not isinstance(data["scenario"].get("name"), str):
+        return "'scenario' lacks its name"
+    for label, row in data["methods"].items():
+        if not isinstance(row, dict) or not isinstance(row.get("metrics"), dict) \
+                or row.get("status") not in STATUSES:
+            return f"the row '{str(label)[:40]}' is not a row (status, metrics)"
+    return None
 
 
 def find_results(paths: list[str | Path]) -> list[Path]:
@@ -99,6 +144,8 @@ def clean_number(value: Any) -> Any:
     return value
 
 
+#: seconds a git command may take while recording provenance
+GIT_TIMEOUT = 5
 #: what decides the numbers: a change here (not in generated results or docs) is "-dirty"
 CODE_PATHS = ("fubench", "plugins", "scenarios", "pyproject.toml")
 
@@ -108,19 +155,23 @@ def git_hash() -> str | None:
     "-dirty" when the code that produces results differs from it (results, plots and
     docs being regenerated do not count)."""
     here = Path(__file__).resolve().parent
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
-                             text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
+    try:  # git missing, hung (timeout) or refusing: no hash, never a traceback
+        out = _git(["rev-parse", "HEAD"], here)
+        if out.returncode != 0:
+            return None
+        top = _git(["rev-parse", "--show-toplevel"], here).stdout.strip()
+        status = _git(["status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS],
+                      Path(top) if top else here)
+    except (OSError, subprocess.SubprocessError, UnicodeDecodeError):
         return None
-    if out.returncode != 0:
-        return None
-    top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=here,
-                         capture_output=True, text=True, timeout=5).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
-                            *CODE_PATHS], cwd=top or here, capture_output=True, text=True,
-                           timeout=5).stdout.strip()
-    return out.stdout.strip() + ("-dirty" if dirty else "")
+    if status.returncode != 0:
+        return out.stdout.strip() + "-dirty"  # could not tell: do not claim it is clean
+    return out.stdout.strip() + ("-dirty" if status.stdout.strip() else "")
+
+
+def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=GIT_TIMEOUT)
 
 
 def hardware(device: torch.device) -> str:

@@ -96,8 +96,14 @@ class Backdoor(ScenarioKind):
     def build(self, data: Dataset, partition: list[torch.Tensor],
               generator: torch.Generator) -> ScenarioSetup:
         _, height, width = data.input_shape
-        if 3 + self.trigger_margin > min(height, width):
-            raise ValueError("the trigger does not fit the images")
+        size = 3 if self.trigger == "art_pattern" else self.trigger_size
+        if size > min(height, width):
+            raise ValueError(f"trigger_size: a {size}x{size} trigger does not fit "
+                             f"{height}x{width} images")
+        if size + self.trigger_margin > min(height, width):
+            raise ValueError(f"trigger_margin: a {size}x{size} trigger {self.trigger_margin} "
+                             f"pixels from the edge does not fit {height}x{width} images; "
+                             f"at most {min(height, width) - size}")
         bad = self.client
         clients = [Split(data.x_train[idx], data.y_train[idx]) for idx in partition]
         own = clients[bad]

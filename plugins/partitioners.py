@@ -42,6 +42,10 @@ class Dirichlet(Partitioner):
     }
 
     def partition(self, labels, n_clients, generator):
+        if self.min_size * n_clients > len(labels):
+            raise ValueError(f"min_size: {self.min_size} samples for each of {n_clients} "
+                             f"clients needs {self.min_size * n_clients:,}, but the training "
+                             f"set has {len(labels):,}; lower min_size")
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
         rng = np.random.default_rng(seed)
         y = labels.cpu().numpy()
@@ -57,9 +61,9 @@ class Dirichlet(Partitioner):
             if min(sizes) >= self.min_size:
                 break
         else:
-            raise ValueError(f"dirichlet(alpha={self.alpha}) gave a client fewer than "
-                             f"min_size={self.min_size} samples in 100 draws; raise alpha "
-                             f"or lower min_size")
+            raise ValueError(f"min_size: dirichlet(alpha={self.alpha}) gave a client fewer "
+                             f"than {self.min_size} samples in 100 draws; raise alpha or "
+                             f"lower min_size")
         return [torch.from_numpy(np.sort(np.concatenate(p))).long() for p in parts]
 
 
@@ -76,14 +80,17 @@ class Preferential(Partitioner):
 
     def exclusive(self, n_classes: int, n_clients: int) -> list[int]:
         if self.exclusive_classes is not None:
-            owned = [int(c) for c in self.exclusive_classes]
-            if len(owned) != n_clients or len(set(owned)) != n_clients:
-                raise ValueError(f"preferential: exclusive_classes needs {n_clients} distinct "
-                                 f"classes, one per client, got {owned}")
+            owned = list(self.exclusive_classes)
+            bad = next((c for c in owned if isinstance(c, bool) or not isinstance(c, int)
+                        or not 0 <= c < n_classes), None)
+            if bad is not None or len(owned) != n_clients or len(set(owned)) != n_clients:
+                shown = str(owned) if len(str(owned)) <= 60 else str(owned)[:57] + "..."
+                raise ValueError(f"exclusive_classes: expected {n_clients} distinct class "
+                                 f"numbers (0 to {n_classes - 1}), one per client, got {shown}")
             return owned
         if n_clients >= n_classes:
-            raise ValueError(f"preferential needs fewer clients ({n_clients}) than classes "
-                             f"({n_classes})")
+            raise ValueError(f"needs fewer clients ({n_clients}) than classes ({n_classes}), "
+                             f"or exclusive_classes")
         return list(range(n_classes - n_clients, n_classes))
 
     def partition(self, labels, n_clients, generator):

@@ -11,20 +11,24 @@
     fubench leaderboard RESULTS... -o FILE [--check] [--base DIR] [--plots DIR]
     fubench leaderboard --list-offline FILE... [--json]
 
-Exit codes: 0 success, 1 a run finished but some row failed, 2 bad input (a scenario
-file, an unknown name, a missing data set)."""
+Exit codes: 0 success; 1 a run finished but some row failed; 2 bad input (a scenario
+file, an argument, an unknown name, a path that cannot be written, a device this machine
+lacks, a missing data set), found before any training; 3 the machine failed a run that
+had started (a disk filled up, a folder turned read-only); 130 interrupted. Every error
+is one line on stderr, never a traceback (a bug in fubench itself still shows one)."""
 
 from __future__ import annotations
 
 import sys
 from typing import Sequence
 
-from fubench.cli.common import EXIT_OK, EXIT_USAGE
+from fubench.cli.common import (EXIT_ENVIRONMENT, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE,
+                                one_line_errors, print_error)
 from fubench.cli.info import cmd_list, cmd_plugins, cmd_validate
 from fubench.cli.parser import build_parser
 from fubench.cli.reports import cmd_leaderboard, cmd_plot, cmd_table
 from fubench.cli.run import cmd_run
-from fubench.errors import FubenchError
+from fubench.errors import EnvironmentFailure, FubenchError, os_error
 
 COMMANDS = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list,
             "plugins": cmd_plugins, "table": cmd_table, "plot": cmd_plot,
@@ -33,7 +37,11 @@ COMMANDS = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list,
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    one_line_errors(parser)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help, or a usage error already said on one line
+        return done.code if isinstance(done.code, int) else EXIT_USAGE
     if args.version:
         from fubench import __version__
         print(f"fubench {__version__}")
@@ -43,9 +51,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return COMMANDS[args.command](args)
+    except EnvironmentFailure as exc:
+        print_error(str(exc))
+        return EXIT_ENVIRONMENT
     except (FubenchError, ValueError) as exc:
-        print(f"fubench: error: {exc}", file=sys.stderr)
+        print_error(str(exc))
+        return EXIT_USAGE
+    except OSError as exc:  # a path given on the command line cannot be read or written
+        print_error(os_error(exc))
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("fubench: interrupted; results computed so far are saved", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED

@@ -1,4 +1,9 @@
-"""``fubench run``: run a scenario file's seeds and print its table."""
+"""``fubench run``: run a scenario file's seeds and print its table.
+
+Everything that can be checked is checked before any training (:mod:`fubench.preflight`):
+bad input exits 2 with one line. A run that started and then stops because the machine
+failed (a disk filled up, a folder turned read-only) exits 3 with one line; what finished
+is saved and a rerun resumes."""
 
 from __future__ import annotations
 
@@ -10,9 +15,11 @@ from fubench.cli.common import EXIT_FAILED_ROWS, EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from fubench import progress
+    from fubench import data as datasets
+    from fubench import preflight, progress
     from fubench.config import load_scenario
-    from fubench.engine import ModelCache
+    from fubench.engine import ModelCache, Plan
+    from fubench.errors import UnknownNameError
     from fubench.plugins import get_registry
     from fubench.report import render_report
     from fubench.results import ORIGINAL, read_result, result_path
@@ -21,13 +28,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     progress.set_quiet(args.quiet)
     registry = get_registry()
     config = load_scenario(args.file, registry)
-    config = config.with_overrides(methods=args.methods, seeds=args.seeds, registry=registry)
+    try:
+        config = config.with_overrides(methods=args.methods, seeds=args.seeds,
+                                       registry=registry)
+    except UnknownNameError as exc:
+        raise preflight.PreflightError(f"argument --methods: {exc}") from None
+    cache = ModelCache(enabled=not args.no_cache)
+    # -- before any training: device, paths, data, sizes
+    device = preflight.check_device(config, args.device)
+    preflight.check_paths(args.out, args.table, cache.root if cache.enabled else None,
+                          config.name, config.seeds)
+    preflight.sweep_results(args.out, config.name)
+    data = preflight.load_data(config, registry)
+    preflight.check_sizes(config, Plan.from_config(config, registry, device), data)
     if args.fresh:
         for seed in config.seeds:
             result_path(args.out, config.name, seed).unlink(missing_ok=True)
-    runner = Runner(config, registry, out=args.out, cache=ModelCache(enabled=not args.no_cache),
-                    device=args.device)
-    paths = runner.run()
+    runner = Runner(config, registry, out=args.out, cache=cache, device=device)
+    folders = [Path(args.out), cache.root, datasets.data_folder()]
+    try:
+        paths = runner.run()
+    except (OSError, RuntimeError, MemoryError) as exc:
+        failure = preflight.environment_failure(exc, folders)
+        if failure is None:
+            raise
+        raise failure from None
     results = [read_result(p) for p in paths]
     wanted = {ORIGINAL, runner.plan.reference.name, *(m.label for m in config.methods)}
     for result in results:  # show only what this invocation asked for
@@ -35,8 +60,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     text = render_report(results, registry)
     print(text)
     if args.table:
-        Path(args.table).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.table).write_text(text, encoding="utf-8")
+        try:
+            Path(args.table).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.table).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise preflight.environment_failure(exc, folders) from None
     print(f"results: {', '.join(str(p) for p in paths)}", file=sys.stderr)
     failed = any(row["status"] == "failed" for r in results for row in r["methods"].values())
     return EXIT_FAILED_ROWS if failed else EXIT_OK

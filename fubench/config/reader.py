@@ -3,12 +3,14 @@ a tiny hostile file (an alias bomb, a list nested thousands deep) costs millisec
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from fubench.errors import ConfigError
+from fubench.errors import ConfigError, one_line
 
 #: scenario files are a few kilobytes; refuse anything far larger before parsing
 MAX_FILE_BYTES = 1_000_000
@@ -25,6 +27,18 @@ class _StrictLoader(yaml.SafeLoader):
         super().__init__(stream)
         self._expanded: dict[int, int] = {}
         self._depth = 0
+
+    # the scanner looks far ahead inside flow collections ([[[...), so a deep one costs
+    # quadratic time before a node is composed: refuse it while scanning
+    def fetch_flow_collection_start(self, token_class: Any) -> None:
+        if self.flow_level >= MAX_DEPTH:
+            raise _Refused(f"nesting deeper than {MAX_DEPTH} levels")
+        super().fetch_flow_collection_start(token_class)
+
+    def add_indent(self, column: int) -> bool:
+        if len(self.indents) >= MAX_DEPTH:
+            raise _Refused(f"nesting deeper than {MAX_DEPTH} levels")
+        return super().add_indent(column)
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         self._depth += 1
@@ -89,12 +103,20 @@ def read_yaml(path: str | Path) -> Any:
     """The YAML document in ``path``, or a one-line :class:`ConfigError`."""
     file = str(path)
     try:
-        raw = Path(path).read_bytes()
+        mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode):
+            raise ConfigError(file, "", "a folder, not a scenario file")
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISSOCK(mode):
+            raise ConfigError(file, "", "a device, not a scenario file")
+        with open(path, "rb") as handle:  # bounded: /dev/zero or a huge file costs nothing
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ConfigError(file, "", f"cannot read file: {exc.strerror or exc}") from None
+    except ValueError as exc:  # a NUL byte in the path
+        raise ConfigError(file, "", f"cannot read file: {exc}") from None
     if len(raw) > MAX_FILE_BYTES:
-        raise ConfigError(file, "", f"{len(raw):,} bytes; a scenario file is at most "
-                                    f"{MAX_FILE_BYTES:,}")
+        raise ConfigError(file, "", f"more than {MAX_FILE_BYTES:,} bytes; a scenario file "
+                                    f"is a few kilobytes")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -113,3 +135,6 @@ def read_yaml(path: str | Path) -> Any:
         where = f"line {mark.line + 1}: " if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(file, "", f"{where}invalid YAML: {problem}") from None
+    except (ValueError, TypeError, OverflowError, MemoryError) as exc:
+        # a value YAML cannot build: an integer of 5,000 digits, a date like 2020-13-45
+        raise ConfigError(file, "", f"invalid YAML value: {one_line(exc)}") from None

@@ -11,7 +11,10 @@ from typing import Any
 from fubench.config.claims import parse_claims
 from fubench.config.reader import read_yaml
 from fubench.config.records import ComponentSpec, FederationConfig, MethodSpec, ScenarioConfig
-from fubench.errors import ConfigError, FubenchError, UnknownNameError, did_you_mean
+from fubench.config.values import (MAX_CLIENTS, MAX_INT, MAX_SWEEP_POINTS, check,
+                                   device_problem, expectation, got, is_type)
+from fubench.errors import (ConfigError, FubenchError, UnknownNameError, did_you_mean,
+                            one_line, origin, shown)
 from fubench.params import Param, as_param
 from fubench.plugins import get_registry
 from fubench.records import ConfigContext
@@ -27,28 +30,6 @@ def load_scenario(path: str | Path, registry: Registry | None = None) -> Scenari
     return _Validator(str(path), registry).scenario(read_yaml(path))
 
 
-
-
-
-_TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
-               list: "a list", dict: "a mapping"}
-
-
-def _describe(expected: Any) -> str:
-    if isinstance(expected, tuple):
-        if set(expected) == {int, float}:
-            return "a number"
-        return " or ".join(_describe(t) for t in expected)
-    return _TYPE_WORDS.get(expected, getattr(expected, "__name__", str(expected)))
-
-
-def _is_type(value: Any, expected: Any) -> bool:
-    types = expected if isinstance(expected, tuple) else (expected,)
-    if isinstance(value, bool):
-        return bool in types
-    return isinstance(value, types)
-
-
 class _Validator:
     def __init__(self, file: str, registry: Registry):
         self.file = file
@@ -60,10 +41,10 @@ class _Validator:
     # -- generic helpers
     def mapping(self, value: Any, key: str) -> dict[str, Any]:
         if not isinstance(value, dict):
-            raise self.fail(key, f"expected a mapping, got {_got(value)}")
+            raise self.fail(key, f"expected a mapping, got {got(value)}")
         for k in value:
             if not isinstance(k, str):
-                raise self.fail(key, f"keys must be strings, got {k!r}")
+                raise self.fail(key, f"keys must be strings, got {got(k)}")
         return value
 
     def keys(self, data: dict[str, Any], key: str, allowed: list[str],
@@ -77,40 +58,12 @@ class _Validator:
                 raise self.fail(_join(key, k), "missing required key")
 
     def value(self, value: Any, key: str, spec: Param) -> Any:
-        if value is None:
-            if spec.nullable:
-                return None
-            raise self.fail(key, f"expected {self.expectation(spec)}, got null")
-        expected = spec.value_type()
-        if expected is not None and not _is_type(value, expected):
-            raise self.fail(key, f"expected {self.expectation(spec)}, got {_got(value)}")
-        if spec.choices is not None and value not in spec.choices:
-            raise self.fail(key, f"expected one of {', '.join(map(str, spec.choices))}, "
-                            f"got {value!r}{did_you_mean(str(value), map(str, spec.choices))}")
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if isinstance(value, float) and not math.isfinite(value):
-                raise self.fail(key, f"expected a finite number, got {value}")
-            low_bad = spec.min is not None and (
-                value <= spec.min if spec.min_exclusive else value < spec.min)
-            high_bad = spec.max is not None and value > spec.max
-            if low_bad or high_bad:
-                raise self.fail(key, f"expected {self.expectation(spec)}, got {value}")
-        if isinstance(value, float) and expected == int:
-            raise self.fail(key, f"expected an integer, got {value}")
-        return float(value) if expected == (int, float) and not isinstance(value, bool) else value
+        checked, problem = check(value, spec)
+        if problem:
+            raise self.fail(key, problem)
+        return checked
 
-    @staticmethod
-    def expectation(spec: Param) -> str:
-        if spec.choices is not None:
-            return "one of " + ", ".join(map(str, spec.choices))
-        text = _describe(spec.value_type()) if spec.value_type() else "a value"
-        if spec.min is not None:
-            text += f" {'>' if spec.min_exclusive else '>='} {spec.min:g}"
-        if spec.max is not None:
-            text += f"{' and' if spec.min is not None else ''} <= {spec.max:g}"
-        if spec.nullable:
-            text += " (or null)"
-        return text
+    expectation = staticmethod(expectation)
 
     def component_params(self, cls: type, given: dict[str, Any], key: str,
                          allow_sweep: bool = False,
@@ -134,16 +87,24 @@ class _Validator:
             if allow_sweep and isinstance(raw, list) and spec.value_type() is not list:
                 if not raw:
                     raise self.fail(_join(key, name), "a sweep needs at least one value")
+                if len(raw) > MAX_SWEEP_POINTS:
+                    raise self.fail(_join(key, name), f"a sweep of {len(raw):,} values; at "
+                                    f"most {MAX_SWEEP_POINTS:,}")
                 sweeps[name] = [self.value(v, f"{_join(key, name)}[{i}]", spec)
                                 for i, v in enumerate(raw)]
                 params[name] = sweeps[name][0]
             else:
                 params[name] = self.value(raw, _join(key, name), spec)
+        points = math.prod(len(v) for v in sweeps.values())
+        if points > MAX_SWEEP_POINTS:
+            raise self.fail(key, f"the sweep expands to {points:,} rows ("
+                            f"{' x '.join(str(len(v)) for v in sweeps.values())}); "
+                            f"at most {MAX_SWEEP_POINTS:,}")
         return params, sweeps
 
     def lookup(self, category: Category[Any], name: Any, key: str) -> type:
         if not isinstance(name, str):
-            raise self.fail(key, f"expected a name (string), got {_got(name)}")
+            raise self.fail(key, f"expected a name (string), got {got(name)}")
         try:
             return category.get(name)
         except UnknownNameError as exc:
@@ -159,14 +120,17 @@ class _Validator:
         self.keys(data, "", top, ["version", "dataset", "model", "federation", "scenario",
                                   "methods"])
         version = data["version"]
-        if not _is_type(version, int) or version not in SUPPORTED_VERSIONS:
-            raise self.fail("version", f"expected one of {SUPPORTED_VERSIONS}, got {version!r}")
+        if not is_type(version, int) or version not in SUPPORTED_VERSIONS:
+            raise self.fail("version", f"expected one of {SUPPORTED_VERSIONS}, "
+                                       f"got {shown(version)}")
         name = data.get("name", Path(self.file).stem)
-        if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum():
-            raise self.fail("name", f"expected a name of letters, digits, '_' and '-', got {name!r}")
+        if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum() \
+                or len(name) > 100:
+            raise self.fail("name", f"expected a name of at most 100 letters, digits, '_' "
+                                    f"and '-', got {shown(name)}")
         description = data.get("description", "")
         if not isinstance(description, str):
-            raise self.fail("description", f"expected a string, got {_got(description)}")
+            raise self.fail("description", f"expected a string, got {got(description)}")
 
         dataset_cls, dataset, test_fraction, split_seed = self.dataset(data["dataset"])
         model = self.component(self.registry.models, data["model"], "model")
@@ -176,15 +140,20 @@ class _Validator:
         kind_cls = self.registry.kinds.get(scenario.name)
         context = ConfigContext(dataset_cls.n_classes, federation.clients,
                                 dataset_cls.modality, dataset.name)
-        for key, message in kind_cls.validate_config(scenario.params, context) or ():
-            raise self.fail(_join("scenario", key), message)
+        try:
+            problems = list(kind_cls.validate_config(scenario.params, context) or ())
+        except Exception as exc:  # a plugin's check that crashes is still one line
+            raise self.fail("scenario", f"{kind_cls.name}: its check failed: "
+                                        f"{one_line(exc)}{origin(exc)}") from None
+        for key, message in problems:
+            raise self.fail(_join("scenario", str(key)), str(message))
         methods = self.methods(data["methods"])
         metrics = self.metrics(data.get("metrics"))
         seeds = self.seeds(data.get("seeds", [0, 1, 2]))
         device = data.get("device", "auto")
-        if not isinstance(device, str) or not (
-                device in ("auto", "cpu", "cuda", "mps") or device.startswith("cuda:")):
-            raise self.fail("device", f"expected auto, cpu, cuda or cuda:N, got {device!r}")
+        problem = device_problem(device)
+        if problem:
+            raise self.fail("device", problem)
         claims = parse_claims(data.get("claims"), self.fail, self.registry.metrics.names(),
                               self.claim_rows(methods))
         return ScenarioConfig(self.file, version, name, description, dataset, test_fraction,
@@ -251,9 +220,12 @@ class _Validator:
         self.keys(data, "federation", allowed, ["clients", "rounds"])
         values = {k: self.value(data.get(k, spec.default), f"federation.{k}", spec)
                   for k, spec in self.FEDERATION.items()}
+        if values["clients"] > MAX_CLIENTS:
+            raise self.fail("federation.clients", f"expected at most {MAX_CLIENTS:,} clients, "
+                                                  f"got {values['clients']:,}")
         if values["record_history"] not in (True, False, "auto"):
-            raise self.fail("federation.record_history",
-                            f"expected true, false or auto, got {values['record_history']!r}")
+            raise self.fail("federation.record_history", f"expected true, false or auto, "
+                                                         f"got {shown(values['record_history'])}")
         partition = self.component(self.registry.partitioners, data.get("partition", "iid"),
                                    "federation.partition")
         return FederationConfig(partition=partition, **values)
@@ -262,17 +234,17 @@ class _Validator:
         if isinstance(data, list):
             for i, item in enumerate(data):
                 if not isinstance(item, str):
-                    raise self.fail(f"methods[{i}]", f"expected a method name, got {_got(item)}")
+                    raise self.fail(f"methods[{i}]", f"expected a method name, got {got(item)}")
             if len(set(data)) != len(data):
                 dup = next(m for m in data if data.count(m) > 1)
-                raise self.fail("methods", f"method '{dup}' is listed twice")
+                raise self.fail("methods", f"method {shown(dup)} is listed twice")
             data = {name: {} for name in data}
         data = self.mapping(data, "methods")
         if not data:
             raise self.fail("methods", "expected at least one method")
         specs: list[MethodSpec] = []
         for name, params in data.items():
-            key = f"methods.{name}"
+            key = _join("methods", name)
             cls = self.lookup(self.registry.methods, name, key)
             params = {} if params is None else self.mapping(params, key)
             fixed, sweeps = self.component_params(cls, params, key, allow_sweep=True)
@@ -283,7 +255,8 @@ class _Validator:
         if data is None:
             return None
         if not isinstance(data, list) or not data:
-            raise self.fail("metrics", f"expected a non-empty list of metric names, got {_got(data)}")
+            raise self.fail("metrics", f"expected a non-empty list of metric names, "
+                                       f"got {got(data)}")
         for i, name in enumerate(data):
             self.lookup(self.registry.metrics, name, f"metrics[{i}]")
         return list(data)
@@ -292,12 +265,14 @@ class _Validator:
         if isinstance(data, int) and not isinstance(data, bool):
             data = [data]
         if not isinstance(data, list) or not data:
-            raise self.fail("seeds", f"expected a non-empty list of integers, got {_got(data)}")
+            raise self.fail("seeds", f"expected a non-empty list of integers, got {got(data)}")
         for i, seed in enumerate(data):
-            if not _is_type(seed, int) or seed < 0:
-                raise self.fail(f"seeds[{i}]", f"expected an integer >= 0, got {seed!r}")
+            if not is_type(seed, int) or not 0 <= seed <= MAX_INT:
+                raise self.fail(f"seeds[{i}]", f"expected an integer >= 0 and < 2^63, "
+                                               f"got {shown(seed)}")
         if len(set(data)) != len(data):
-            raise self.fail("seeds", "a seed is listed twice")
+            dup = next(s for s in data if data.count(s) > 1)
+            raise self.fail("seeds", f"seed {dup} is listed twice")
         return list(data)
 
 
@@ -321,13 +296,7 @@ def _sweep_points(name: str, fixed: dict[str, Any], sweeps: dict[str, list]) -> 
 
 
 def _join(prefix: str, key: str) -> str:
+    """``prefix.key``; a key that is not a short plain name is shown quoted and bounded."""
+    if len(key) > 60 or not key.isprintable() or not key.strip() or " " in key:
+        key = shown(key, 60)
     return f"{prefix}.{key}" if prefix else key
-
-
-def _got(value: Any) -> str:
-    if value is None:
-        return "null"
-    kind = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-            list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
-    shown = repr(value)
-    return f"{kind} {shown if len(shown) <= 40 else shown[:37] + '...'}"

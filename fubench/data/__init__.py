@@ -12,16 +12,25 @@ from pathlib import Path
 import torch
 
 from fubench.config import ScenarioConfig
-from fubench.errors import DataUnavailable
+from fubench.errors import DataUnavailable, FubenchError, os_error
 from fubench.records import Dataset
 from fubench.registry import Registry
 
 
-def data_root() -> Path:
-    """``$FUBENCH_DATA``, else ``~/.cache/fubench/data``."""
+def data_folder() -> Path:
+    """``$FUBENCH_DATA``, else ``~/.cache/fubench/data`` (not created)."""
     env = os.environ.get("FUBENCH_DATA")
-    root = Path(env) if env else Path.home() / ".cache" / "fubench" / "data"
-    root.mkdir(parents=True, exist_ok=True)
+    return Path(env) if env else Path.home() / ".cache" / "fubench" / "data"
+
+
+def data_root() -> Path:
+    """The data folder, created when missing; one line when it cannot be."""
+    root = data_folder()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FubenchError(f"FUBENCH_DATA={root}: the data folder cannot be created "
+                           f"({os_error(exc)}); set FUBENCH_DATA to a writable folder") from None
     return root
 
 

@@ -76,9 +76,12 @@ class ModelCache:
         except Exception as exc:  # a truncated or foreign file is a miss, not a crash
             say(f"fubench: cache entry {path} is unreadable ({one_line(exc)}); "
                 f"rebuilding it")
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
             return None
-        if need_history and (entry.history_dir is None or not entry.history_dir.is_dir()):
+        if entry.history_dir is not None and not _complete(entry):
+            entry.history_dir = entry.history_dtype = None
+        if need_history and entry.history_dir is None:
             return None
         return entry
 
@@ -88,11 +91,15 @@ class ModelCache:
             return
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.root / f".{key}.{os.getpid()}.tmp"
-        torch.save({"state": {k: v.detach().cpu() for k, v in entry.state.items()},
-                    "info": entry.info.as_dict(),
-                    "history_dtype": entry.history_dtype if entry.history_dir else None,
-                    "timings": dict(entry.timings)}, tmp)
-        os.replace(tmp, self.path(key))
+        try:
+            torch.save({"state": {k: v.detach().cpu() for k, v in entry.state.items()},
+                        "info": entry.info.as_dict(),
+                        "history_dtype": entry.history_dtype if entry.history_dir else None,
+                        "timings": dict(entry.timings)}, tmp)
+            os.replace(tmp, self.path(key))
+        except BaseException:  # a full disk: leave no partial entry behind
+            tmp.unlink(missing_ok=True)
+            raise
 
     @contextlib.contextmanager
     def lock(self, key: str) -> Iterator[None]:
@@ -146,12 +153,27 @@ class ModelCache:
         return removed
 
 
+def _complete(entry: CachedModel) -> bool:
+    """Whether the entry's history folder holds every round its model was trained for
+    (said on one line when it does not: the history is then recorded again)."""
+    folder = entry.history_dir
+    if folder is None or not folder.is_dir():
+        return False
+    recorded = len(list(folder.glob("round_*.pt")))
+    if recorded != entry.info.comm_rounds:
+        say(f"fubench: cache entry {folder} holds {recorded} of {entry.info.comm_rounds} "
+            f"rounds; recording it again")
+        return False
+    return True
+
+
 def _entry(data: Any, history_dir: Path) -> CachedModel:
     """A loaded file as an entry; ValueError when it has another shape."""
     if not isinstance(data, dict) or not {"state", "info"} <= data.keys():
         raise ValueError("not a fubench cache entry")
     state, info = data["state"], data["info"]
-    if not isinstance(state, dict) or not isinstance(info, dict):
+    if not isinstance(state, dict) or not isinstance(info, dict) or not all(
+            isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError("not a fubench cache entry")
     dtype = data.get("history_dtype")
     return CachedModel(state, RowInfo.from_dict(info),
