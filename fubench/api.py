@@ -103,8 +103,10 @@ class Unlearner(Component):
     Class attributes:
 
     * ``participation``: which clients it may ask for work — ``"requesting"`` (only the
-      clients that asked to be forgotten), ``"retained"`` (only clients that keep data),
-      ``"all"``, or ``"none"``. The federation refuses any other client.
+      clients that asked to be forgotten), ``"retained"`` (every client that still holds
+      data once the request is honoured, ``federation.retained_clients``: a requesting
+      client that keeps part of its data is included, one that forgets all of it is
+      not), ``"all"``, or ``"none"``. The federation refuses any other client.
     * ``needs_history``: the scenario must record the round history.
     * ``unsupported_kinds``: ``{kind: reason}``; those scenarios show "n/a".
     * ``reads``: names of methods whose :class:`UnlearnResult` this one reads; the runner

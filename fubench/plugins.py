@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import os
-import sys
 from typing import Any, Iterable
 
 import pluggy
 
 from fubench import hookspecs
 from fubench.errors import PluginError, one_line, origin
-from fubench.registry import PluginInfo, Registry
+from fubench.registry import LOCAL, PluginInfo, Registry, report_broken
 
 ENTRY_POINT_GROUP = "fubench"
 BUILTIN_DISTRIBUTION = "fubench"
@@ -50,11 +49,18 @@ def _wanted(ep: md.EntryPoint) -> bool:
 
 
 def load_registry(extra_plugins: Iterable[Any] = (),
-                  entry_points: Iterable[md.EntryPoint] | None = None) -> Registry:
+                  entry_points: Iterable[md.EntryPoint] | None = None,
+                  allow_conflicts: bool = False) -> Registry:
     """Discover plugins and build the registry.
 
     ``extra_plugins`` are registered besides the entry points (tests use this); each
     is a module or object with hook implementations, named by its ``__name__``.
+
+    A third-party plugin that fails to import, implements a hook wrongly or returns
+    broken classes is skipped with one line on stderr and shows as FAILED in ``fubench
+    plugins``; the others load. A broken built-in plugin, and two plugins registering
+    one name, raise :class:`PluginError` (``allow_conflicts`` keeps the first of two and
+    lists the conflict in ``registry.conflicts``, for ``fubench plugins``).
     """
     pm = pluggy.PluginManager("fubench")
     pm.add_hookspecs(hookspecs)
@@ -70,21 +76,17 @@ def load_registry(extra_plugins: Iterable[Any] = (),
         try:
             obj = ep.load()
         except Exception as exc:
-            info.error = f"import failed{origin(exc)}: {one_line(exc)}"
-            print(f"fubench: plugin '{ep.name}' ({dist} {version}) failed to import{origin(exc)} "
-                  f"and was skipped: {one_line(exc)}; fix it or `pip uninstall {dist}`",
-                  file=sys.stderr)
+            report_broken(info, one_line(exc), "import", at=origin(exc))
             continue
         _register(pm, obj, ep.name, info)
     for obj in extra_plugins:
         name = getattr(obj, "__name__", type(obj).__name__)
-        info = PluginInfo(name, "(local)", "", builtin=False)
+        info = PluginInfo(name, LOCAL, "", builtin=False)
         infos.append(info)
         _register(pm, obj, name, info)
     registry = Registry(pm, infos)
-    failed = {p.name: p.error for p in infos if p.error}
-    for category in registry.categories:
-        category.failed_plugins = dict(failed)
+    if registry.conflicts and not allow_conflicts:
+        raise PluginError(registry.conflicts[0])
     return registry
 
 
@@ -95,17 +97,23 @@ def _unmarked_hooks(obj: Any) -> list[str]:
 
 
 def _register(pm: pluggy.PluginManager, obj: Any, name: str, info: PluginInfo) -> None:
+    """Register one plugin module; a wrong hook marks it broken (see :func:`load_registry`)."""
     unmarked = _unmarked_hooks(obj)
     if unmarked:
-        raise PluginError(f"plugin '{name}': {', '.join(unmarked)} lacks the @fubench.hookimpl "
-                          f"decorator, so fubench would never call it; decorate it")
+        report_broken(info, f"{', '.join(unmarked)} lacks the @fubench.hookimpl decorator, "
+                            f"so fubench would never call it; decorate it")
+        return
     if pm.get_plugin(name) is not None:
-        raise PluginError(f"two plugins are called '{name}'; entry-point names must be unique")
+        report_broken(info, f"another plugin is called '{name}' too; entry-point names must "
+                            f"be unique")
+        return
     try:
         pm.register(obj, name=name)
         pm.check_pending()  # a hook name no spec knows is a typo, not an extension
     except pluggy.PluginValidationError as exc:
-        raise PluginError(f"plugin '{name}': {_explain_validation(exc)}") from None
+        if pm.get_plugin(name) is not None:
+            pm.unregister(name=name)
+        report_broken(info, _explain_validation(exc))
 
 
 def _explain_validation(exc: pluggy.PluginValidationError) -> str:

@@ -156,10 +156,14 @@ class UnlearnContext:
     clients to work through ``federation``.
 
     ``generator`` is a CPU ``torch.Generator`` seeded for this row: draw every random
-    number from it (move the result to ``device``) so runs repeat."""
+    number from it on the CPU and move the result to ``device``
+    (``torch.randn(shape, generator=ctx.generator).to(ctx.device)``) so runs repeat.
+    ``initial_state`` is the model's whole ``state_dict()`` (parameters and buffers, on
+    ``device``) when training started; ``federation.train`` trains a model in place and
+    returns that same model."""
 
     model: nn.Module                      # a copy of the trained global model, θ^i
-    initial_state: dict[str, torch.Tensor]  # the weights training started from
+    initial_state: dict[str, torch.Tensor]  # state_dict() training started from (read-only)
     make_model: Callable[[], nn.Module]   # a fresh, randomly initialised model
     request: ForgetRequest
     federation: "Federation"

@@ -12,7 +12,7 @@ import pluggy
 
 from fubench.api import (CATEGORIES, Component, DatasetLoader, Metric, ModelFactory,
                          Partitioner, ScenarioKind, Unlearner, declaration_problems)
-from fubench.errors import PluginError, UnknownNameError, one_line, unknown
+from fubench.errors import PluginError, UnknownNameError, one_line, origin, unknown
 
 T = TypeVar("T", bound=Component)
 
@@ -27,6 +27,48 @@ class PluginInfo:
     builtin: bool
     provides: dict[str, list[str]] = field(default_factory=dict)
     error: str | None = None
+    #: what failed: "import" (the module did not import) or "load" (its hooks or the
+    #: classes they returned are broken)
+    failed_to: str = "load"
+
+    @property
+    def origin(self) -> str:
+        """``fu-x 1.2`` (``(local)`` for a module registered by a test)."""
+        return " ".join(filter(None, (self.distribution, self.version)))
+
+    @property
+    def described(self) -> str:
+        """``plugin 'x' (fu-x 1.2)``, for messages."""
+        where = "" if self.distribution == LOCAL else f" ({self.origin})"
+        return f"plugin '{self.name}'{where}"
+
+    @property
+    def remedy(self) -> str:
+        """How to get rid of the plugin, for an error message."""
+        if self.distribution in ("", "?", LOCAL):
+            return "fix it"
+        return (f"fix it or `pip uninstall {self.distribution}` "
+                f"({SKIP_HINT})")
+
+
+#: the distribution name of a plugin module passed to ``load_registry(extra_plugins=...)``
+LOCAL = "(local)"
+SKIP_HINT = ("FUBENCH_DISABLE_PLUGIN_AUTOLOAD=1 runs without third-party plugins, "
+             "FUBENCH_PLUGINS=a,b with only those")
+
+
+def report_broken(info: PluginInfo, problem: str, failed_to: str = "load",
+                  at: str = "") -> None:
+    """Record a broken plugin and say so on one line (``at``: where it failed, e.g.
+    `` (module.py:3)``); a built-in plugin's failure is a bug of fubench and stays an
+    error."""
+    info.failed_to = failed_to
+    info.error = f"import failed{at}: {problem}" if failed_to == "import" else problem + at
+    if info.builtin:
+        raise PluginError(f"plugin '{info.name}': {info.error}")
+    verb = f"failed to import{at}" if failed_to == "import" else "is broken"
+    print(f"fubench: {info.described} {verb} and was skipped: "
+          f"{problem if failed_to == 'import' else info.error}; {info.remedy}", file=sys.stderr)
 
 
 class Category(Generic[T]):
@@ -36,8 +78,11 @@ class Category(Generic[T]):
         self.what, self.base, self.hook = what, base, hook
         self.classes: dict[str, type[T]] = {}
         self.owners: dict[str, str] = {}
-        #: names whose plugin failed to import, so "unknown" can say why
+        #: plugins that failed to import or load, so "unknown" can say why
         self.failed_plugins: dict[str, str] = {}
+        #: names a failed plugin would have provided (its hook returned them, or, for a
+        #: plugin whose hooks never ran, its entry-point name) -> that plugin
+        self.failed_names: dict[str, PluginInfo] = {}
 
     def get(self, name: str) -> type[T]:
         if name not in self.classes:
@@ -45,10 +90,11 @@ class Category(Generic[T]):
         return self.classes[name]
 
     def _unknown(self, name: str) -> str:
-        broken = self.failed_plugins.get(name)
+        broken = self.failed_names.get(name)
         if broken is not None:
-            return (f"{self.what} '{name}' is unavailable: its plugin failed to import "
-                    f"({broken}); fix it or `pip uninstall` it")
+            return (f"{self.what} '{name}' is unavailable: its plugin failed to "
+                    f"{broken.failed_to} ({broken.described}: {broken.error}); "
+                    f"{broken.remedy}")
         text = unknown(self.what, name, self.classes)
         if self.failed_plugins:
             text += (f" (plugin(s) {', '.join(sorted(self.failed_plugins))} failed to load "
@@ -89,8 +135,9 @@ class Registry:
         self.datasets: Category[DatasetLoader] = Category(
             "dataset", DatasetLoader, "fubench_datasets")
         self.models: Category[ModelFactory] = Category("model", ModelFactory, "fubench_models")
-        for category in self.categories:
-            self._collect(category)
+        #: "<what> 'x' is registered by two plugins ..." (load_registry raises the first)
+        self.conflicts: list[str] = []
+        self._collect()
 
     @property
     def categories(self) -> list[Category[Any]]:
@@ -137,53 +184,78 @@ class Registry:
         return self.reference().name
 
     # -- collection
-    def _collect(self, category: Category[Any]) -> None:
-        caller = getattr(self.pm.hook, category.hook)
-        info_by_name = {p.name: p for p in self.plugins}
-        found: dict[str, type[Component]] = {}
-        for impl in caller.get_hookimpls():
-            plugin = impl.plugin_name
-            try:
-                classes = impl.function() or []
-            except Exception as exc:  # a broken plugin must not take the others down
-                self._fail(plugin, f"{category.hook}() raised {one_line(exc)}")
+    def _collect(self) -> None:
+        """Ask every plugin for its components. A plugin whose hook raises or returns
+        something wrong is skipped whole (a built-in one is an error); two plugins
+        registering one name is a conflict."""
+        infos = {p.name: p for p in self.plugins}
+        offered: dict[str, list[tuple[str, type[Component]]]] = {}
+        for category in self.categories:
+            offered[category.what] = []
+            for impl in getattr(self.pm.hook, category.hook).get_hookimpls():
+                info = infos.setdefault(impl.plugin_name, PluginInfo(
+                    impl.plugin_name, LOCAL, "", builtin=False))
+                classes, problem = _offered(impl, category)
+                if problem and info.error is None:
+                    report_broken(info, problem)
+                offered[category.what] += [(info.name, cls) for cls in classes]
+        for category in self.categories:
+            for plugin, cls in offered[category.what]:
+                info = infos[plugin]
+                if info.error is not None:  # asked for by name: "its plugin failed to load"
+                    category.failed_names.setdefault(cls.__dict__["name"], info)
+                elif cls.name in category.classes:
+                    self.conflicts.append(
+                        f"{category.what} '{cls.name}' is registered by two plugins: "
+                        f"'{category.owners[cls.name]}' and '{plugin}'; rename one or "
+                        f"uninstall a plugin")
+                else:
+                    category.classes[cls.name] = cls
+                    category.owners[cls.name] = plugin
+                    info.provides.setdefault(category.what, []).append(cls.name)
+            category.classes = dict(sorted(category.classes.items()))
+        for info in infos.values():
+            if info.error is None:
                 continue
-            if not isinstance(classes, (list, tuple)):  # `return X` instead of `[X]`
-                example = getattr(classes, "__name__", "MyClass")
-                raise PluginError(f"plugin '{plugin}': {category.hook}() returned {classes!r}; "
-                                  f"return a list of classes, e.g. [{example}]")
-            for cls in classes:
-                _check_component(plugin, category, cls)
-                name = cls.name
-                if name in found:
-                    raise PluginError(
-                        f"{category.what} '{name}' is registered by two plugins: "
-                        f"'{category.owners[name]}' and '{plugin}'; rename one or uninstall "
-                        f"a plugin")
-                found[name] = cls
-                category.owners[name] = plugin
-                if plugin in info_by_name:
-                    info_by_name[plugin].provides.setdefault(category.what, []).append(name)
-        category.classes = dict(sorted(found.items()))
-
-    def _fail(self, plugin: str, message: str) -> None:
-        for info in self.plugins:
-            if info.name == plugin:
-                info.error = message
-        print(f"fubench: plugin '{plugin}' is broken and was skipped: {message}",
-              file=sys.stderr)
+            if self.pm.get_plugin(info.name) is not None:  # its lifecycle hooks stay silent
+                self.pm.unregister(name=info.name)
+            for category in self.categories:
+                category.failed_plugins[info.name] = info.error
+                if not any(i is info for i in category.failed_names.values()):
+                    # its hooks never ran: the entry-point name is all that is known
+                    category.failed_names.setdefault(info.name, info)
 
 
-def _check_component(plugin: str, category: Category[Any], cls: Any) -> None:
+def _offered(impl: Any, category: Category[Any]) -> tuple[list[type[Component]], str | None]:
+    """The well-formed classes a registration hook returned (with a name), and what is
+    wrong with its answer, if anything."""
+    try:
+        classes = impl.function() or []
+    except Exception as exc:
+        return [], f"{category.hook}() raised {one_line(exc)}{origin(exc)}"
+    if not isinstance(classes, (list, tuple)):  # `return X` instead of `[X]`
+        example = getattr(classes, "__name__", "MyClass")
+        named = [classes] if isinstance(classes, type) and _named(classes) else []
+        return named, (f"{category.hook}() returned {classes!r}; return a list of classes, "
+                       f"e.g. [{example}]")
+    problems = [p for p in (_component_problem(category, cls) for cls in classes) if p]
+    return [c for c in classes if isinstance(c, type) and _named(c)], \
+        (problems[0] if problems else None)
+
+
+def _named(cls: type) -> bool:
+    name = cls.__dict__.get("name")
+    return isinstance(name, str) and bool(name)
+
+
+def _component_problem(category: Category[Any], cls: Any) -> str | None:
+    """What is wrong with one class a registration hook returned (None: nothing)."""
     hook, base = category.hook, category.base
     if not (isinstance(cls, type) and issubclass(cls, base)):
-        raise PluginError(f"plugin '{plugin}': {hook}() returned {cls!r}, "
-                          f"expected a subclass of fubench.{base.__name__}")
-    name = cls.__dict__.get("name")
-    if not isinstance(name, str) or not name:
-        raise PluginError(f"plugin '{plugin}': {cls.__name__} has no `name`; set a "
-                          f"class attribute name = \"...\"")
+        return f"{hook}() returned {cls!r}, expected a subclass of fubench.{base.__name__}"
+    if not _named(cls):
+        return f"{cls.__name__} has no `name`; set a class attribute name = \"...\""
     problems = declaration_problems(cls)
     if problems:
-        raise PluginError(f"plugin '{plugin}': {category.what} '{name}' ({cls.__name__}): "
-                          f"{problems[0]}")
+        return f"{category.what} '{cls.name}' ({cls.__name__}): {problems[0]}"
+    return None

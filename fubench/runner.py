@@ -18,7 +18,7 @@ from fubench.plugins import get_registry
 from fubench.progress import bar, say
 from fubench.records import Dataset
 from fubench.registry import Registry
-from fubench.results import (SCHEMA_VERSION, clean_number, provenance, read_result,
+from fubench.results import (ORIGINAL, SCHEMA_VERSION, clean_number, provenance, read_result,
                              result_path, row_order, stable_hash, write_json_atomic)
 
 
@@ -107,7 +107,12 @@ class Runner:
             say(f"  {path} was computed under another configuration; starting it afresh")
             return None
         previous["provenance"] = provenance(self.plan.device, self.registry.loaded_versions())
-        previous["scenario"]["config"] = self.config.resolved()
+        # the file keeps describing the rows it holds: a partial run (--methods, --seeds)
+        # adds its methods and seeds to those recorded, never drops them
+        config, before = self.config.resolved(), previous["scenario"].get("config") or {}
+        config["methods"] = {**before.get("methods", {}), **config["methods"]}
+        config["seeds"] = sorted({*before.get("seeds", []), *config["seeds"]})
+        previous["scenario"]["config"] = config
         previous["reference"] = self.plan.reference.name
         return previous
 
@@ -119,6 +124,20 @@ class Runner:
 
     def _store(self, result: dict[str, Any], path: Path, seed: int, label: str,
                row: dict[str, Any]) -> None:
+        stored = result["methods"].get(label)
+        if label in (ORIGINAL, self.plan.reference.name) and stored is not None \
+                and stored.get("status") == "ok" == row["status"]:
+            # a reference row again (a partial run): when its model measures the same as
+            # the stored row's, keep that row (its seconds, and the metrics methods not
+            # run now made every row compute) and only add the metrics it lacks
+            cost = {m for m, c in self.registry.metrics.items() if c.role == "cost"}
+            shared = (set(stored["metrics"]) & set(row["metrics"])) - cost
+            if all(stored["metrics"][m] == row["metrics"][m] for m in shared):
+                row = dict(stored, metrics={**row["metrics"], **stored["metrics"]})
+            else:
+                say(f"  seed {seed}: the {label} model differs from the one {path.name} "
+                    f"was measured with (retrained elsewhere?); rows not recomputed now "
+                    f"refer to the earlier one: --fresh recomputes every row")
         methods = dict(result["methods"], **{label: row})
         listed = [m.label for m in self.config.methods]
         result["methods"] = {k: methods[k] for k in row_order(methods, self.plan.reference.name,

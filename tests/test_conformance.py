@@ -229,20 +229,29 @@ WRONG_ARGUMENT.fubench_method_result = fubench.hookimpl(_wrong_argument)
      "does not provide; use any of: scenario, seed, method, result"),
     (_plugin("p_nameless", fubench_unlearners=[Nameless]),
      "plugin 'p_nameless': Nameless has no `name`; set a class attribute name = \"...\""),
-    (_plugin("p_twin", fubench_unlearners=[Amnesia]),
-     "method 'kit_amnesia' is registered by two plugins: 'kit_good' and 'p_twin'; rename "
-     "one or uninstall a plugin"),
     (_plugin("p_bare", fubench_unlearners=Amnesia),
      "plugin 'p_bare': fubench_unlearners() returned <class 'tests.test_conformance.Amnesia'>; "
      "return a list of classes, e.g. [Amnesia]"),
     (types.SimpleNamespace(__name__="p_unmarked", fubench_metrics=_unmarked),
      "plugin 'p_unmarked': fubench_metrics lacks the @fubench.hookimpl decorator, so fubench "
      "would never call it; decorate it"),
-], ids=["wrong-argument", "missing-name", "duplicate-name", "not-a-list", "undecorated"])
-def test_plugin_errors_are_one_line_naming_plugin_and_fix(module, expected):
+], ids=["wrong-argument", "missing-name", "not-a-list", "undecorated"])
+def test_plugin_errors_are_one_line_naming_plugin_and_fix(module, expected, capsys):
+    """A broken plugin is skipped with one line; the others load."""
+    registry = load_registry(extra_plugins=[GOOD, module], entry_points=[])
+    name, problem = expected.split(": ", 1)
+    assert capsys.readouterr().err.splitlines() == [
+        f"fubench: {name} is broken and was skipped: {problem}; fix it"]
+    assert next(p for p in registry.plugins if p.name == module.__name__).error == problem
+    assert "kit_amnesia" in registry.methods, "the other plugins still load"
+
+
+def test_a_name_registered_twice_stays_an_error():
     with pytest.raises(fubench.PluginError) as info:
-        load_registry(extra_plugins=[GOOD, module], entry_points=[])
-    assert str(info.value) == expected
+        load_registry(extra_plugins=[GOOD, _plugin("p_twin", fubench_unlearners=[Amnesia])],
+                      entry_points=[])
+    assert str(info.value) == ("method 'kit_amnesia' is registered by two plugins: 'kit_good' "
+                               "and 'p_twin'; rename one or uninstall a plugin")
 
 
 def test_import_error_is_one_line_with_the_failing_line(tmp_path, monkeypatch, capsys):
@@ -256,5 +265,7 @@ def test_import_error_is_one_line_with_the_failing_line(tmp_path, monkeypatch, c
     err = [line for line in capsys.readouterr().err.splitlines() if "typo" in line]
     assert err == ["fubench: plugin 'typo' (fu-typo 0.3) failed to import (fu_typo.py:3) and "
                    "was skipped: ImportError: cannot import name 'Unlerner' from 'fubench' "
-                   f"({Path(fubench.__file__)}); fix it or `pip uninstall fu-typo`"]
+                   f"({Path(fubench.__file__)}); fix it or `pip uninstall fu-typo` "
+                   "(FUBENCH_DISABLE_PLUGIN_AUTOLOAD=1 runs without third-party plugins, "
+                   "FUBENCH_PLUGINS=a,b with only those)"]
     assert "retrain" in registry.methods.names(), "the others still load"

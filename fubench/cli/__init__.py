@@ -2,7 +2,8 @@
 
     fubench run FILE [--methods a,b] [--seeds 0,1] [--out DIR] [--device D] [--table FILE]
     fubench validate FILE...
-    fubench list [methods|scenarios|metrics|partitioners|datasets|models]
+    fubench list [methods|kinds|metrics|partitioners|datasets|models|scenarios [DIR]] [--full]
+    fubench show NAME
     fubench plugins [--json]
     fubench table RESULTS... [-o FILE] [--all-points]
     fubench plot tradeoff RESULTS... -o FILE.png
@@ -24,13 +25,13 @@ from typing import Sequence
 
 from fubench.cli.common import (EXIT_ENVIRONMENT, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE,
                                 one_line_errors, print_error)
-from fubench.cli.info import cmd_list, cmd_plugins, cmd_validate
+from fubench.cli.info import cmd_list, cmd_plugins, cmd_show, cmd_validate
 from fubench.cli.parser import build_parser
 from fubench.cli.reports import cmd_leaderboard, cmd_plot, cmd_table
 from fubench.cli.run import cmd_run
 from fubench.errors import EnvironmentFailure, FubenchError, os_error
 
-COMMANDS = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list,
+COMMANDS = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list, "show": cmd_show,
             "plugins": cmd_plugins, "table": cmd_table, "plot": cmd_plot,
             "leaderboard": cmd_leaderboard}
 

@@ -6,7 +6,8 @@ import argparse
 
 from fubench.cli.common import csv_list, seed_list
 
-LIST_WHAT = {"methods": "method", "scenarios": "scenario kind", "metrics": "metric",
+#: ``fubench list WHAT``: the component categories, by the word the command line uses
+LIST_WHAT = {"methods": "method", "kinds": "scenario kind", "metrics": "metric",
              "partitioners": "partitioner", "datasets": "dataset", "models": "model"}
 
 
@@ -18,8 +19,24 @@ def build_parser() -> argparse.ArgumentParser:
     _run(sub)
     validate = sub.add_parser("validate", help="check scenario files without running them")
     validate.add_argument("files", nargs="+", metavar="FILE")
-    lst = sub.add_parser("list", help="list registered components")
-    lst.add_argument("what", nargs="?", default="methods", choices=list(LIST_WHAT))
+    lst = sub.add_parser(
+        "list", help="list installed components, or the scenario files of a folder",
+        description="With no argument: every installed component, a heading per category, "
+                    "then the scenario files in ./scenarios. `list scenarios [DIR]`: the "
+                    "scenario files (*.yaml) of DIR (default ./scenarios, else .); `list "
+                    "kinds`: the scenario kinds those files use.")
+    lst.add_argument("what", nargs="?", choices=[*LIST_WHAT, "scenarios"],
+                     help="one category (default: all)")
+    lst.add_argument("folder", nargs="?", metavar="DIR",
+                     help="with `scenarios`: the folder of scenario files")
+    lst.add_argument("--full", action="store_true",
+                     help="full descriptions and parameter ranges, not first sentences")
+    show = sub.add_parser("show", help="the full description of a component",
+                          description="Everything about one installed component: its "
+                                      "plugin, full description, parameters (defaults, "
+                                      "ranges, help) and declarations.")
+    show.add_argument("name", help="a method, scenario kind, metric, partitioner, data set "
+                                   "or model")
     plugins = sub.add_parser("plugins", help="list loaded plugins and what they provide")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
     report = sub.add_parser("table", help="print the table of stored result files")

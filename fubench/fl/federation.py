@@ -146,8 +146,11 @@ class Federation:
               on_round: RoundCallback | None = None) -> nn.Module:
         """FedAvg rounds on the clients' ``data`` ("retained", "train" or "forget"; the
         gold standard alone may use "reference", the data the scenario prepared for it),
-        in place, and return ``model``. Only ``param_masks`` entries travel and change
-        when given; ``on_round`` receives each round's states (see :func:`fedavg`).
+        in place, and return the same ``model`` object. Every floating-point
+        ``state_dict`` entry (parameters and buffers) is averaged; ``param_masks``
+        (``named_parameters`` name -> bool mask), when given, limits what trains and
+        travels to those entries (other parameters stay frozen). ``on_round`` receives
+        each round's states (see :func:`fedavg`).
 
         Example: fine-tune on what the retained clients keep::
 

@@ -140,12 +140,14 @@ def fedavg(model: nn.Module, clients: list[Split], settings: TrainSettings, roun
         raise ValueError("no client has data to train on")
     chosen_per_round: list[list[int]] = []
     steps = range(rounds) if progress is None else progress(range(rounds))
+    # a progress display may follow each round's clients too (fubench.progress.bar)
+    clients_of = getattr(steps, "clients", None)
     for r in steps:
         chosen = sample_clients(candidates, client_fraction, generator(seed, tag, "sample", r))
         start = state_copy(model)
         average = WeightedAverage()
         client_states: dict[int, StateDict] = {}
-        for c in chosen:
+        for c in (chosen if clients_of is None else clients_of(chosen)):
             model.load_state_dict(start)
             train_local(model, clients[c], settings, generator(seed, tag, r, c), param_masks)
             state = state_copy(model)

@@ -3,7 +3,8 @@
 Rows read original → methods → the reference. A cell is "—" where the metric is
 undefined (e.g. a normalised metric whose denominator is ~0), "n/a" where the method
 does not serve the scenario, "failed" where it failed; "(k/n)" marks a cell that only k
-of n seeds produced. Everything about a metric comes from its declaration."""
+of n seeds produced, and a row that ran on fewer seeds than the table names them
+(``my_method (seed 0)``). Everything about a metric comes from its declaration."""
 
 from __future__ import annotations
 
@@ -205,8 +206,18 @@ def cell_text(table: ScenarioTable, row: str, metric: str, registry: Registry) -
     return text
 
 
+def row_label(table: ScenarioTable, row: str) -> str:
+    """The row's name, with the seeds it ran on when they are not all the table's (a
+    partial run: ``my_method (seed 0)`` beside rows over seeds 0, 1, 2)."""
+    seeds = [r["seed"] for r in table.results if row in r["methods"]] or table.seeds
+    if len(seeds) == len(table.seeds):
+        return row
+    return f"{row} (seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))})"
+
+
 def render(table: ScenarioTable, registry: Registry, fmt: str = "github") -> str:
     headers = ["method"] + [header(m, registry) for m in table.metrics]
-    body = [[row] + [cell_text(table, row, m, registry) for m in table.metrics]
+    body = [[row_label(table, row)] + [cell_text(table, row, m, registry)
+                                       for m in table.metrics]
             for row in table.rows]
     return tabulate(body, headers=headers, tablefmt=fmt, disable_numparse=True)

@@ -78,13 +78,13 @@ class Kit:
         from fubench.testing.checks import CHECKS, ORDER
 
         wanted = {plugin} if isinstance(plugin, str) else set(plugin or ())
-        known = {p.name for p in self.registry.plugins} | {
-            p.distribution for p in self.registry.plugins}
+        loaded = [p for p in self.registry.plugins if p.error is None]
+        known = {p.name for p in loaded} | {p.distribution for p in loaded}
         failed = [p for p in self.registry.plugins if p.error and
                   (p.name in wanted or p.distribution in wanted)]
         if failed:
-            raise ConformanceError("; ".join(f"plugin '{p.name}' ({p.distribution}) failed to "
-                                             f"load: {p.error}" for p in failed))
+            raise ConformanceError("; ".join(f"{p.described} failed to {p.failed_to}: "
+                                             f"{p.error}; {p.remedy}" for p in failed))
         infos = [p for p in self.registry.plugins if p.error is None
                  and (not wanted or p.name in wanted or p.distribution in wanted)
                  and (p.builtin or not builtin_only)]
