@@ -129,6 +129,20 @@ def row_order(rows: Any, reference: str, listed: list[str] | None = None) -> lis
             + ([reference] if reference in rows else []))
 
 
+def drop_rows(path: Path, labels: set[str]) -> None:
+    """Remove the rows ``labels`` from a stored result file (atomically), so a rerun
+    computes them again and keeps every other row; an unreadable file is removed."""
+    if not path.exists():
+        return
+    try:
+        result = read_result(path)
+    except (OSError, ValueError):
+        path.unlink(missing_ok=True)
+        return
+    result["methods"] = {k: v for k, v in result["methods"].items() if k not in labels}
+    write_json_atomic(path, result)
+
+
 def result_path(out: str | Path, scenario: str, seed: int) -> Path:
     return Path(out) / scenario / f"seed_{seed}.json"
 

@@ -243,3 +243,19 @@ def check_backdoor_scenario(tmp_path, seeds):
         assert original["test_acc"] >= 0.95, original
         assert retrain["asr"] <= 0.10, retrain
         assert not result["warnings"]
+
+
+def test_fresh_recomputes_only_the_rows_asked_for(test_registry, backdoor_yaml, tmp_path):
+    """`--fresh --methods retrain` recomputes the reference rows and leaves finetune's."""
+    file, out = backdoor_yaml(rounds=1), str(tmp_path / "res")
+    assert run_cli("run", str(file), "--out", out, "-q") == 0
+    path = tmp_path / "res" / "tiny_backdoor" / "seed_0.json"
+    stored = json.loads(path.read_text())
+    stored["methods"]["finetune"]["seconds"] = 12345.0      # a mark that only survives
+    stored["methods"]["original"]["seconds"] = 12345.0      # if the row is kept
+    path.write_text(json.dumps(stored))
+    assert run_cli("run", str(file), "--out", out, "--methods", "retrain", "--fresh",
+                   "-q") == 0
+    after = json.loads(path.read_text())["methods"]
+    assert after["finetune"]["seconds"] == 12345.0
+    assert after["original"]["seconds"] != 12345.0

@@ -64,7 +64,8 @@ def _run(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--no-cache", action="store_true",
                      help="retrain the original and reference models instead of reusing them")
     run.add_argument("--fresh", action="store_true",
-                     help="recompute every row instead of resuming from existing results")
+                     help="recompute the rows asked for instead of resuming from existing "
+                          "results (other methods' stored rows stay)")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 
 

@@ -22,7 +22,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from fubench.errors import UnknownNameError
     from fubench.plugins import get_registry
     from fubench.report import render_report
-    from fubench.results import ORIGINAL, read_result, result_path
+    from fubench.results import ORIGINAL, drop_rows, read_result, result_path
     from fubench.runner import Runner
 
     progress.set_quiet(args.quiet)
@@ -41,10 +41,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     preflight.sweep_results(args.out, config.name)
     data = preflight.load_data(config, registry)
     preflight.check_sizes(config, Plan.from_config(config, registry, device), data)
-    if args.fresh:
-        for seed in config.seeds:
-            result_path(args.out, config.name, seed).unlink(missing_ok=True)
     runner = Runner(config, registry, out=args.out, cache=cache, device=device)
+    wanted = {ORIGINAL, runner.plan.reference.name, *(m.label for m in config.methods)}
+    if args.fresh:  # recompute what this invocation asks for; other methods' rows stay
+        for seed in config.seeds:
+            drop_rows(result_path(args.out, config.name, seed), wanted)
     folders = [Path(args.out), cache.root, datasets.data_folder()]
     try:
         paths = runner.run()
@@ -54,7 +55,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise
         raise failure from None
     results = [read_result(p) for p in paths]
-    wanted = {ORIGINAL, runner.plan.reference.name, *(m.label for m in config.methods)}
     for result in results:  # show only what this invocation asked for
         result["methods"] = {k: v for k, v in result["methods"].items() if k in wanted}
     text = render_report(results, registry)
