@@ -30,6 +30,9 @@ class Dataset:
     modality: str = "image"
     feature_names: list[str] | None = None
     class_names: list[str] | None = None
+    #: unlabeled inputs the server holds (``dataset.server_fraction``), disjoint from
+    #: every client's data and from the test set; None: the server holds no data
+    x_server: torch.Tensor | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -89,7 +92,9 @@ class ScenarioSetup:
     ``reference[c]`` is what the gold standard (retrain) trains on — the retained data
     unless the kind prepares something else; ``eval_sets`` holds named evaluation
     splits ("test" always, "forget" = D_T). ``attack_seed`` seeds the metrics' attacks
-    (the harness derives one from the run seed when the kind leaves it None)."""
+    (the harness derives one from the run seed when the kind leaves it None).
+    ``server_data`` is filled by the harness, not the kind: the unlabeled inputs the
+    server holds (``dataset.server_fraction``), or None."""
 
     train: list[Split]
     retained: list[Split]
@@ -99,6 +104,7 @@ class ScenarioSetup:
     info: dict[str, Any] = field(default_factory=dict)
     reference: list[Split] | None = None
     attack_seed: int | None = None
+    server_data: torch.Tensor | None = None
 
     @property
     def n_clients(self) -> int:
@@ -121,6 +127,8 @@ class ScenarioSetup:
         if self.reference is not None:
             self.reference = [s.to(device) for s in self.reference]
         self.eval_sets = {k: s.to(device) for k, s in self.eval_sets.items()}
+        if self.server_data is not None:
+            self.server_data = self.server_data.to(device)
         self.request.to(device)
 
 
@@ -140,7 +148,11 @@ class UnlearnContext:
     clients to work through ``federation``.
 
     ``generator`` is a CPU ``torch.Generator`` seeded for this row: draw every random
-    number from it (move the result to ``device``) so runs repeat."""
+    number from it (move the result to ``device``) so runs repeat.
+
+    ``server_data`` holds the unlabeled inputs the server keeps (the scenario's
+    ``dataset.server_fraction``; the same tensor for every method of a job), or None
+    when the scenario gives the server no data. No client's data are among them."""
 
     model: nn.Module                      # a copy of the trained global model, θ^i
     initial_state: dict[str, torch.Tensor]  # the weights training started from
@@ -153,6 +165,7 @@ class UnlearnContext:
     generator: torch.Generator
     scenario_kind: str
     upstream: dict[str, "UnlearnResult"] = field(default_factory=dict)
+    server_data: torch.Tensor | None = None
 
 
 @dataclass

@@ -24,6 +24,7 @@ from tabulate import tabulate
 
 from fubench.registry import Registry
 from fubench.report import ranking
+from fubench.report.quality import load_quality, render_records
 from fubench.report.ranking import (MIN_USEFUL, best_rows, cost_ranks, ranked_columns,
                                     scenario_ranks)
 from fubench.report.reader import Result
@@ -262,9 +263,20 @@ def render_leaderboard(results: list[Result], registry: Registry, paths: list[st
              if (plots / name).is_file()]
     if found:
         parts.append("Plots: " + " · ".join(found) + "\n")
-    parts += [render_section(s, registry, base, plots) for s in sections]
+    quality = load_quality(paths)  # the forgetting-quality ε files, where computed
+    parts += [render_section(s, registry, base, plots) + quality_section(s, quality)
+              for s in sections]
     parts.append(render_provenance(results))
     return "\n".join(parts)
+
+
+def quality_section(section: Section, quality: dict[str, list]) -> str:
+    """The scenario's forgetting-quality ε (``fubench quality``), when computed."""
+    records = quality.get(section.table.scenario)
+    if not records:
+        return ""
+    hashes = {r.get("config_hash") for r in section.table.results}
+    return "\n" + render_records(records, hashes)
 
 
 # --------------------------------------------------------------------------- check
