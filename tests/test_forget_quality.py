@@ -175,3 +175,24 @@ def test_quality_command_writes_epsilon_beside_the_results(backdoor_yaml, rerun_
 def test_quality_refuses_fewer_than_two_replicas(backdoor_yaml, test_registry, capsys):
     assert run_cli("quality", str(backdoor_yaml()), "--replicas", "1") == 2
     assert "at least 2" in capsys.readouterr().err
+
+
+def test_the_section_shows_na_reasons_the_null_and_stale_configurations():
+    from fubench.report.quality import render_records
+
+    null = fq.null_reference(K, K)
+    record = {"scenario": {"name": "s"}, "seed": 0, "replicas": K, "null": null,
+              "forget_examples": 12, "reference": "retrain", "delta": 0.01,
+              "epsilon_cap": fq.cap(K, K), "config_hash": "abc", "seconds": {"wall": 125.0},
+              "rows": {"original": {"status": "ok", "replicas_ok": K, "epsilon_mean": 2.5,
+                                    "epsilon_median": 2.6, "score": 0.05},
+                       "picky": {"status": "n/a", "replicas_ok": 0,
+                                 "error": "picky does not serve 's'"},
+                       "retrain": {"status": "reference", "replicas_ok": K}}}
+    text = render_records([record], result_hashes={"other"})
+    assert "| original " in text and "2.50" in text and "| picky " in text
+    assert "n/a" in text and "picky: picky does not serve 's'" in text
+    assert f"ε ≈ {null['epsilon_mean']:.2f}" in text and "2 min" in text
+    assert "| retrain " not in text, "the reference is the yardstick, not a row"
+    assert "another configuration" in text
+    assert "another configuration" not in render_records([record], result_hashes={"abc"})

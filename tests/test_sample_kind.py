@@ -62,7 +62,7 @@ def test_sample_config_errors():
 
 def test_sample_config_errors_name_the_file_and_key(write_yaml):
     text = (ROOT / "scenarios" / "sample_fmnist.yaml").read_text()
-    bad = text.replace("clients: [0, 1]", "clients: [0, 9]")
+    bad = text.replace("clients: [0, 1, 2]", "clients: [0, 9, 2]")
     assert bad != text
     with pytest.raises(ConfigError, match=r"scenario.clients\[1\]: expected a client index"):
         load_scenario(write_yaml(bad))

@@ -141,7 +141,8 @@ def fedavg(model: nn.Module, clients: list[Split], settings: TrainSettings, roun
     chosen_per_round: list[list[int]] = []
     steps = range(rounds) if progress is None else progress(range(rounds))
     for r in steps:
-        chosen = sample_clients(candidates, client_fraction, generator(seed, tag, "sample", r))
+        chosen = sample_clients(candidates, client_fraction,
+                                generator(seed, tag, "client_sampling", r))
         start = state_copy(model)
         average = WeightedAverage()
         client_states: dict[int, StateDict] = {}
