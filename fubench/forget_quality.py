@@ -121,9 +121,11 @@ def cap(k_unlearned: int, k_retrained: int, delta: float = DELTA) -> float:
 
 def rows_record(stats: dict[str, np.ndarray], status: dict[str, list[str]],
                 errors: dict[str, str], reference: str, replicas: int,
-                delta: float = DELTA) -> dict[str, dict]:
-    """Per row: its status over the replicas and, where at least 2 replicas succeeded,
-    ε and the score against the reference's models (with the null for that many)."""
+                delta: float = DELTA, params: dict[str, dict] | None = None
+                ) -> dict[str, dict]:
+    """Per row: its status over the replicas, its parameters and, where at least 2
+    replicas succeeded, ε and the score against the reference's models (with the null
+    for that many)."""
     ref = stats.get(reference)
     out: dict[str, dict] = {}
     for row, states in status.items():
@@ -131,6 +133,8 @@ def rows_record(stats: dict[str, np.ndarray], status: dict[str, list[str]],
             out[row] = {"status": "reference", "replicas_ok": states.count("ok")}
             continue
         entry: dict = {"status": _status(states), "replicas_ok": states.count("ok")}
+        if params and row in params:
+            entry["params"] = params[row]
         if errors.get(row):
             entry["error"] = errors[row]
         mine = stats.get(row)

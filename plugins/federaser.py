@@ -20,8 +20,15 @@ clients are exactly what calibration would approximate; FedEraser uses them dire
 there ("FedEraser can directly update the global model without calibration of the
 remaining clients' parameters at the first reconstruction epoch"). With T training
 rounds it runs ⌈T/Δt⌉ − 1 calibration rounds of ⌈r·E⌉ epochs: a share ≈ r/Δt of
-retraining's client work (defaults r = 0.5 as in the paper and Δt = 2: a quarter, the
-speed-up order the paper reports; the authors' code stores every round, Δt = 1).
+retraining's client work.
+
+**Defaults** r = 0.5 (the paper's) and Δt = 1 (the authors' code stores every round):
+about half of retraining's client work. This is the method itself, not a recovery
+phase, so it is not cut to ``finetune``'s 5 rounds × 1 epoch. A larger Δt is cheaper
+but rebuilds the model in ⌈T/Δt⌉ steps of one round's length each, so it ends short of
+the original's training: on client_dirichlet_fmnist (seed 0, retrain 78.5% accuracy)
+Δt = 2 reached 59.8%, Δt = 1 76.2% (78.9% with ``normalise: aggregate``); on
+backdoor_fmnist Δt = 2 reached 72.7% (retrain 83.1%).
 
 **Calibrating per client or after aggregating.** The paper calibrates each client's
 update (step 2), which we do by default; the authors' code first averages the old and
@@ -82,7 +89,7 @@ class FedEraser(Unlearner):
     reports = ("history_bytes",)
     unsupported_kinds = {"sample": PARTIAL, "sensitive": PARTIAL, "bias": PARTIAL}
     parameters = {
-        "interval": Param(2, int, min=1,
+        "interval": Param(1, int, min=1,
                           help="calibration interval Δt: use every Δt-th recorded round"),
         "epoch_ratio": Param(0.5, float, min=0.0, max=1.0, min_exclusive=True,
                              help="calibration epoch ratio r: ⌈r·E⌉ local epochs"),

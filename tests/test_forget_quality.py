@@ -164,6 +164,17 @@ def test_quality_command_writes_epsilon_beside_the_results(backdoor_yaml, rerun_
     result = json.loads((out / "tiny_backdoor" / "seed_0.json").read_text())
     assert record["config_hash"] == result["config_hash"]
 
+    assert rows["finetune"]["params"] == {"rounds": 1, "local_epochs": 1, "lr": None}
+
+    # a later run of one method keeps the other rows (same configuration and replicas)
+    wall = record["seconds"]["wall"]
+    assert run_cli("quality", str(path), "--replicas", "3", "--methods", "rerun",
+                   "--out", str(out), "-q") == 0
+    again = json.loads((out / "tiny_backdoor" / "forget_quality_seed_0.json").read_text())
+    assert again["rows"]["finetune"] == rows["finetune"]
+    assert again["rows"]["rerun"]["epsilon_mean"] == 0.0
+    assert again["seconds"]["wall"] > wall
+
     board = tmp_path / "README.md"
     assert run_cli("leaderboard", str(out), "-o", str(board)) == 0
     text = board.read_text()

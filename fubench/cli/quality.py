@@ -60,15 +60,46 @@ def cmd_quality(args: argparse.Namespace) -> int:
             "forget_examples": rows.examples, "reference": rows.reference,
             "null": fq.null_reference(args.replicas, args.replicas, args.delta),
             "rows": fq.rows_record(stats, rows.status, rows.errors, rows.reference,
-                                   args.replicas, args.delta),
+                                   args.replicas, args.delta,
+                                   {spec.label: spec.params for spec in plan.method_rows()}),
             "seconds": {"wall": rows.wall_seconds, "per_row": rows.seconds},
             "started": started,
             "provenance": provenance(plan.device, registry.loaded_versions()),
         }
         path = quality_path(args.out, config.name, seed)
+        record = merge(path, record)
         write_json_atomic(path, record)
         print(f"wrote {path}", file=sys.stderr)
         records.append(record)
         failed |= any(r["status"] == "failed" for r in record["rows"].values())
     print(render_records(records))
     return EXIT_FAILED_ROWS if failed else EXIT_OK
+
+
+#: what must agree for an earlier file's rows to stand beside this run's
+SAME = ("config_hash", "seed", "replicas", "replica_seeds", "delta", "statistic")
+
+
+def merge(path: Path, record: dict) -> dict:
+    """``record`` with the rows of the file already at ``path`` that this run did not
+    compute, when that file was made under the same configuration, replicas and δ (so a
+    method added or changed later costs only its own K runs); the runtime adds up."""
+    import json
+
+    from fubench.progress import say
+
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return record
+    if any(previous.get(key) != record[key] for key in SAME):
+        return record
+    kept = {k: v for k, v in previous.get("rows", {}).items() if k not in record["rows"]}
+    if kept:
+        say(f"  {path.name}: keeping {', '.join(sorted(kept))} from the earlier run")
+    record["rows"] = {**kept, **record["rows"]}
+    before = previous.get("seconds", {})
+    record["seconds"] = {"wall": before.get("wall", 0.0) + record["seconds"]["wall"],
+                         "per_row": {**before.get("per_row", {}),
+                                     **record["seconds"]["per_row"]}}
+    return record
