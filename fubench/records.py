@@ -32,6 +32,9 @@ class Dataset:
     modality: str = "image"
     feature_names: list[str] | None = None
     class_names: list[str] | None = None
+    #: unlabeled inputs the server holds (``dataset.server_fraction``), disjoint from
+    #: every client's data and from the test set; None: the server holds no data
+    x_server: torch.Tensor | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -105,7 +108,9 @@ class ScenarioSetup:
     ``reference[c]`` is what the gold standard (retrain) trains on — the retained data
     unless the kind prepares something else; ``eval_sets`` holds named evaluation
     splits ("test" always, "forget" = D_T). ``attack_seed`` seeds the metrics' attacks
-    (the harness derives one from the run seed when the kind leaves it None)."""
+    (the harness derives one from the run seed when the kind leaves it None).
+    ``server_data`` is filled by the harness, not the kind: the unlabeled inputs the
+    server holds (``dataset.server_fraction``), or None."""
 
     train: list[Split]
     retained: list[Split]
@@ -115,6 +120,7 @@ class ScenarioSetup:
     info: dict[str, Any] = field(default_factory=dict)
     reference: list[Split] | None = None
     attack_seed: int | None = None
+    server_data: torch.Tensor | None = None
 
     @property
     def n_clients(self) -> int:
@@ -137,6 +143,8 @@ class ScenarioSetup:
         if self.reference is not None:
             self.reference = [s.to(device) for s in self.reference]
         self.eval_sets = {k: s.to(device) for k, s in self.eval_sets.items()}
+        if self.server_data is not None:
+            self.server_data = self.server_data.to(device)
         self.request.to(device)
 
 
@@ -160,7 +168,11 @@ class UnlearnContext:
     (``torch.randn(shape, generator=ctx.generator).to(ctx.device)``) so runs repeat.
     ``initial_state`` is the model's whole ``state_dict()`` (parameters and buffers, on
     ``device``) when training started; ``federation.train`` trains a model in place and
-    returns that same model."""
+    returns that same model.
+
+    ``server_data`` holds the unlabeled inputs the server keeps (the scenario's
+    ``dataset.server_fraction``; the same tensor for every method of a job), or None
+    when the scenario gives the server no data. No client's data are among them."""
 
     model: nn.Module                      # a copy of the trained global model, θ^i
     initial_state: dict[str, torch.Tensor]  # state_dict() training started from (read-only)
@@ -173,6 +185,7 @@ class UnlearnContext:
     generator: torch.Generator
     scenario_kind: str
     upstream: dict[str, "UnlearnResult"] = field(default_factory=dict)
+    server_data: torch.Tensor | None = None
 
 
 @dataclass

@@ -3,16 +3,20 @@
 # (.github/workflows/leaderboard.yml) calls exactly these steps, so everything it does
 # can be run and debugged locally:
 #
-#   leaderboard/run.sh all          # every offline scenario, every built-in method, then
-#                                   # plots and leaderboard/README.md (hours on 2 CPU cores)
+#   leaderboard/run.sh all          # every offline scenario, every built-in method, the ε
+#                                   # of $QUALITY, then plots and leaderboard/README.md
+#                                   # (hours on 2 CPU cores)
 #   leaderboard/run.sh list [--json]  # the scenario files whose data load without network
 #   leaderboard/run.sh run FILE     # one scenario -> $OUT/results/<scenario>/seed_<n>.json
+#   leaderboard/run.sh quality FILE # its forgetting-quality ε (K=$REPLICAS replicas, seed 0)
+#                                   # -> $OUT/results/<scenario>/forget_quality_seed_0.json
 #   leaderboard/run.sh plots        # trade-off, attention and RTR plots -> $OUT/plots/
 #   leaderboard/run.sh board        # $OUT/README.md from $OUT/results (and existing plots)
 #   leaderboard/run.sh check        # exit 1 when $OUT/README.md is stale against the results
 #
 # Settings (environment): OUT (default leaderboard), SEEDS (0,1,2), DEVICE (cpu: the
-# committed leaderboard is a CPU run), FUBENCH (the fubench executable). Only the
+# committed leaderboard is a CPU run), FUBENCH (the fubench executable), QUALITY (the
+# scenario files whose ε `all` computes), REPLICAS (K, default 8). Only the
 # built-in plugins are loaded (FUBENCH_DISABLE_PLUGIN_AUTOLOAD=1), so "every method" means
 # every built-in method. A run resumes: rows already computed under the same
 # configuration are kept, models come from the cache (~/.cache/fubench/models).
@@ -23,6 +27,8 @@ OUT=${OUT:-leaderboard}
 SEEDS=${SEEDS:-0,1,2}
 DEVICE=${DEVICE:-cpu}
 FUBENCH=${FUBENCH:-fubench}
+QUALITY=${QUALITY:-"scenarios/backdoor_mnist.yaml scenarios/client_fmnist.yaml"}
+REPLICAS=${REPLICAS:-8}
 export FUBENCH_DISABLE_PLUGIN_AUTOLOAD=${FUBENCH_DISABLE_PLUGIN_AUTOLOAD:-1}
 #: scenario kinds whose attention maps mean something (Ferrari, Fig. 5)
 ATTENTION_KINDS="backdoor|bias"
@@ -36,6 +42,13 @@ run_one() {
     "$FUBENCH" run "$1" --methods "$(methods)" --seeds "$SEEDS" --device "$DEVICE" \
         --out "$OUT/results" -q || code=$?
     # 1 = a method failed on some row: that is a result (the leaderboard lists it)
+    if [ "$code" -gt 1 ]; then return "$code"; fi
+}
+
+quality_one() {
+    local code=0
+    "$FUBENCH" quality "$1" --methods "$(methods)" --replicas "$REPLICAS" --seeds 0 \
+        --device "$DEVICE" --out "$OUT/results" -q || code=$?
     if [ "$code" -gt 1 ]; then return "$code"; fi
 }
 
@@ -65,9 +78,12 @@ case "${1:-}" in
     list) shift; list "$@" ;;
     methods) methods ;;
     run) [ $# -eq 2 ] || { echo "usage: $0 run SCENARIO.yaml" >&2; exit 2; }; run_one "$2" ;;
+    quality) [ $# -eq 2 ] || { echo "usage: $0 quality SCENARIO.yaml" >&2; exit 2; }
+        quality_one "$2" ;;
     plots) plots ;;
     board) board ;;
     check) check ;;
-    all) for file in $(list); do run_one "$file"; done; plots; board ;;
-    *) sed -n '2,19p' "$0" >&2; exit 2 ;;
+    all) for file in $(list); do run_one "$file"; done
+        for file in $QUALITY; do quality_one "$file"; done; plots; board ;;
+    *) sed -n '2,22p' "$0" >&2; exit 2 ;;
 esac

@@ -11,6 +11,7 @@
     fubench plot attention FILE [--seed N] [--methods a,b] [--results DIR] -o FILE.png
     fubench leaderboard RESULTS... -o FILE [--check] [--base DIR] [--plots DIR]
     fubench leaderboard --list-offline FILE... [--json]
+    fubench quality FILE [--replicas K] [--seeds 0] [--methods a,b] [--out DIR]
 
 Exit codes: 0 success; 1 a run finished but some row failed; 2 bad input (a scenario
 file, an argument, an unknown name, a path that cannot be written, a device this machine
@@ -27,13 +28,14 @@ from fubench.cli.common import (EXIT_ENVIRONMENT, EXIT_INTERRUPTED, EXIT_OK, EXI
                                 one_line_errors, print_error)
 from fubench.cli.info import cmd_list, cmd_plugins, cmd_show, cmd_validate
 from fubench.cli.parser import build_parser
+from fubench.cli.quality import cmd_quality
 from fubench.cli.reports import cmd_leaderboard, cmd_plot, cmd_table
 from fubench.cli.run import cmd_run
 from fubench.errors import EnvironmentFailure, FubenchError, os_error
 
 COMMANDS = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list, "show": cmd_show,
             "plugins": cmd_plugins, "table": cmd_table, "plot": cmd_plot,
-            "leaderboard": cmd_leaderboard}
+            "leaderboard": cmd_leaderboard, "quality": cmd_quality}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -46,7 +46,33 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show every sweep point, not only each method's best")
     _plot(sub)
     _leaderboard(sub)
+    _quality(sub)
     return parser
+
+
+def _quality(sub: argparse._SubParsersAction) -> None:
+    quality = sub.add_parser(
+        "quality", help="forgetting quality ε of each method from K training replicas",
+        description="Train K replicas of each seed (same data and forget set, K training "
+                    "seeds), run every method in each, and compare each method's K models "
+                    "with the K retrained ones on every forget example (logit-scaled "
+                    "confidence; NeurIPS 2023 unlearning challenge's ε and score). Costs K "
+                    "runs of every method; the original and reference models are cached "
+                    "(replica 0 is the seed's own run). Writes "
+                    "OUT/<scenario>/forget_quality_seed_<n>.json.")
+    quality.add_argument("file", help="scenario YAML file")
+    quality.add_argument("--replicas", type=int, default=8, metavar="K",
+                         help="training replicas per seed (default 8)")
+    quality.add_argument("--seeds", type=seed_list, help="comma-separated seeds (default 0)")
+    quality.add_argument("--methods", type=csv_list,
+                         help="comma-separated methods (default: the file's)")
+    quality.add_argument("--delta", type=float, default=0.01,
+                         help="the δ of (ε, δ)-unlearning (default 0.01, the challenge's)")
+    quality.add_argument("--out", default="results", help="result folder (default: results/)")
+    quality.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the file's)")
+    quality.add_argument("--no-cache", action="store_true",
+                         help="retrain the original and reference models of every replica")
+    quality.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 
 
 def _run(sub: argparse._SubParsersAction) -> None:

@@ -66,6 +66,9 @@ class ScenarioConfig:
     seeds: list[int]
     device: str
     claims: list[Claim] = field(default_factory=list)
+    #: share of the training (or test) split the server holds as unlabeled inputs
+    server_fraction: float = 0.0
+    server_from: str = "train"
 
     @property
     def kind(self) -> str:
@@ -77,7 +80,10 @@ class ScenarioConfig:
         return {
             "version": self.version, "name": self.name,
             "dataset": {"name": self.dataset.name, **self.dataset.params,
-                        "test_fraction": self.test_fraction, "split_seed": self.split_seed},
+                        "test_fraction": self.test_fraction, "split_seed": self.split_seed,
+                        # recorded only when set, so scenarios without it keep their hash
+                        **({"server_fraction": self.server_fraction,
+                            "server_from": self.server_from} if self.server_fraction else {})},
             "model": {"name": self.model.name, **self.model.params},
             "federation": {
                 "clients": fed.clients, "rounds": fed.rounds, "local_epochs": fed.local_epochs,

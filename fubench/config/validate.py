@@ -132,7 +132,7 @@ class _Validator:
         if not isinstance(description, str):
             raise self.fail("description", f"expected a string, got {got(description)}")
 
-        dataset_cls, dataset, test_fraction, split_seed = self.dataset(data["dataset"])
+        dataset_cls, dataset, test_fraction, split_seed, server = self.dataset(data["dataset"])
         model = self.component(self.registry.models, data["model"], "model")
         federation = self.federation(data["federation"])
         scenario = self.component(self.registry.kinds, data["scenario"], "scenario",
@@ -158,7 +158,7 @@ class _Validator:
                               self.claim_rows(methods))
         return ScenarioConfig(self.file, version, name, description, dataset, test_fraction,
                               split_seed, model, federation, scenario, methods, metrics,
-                              seeds, device, claims)
+                              seeds, device, claims, *server)
 
     def claim_rows(self, methods: list[MethodSpec]) -> list[str]:
         """The rows a claim may name: original, each method and sweep point, the reference."""
@@ -183,13 +183,16 @@ class _Validator:
         params, _ = self.component_params(cls, given, key)
         return ComponentSpec(cls.name, params)
 
-    def dataset(self, data: Any) -> tuple[type, ComponentSpec, float | None, int]:
+    def dataset(self, data: Any) -> tuple[type, ComponentSpec, float | None, int,
+                                          tuple[float, str]]:
         if isinstance(data, str):
             data = {"name": data}
         data = self.mapping(data, "dataset")
         harness = {"test_fraction": Param(None, float, min=0.0, max=0.9, min_exclusive=True,
                                           nullable=True),
-                   "split_seed": Param(0, int, min=0)}
+                   "split_seed": Param(0, int, min=0),
+                   "server_fraction": Param(0.0, float, min=0.0, max=0.5),
+                   "server_from": Param("train", str, choices=("train", "test"))}
         if "name" not in data:
             raise self.fail("dataset.name", "missing required key")
         cls = self.lookup(self.registry.datasets, data["name"], "dataset.name")
@@ -197,9 +200,15 @@ class _Validator:
                                    harness["test_fraction"])
         split_seed = self.value(data.get("split_seed", 0), "dataset.split_seed",
                                 harness["split_seed"])
+        server = (self.value(data.get("server_fraction", 0.0), "dataset.server_fraction",
+                             harness["server_fraction"]),
+                  self.value(data.get("server_from", "train"), "dataset.server_from",
+                             harness["server_from"]))
+        if "server_from" in data and not server[0]:
+            raise self.fail("dataset.server_from", "only used with server_fraction > 0")
         given = {k: v for k, v in data.items() if k not in ("name", *harness)}
         params, _ = self.component_params(cls, given, "dataset")
-        return cls, ComponentSpec(cls.name, params), test_fraction, split_seed
+        return cls, ComponentSpec(cls.name, params), test_fraction, split_seed, server
 
     FEDERATION = {
         "clients": Param(None, int, min=1),  # required: checked by keys()

@@ -55,10 +55,35 @@ def split(data: Dataset, test_fraction: float, seed: int) -> Dataset:
                    f"{test_fraction:.0%} (split_seed {seed})")
 
 
+def reserve_for_server(data: Dataset, fraction: float, source: str, seed: int) -> Dataset:
+    """Hold a stratified ``fraction`` of the training (``source="train"``, before any
+    partition) or test split out as the server's unlabeled inputs ``x_server``: no
+    client and no evaluation set ever holds them. Depends only on ``seed``
+    (``dataset.split_seed``), so every run seed and every method sees the same ones."""
+    x, y = (data.x_train, data.y_train) if source == "train" else (data.x_test, data.y_test)
+    g = torch.Generator().manual_seed(seed + 7_919)  # apart from the train/test split's
+    server_parts, keep_parts = [], []
+    for label in torch.unique(y):
+        idx = torch.nonzero(y == label).flatten()
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        n_server = int(round(len(idx) * fraction))
+        server_parts.append(idx[:n_server])
+        keep_parts.append(idx[n_server:])
+    server_idx = torch.cat(server_parts).sort().values
+    keep_idx = torch.cat(keep_parts).sort().values
+    what = (f"; the server holds {len(server_idx)} unlabeled {source}-split samples "
+            f"(server_fraction {fraction:g})")
+    kept = {f"x_{source}": x[keep_idx], f"y_{source}": y[keep_idx]}
+    return replace(data, **kept, x_server=x[server_idx], source=data.source + what)
+
+
 def fingerprint(data: Dataset) -> str:
     """A short hash of the tensors, so a cache never mixes two versions of the data."""
     h = hashlib.sha256()
-    for t in (data.x_train, data.y_train, data.x_test, data.y_test):
+    tensors = [data.x_train, data.y_train, data.x_test, data.y_test]
+    if data.x_server is not None:  # only then: data without a server keep their hash
+        tensors.append(data.x_server)
+    for t in tensors:
         h.update(t.contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
 
@@ -69,12 +94,16 @@ _LOADED: dict[str, Dataset] = {}
 def load(config: ScenarioConfig, registry: Registry) -> Dataset:
     """Load the scenario's data set, split it, and keep it for the process."""
     key = repr((config.dataset.name, sorted(config.dataset.params.items()),
-                config.test_fraction, config.split_seed))
+                config.test_fraction, config.split_seed, config.server_fraction,
+                config.server_from))
     if key not in _LOADED:
         loader = registry.datasets.get(config.dataset.name)(**config.dataset.params)
         data = loader.load(data_root())
         if config.test_fraction is not None or data.x_test is None:
             data = split(data, config.test_fraction or 0.3, config.split_seed)
+        if config.server_fraction:
+            data = reserve_for_server(data, config.server_fraction, config.server_from,
+                                      config.split_seed)
         _LOADED[key] = data
     return _LOADED[key]
 

@@ -34,10 +34,15 @@ class Job:
     """One (scenario, seed). Build it, call :meth:`references`, then :meth:`run` each
     method and :meth:`row` each outcome."""
 
-    def __init__(self, plan: Plan, data: Dataset, seed: int, cache: ModelCache | None = None):
+    def __init__(self, plan: Plan, data: Dataset, seed: int, cache: ModelCache | None = None,
+                 data_seed: int | None = None):
         self.plan = plan
         self.data = data
         self.seed = seed
+        #: seeds the partition, the kind's build and the attacks; ``seed`` seeds the
+        #: training (initialisation, sampling, batches, methods). They differ only in a
+        #: training replica (:mod:`fubench.engine.replicas`): same data, new training.
+        self.data_seed = seed if data_seed is None else data_seed
         self.cache = cache if cache is not None else ModelCache(enabled=False)
         self.reference_name = plan.reference.name
         self.original: Outcome | None = None
@@ -51,11 +56,12 @@ class Job:
     def setup(self) -> ScenarioSetup:
         """The kind's data for this seed, on the plan's device."""
         parts = self.plan.partitioner.partition(self.data.y_train, self.plan.n_clients,
-                                                generator(self.seed, "partition"))
-        setup = self.plan.kind.build(self.data, parts, generator(self.seed, "scenario"))
+                                                generator(self.data_seed, "partition"))
+        setup = self.plan.kind.build(self.data, parts, generator(self.data_seed, "scenario"))
+        setup.server_data = self.data.x_server  # the harness's, the same for every method
         setup.to(self.plan.device)
         if setup.attack_seed is None:
-            setup.attack_seed = derive_seed(self.seed, "attack") % (2**31 - 1)
+            setup.attack_seed = derive_seed(self.data_seed, "attack") % (2**31 - 1)
         return setup
 
     @cached_property
@@ -102,7 +108,8 @@ class Job:
     def cache_key(self, role: str) -> str:
         if self.plan.identity is None:
             return f"uncached-{role}"
-        return self.cache.key({"role": role, "seed": self.seed,
+        replica = {"data_seed": self.data_seed} if self.data_seed != self.seed else {}
+        return self.cache.key({"role": role, "seed": self.seed, **replica,
                                "data_fingerprint": datasets.fingerprint(self.data),
                                **self.plan.identity})
 

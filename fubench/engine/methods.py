@@ -83,7 +83,7 @@ def make_context(job: "Job", cls: type[Unlearner], label: str, original: Outcome
         make_model=job.fresh_models(label), request=job.setup.request, federation=federation,
         history=original.history if wants_history else None, device=job.plan.device,
         seed=job.seed, generator=generator(job.seed, label), scenario_kind=job.plan.kind_name,
-        upstream=upstream)
+        upstream=upstream, server_data=job.setup.server_data)
 
 
 def upstream_result(job: "Job", name: str, reader: MethodSpec, original: Outcome,

@@ -76,3 +76,11 @@ class RoundHistory:
     @property
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.directory.glob("round_*.pt"))
+
+    def round_bytes(self, r: int) -> int:
+        """Bytes on disk of round ``r``'s record (for a method that keeps only some
+        rounds, e.g. every Δt-th)."""
+        path = self.directory / f"round_{r:05d}.pt"
+        if not path.exists():
+            raise IndexError(r)
+        return path.stat().st_size

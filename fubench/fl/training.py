@@ -143,7 +143,8 @@ def fedavg(model: nn.Module, clients: list[Split], settings: TrainSettings, roun
     # a progress display may follow each round's clients too (fubench.progress.bar)
     clients_of = getattr(steps, "clients", None)
     for r in steps:
-        chosen = sample_clients(candidates, client_fraction, generator(seed, tag, "sample", r))
+        chosen = sample_clients(candidates, client_fraction,
+                                generator(seed, tag, "client_sampling", r))
         start = state_copy(model)
         average = WeightedAverage()
         client_states: dict[int, StateDict] = {}

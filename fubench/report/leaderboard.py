@@ -26,6 +26,7 @@ from fubench.report.explain import (cost_rules, intro, link, ranking_rules,
                                     render_provenance)
 from fubench.report.ranking import best_rows, cost_ranks, scenario_ranks
 from fubench.report.claims import VERDICTS, ClaimResult, check_claims, render_claims
+from fubench.report.quality import load_quality, render_records
 from fubench.report.reader import Result
 from fubench.report.sweeps import keep_best_sweep_points
 from fubench.report.table import ScenarioTable, aggregate, cell_text, header
@@ -238,9 +239,20 @@ def render_leaderboard(results: list[Result], registry: Registry, paths: list[st
     if found:
         parts.append("Plots: " + " · ".join(found) + "\n")
     parts.append(render_claim_summary(sections))
-    parts += [render_section(s, registry, base, plots) for s in sections]
+    quality = load_quality(paths)  # the forgetting-quality ε files, where computed
+    parts += [render_section(s, registry, base, plots) + quality_section(s, quality)
+              for s in sections]
     parts.append(render_provenance(results))
     return "\n".join(p for p in parts if p)
+
+
+def quality_section(section: Section, quality: dict[str, list]) -> str:
+    """The scenario's forgetting-quality ε (``fubench quality``), when computed."""
+    records = quality.get(section.table.scenario)
+    if not records:
+        return ""
+    hashes = {r.get("config_hash") for r in section.table.results}
+    return "\n" + render_records(records, hashes)
 
 
 # --------------------------------------------------------------------------- check

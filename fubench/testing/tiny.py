@@ -18,14 +18,24 @@ N_FEATURES = 8
 SAMPLES_PER_CLIENT = 100
 N_CLIENTS = 3
 N_TEST = 150
+N_SERVER = 60
 SETTINGS = TrainSettings(epochs=1, batch_size=32, lr=0.05, momentum=0.9)
 
 
 def tiny_data(modality: str, seed: int = 0) -> Dataset:
     """Synthetic, learnable data: each class lights up its own image row (grey, in
-    three equal channels, so colouring kinds can work) or its own feature."""
-    g = torch.Generator().manual_seed(seed)
-    n = N_CLIENTS * SAMPLES_PER_CLIENT + N_TEST
+    three equal channels, so colouring kinds can work) or its own feature; the server
+    holds ``N_SERVER`` more inputs of the same kind, unlabeled."""
+    x, y, names = _draw(modality, N_CLIENTS * SAMPLES_PER_CLIENT + N_TEST,
+                        torch.Generator().manual_seed(seed))
+    server, _, _ = _draw(modality, N_SERVER, torch.Generator().manual_seed(seed + 7_919))
+    split = N_CLIENTS * SAMPLES_PER_CLIENT
+    return Dataset(f"kit_{modality}", "synthetic (fubench.testing)", x[:split], y[:split],
+                   x[split:], y[split:], N_CLASSES, modality=modality, feature_names=names,
+                   x_server=server)
+
+
+def _draw(modality: str, n: int, g: torch.Generator):
     y = torch.arange(n) % N_CLASSES
     y = y[torch.randperm(n, generator=g)]
     if modality == "image":
@@ -38,9 +48,7 @@ def tiny_data(modality: str, seed: int = 0) -> Dataset:
         x[:, 0] = (y % N_FEATURES).float()
         x[:, 1] += y.float()
         names = [f"f{i}" for i in range(N_FEATURES)]
-    split = N_CLIENTS * SAMPLES_PER_CLIENT
-    return Dataset(f"kit_{modality}", "synthetic (fubench.testing)", x[:split], y[:split],
-                   x[split:], y[split:], N_CLASSES, modality=modality, feature_names=names)
+    return x, y, names
 
 
 def tiny_model(input_shape: tuple[int, ...], n_classes: int) -> nn.Module:

@@ -1,0 +1,105 @@
+"""``fubench quality``: the forgetting-quality ε of a scenario's methods from K training
+replicas (see :mod:`fubench.forget_quality` and :mod:`fubench.engine.replicas`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from fubench.cli.common import EXIT_FAILED_ROWS, EXIT_OK
+
+SCHEMA = 1
+
+
+def quality_path(out: str | Path, scenario: str, seed: int) -> Path:
+    """Beside the seed's result file: ``<out>/<scenario>/forget_quality_seed_<n>.json``."""
+    return Path(out) / scenario / f"forget_quality_seed_{seed}.json"
+
+
+def cmd_quality(args: argparse.Namespace) -> int:
+    from fubench import data as datasets
+    from fubench import forget_quality as fq
+    from fubench import progress
+    from fubench.config import load_scenario
+    from fubench.engine import ModelCache
+    from fubench.engine.replicas import run_replicas
+    from fubench.plugins import get_registry
+    from fubench.report.quality import render_records
+    from fubench.results import provenance, write_json_atomic
+    from fubench.runner import Runner
+
+    progress.set_quiet(args.quiet)
+    if args.replicas < 2:
+        raise ValueError(f"--replicas: expected at least 2, got {args.replicas}")
+    registry = get_registry()
+    config = load_scenario(args.file, registry)
+    config = config.with_overrides(methods=args.methods, seeds=args.seeds or [0],
+                                   registry=registry)
+    runner = Runner(config, registry, out=args.out,
+                    cache=ModelCache(enabled=not args.no_cache), device=args.device)
+    data = datasets.load(config, registry)
+    plan = runner.plan
+    records, failed = [], False
+    for seed in config.seeds:
+        started = time.strftime("%Y-%m-%d %H:%M:%S")
+        rows = run_replicas(plan, data, seed, args.replicas, runner.cache, on_replica=lambda r, k:
+                            progress.say(f"{config.name} seed {seed}: replica {r + 1} of {k}"))
+        stats = {row: rows.matrix(row) for row in rows.stats}
+        record = {
+            "schema": SCHEMA, "what": "forget_quality",
+            "scenario": {"name": config.name, "kind": config.kind, "version": config.version,
+                         "file": config.file},
+            "config_hash": runner.config_hash(data), "seed": seed,
+            "replicas": args.replicas, "replica_seeds": rows.seeds,
+            "statistic": fq.STATISTIC, "delta": args.delta,
+            "rate_floor": fq.rate_floor(args.replicas),
+            "epsilon_cap": fq.cap(args.replicas, args.replicas, args.delta),
+            "aggregate": f"mean of 2/2^n, n = bin of width {fq.BIN_WIDTH} ({fq.BINS} bins)",
+            "forget_examples": rows.examples, "reference": rows.reference,
+            "null": fq.null_reference(args.replicas, args.replicas, args.delta),
+            "rows": fq.rows_record(stats, rows.status, rows.errors, rows.reference,
+                                   args.replicas, args.delta,
+                                   {spec.label: spec.params for spec in plan.method_rows()}),
+            "seconds": {"wall": rows.wall_seconds, "per_row": rows.seconds},
+            "started": started,
+            "provenance": provenance(plan.device, registry.loaded_versions()),
+        }
+        path = quality_path(args.out, config.name, seed)
+        record = merge(path, record)
+        write_json_atomic(path, record)
+        print(f"wrote {path}", file=sys.stderr)
+        records.append(record)
+        failed |= any(r["status"] == "failed" for r in record["rows"].values())
+    print(render_records(records))
+    return EXIT_FAILED_ROWS if failed else EXIT_OK
+
+
+#: what must agree for an earlier file's rows to stand beside this run's
+SAME = ("config_hash", "seed", "replicas", "replica_seeds", "delta", "statistic")
+
+
+def merge(path: Path, record: dict) -> dict:
+    """``record`` with the rows of the file already at ``path`` that this run did not
+    compute, when that file was made under the same configuration, replicas and δ (so a
+    method added or changed later costs only its own K runs); the runtime adds up."""
+    import json
+
+    from fubench.progress import say
+
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return record
+    if any(previous.get(key) != record[key] for key in SAME):
+        return record
+    kept = {k: v for k, v in previous.get("rows", {}).items() if k not in record["rows"]}
+    if kept:
+        say(f"  {path.name}: keeping {', '.join(sorted(kept))} from the earlier run")
+    record["rows"] = {**kept, **record["rows"]}
+    before = previous.get("seconds", {})
+    record["seconds"] = {"wall": before.get("wall", 0.0) + record["seconds"]["wall"],
+                         "per_row": {**before.get("per_row", {}),
+                                     **record["seconds"]["per_row"]}}
+    return record

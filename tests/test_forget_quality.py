@@ -1,0 +1,209 @@
+"""The forgetting-quality ε: the estimator on cases whose answer is known, the training
+replicas it runs on, the ``fubench quality`` command and its leaderboard section."""
+
+from __future__ import annotations
+
+import json
+import math
+import types
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import fubench
+from fubench import forget_quality as fq
+from fubench.config import load_scenario
+from fubench.engine import Job, Plan
+from fubench.engine.replicas import replica_seed
+from fubench.plugins import load_registry, reset_registry
+from tests.conftest import TEST_PLUGIN, run_cli
+
+K = 8
+
+
+# ------------------------------------------------------------------ the estimator
+def test_identical_model_sets_give_epsilon_zero():
+    stats = np.random.default_rng(0).standard_normal((K, 300))
+    eps = fq.example_epsilons(stats, stats.copy())
+    assert np.all(eps == 0.0)
+    assert fq.summary(eps) == {"epsilon_mean": 0.0, "epsilon_median": 0.0, "score": 1.0}
+
+
+def test_unlearned_drawn_like_retrained_scores_the_null_not_zero():
+    """A perfect unlearner (its models from retrain's distribution) is not at ε = 0 with
+    K = 8 models: the best of 2K thresholds fits noise. It matches the null reference."""
+    rng = np.random.default_rng(1)
+    unlearned, retrained = rng.standard_normal((K, 2000)), rng.standard_normal((K, 2000))
+    got = fq.summary(fq.example_epsilons(unlearned, retrained))
+    null = fq.null_reference(K, K)
+    assert abs(got["epsilon_mean"] - null["epsilon_mean"]) < 0.05
+    assert abs(got["score"] - null["score"]) < 0.03
+    # the null is well below the cap, and its score well above the separated one's
+    assert null["epsilon_mean"] < fq.cap(K, K) - 1.0
+    assert null["score"] > 4 * 2 / 2 ** 6
+
+
+def test_clearly_separated_distributions_give_the_cap_on_every_example():
+    rng = np.random.default_rng(2)
+    retrained = rng.standard_normal((K, 100))
+    for shift in (+50.0, -50.0):  # above or below: the attack tries both sides
+        eps = fq.example_epsilons(retrained + shift, retrained)
+        assert np.allclose(eps, fq.cap(K, K))
+    # cap = log((1 - δ - 1/(2K)) · 2K)
+    assert fq.cap(K, K) == pytest.approx(math.log((1 - 0.01 - 1 / 16) * 16))
+
+
+def test_epsilon_grows_with_the_separation():
+    rng = np.random.default_rng(3)
+    retrained = rng.standard_normal((K, 3000))
+    means = [fq.summary(fq.example_epsilons(rng.standard_normal((K, 3000)) + shift,
+                                            retrained))["epsilon_mean"]
+             for shift in (0.0, 1.0, 2.0, 4.0)]
+    assert means == sorted(means) and means[-1] > means[0] + 0.8
+
+
+def test_one_example_by_hand():
+    """K = 2: unlearned {3, 4}, retrained {1, 2}: the threshold 2 separates them, both
+    rates are 0 and clip to 1/4: ε = log((1 − 0.01 − 0.25) / 0.25)."""
+    eps = fq.example_epsilons(np.array([[3.0], [4.0]]), np.array([[1.0], [2.0]]))
+    assert eps[0] == pytest.approx(math.log(0.74 / 0.25))
+    # interleaved {1, 3} vs {2, 4}: the best attack ("unlearned if ≤ 1") has FPR = 0
+    # (clipped to 1/4) and FNR = 1/2: max(log(0.74 / 0.5), log((0.99 - 0.5) / 0.25))
+    eps = fq.example_epsilons(np.array([[1.0], [3.0]]), np.array([[2.0], [4.0]]))
+    assert eps[0] == pytest.approx(math.log(0.49 / 0.25))
+
+
+def test_bucketed_score_follows_the_challenge():
+    scores = fq.bucket_scores(np.array([0.0, 0.49, 0.5, 1.2, 6.0, 50.0]))
+    assert scores.tolist() == [1.0, 1.0, 0.5, 0.25, 2 / 2 ** 13, 2 / 2 ** 13]
+
+
+def test_bad_shapes_are_refused():
+    with pytest.raises(ValueError, match="examples"):
+        fq.example_epsilons(np.zeros((4, 3)), np.zeros((4, 2)))
+    with pytest.raises(ValueError, match="at least 2"):
+        fq.example_epsilons(np.zeros((1, 3)), np.zeros((4, 3)))
+
+
+def test_logit_confidence_is_log_odds_of_the_label():
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 0.5]])
+
+    class Fixed(nn.Module):
+        def forward(self, x):
+            return logits[x.long().flatten()]
+
+    got = fq.logit_confidence(Fixed(), torch.tensor([[0.0], [1.0]]), torch.tensor([0, 2]))
+    p = torch.softmax(logits, 1)
+    want = [math.log(p[0, 0] / (1 - p[0, 0])), math.log(p[1, 2] / (1 - p[1, 2]))]
+    assert got == pytest.approx(want)
+
+
+# --------------------------------------------------------------------- replicas
+class Rerun(fubench.Unlearner):
+    """Retrains exactly as the gold standard does: ε must be 0 (a known answer)."""
+
+    name = "rerun"
+    participation = "retained"
+
+    def unlearn(self, ctx):
+        model = ctx.make_model()
+        model.load_state_dict(ctx.initial_state)
+        return ctx.federation.train(model)
+
+
+@pytest.fixture
+def rerun_registry():
+    @fubench.hookimpl
+    def fubench_unlearners():
+        return [Rerun]
+
+    module = types.ModuleType("fubench_test_rerun")
+    module.fubench_unlearners = fubench_unlearners
+    registry = load_registry(extra_plugins=[TEST_PLUGIN, module])
+    reset_registry(registry)
+    return registry
+
+
+def test_replicas_keep_the_data_and_change_the_training(backdoor_yaml, rerun_registry):
+    from fubench import data as datasets
+
+    config = load_scenario(backdoor_yaml(), rerun_registry)
+    plan = Plan.from_config(config, rerun_registry)
+    data = datasets.load(config, rerun_registry)
+    base = Job(plan, data, 0)
+    zero = Job(plan, data, replica_seed(0, 0), data_seed=0)
+    other = Job(plan, data, replica_seed(0, 1), data_seed=0)
+    assert zero.cache_key("original") == base.cache_key("original")  # reuses the run's
+    assert other.cache_key("original") != base.cache_key("original")
+    for a, b in zip(base.setup.train, other.setup.train):
+        assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y)
+    assert torch.equal(base.setup.request.forget_masks[0], other.setup.request.forget_masks[0])
+    assert base.setup.attack_seed == other.setup.attack_seed
+    assert not torch.equal(base.initial_state["0.weight"], other.initial_state["0.weight"])
+
+
+def test_quality_command_writes_epsilon_beside_the_results(backdoor_yaml, rerun_registry,
+                                                           tmp_path):
+    path = backdoor_yaml()
+    text = path.read_text().replace("finetune: {rounds: 1}}", "finetune: {rounds: 1}, rerun: {}}")
+    path.write_text(text)
+    out = tmp_path / "results"
+    assert run_cli("run", str(path), "--out", str(out), "-q") == 0
+    assert run_cli("quality", str(path), "--replicas", "3", "--out", str(out), "-q") == 0
+    record = json.loads((out / "tiny_backdoor" / "forget_quality_seed_0.json").read_text())
+    assert record["replicas"] == 3 and record["statistic"] == "logit_confidence"
+    assert record["delta"] == 0.01 and record["seconds"]["wall"] > 0
+    assert record["replica_seeds"][0] == 0 and len(set(record["replica_seeds"])) == 3
+    rows = record["rows"]
+    assert rows["rerun"]["epsilon_mean"] == 0.0 and rows["rerun"]["score"] == 1.0
+    assert rows["retrain"]["status"] == "reference"
+    assert 0.0 <= rows["finetune"]["epsilon_mean"] <= record["epsilon_cap"] + 1e-9
+    assert rows["original"]["replicas_ok"] == 3
+    result = json.loads((out / "tiny_backdoor" / "seed_0.json").read_text())
+    assert record["config_hash"] == result["config_hash"]
+
+    assert rows["finetune"]["params"] == {"rounds": 1, "local_epochs": 1, "lr": None}
+
+    # a later run of one method keeps the other rows (same configuration and replicas)
+    wall = record["seconds"]["wall"]
+    assert run_cli("quality", str(path), "--replicas", "3", "--methods", "rerun",
+                   "--out", str(out), "-q") == 0
+    again = json.loads((out / "tiny_backdoor" / "forget_quality_seed_0.json").read_text())
+    assert again["rows"]["finetune"] == rows["finetune"]
+    assert again["rows"]["rerun"]["epsilon_mean"] == 0.0
+    assert again["seconds"]["wall"] > wall
+
+    board = tmp_path / "README.md"
+    assert run_cli("leaderboard", str(out), "-o", str(board)) == 0
+    text = board.read_text()
+    assert "### Forgetting quality ε (tiny_backdoor)" in text
+    assert "K = 3 training replicas" in text and "| rerun " in text
+    assert "another configuration" not in text
+
+
+def test_quality_refuses_fewer_than_two_replicas(backdoor_yaml, test_registry, capsys):
+    assert run_cli("quality", str(backdoor_yaml()), "--replicas", "1") == 2
+    assert "at least 2" in capsys.readouterr().err
+
+
+def test_the_section_shows_na_reasons_the_null_and_stale_configurations():
+    from fubench.report.quality import render_records
+
+    null = fq.null_reference(K, K)
+    record = {"scenario": {"name": "s"}, "seed": 0, "replicas": K, "null": null,
+              "forget_examples": 12, "reference": "retrain", "delta": 0.01,
+              "epsilon_cap": fq.cap(K, K), "config_hash": "abc", "seconds": {"wall": 125.0},
+              "rows": {"original": {"status": "ok", "replicas_ok": K, "epsilon_mean": 2.5,
+                                    "epsilon_median": 2.6, "score": 0.05},
+                       "picky": {"status": "n/a", "replicas_ok": 0,
+                                 "error": "picky does not serve 's'"},
+                       "retrain": {"status": "reference", "replicas_ok": K}}}
+    text = render_records([record], result_hashes={"other"})
+    assert "| original " in text and "2.50" in text and "| picky " in text
+    assert "n/a" in text and "picky: picky does not serve 's'" in text
+    assert f"ε ≈ {null['epsilon_mean']:.2f}" in text and "2 min" in text
+    assert "| retrain " not in text, "the reference is the yardstick, not a row"
+    assert "another configuration" in text
+    assert "another configuration" not in render_records([record], result_hashes={"abc"})
