@@ -26,7 +26,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         for seed in config.seeds:
             result_path(args.out, config.name, seed).unlink(missing_ok=True)
     runner = Runner(config, registry, out=args.out, cache=ModelCache(enabled=not args.no_cache),
-                    device=args.device)
+                    device=args.device, jobs=getattr(args, "jobs", 1),
+                    executor=getattr(args, "executor", "local"),
+                    address=getattr(args, "address", None),
+                    threads=getattr(args, "threads", None), retime=getattr(args, "retime", False))
     paths = runner.run()
     results = [read_result(p) for p in paths]
     wanted = {ORIGINAL, runner.plan.reference.name, *(m.label for m in config.methods)}
