@@ -84,6 +84,9 @@ class Runner:
         self.threads = threads
         self._results: dict[int, tuple[Path, dict[str, Any]]] = {}
         self._told: set[int] = set()
+        #: (seed, label) stored in this run: every task of a seed sends the same
+        #: reference rows, stored (and announced to plugins) once
+        self._stored: set[tuple[int, str]] = set()
 
     def run(self) -> list[Path]:
         from fubench import executors
@@ -97,10 +100,12 @@ class Runner:
         self.cache.sweep_stale()
         where = executors.Where(self.executor, self.jobs, self.address, self.threads,
                                 self.plan.device)
-        tasks = self.tasks(data, split=where.parallel)
-        if where.parallel and self.executor == "local" and not self._portable():
+        # without a cache, every task would train its seed's references again
+        tasks = self.tasks(data, split=where.parallel and self.cache.enabled)
+        alone = self.executor == "local" and len(tasks) == 1
+        if where.parallel and (alone or not self._portable()):
             where = executors.Where("local", 1, None, self.threads, self.plan.device)
-            tasks = self.tasks(data, split=False)
+            tasks = self.tasks(data, split=False, quiet=True)
         threads = where.threads(len(tasks))
         for task in tasks:
             task.threads, task.progress = threads, not where.parallel
@@ -113,11 +118,12 @@ class Runner:
         return paths
 
     # ------------------------------------------------------------------ tasks
-    def tasks(self, data: Dataset, split: bool) -> list[Task]:
+    def tasks(self, data: Dataset, split: bool, quiet: bool = False) -> list[Task]:
         """The tasks of this run: per seed the rows to compute (rows reusable from the
         seed's result file are left out), in one task per seed or, with ``split``, one
         per group of rows, ordered so that the first tasks cover different seeds."""
         todo: dict[int, list[str]] = {}
+        self._stored.clear()
         for seed in self.config.seeds:
             path = result_path(self.out, self.config.name, seed)
             config_hash = self.config_hash(data)
@@ -128,7 +134,8 @@ class Runner:
             todo[seed] = []
             for spec in self.plan.method_rows():
                 if self._reusable(result, spec, metrics):
-                    say(f"  {spec.label}: reused from {path.name}")
+                    if not quiet:
+                        say(f"  {spec.label}: reused from {path.name}")
                 else:
                     todo[seed].append(spec.label)
         groups = self.plan.row_groups() if split else [[m.label for m in
@@ -178,7 +185,8 @@ class Runner:
                 self._told.add(seed)
                 for warning in result["warnings"]:
                     say(f"  !! {warning}")
-        elif event[0] == "row":
+        elif event[0] == "row" and (seed, event[2]) not in self._stored:
+            self._stored.add((seed, event[2]))
             result["provenance"]["determinism"] = self._determinism
             self._store(result, path, seed, event[2], event[3])
 

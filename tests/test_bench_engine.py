@@ -40,16 +40,20 @@ SETTINGS = TrainSettings(epochs=1, batch_size=BATCH, lr=0.01, momentum=0.9)
 LINES: list[str] = []
 
 
-@pytest.fixture(scope="module")
-def workload():
+def make_workload(per_client: int = PER_CLIENT):
     torch.manual_seed(0)
     model = MnistCNN().build((1, 28, 28), 10)
     g = torch.Generator().manual_seed(0)
-    clients = [Split(torch.rand(PER_CLIENT, 1, 28, 28, generator=g),
-                     torch.randint(0, 10, (PER_CLIENT,), generator=g)) for _ in range(CLIENTS)]
+    clients = [Split(torch.rand(per_client, 1, 28, 28, generator=g),
+                     torch.randint(0, 10, (per_client,), generator=g)) for _ in range(CLIENTS)]
     request = ForgetRequest((0,), {})
     setup = ScenarioSetup(clients, clients, request, {"test": clients[0]}, ["test_acc"])
     return model, clients, setup
+
+
+@pytest.fixture(scope="module")
+def workload():
+    return make_workload(64)
 
 
 def engine_round(model, setup) -> None:
@@ -91,7 +95,7 @@ def vmap_round(model, clients) -> None:
     orders = [torch.randperm(len(d), generator=g) for d in clients]
     xs = torch.stack([d.x for d in clients])
     ys = torch.stack([d.y for d in clients])
-    for i in range(0, PER_CLIENT, BATCH):
+    for i in range(0, len(clients[0]), BATCH):
         index = torch.stack([o[i:i + BATCH] for o in orders])
         x = torch.gather(xs, 1, index[:, :, None, None, None].expand(-1, -1, *xs.shape[2:]))
         y = torch.gather(ys, 1, index)
@@ -103,8 +107,9 @@ def vmap_round(model, clients) -> None:
 
 
 @pytest.mark.benchmark(group="engine-training")
-def test_bench_engine_against_bare_sgd(benchmark, workload):
-    model, clients, setup = workload
+def test_bench_engine_against_bare_sgd(benchmark):
+    timed = not getattr(benchmark, "disabled", False)
+    model, clients, setup = make_workload(PER_CLIENT if timed else BATCH)
     timer = Interleaved({"engine": lambda: engine_round(model, setup),
                          "bare": lambda: bare_round(model, clients),
                          "vmap": lambda: vmap_round(model, clients)})
@@ -124,7 +129,7 @@ def test_vmap_round_trains_like_sequential_sgd(workload):
     """The vmap variant computes the same SGD (up to rounding): its benchmark compares
     like with like."""
     model, clients, _ = workload
-    one = [Split(c.x[:64], c.y[:64]) for c in clients]
+    one = clients
     torch.manual_seed(0)
     m1, m2 = copy.deepcopy(model), copy.deepcopy(model)
     g = torch.Generator().manual_seed(0)

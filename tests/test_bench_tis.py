@@ -35,8 +35,8 @@ from tests.benchtools import Interleaved, run
 
 BATCH = 32
 #: samples per timed variant: about a second for the cheapest curvature on one core
-N_SAMPLES = 768
-GRAD_REPEATS = 4
+N_SAMPLES = 512
+GRAD_REPEATS = 3
 LINES: list[str] = []
 
 

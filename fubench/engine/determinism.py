@@ -13,8 +13,9 @@ serial run bit for bit) when two things hold:
 
 NumPy's BLAS (the attack models of some metrics) is limited to the same thread count.
 A CUDA run is not reproducible bit for bit (cuBLAS and cuDNN pick kernels and reduction
-orders at run time); its provenance says so. The cost: measured about 10-30% slower
-training on CPU than with oneDNN."""
+orders at run time), nor are two CPUs with different instruction sets (MKL's ``AUTO``
+picks the code path by processor); the provenance says so. The cost: measured about
+10-30% slower training on CPU than with oneDNN."""
 
 from __future__ import annotations
 
@@ -67,7 +68,8 @@ def settings(device: torch.device) -> dict[str, Any]:
     if device.type == "cuda":
         why = "no: CUDA kernels choose their reduction order at run time"
     elif cpu_ok:
-        why = "yes: CPU, oneDNN off, MKL strict; the same on any thread count of this CPU type"
+        why = ("yes: CPU, oneDNN off, MKL strict: the same bits on any thread count (on "
+               "processors with the same instruction set)")
     else:
         why = "only at this thread count: oneDNN on or MKL not in strict mode"
     return {"torch_threads": torch.get_num_threads(),
