@@ -9,6 +9,12 @@ read (``Evaluation``, ``RowInfo``, ``ratio``) and small utilities (``derive_seed
 ``state_copy``, ``log``). Plugins import from ``fubench`` only; ``fubench.testing`` is
 the conformance kit for a plugin's own tests."""
 
+import os as _os
+
+# MKL reads this once, at its first call: set before any computation so CPU results do
+# not depend on the thread count (see fubench.engine.determinism)
+_os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
+
 from fubench.api import (PARTICIPATION, REFERENCE, ROLES, DatasetLoader, Metric,
                          ModelFactory, Partitioner, ScenarioKind, Unlearner)
 from fubench.errors import (ConfigError, DataUnavailable, FubenchError, NotApplicable,

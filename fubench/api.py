@@ -151,7 +151,9 @@ class Metric(Component):
       "ratio" = raw(θ)/raw(θ^r) (nta, rtr), "gap" = (raw(θ^i) − raw(θ)) / (raw(θ^i) −
       raw(θ^r)) (nfs); a table ranks the normalised column, not its raw twin, and shows a
       "gap" metric only where its denominator stands clearly above the seeds' noise;
-    * ``percent``: shown ×100; ``count``: an integer count (no decimals when whole).
+    * ``percent``: shown ×100; ``count``: an integer count (no decimals when whole);
+    * ``always``: every row of every scenario gets it, listed or not (a measurement the
+      harness makes of every run, like the counted work).
     """
 
     higher_is_better: ClassVar[bool | None] = None
@@ -161,6 +163,7 @@ class Metric(Component):
     normalisation: ClassVar[str] = "ratio"
     percent: ClassVar[bool] = False
     count: ClassVar[bool] = False
+    always: ClassVar[bool] = False
 
     def compute(self, ev: "Evaluation") -> float | None:  # pragma: no cover
         raise NotImplementedError

@@ -91,6 +91,19 @@ def bar(iterable: Iterable[Any], desc: str = "", unit: str = "it",
     return _Lines(iterable, desc, unit, total)
 
 
+def counter(total: int, desc: str = "", unit: str = "it") -> Any:
+    """Progress advanced by hand (``update(n)``, then ``close()``), for work that
+    finishes elsewhere, e.g. rows computed by worker processes: a tqdm bar on a
+    terminal, periodic lines elsewhere, nothing when quiet."""
+    if _QUIET:
+        return _Silent(())
+    if on_terminal():
+        columns, lines = _size()
+        return _Bar(total=total, desc=desc, unit=unit, leave=False, file=sys.stderr,
+                    ncols=columns, nrows=lines, mininterval=0.2)
+    return _CountedLines(desc, unit, total)
+
+
 def say(message: str) -> None:
     """A status line on stderr, unless quiet (above the bars on a terminal)."""
     if _QUIET:
@@ -110,6 +123,12 @@ class _Silent:
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self.iterable)
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
     def clients(self, chosen: Iterable[Any]) -> Iterable[Any]:
         return chosen
@@ -144,6 +163,22 @@ class _Lines:
 
     def clients(self, chosen: Iterable[Any]) -> Iterable[Any]:
         return bar(chosen, desc=self.desc, unit=CLIENTS)
+
+
+class _CountedLines(_Lines):
+    """Periodic lines for a :func:`counter`: active from creation to ``close``."""
+
+    def __init__(self, desc: str, unit: str, total: int | None):
+        super().__init__((), desc, unit, total)
+        _ACTIVE.append(self)
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        _tick()
+
+    def close(self) -> None:
+        if self in _ACTIVE:
+            _ACTIVE.remove(self)
 
 
 def _tick() -> None:

@@ -202,13 +202,20 @@ class UnlearnResult:
 class RowInfo:
     """What a run measured outside the model, for one row: wall time, what it asked of
     the federation, and the metrics the method reported itself (``None`` for the
-    original model, which was trained, not unlearned)."""
+    original model, which was trained, not unlearned).
+
+    ``work`` is the FLOPs the row computed, clients and server together, of which
+    ``client_work`` on the clients (see :mod:`fubench.fl.work`); ``timed_on`` is the
+    hardware and thread count ``seconds`` was measured on."""
 
     seconds: float | None = None
     clients: tuple[int, ...] = ()
     comm_rounds: int = 0
     comm_bytes: int = 0
     reported: dict[str, float] | None = None
+    work: int | None = None
+    client_work: int | None = None
+    timed_on: str | None = None
 
     @property
     def clients_involved(self) -> int:
@@ -217,10 +224,12 @@ class RowInfo:
     def as_dict(self) -> dict[str, Any]:
         return {"seconds": self.seconds, "clients": list(self.clients),
                 "comm_rounds": self.comm_rounds, "comm_bytes": self.comm_bytes,
-                "reported": self.reported}
+                "reported": self.reported, "work": self.work,
+                "client_work": self.client_work, "timed_on": self.timed_on}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RowInfo":
         return cls(data.get("seconds"), tuple(data.get("clients", ())),
                    int(data.get("comm_rounds", 0)), int(data.get("comm_bytes", 0)),
-                   data.get("reported"))
+                   data.get("reported"), data.get("work"), data.get("client_work"),
+                   data.get("timed_on"))

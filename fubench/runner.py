@@ -2,39 +2,95 @@
 
 Per seed, a :class:`fubench.engine.Job` builds the scenario, gets the original and the
 reference model (cached), checks the scenario's preconditions and runs every method.
-After each row the seed's JSON is rewritten atomically, so an interrupted run loses at
-most the row in progress, and a re-run reuses every row already computed under the same
-configuration and parameters. Lifecycle hooks tell plugins as the run proceeds."""
+The runner cuts the work into tasks — one per seed, or with ``jobs > 1`` one per seed
+and group of rows that belong together (a method's sweep points share γ-independent
+work; a method that ``reads`` another runs with it) — and hands them to an executor
+(:mod:`fubench.executors`): this process, worker processes, or a Ray cluster. Every
+task runs :func:`run_task` and sends its rows back as events; this process alone
+writes the result files. After each row the seed's JSON is rewritten atomically, so an
+interrupted run loses at most the rows in progress, and a re-run reuses every row
+already computed under the same configuration and parameters. Lifecycle hooks tell
+plugins as the run proceeds."""
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
+import importlib.util
+import os
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+
+import torch
 
 from fubench import data as datasets
 from fubench.config import MethodSpec, ScenarioConfig
-from fubench.engine import Job, ModelCache, Plan
-from fubench.plugins import get_registry
+from fubench.engine import Job, ModelCache, Plan, determinism
+from fubench.plugins import get_registry, load_registry, reset_registry
 from fubench.progress import bar, say
 from fubench.records import Dataset
 from fubench.registry import Registry
 from fubench.results import (ORIGINAL, SCHEMA_VERSION, clean_number, provenance, read_result,
                              result_path, row_order, stable_hash, write_json_atomic)
 
+#: what a task sends back: ("say", text) | ("setup", seed, info, warnings)
+#: | ("row", seed, label, row)
+Event = tuple
+#: variables a task carries to its worker (a Ray node does not inherit them)
+FORWARDED_ENV = ("FUBENCH_DATA", "FUBENCH_PLUGINS", "FUBENCH_DISABLE_PLUGIN_AUTOLOAD",
+                 "MKL_CBWR")
+
+
+@dataclasses.dataclass
+class Task:
+    """One unit of work, picklable: some rows of one (scenario, seed)."""
+
+    unit: int
+    config: ScenarioConfig
+    seed: int
+    labels: list[str]               # the method rows to compute (reference rows always)
+    device: str | None = None
+    cache_root: str | None = None   # None: no cache
+    retime: bool = False
+    threads: int | None = None      # torch threads in the worker; None: leave as is
+    plugins: tuple[str, ...] = ()   # importable modules of plugins loaded by hand
+    env: dict[str, str] = dataclasses.field(default_factory=dict)
+    progress: bool = True           # progress bars (in this process only)
+
 
 class Runner:
-    """Runs one scenario file's seeds and writes ``<out>/<scenario>/seed_<n>.json``."""
+    """Runs one scenario file's seeds and writes ``<out>/<scenario>/seed_<n>.json``.
+
+    ``jobs``: how many tasks run at once (1: in this process, one seed after the other;
+    None: as many as the machine holds, see :func:`fubench.executors.default_jobs`);
+    ``executor``: "local" (worker processes) or "ray" (``address``: the cluster);
+    ``threads``: torch threads per task (default: the cores divided among the jobs);
+    ``retime``: time the reference on this hardware even when the cache has a timing."""
 
     def __init__(self, config: ScenarioConfig, registry: Registry | None = None,
                  out: str | Path = "results", cache: ModelCache | None = None,
-                 device: str | None = None):
+                 device: str | None = None, jobs: int | None = 1, executor: str = "local",
+                 address: str | None = None, threads: int | None = None,
+                 retime: bool = False):
         self.config = config
         self.registry = registry or get_registry()
         self.out = Path(out)
         self.cache = cache or ModelCache()
+        self.device = device
         self.plan = Plan.from_config(config, self.registry, device)
+        self.plan.retime = retime
+        self.jobs, self.executor, self.address = jobs, executor, address
+        self.threads = threads
+        self._results: dict[int, tuple[Path, dict[str, Any]]] = {}
+        self._told: set[int] = set()
+        #: (seed, label) stored in this run: every task of a seed sends the same
+        #: reference rows, stored (and announced to plugins) once
+        self._stored: set[tuple[int, str]] = set()
 
     def run(self) -> list[Path]:
+        from fubench import executors
+
         cfg = self.config
         self._hook("fubench_run_start", scenario=cfg, seeds=cfg.seeds,
                    methods=[m.label for m in self.plan.methods])
@@ -42,28 +98,102 @@ class Runner:
         say(f"{cfg.name}: {data.name} from {data.source}; {len(data.y_train)} train / "
             f"{len(data.y_test)} test; device {self.plan.device}")
         self.cache.sweep_stale()
-        paths = [self.run_seed(data, seed) for seed in cfg.seeds]
+        where = executors.Where(self.executor, self.jobs, self.address, self.threads,
+                                self.plan.device)
+        todo = self.pending(data)
+        # without a cache, every task would train its seed's references again
+        tasks = self.tasks(todo, split=where.parallel and self.cache.enabled)
+        alone = self.executor == "local" and len(tasks) == 1
+        if where.parallel and (alone or not self._portable()):
+            where = executors.Where("local", 1, None, self.threads, self.plan.device)
+            tasks = self.tasks(todo, split=False)
+        threads = where.threads(len(tasks))
+        for task in tasks:
+            task.threads, task.progress = threads, not where.parallel
+        self._determinism = determinism.settings(self.plan.device)
+        if threads is not None:
+            self._determinism["torch_threads"] = threads
+        executors.run(where, tasks, self._event, in_process=self._run_here)
+        paths = [self._results[seed][0] for seed in cfg.seeds]
         self._hook("fubench_run_end", scenario=cfg, result_paths=[str(p) for p in paths])
         return paths
 
-    def run_seed(self, data: Dataset, seed: int) -> Path:
-        path = result_path(self.out, self.config.name, seed)
-        config_hash = self.config_hash(data)
-        result = self._previous(path, config_hash) or self._fresh(data, seed, config_hash)
-        job = Job(self.plan, data, seed, self.cache)
-        result["setup"] = {k: clean_number(v) for k, v in job.setup.info.items()}
-        job.references()
-        result["warnings"] = job.warnings()
-        for warning in result["warnings"]:
-            say(f"  !! {warning}")
-        for label, row in job.reference_rows().items():
-            self._store(result, path, seed, label, row)
-        for spec in bar(self.plan.method_rows(), desc=f"seed {seed} methods", unit="method"):
-            if self._reusable(result, spec, job.metrics):
-                say(f"  {spec.label}: reused from {path.name}")
-                continue
-            self._store(result, path, seed, spec.label, job.method_row(spec, job.run(spec)))
-        return path
+    # ------------------------------------------------------------------ tasks
+    def pending(self, data: Dataset) -> dict[int, list[str]]:
+        """Per seed, the method rows to compute: those its result file (read once, here)
+        cannot supply."""
+        todo: dict[int, list[str]] = {}
+        for seed in self.config.seeds:
+            path = result_path(self.out, self.config.name, seed)
+            config_hash = self.config_hash(data)
+            result = self._previous(path, config_hash) or self._fresh(data, seed, config_hash)
+            self._results[seed] = (path, result)
+            metrics = Job(dataclasses.replace(self.plan, device=torch.device("cpu")), data,
+                          seed).metrics
+            todo[seed] = []
+            for spec in self.plan.method_rows():
+                if self._reusable(result, spec, metrics):
+                    say(f"  {spec.label}: reused from {path.name}")
+                else:
+                    todo[seed].append(spec.label)
+        return todo
+
+    def tasks(self, todo: dict[int, list[str]], split: bool) -> list[Task]:
+        """The tasks of this run: the rows ``todo`` lists, in one task per seed or, with
+        ``split``, one per group of rows, ordered so that the first tasks cover
+        different seeds."""
+        self._stored.clear()
+        groups = self.plan.row_groups() if split else [[m.label for m in
+                                                        self.plan.method_rows()]]
+        units: list[tuple[int, list[str]]] = []
+        for group in groups:
+            for seed in self.config.seeds:
+                labels = [label for label in group if label in todo[seed]]
+                if labels:
+                    units.append((seed, labels))
+        covered = {seed for seed, _ in units}
+        # a seed whose rows are all reused still refreshes its reference rows
+        units += [(seed, []) for seed in self.config.seeds if seed not in covered]
+        env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
+        root = str(self.cache.root) if self.cache.enabled else None
+        return [Task(i, self.config, seed, labels, self.device, root, self.plan.retime,
+                     plugins=self._plugin_modules(), env=env)
+                for i, (seed, labels) in enumerate(units)]
+
+    def _run_here(self, task: Task, emit: Callable[[Event], None]) -> None:
+        """A task in this process, with this runner's registry and plan."""
+        run_task(task, emit, self.registry, self.plan)
+
+    def _plugin_modules(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.registry.plugins if p.distribution == "(local)")
+
+    def _portable(self) -> bool:
+        """Whether worker processes can load every plugin this registry holds (plugins
+        registered by hand must be importable modules)."""
+        lost = [name for name in self._plugin_modules() if not _importable(name)]
+        if lost:
+            say(f"  plugin(s) {', '.join(lost)} exist only in this process: running the "
+                f"jobs here, one after the other")
+        return not lost
+
+    # ------------------------------------------------------------------ events
+    def _event(self, event: Event) -> None:
+        """What a task sent back: a line to show, a seed's setup, or a row to store."""
+        if event[0] == "say":
+            say(event[1])
+            return
+        seed = event[1]
+        path, result = self._results[seed]
+        if event[0] == "setup":
+            result["setup"], result["warnings"] = event[2], event[3]
+            if seed not in self._told:
+                self._told.add(seed)
+                for warning in result["warnings"]:
+                    say(f"  !! {warning}")
+        elif event[0] == "row" and (seed, event[2]) not in self._stored:
+            self._stored.add((seed, event[2]))
+            result["provenance"]["determinism"] = self._determinism
+            self._store(result, path, seed, event[2], event[3])
 
     # ------------------------------------------------------------------ result file
     def config_hash(self, data: Dataset) -> str:
@@ -152,3 +282,55 @@ class Runner:
             getattr(self.registry.hook, name)(**kwargs)
         except Exception as exc:  # a logging plugin must not stop the benchmark
             say(f"  !! a plugin's {name} hook failed: {type(exc).__name__}: {exc}")
+
+
+# ---------------------------------------------------------------------- one task
+def run_task(task: Task, emit: Callable[[Event], None], registry: Registry | None = None,
+             plan: Plan | None = None) -> None:
+    """Compute one task's rows and send them to ``emit`` — in any process: this one
+    (``registry`` and ``plan`` given), a worker process or a Ray worker (built from the
+    task)."""
+    os.environ.update(task.env)
+    determinism.configure(task.threads)
+    if registry is None:
+        registry = worker_registry(task.plugins)
+    if plan is None:
+        plan = Plan.from_config(task.config, registry, task.device)
+        plan.retime, plan.progress = task.retime, task.progress
+    data = datasets.load(task.config, registry)
+    cache = (ModelCache(Path(task.cache_root)) if task.cache_root is not None
+             else ModelCache(enabled=False))
+    job = Job(plan, data, task.seed, cache)
+    info = {k: clean_number(v) for k, v in job.setup.info.items()}
+    job.references()
+    emit(("setup", task.seed, info, job.warnings()))
+    for label, row in job.reference_rows().items():
+        emit(("row", task.seed, label, row))
+    wanted = [spec for spec in plan.method_rows() if spec.label in task.labels]
+    for spec in bar(wanted, desc=f"seed {task.seed} methods", unit="method") \
+            if task.progress else wanted:
+        emit(("row", task.seed, spec.label, job.method_row(spec, job.run(spec))))
+
+
+_WORKER_REGISTRY: dict[tuple[str, ...], Registry] = {}
+
+
+def worker_registry(modules: tuple[str, ...]) -> Registry:
+    """The registry of a worker: the installed plugins and the hand-loaded ones the
+    runner's process had, imported by module name."""
+    if modules not in _WORKER_REGISTRY:
+        extra = [importlib.import_module(name) for name in modules]
+        _WORKER_REGISTRY[modules] = load_registry(extra_plugins=extra)
+    registry = _WORKER_REGISTRY[modules]
+    reset_registry(registry)
+    return registry
+
+
+def _importable(name: str) -> bool:
+    module = sys.modules.get(name)
+    if module is not None and getattr(module, "__file__", None) is None:
+        return False  # built in memory: a worker cannot import it
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False

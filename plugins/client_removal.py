@@ -1,5 +1,5 @@
 """Helpers shared by the built-in methods that remove whole clients using the round
-history (FedEraser, distillation); not a plugin (no hooks)."""
+history (FedEraser, distillation, FedRecovery); not a plugin (no hooks)."""
 
 from __future__ import annotations
 

@@ -40,10 +40,14 @@ which FedRecovery never does: |L_0 − L_T| is bounded by log K (K classes; L_T 
 standard initialisation starts near the uniform prediction, whose cross-entropy is
 log K). ``loss_gap`` passes a measured value, ``d`` the bound itself.
 
-**Which clients leave.** FedRecovery forgets whole clients: ``request.clients``. For a
-feature or backdoor request that removes the requesting client's whole contribution,
-clean data included (the Ferrari paper applied it this way). A request that covers
-every client (e.g. a class spread over all of them) cannot be served: "n/a".
+**Which clients leave.** FedRecovery forgets whole clients: ``request.clients``, by the
+rule every history-based client remover here follows (FedEraser and distillation too,
+``client_removal.leaving_clients``). It serves a request whose clients leave whole (the
+client kind; the feature kinds, where the requesting client keeps nothing) and the
+backdoor kind, where the malicious client leaves with its clean data (the Ferrari paper
+applied it this way). Where the requesting client keeps part of its data (the sample
+kind, the class kind with ``forget: class``) removing it whole would also forget what
+it keeps, so the row is "n/a"; so is a request covering every client.
 
 Defaults ε = 1, β = 1e-5 (for ``dp_calibrated``, and β for the reported ε) are the
 conventional (ε, δ)-DP operating point; the paper leaves them to the user.
@@ -61,6 +65,7 @@ from torch import nn
 import fubench
 from fubench import (Evaluation, Metric, NotApplicable, Param, RoundRecord, UnlearnContext,
                      UnlearnResult, Unlearner, flatten, log, unflatten)
+from fubench_builtins.client_removal import leaving_clients
 
 
 def round_residual(record: RoundRecord, leaving: set[int]) -> torch.Tensor:
@@ -164,10 +169,7 @@ class FedRecovery(Unlearner):
     }
 
     def unlearn(self, ctx: UnlearnContext) -> UnlearnResult:
-        leaving = set(ctx.request.clients)
-        if leaving >= set(range(ctx.federation.n_clients)):
-            raise NotApplicable("the request covers every client; FedRecovery removes "
-                                "whole clients and would remove all of them")
+        leaving = leaving_clients(ctx, "FedRecovery")
         state = ctx.model.state_dict()
         w_T = flatten(state)
         removal, weights = weighted_residual(ctx.history, leaving)

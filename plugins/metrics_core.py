@@ -69,7 +69,10 @@ class NormalisedForgettingScore(Metric):
 
 
 class Seconds(Metric):
-    """Wall time of the unlearning (for original and retrain: their training)."""
+    """Wall time of the unlearning (for original and retrain: their training), on the
+    hardware and thread count the row records in ``timed_on``. A shared computation
+    answered from an earlier sweep point (``Federation.ask(share=...)``) counts with the
+    time it took when it ran."""
 
     name = "seconds"
     higher_is_better = False
@@ -80,7 +83,8 @@ class Seconds(Metric):
 
 
 class RelativeTimeToRetrain(Metric):
-    """RTR = seconds / retrain seconds."""
+    """RTR = seconds / retrain seconds, retrain timed on the same hardware and thread
+    count (re-timed there when its cached timing came from elsewhere)."""
 
     name = "rtr"
     higher_is_better = False
@@ -89,6 +93,40 @@ class RelativeTimeToRetrain(Metric):
 
     def compute(self, ev: Evaluation) -> float | None:
         return ratio(ev.value("seconds"), ev.value("seconds", of=fubench.REFERENCE))
+
+
+class Work(Metric):
+    """Work the row asked of clients and server, in GFLOP (10^9 floating-point
+    operations), counted, not timed, so the same on every machine: the FLOPs of matrix
+    products and convolutions that ``torch.utils.flop_counter`` counts — FedAvg
+    training as samples processed × one sample's forward and backward FLOPs, the work
+    it asks clients for (e.g. curvature passes) and its own server computations as they
+    run. For original and retrain: their training."""
+
+    name = "work"
+    higher_is_better = False
+    role = "cost"
+    always = True
+
+    def compute(self, ev: Evaluation) -> float | None:
+        return None if ev.info.work is None else ev.info.work / 1e9
+
+
+class WorkRatio(Metric):
+    """work / retrain's work: the share of retraining's computation the method needed
+    (exact, and identical on any machine)."""
+
+    name = "work_ratio"
+    higher_is_better = False
+    role = "cost"
+    normalises = "work"
+    always = True
+
+    def compute(self, ev: Evaluation) -> float | None:
+        own, reference = ev.info.work, ev.value("work", of=fubench.REFERENCE)
+        if own is None or reference is None:
+            return None
+        return ratio(own / 1e9, reference)
 
 
 class ClientsInvolved(Metric):
@@ -130,4 +168,5 @@ class CommBytes(Metric):
 @fubench.hookimpl
 def fubench_metrics() -> list[type[Metric]]:
     return [TestAccuracy, NormalisedTestAccuracy, TargetAccuracy, NormalisedForgettingScore,
-            Seconds, RelativeTimeToRetrain, ClientsInvolved, CommRounds, CommBytes]
+            Seconds, RelativeTimeToRetrain, Work, WorkRatio, ClientsInvolved, CommRounds,
+            CommBytes]

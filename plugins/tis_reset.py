@@ -334,8 +334,13 @@ class TISReset(Unlearner):
 
     def ask_clients(self, ctx: UnlearnContext) -> dict[int, dict[str, Any]]:
         """One round: every client with data runs :func:`client_curvature` on its own
-        training data, its forget mask being the part of the request that concerns it."""
+        training data, its forget mask being the part of the request that concerns it.
+
+        The curvature does not depend on γ nor on how entries are reset: the points of a
+        sweep (and random_reset's upstream runs) share one pass per seed and curvature
+        options (``share``), each row still charged its full cost."""
         fed = ctx.federation
+        options = ("tis_reset curvature", self.curvature, self.mc_samples, self.batch_size)
 
         def work(model: nn.Module, view: ClientView) -> dict[str, Any]:
             return client_curvature(model, view.train, ctx.request.forget_masks.get(view.id),
@@ -343,7 +348,7 @@ class TISReset(Unlearner):
                                     seed=derive_seed(ctx.seed, "tis", view.id))
 
         clients = [c for c in range(fed.n_clients) if len(fed.view(c).train) > 0]
-        return fed.ask(clients, work, ctx.model)
+        return fed.ask(clients, work, ctx.model, share=options)
 
 
 @fubench.hookimpl

@@ -202,16 +202,20 @@ class Weights(nn.Module):
         self.w = nn.Parameter(torch.zeros(n))
 
 
-def recovery_context(model: nn.Module, history, leaving=(0,)) -> UnlearnContext:
+def recovery_context(model: nn.Module, history, leaving=(0,), kind="client",
+                     keeps=False) -> UnlearnContext:
+    """A context of 3 clients; the leaving ones keep nothing unless ``keeps``."""
     data = Split(torch.zeros(4, 2), torch.zeros(4, dtype=torch.long))
-    setup = ScenarioSetup(train=[data] * 3, retained=[data] * 3,
+    retained = [data if keeps or c not in leaving else data.subset(torch.arange(0))
+                for c in range(3)]
+    setup = ScenarioSetup(train=[data] * 3, retained=retained,
                           request=ForgetRequest(tuple(leaving), {}), eval_sets={},
                           default_metrics=[])
     fed = Federation(setup, TrainSettings(lr=0.1), 1, 1.0, 0, torch.device("cpu"), "none")
     return UnlearnContext(model=model, initial_state={"w": torch.zeros_like(model.w)},
                           make_model=lambda: model, request=setup.request, federation=fed,
                           history=history, device=torch.device("cpu"), seed=0,
-                          generator=generator(0, "t"), scenario_kind="client")
+                          generator=generator(0, "t"), scenario_kind=kind)
 
 
 def test_fedrecovery_subtracts_the_weighted_residuals_and_adds_calibrated_noise(tmp_path):
@@ -246,6 +250,20 @@ def test_fedrecovery_noise_has_the_calibrated_spread(tmp_path):
     direct = FedRecovery(d=0.5, beta=0.1).unlearn(recovery_context(Weights(n), history))
     assert float(direct.model.w.detach().std()) == pytest.approx(0.02, rel=0.03)
     assert direct.metrics["dp_epsilon"] == pytest.approx(implied_epsilon(0.02, 0.5, 0.1))
+
+
+@pytest.mark.parametrize("kind", ["sample", "class"])
+def test_fedrecovery_declines_a_client_that_keeps_part_of_its_data(tmp_path, kind):
+    """Removing the whole client would forget what it keeps: the same rule as FedEraser
+    and distillation."""
+    ctx = recovery_context(Weights(2), write_history(tmp_path), kind=kind, keeps=True)
+    with pytest.raises(NotApplicable, match="keep part of their data"):
+        FedRecovery().unlearn(ctx)
+
+
+def test_fedrecovery_removes_a_backdoor_client_with_its_clean_data(tmp_path):
+    ctx = recovery_context(Weights(2), write_history(tmp_path), kind="backdoor", keeps=True)
+    assert FedRecovery(sigma=0.0).unlearn(ctx).model is not None
 
 
 def test_fedrecovery_declines_a_request_covering_every_client(tmp_path):

@@ -93,6 +93,36 @@ def _run(sub: argparse._SubParsersAction) -> None:
                      help="recompute the rows asked for instead of resuming from existing "
                           "results (other methods' stored rows stay)")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    _scale(run)
+
+
+def _scale(run: argparse.ArgumentParser) -> None:
+    scale = run.add_argument_group("running at scale")
+    scale.add_argument("--jobs", type=positive_int, metavar="N",
+                       help="tasks at once, in worker processes (default: one per CPU core, "
+                            "one per GPU on CUDA; 1 = one after the other in this process)")
+    scale.add_argument("--executor", choices=["local", "ray"], default="local",
+                       help="local worker processes (default) or a Ray cluster "
+                            "(pip install \"fubench[ray]\")")
+    scale.add_argument("--address", metavar="ADDR",
+                       help="with --executor ray: the cluster to join (e.g. auto, or "
+                            "HOST:6379); default: a local Ray")
+    scale.add_argument("--threads", type=positive_int, metavar="T",
+                       help="torch threads per task (default: the cores divided among the "
+                            "jobs)")
+    scale.add_argument("--retime", action="store_true",
+                       help="time the reference again on this machine even when the cache "
+                            "holds a timing for it")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
 
 
 def _plot(sub: argparse._SubParsersAction) -> None:

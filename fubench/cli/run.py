@@ -41,7 +41,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     preflight.sweep_results(args.out, config.name)
     data = preflight.load_data(config, registry)
     preflight.check_sizes(config, Plan.from_config(config, registry, device), data)
-    runner = Runner(config, registry, out=args.out, cache=cache, device=device)
+    runner = Runner(config, registry, out=args.out, cache=cache, device=device,
+                    jobs=args.jobs, executor=args.executor, address=args.address,
+                    threads=args.threads, retime=args.retime)
     wanted = {ORIGINAL, runner.plan.reference.name, *(m.label for m in config.methods)}
     if args.fresh:  # recompute what this invocation asks for; other methods' rows stay
         for seed in config.seeds:

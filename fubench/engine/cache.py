@@ -27,8 +27,9 @@ from fubench.records import RowInfo
 from fubench.results import stable_hash
 
 #: bump when training changes in a way that changes trained models (2: the seed tag of
-#: FedAvg's client sampling, which changes runs with client_fraction < 1)
-ENGINE_VERSION = 2
+#: FedAvg's client sampling; 3: CPU training in the reproducible mode, oneDNN off and
+#: MKL strict, and rows count their work)
+ENGINE_VERSION = 3
 #: bump when the layout of an entry changes
 ENTRY_FORMAT = 2
 

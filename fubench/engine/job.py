@@ -3,7 +3,8 @@ its rows. The runner, the conformance kit and the attention plots all run jobs.
 
 Every random choice draws from generators seeded from (seed, purpose): the partition,
 the scenario's poisoning or masking, each model's initialisation, each method's own
-generator. So a job is repeatable bit for bit on one machine and thread setting."""
+generator. With the CPU in its reproducible mode (:mod:`fubench.engine.determinism`,
+set up when a job is made), a job is repeatable bit for bit on any thread count."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from torch import nn
 
 from fubench import data as datasets
 from fubench.config import MethodSpec
+from fubench.engine import determinism
 from fubench.engine.cache import ModelCache
 from fubench.engine.methods import Outputs, run_method
 from fubench.engine.plan import Plan
@@ -27,7 +29,7 @@ from fubench.fl.federation import Federation
 from fubench.fl.training import derive_seed, generator, state_copy
 from fubench.progress import bar
 from fubench.records import Dataset, RowInfo, ScenarioSetup
-from fubench.results import ORIGINAL, clean_number
+from fubench.results import ORIGINAL, clean_number, hardware
 
 
 class Job:
@@ -50,6 +52,9 @@ class Job:
         self.evaluations: dict[str, Evaluation] = {}
         self._outputs: Outputs = {}
         self._tmp: list[tempfile.TemporaryDirectory] = []
+        #: answers of ``Federation.ask(..., share=key)``, shared by the job's rows
+        self.shared: dict[Any, Any] = {}
+        determinism.configure()
 
     # ------------------------------------------------------------------ set-up
     @cached_property
@@ -96,14 +101,16 @@ class Job:
         progress = (lambda it: bar(it, desc=desc, unit="round")) if plan.progress else None
         return Federation(self.setup, plan.settings, plan.rounds, plan.client_fraction,
                           self.seed, plan.device, participation, progress=progress,
-                          reference=reference)
+                          reference=reference, shared=self.shared)
 
-    @staticmethod
-    def row_info(seconds: float | None, federation: Federation,
+    def row_info(self, seconds: float | None, federation: Federation,
                  reported: dict[str, float] | None = None) -> RowInfo:
         stats = federation.stats
+        client = federation.client_work
         return RowInfo(seconds, tuple(sorted(stats.clients_involved)), stats.rounds,
-                       stats.bytes, reported)
+                       stats.bytes, reported, work=client + federation.server_work,
+                       client_work=client,
+                       timed_on=hardware(self.plan.device) if seconds is not None else None)
 
     def cache_key(self, role: str) -> str:
         if self.plan.identity is None:
@@ -202,6 +209,10 @@ def make_row(name: str, params: dict[str, Any], sweep: dict[str, Any], outcome: 
                            "error": outcome.error}
     if ev is not None:
         row["clients"] = list(ev.info.clients)
+        if ev.info.work is not None:  # the split of the work metric, in FLOPs
+            client = ev.info.client_work or 0
+            row["flops"] = {"clients": client, "server": ev.info.work - client}
+        row["timed_on"] = ev.info.timed_on
     if metric_errors:
         row["metric_errors"] = metric_errors
     if outcome.traceback:

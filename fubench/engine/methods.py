@@ -51,10 +51,12 @@ def run_method(job: "Job", spec: MethodSpec, original: Outcome, outputs: Outputs
         method = cls(**spec.params)
         ctx = make_context(job, cls, spec.label, original, federation, upstream)
         start = time.perf_counter()
-        answer = method.unlearn(ctx)
+        with federation.meter.phase("server"):  # FLOPs outside training and asks
+            answer = method.unlearn(ctx)
         if job.plan.device.type == "cuda":
             torch.cuda.synchronize(job.plan.device)
-        seconds = time.perf_counter() - start
+        # shared asks answered from an earlier row are charged the time they took then
+        seconds = time.perf_counter() - start + federation.stats.replayed_seconds
         result = answer if isinstance(answer, UnlearnResult) else UnlearnResult(answer)
         problem = model_problem(result.model, original.model)
         if problem:

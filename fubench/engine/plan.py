@@ -49,6 +49,8 @@ class Plan:
     #: what identifies the trained models besides seed and data; None: never cache
     identity: dict[str, Any] | None = None
     progress: bool = True
+    #: time the reference again on this hardware even when the cache holds a timing
+    retime: bool = False
 
     @classmethod
     def from_config(cls, config: ScenarioConfig, registry: Registry,
@@ -78,6 +80,27 @@ class Plan:
         trained (and cached) beside the original."""
         return [m for m in self.methods if m.name != self.reference.name]
 
+    def row_groups(self) -> list[list[str]]:
+        """The method rows cut into groups that run together: the points of one
+        method's sweep (they may share work through ``Federation.ask(share=...)``), and
+        methods linked by ``reads``. Larger groups first."""
+        rows = self.method_rows()
+        group = {m.name: m.name for m in rows}
+
+        def root(name: str) -> str:
+            while group[name] != name:
+                name = group[name]
+            return name
+
+        for spec in rows:
+            for read in self.registry.methods.get(spec.name).reads:
+                if read in group:
+                    group[root(spec.name)] = root(read)
+        groups: dict[str, list[str]] = {}
+        for spec in rows:
+            groups.setdefault(root(spec.name), []).append(spec.label)
+        return sorted(groups.values(), key=len, reverse=True)
+
     def needs_history(self) -> bool:
         if self.record_history in (True, False):
             return bool(self.record_history)
@@ -85,11 +108,14 @@ class Plan:
 
     def row_metrics(self, default_metrics: list[str]) -> list[str]:
         """The scenario's metrics, then those its methods report themselves (every row
-        gets them, so e.g. 0 bytes of history stands beside a history-based method's)."""
+        gets them, so e.g. 0 bytes of history stands beside a history-based method's),
+        then the metrics every row gets (``Metric.always``)."""
         metrics = list(self.metrics or default_metrics)
         for spec in self.methods:
             metrics += [m for m in self.registry.methods.get(spec.name).reports
                         if m not in metrics]
+        metrics += [name for name, cls in self.registry.metrics.classes.items()
+                    if cls.always and name not in metrics]
         return metrics
 
     def upstream_spec(self, name: str, reader: MethodSpec) -> MethodSpec:

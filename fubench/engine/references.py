@@ -4,12 +4,19 @@ method on the reference data, θ^r).
 
 A model is looked up under its entry's lock, so concurrent jobs that need the same
 reference train it once. The round history, when a method needs it, is recorded into a
-scratch folder beside the entry and moved into place only when training finished."""
+scratch folder beside the entry and moved into place only when training finished.
+
+Timings are kept per hardware (processor or GPU, and thread count): the reference's
+``seconds`` — what ``rtr`` divides by — always comes from this hardware. A cached
+reference that was timed elsewhere (another machine, another thread count) is trained
+again here to time it (``Plan.retime`` re-times it even when a timing exists); its
+weights must come out identical, and the row records where it was timed
+(``timed_on``)."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import torch
@@ -20,6 +27,7 @@ from fubench.engine.cache import CachedModel
 from fubench.fl.history import RoundHistory
 from fubench.progress import say
 from fubench.records import RowInfo, UnlearnResult
+from fubench.results import hardware
 
 if TYPE_CHECKING:  # pragma: no cover
     from fubench.engine.job import Job
@@ -59,7 +67,8 @@ def train_original(job: "Job", needs_history: bool) -> Outcome:
         if cached is not None:
             say(f"  seed {job.seed}: original model from cache")
             history = RoundHistory(cached.history_dir) if cached.history_dir else None
-            return Outcome("ok", job.load_model(cached.state), cached.info, history=history)
+            return Outcome("ok", job.load_model(cached.state), timed_here(job, cached),
+                           history=history)
         return _train_original(job, key, needs_history)
 
 
@@ -83,7 +92,8 @@ def _train_original(job: "Job", key: str, needs_history: bool) -> Outcome:
         history = RoundHistory(cache.keep_history(key, history.directory))
     cache.put(key, CachedModel(model.state_dict(), info,
                                history.directory if history is not None else None,
-                               plan.history_dtype if history is not None else None))
+                               plan.history_dtype if history is not None else None,
+                               timings={info.timed_on: info.seconds}))
     return Outcome("ok", model, info, history=history)
 
 
@@ -92,12 +102,40 @@ def train_reference(job: "Job", original: Outcome) -> Outcome:
     cache, key = job.cache, job.cache_key("reference")
     with cache.lock(key):
         cached = cache.get(key)
-        if cached is not None:
+        here = hardware(job.plan.device)
+        if cached is not None and here in cached.timings and not job.plan.retime:
             say(f"  seed {job.seed}: {job.reference_name} reference from cache")
-            return Outcome("ok", job.load_model(cached.state), cached.info)
-        say(f"  seed {job.seed}: {job.reference_name} without the forgotten data "
-            f"(the reference)")
+            return Outcome("ok", job.load_model(cached.state), timed_here(job, cached))
+        if cached is None:
+            say(f"  seed {job.seed}: {job.reference_name} without the forgotten data "
+                f"(the reference)")
+        else:
+            say(f"  seed {job.seed}: {job.reference_name} reference from cache; training "
+                f"it again to time it on {here}")
         outcome = job.unlearn(MethodSpec(job.reference_name, {}), original, {})
-        if outcome.status == "ok":
-            cache.put(key, CachedModel(outcome.model.state_dict(), outcome.info))
-        return outcome
+        if outcome.status != "ok":
+            return outcome
+        if cached is None:
+            cache.put(key, CachedModel(outcome.model.state_dict(), outcome.info,
+                                       timings={here: outcome.info.seconds}))
+            return outcome
+        if not same_state(outcome.model.state_dict(), cached.state):
+            say(f"  !! seed {job.seed}: timing the reference again gave other weights than "
+                f"the cached ones (not reproducible on {job.plan.device}); the cached "
+                f"model is kept")
+        cached.timings[here] = outcome.info.seconds
+        cache.put(key, cached)
+        return Outcome("ok", job.load_model(cached.state), timed_here(job, cached))
+
+
+def timed_here(job: "Job", cached: CachedModel) -> RowInfo:
+    """The cached row info, with the time measured on this hardware when there is one
+    (else the cached time and where it was measured)."""
+    here = hardware(job.plan.device)
+    if here in cached.timings:
+        return replace(cached.info, seconds=cached.timings[here], timed_on=here)
+    return cached.info
+
+
+def same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k].cpu(), b[k].cpu()) for k in a)

@@ -3,12 +3,14 @@
 A method never reads client data. It asks clients to work on their own data — train
 locally, compute a statistic — and the federation does the work, checks that the
 method may involve that client, and counts what it cost: which clients took part, how
-many communication rounds, how many bytes crossed the network (model down, results up).
+many communication rounds, how many bytes crossed the network (model down, results up)
+and the work (FLOPs, see :mod:`fubench.fl.work`) it asked of the clients.
 """
 
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -18,6 +20,7 @@ from torch import nn
 from fubench.records import ScenarioSetup, Split
 from fubench.errors import ParticipationError
 from fubench.fl.training import RoundCallback, TrainSettings, fedavg, state_bytes
+from fubench.fl.work import WorkMeter, state_fingerprint, training_flops_per_sample
 
 
 @dataclass
@@ -38,6 +41,10 @@ class FederationStats:
     clients_involved: set[int] = field(default_factory=set)
     rounds: int = 0
     bytes: int = 0
+    #: FLOPs of FedAvg training (counted from the schedule; asks are in the meter)
+    train_flops: int = 0
+    #: wall time of shared asks answered from an earlier row (see ``Federation.ask``)
+    replayed_seconds: float = 0.0
 
 
 def payload_bytes(obj: Any) -> int:
@@ -55,13 +62,24 @@ def payload_bytes(obj: Any) -> int:
     return 0
 
 
+def detached_copy(obj: Any) -> Any:
+    """A copy of a (nested) client answer whose tensors hold no autograd graph."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().clone()
+    if isinstance(obj, dict):
+        return {k: detached_copy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(detached_copy(v) for v in obj)
+    return copy.deepcopy(obj)
+
+
 class Federation:
     """Clients holding their data, and the accounting of what a method asks of them."""
 
     def __init__(self, setup: ScenarioSetup, settings: TrainSettings, rounds: int,
                  client_fraction: float, seed: int, device: torch.device,
                  participation: str = "all", progress: Callable | None = None,
-                 reference: bool = False):
+                 reference: bool = False, shared: dict | None = None):
         self.setup = setup
         self.settings = settings
         self.default_rounds = rounds
@@ -72,7 +90,21 @@ class Federation:
         self.progress = progress
         self.reference = reference
         self.stats = FederationStats()
+        self.meter = WorkMeter()
+        #: answers of shared asks, by key; a job passes one dict to all its federations
+        self.shared = shared if shared is not None else {}
         self._calls = 0
+
+    @property
+    def client_work(self) -> int:
+        """FLOPs the clients did so far: training and asks."""
+        return self.stats.train_flops + self.meter.counts["clients"]
+
+    @property
+    def server_work(self) -> int:
+        """FLOPs the method computed on the server so far (counted while it runs under
+        the engine, outside training and asks)."""
+        return self.meter.counts["server"]
 
     # -- who
     @property
@@ -119,9 +151,17 @@ class Federation:
 
     # -- work
     def ask(self, clients: Iterable[int], work: Callable[[nn.Module, ClientView], Any],
-            model: nn.Module) -> dict[int, Any]:
+            model: nn.Module, share: Any = None) -> dict[int, Any]:
         """One communication round: the server sends ``model`` to each client, which runs
         ``work(its_copy_of_model, its_view)`` on its own data and sends the result back.
+        The FLOPs the clients compute are counted as they run.
+
+        ``share``: a hashable key naming what the round computes, with everything it
+        depends on besides the model and the clients (e.g. ``("curvature", options)``).
+        Within one job, a later ask with the same key, clients, work function and model
+        state (e.g. the next point of a sweep) gets a copy of the first answer without
+        recomputing it, and is charged what the first cost — clients, round, bytes,
+        FLOPs and its wall time — so each row still reports the cost of running alone.
 
         Example::
 
@@ -129,15 +169,35 @@ class Federation:
                                    lambda m, c: gradient_on(m, c.forget), model)
         """
         clients = self._check(clients)
+        key = None
+        if share is not None:
+            key = (share, tuple(clients), getattr(work, "__qualname__", repr(work)),
+                   state_fingerprint(model))
+            if key in self.shared:
+                results, cost = self.shared[key]
+                self._charge(clients, **cost)
+                return detached_copy(results)
+        start, flops = time.perf_counter(), self.meter.counts["clients"]
         down = state_bytes(model.state_dict())
-        results = {}
+        results, sent = {}, 0
         for c in clients:
             local = copy.deepcopy(model)
-            results[c] = work(local, self.view(c))
-            self.stats.bytes += down + payload_bytes(results[c])
+            with self.meter.phase("clients"):
+                results[c] = work(local, self.view(c))
+            sent += down + payload_bytes(results[c])
+        flops, self.meter.counts["clients"] = self.meter.counts["clients"] - flops, flops
+        cost = {"bytes": sent, "flops": flops, "seconds": time.perf_counter() - start}
+        self._charge(clients, sent, flops, 0.0)  # the time of this ask is the row's own
+        if key is not None:
+            self.shared[key] = (detached_copy(results), cost)
+        return results
+
+    def _charge(self, clients: list[int], bytes: int, flops: int, seconds: float) -> None:
+        self.stats.bytes += bytes
+        self.meter.add("clients", flops)
+        self.stats.replayed_seconds += seconds
         self.stats.clients_involved.update(clients)
         self.stats.rounds += 1
-        return results
 
     def train(self, model: nn.Module, rounds: int | None = None,
               clients: Iterable[int] | None = None, data: str = "retained",
@@ -164,13 +224,19 @@ class Federation:
         else:
             per_client = sum(int(m.sum()) * 4 for m in param_masks.values())
         self._calls += 1
-        chosen = fedavg(model, parts, settings or self.settings, rounds, self.seed,
-                        self.client_fraction, tag=("federation", self._calls),
-                        param_masks=param_masks, participants=candidates,
-                        on_round=on_round, progress=self.progress)
+        settings = settings or self.settings
+        with self.meter.phase(None):  # counted from the schedule below, not watched
+            per_sample = next((training_flops_per_sample(model, parts[c])
+                               for c in candidates if len(parts[c]) > 0), 0)
+            chosen = fedavg(model, parts, settings, rounds, self.seed, self.client_fraction,
+                            tag=("federation", self._calls), param_masks=param_masks,
+                            participants=candidates, on_round=on_round,
+                            progress=self.progress)
         for selected in chosen:
             self.stats.clients_involved.update(selected)
             self.stats.bytes += 2 * per_client * len(selected)
+            samples = settings.epochs * sum(len(parts[c]) for c in selected)
+            self.stats.train_flops += samples * per_sample
         self.stats.rounds += len(chosen)
         return model
 

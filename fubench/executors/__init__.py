@@ -1,0 +1,91 @@
+"""Where a run's tasks execute: in this process one after the other (``jobs = 1``), in
+worker processes on this machine (``jobs > 1``, :mod:`fubench.executors.local`) or on a
+Ray cluster (:mod:`fubench.executors.cluster`). Every executor runs the same task
+function (:func:`fubench.runner.run_task`) and passes what the tasks send back to one
+handler in this process, which writes the result files and draws one progress display
+(:mod:`fubench.executors.display`). fubench does not schedule: a process pool or Ray
+does."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+import torch
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fubench.runner import Event, Task
+
+EXECUTORS = ("local", "ray")
+
+
+def cpu_count() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+def default_jobs(device: torch.device) -> int:
+    """As many jobs as the machine sensibly holds: one per core on CPU (small models
+    train fastest one thread each, side by side), one per GPU on CUDA."""
+    if device.type == "cuda":
+        return max(1, torch.cuda.device_count())
+    return cpu_count()
+
+
+@dataclass
+class Where:
+    """The executor, how many tasks at once and with how many threads each."""
+
+    executor: str
+    jobs: int | None
+    address: str | None
+    threads_per_task: int | None
+    device: torch.device
+
+    def __post_init__(self) -> None:
+        if self.executor not in EXECUTORS:
+            raise ValueError(f"unknown executor '{self.executor}'; expected one of "
+                             f"{', '.join(EXECUTORS)}")
+        if self.jobs is None:
+            self.jobs = default_jobs(self.device)
+        if self.jobs < 1:
+            raise ValueError(f"--jobs must be at least 1, got {self.jobs}")
+
+    @property
+    def parallel(self) -> bool:
+        return self.executor == "ray" or self.jobs > 1
+
+    def threads(self, n_tasks: int) -> int | None:
+        """Torch threads per task: as given, else the cores shared among the tasks
+        that run at once (Ray: one per task, as each task asks Ray for one CPU)."""
+        if self.threads_per_task is not None:
+            return self.threads_per_task
+        if self.executor == "ray":
+            return 1
+        if not self.parallel:
+            return None
+        return max(1, cpu_count() // max(1, min(self.jobs, n_tasks)))
+
+
+def run(where: Where, tasks: list["Task"], handle: Callable[["Event"], None],
+        in_process: Callable[["Task", Callable[["Event"], None]], None]) -> None:
+    """Run ``tasks`` where ``where`` says; every event reaches ``handle`` here."""
+    if not tasks:
+        return
+    if not where.parallel:
+        for task in tasks:
+            in_process(task, handle)
+        return
+    from fubench.executors.display import Display
+
+    with Display(tasks, handle) as display:
+        if where.executor == "ray":
+            from fubench.executors.cluster import run_on_ray
+            run_on_ray(tasks, display.handle, where.address, where.device)
+        else:
+            from fubench.executors.local import run_in_processes
+            run_in_processes(tasks, display.handle, min(where.jobs, len(tasks)))

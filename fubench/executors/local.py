@@ -1,0 +1,103 @@
+"""Tasks in worker processes on this machine (``fubench run --jobs N``).
+
+A pool of ``N`` spawned processes (a fresh interpreter each: no state inherited from
+this one) runs the tasks; each worker loads the data set once and keeps it for the
+tasks it runs. Workers send their events — rows, setups, the lines they would print —
+over one queue; this process handles them in arrival order. The model cache is safe
+under concurrent workers (a lock per entry, atomic writes), and only this process
+writes result files."""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue as queues
+import sys
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fubench.runner import Event, Task
+
+_QUEUE: Any = None
+
+
+def run_in_processes(tasks: list["Task"], handle: Callable[["Event"], None],
+                     workers: int) -> None:
+    """Run ``tasks`` on ``workers`` processes; return when all finished. The first
+    task that raises stops the run and its exception is raised here."""
+    context = multiprocessing.get_context("spawn")
+    events = context.Queue()
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                               initializer=_start_worker, initargs=(events,))
+    try:
+        futures: dict[int, Future] = {t.unit: pool.submit(work, t) for t in tasks}
+        waiting = set(futures)
+        while waiting:
+            try:
+                event = events.get(timeout=0.2)
+            except queues.Empty:
+                for unit in list(waiting):
+                    if futures[unit].done() and futures[unit].exception() is not None:
+                        raise futures[unit].exception()
+                continue
+            if event[0] == "done":
+                waiting.discard(event[1])
+            else:
+                handle(event)
+        for future in futures.values():
+            future.result()  # raises a task's error
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _start_worker(events: Any) -> None:
+    global _QUEUE
+    _QUEUE = events
+
+
+def work(task: "Task") -> None:
+    """One task in a worker: its events go to the queue, and so do its printed lines."""
+    from fubench.runner import run_task
+
+    emit = _QUEUE.put
+    try:
+        with Forward(emit):
+            run_task(task, emit)
+    finally:
+        emit(("done", task.unit))
+
+
+class Forward:
+    """Replaces ``sys.stderr`` while a task runs: every complete line becomes a
+    ("say", line) event, shown by the parent in its one display."""
+
+    def __init__(self, emit: Callable[["Event"], None]):
+        self.emit, self.buffer = emit, ""
+
+    def __enter__(self) -> "Forward":
+        self.saved, sys.stderr = sys.stderr, self
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.flush_all()
+        sys.stderr = self.saved
+
+    def write(self, text: str) -> int:
+        self.buffer += text
+        *lines, self.buffer = self.buffer.split("\n")
+        for line in lines:
+            if line.strip():
+                self.emit(("say", line))
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def flush_all(self) -> None:
+        if self.buffer.strip():
+            self.emit(("say", self.buffer))
+        self.buffer = ""
+
+    @staticmethod
+    def isatty() -> bool:
+        return False
