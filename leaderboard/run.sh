@@ -35,7 +35,7 @@ ATTENTION_KINDS="backdoor|bias"
 
 list() { "$FUBENCH" leaderboard --list-offline scenarios/*.yaml "$@"; }
 
-methods() { "$FUBENCH" list methods | awk '/^[^ ]/ {print $1}' | paste -sd, -; }
+methods() { "$FUBENCH" list methods | awk '/^  [^ ]/ {print $1}' | paste -sd, -; }
 
 run_one() {
     local code=0

@@ -38,8 +38,10 @@ accuracy, ASR 0%); on client_fmnist seed 0, 81.5% accuracy (original 81.7%) and
 membership inference at 50% (original 62%).
 
 **Which clients leave.** Whole clients, as FedEraser: the ``client`` kind, ``class``
-with ``forget: client``, and ``backdoor`` (the malicious client leaves with its clean
-samples); other requests that keep part of a requesting client's data are "n/a".
+with ``forget: client``, the feature kinds (the requesting client keeps nothing there)
+and ``backdoor`` (the malicious client leaves with its clean samples); requests that
+keep part of a requesting client's data (``sample``, ``class`` with ``forget: class``)
+are "n/a".
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ class Distillation(Unlearner):
     participation = "none"
     needs_history = True
     reports = ("history_bytes",)
-    unsupported_kinds = {"sample": PARTIAL, "sensitive": PARTIAL, "bias": PARTIAL}
+    unsupported_kinds = {"sample": PARTIAL}
     parameters = {
         "epochs": Param(10, int, min=0, help="distillation passes over the server's data "
                                              "(0 = subtraction only)"),

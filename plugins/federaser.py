@@ -41,10 +41,12 @@ retained clients' own data for calibration training (participation ``retained``;
 leaving clients are never asked).
 
 **Which clients leave.** FedEraser removes whole clients (``request.clients``): the
-``client`` kind, ``class`` with ``forget: client``, and ``backdoor``, where the
-malicious client leaves with its clean samples. A request that keeps part of a
-requesting client's data otherwise (``sample``, ``sensitive``, ``bias``, ``class`` with
-``forget: class``) is not served ("n/a").
+``client`` kind, ``class`` with ``forget: client``, the feature kinds (``sensitive``,
+``bias``: every sample of the requesting client carries the feature, so it keeps
+nothing) and ``backdoor``, where the malicious client leaves with its clean samples.
+A request that keeps part of a requesting client's data (``sample``, ``class`` with
+``forget: class``) is not served ("n/a"): the same rule as FedRecovery and
+distillation.
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ class FedEraser(Unlearner):
     participation = "retained"
     needs_history = True
     reports = ("history_bytes",)
-    unsupported_kinds = {"sample": PARTIAL, "sensitive": PARTIAL, "bias": PARTIAL}
+    unsupported_kinds = {"sample": PARTIAL}
     parameters = {
         "interval": Param(1, int, min=1,
                           help="calibration interval Δt: use every Δt-th recorded round"),

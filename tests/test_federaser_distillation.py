@@ -134,7 +134,7 @@ def test_federaser_serves_backdoor_by_dropping_the_malicious_client():
 def test_whole_client_methods_declare_the_kinds_where_the_client_keeps_data():
     """(``class`` with ``forget: class`` is found at run time: see above.)"""
     for cls in (FedEraser, Distillation):
-        assert set(cls.unsupported_kinds) == {"sample", "sensitive", "bias"}
+        assert set(cls.unsupported_kinds) == {"sample"}
         assert all("part of" in reason for reason in cls.unsupported_kinds.values())
 
 
@@ -216,3 +216,14 @@ def test_server_from_without_a_fraction_is_an_error(test_registry, write_yaml):
         "test_fraction: 0.3}", "test_fraction: 0.3, server_from: test}")
     with pytest.raises(ConfigError, match="dataset.server_from: only used with"):
         load_scenario(write_yaml(text), test_registry)
+
+
+def test_whole_client_methods_serve_the_feature_kinds_where_the_client_keeps_nothing():
+    """sensitive / bias: every sample of the requesting client carries the feature, so
+    it keeps nothing and leaves whole, as FedRecovery removes it."""
+    stage = KIT.stage("sensitive")
+    assert stage.setup.request.clients and not any(
+        len(stage.setup.retained[c]) for c in stage.setup.request.clients)
+    outcome = stage.job.run(MethodSpec("federaser", {}))
+    assert outcome.status == "ok", outcome.error
+    assert outcome.clients == set(range(3)) - set(stage.setup.request.clients)

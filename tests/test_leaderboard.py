@@ -220,3 +220,21 @@ def test_a_broken_model_ranks_last_however_well_it_forgets(tmp_path):
                         "wrecked": row(metrics(0.10, 0.0, 0.1))}) for s in (0, 1)]
     (section,) = lb.build_sections(seeds, get_registry())
     assert section.ranks["good"] == 1.0 and section.ranks["wrecked"] == 2.0
+
+
+def test_the_pipeline_runs_every_built_in_method(monkeypatch):
+    """leaderboard/run.sh asks fubench for the method names: every built-in one, and
+    nothing else (the listing's footer is not a method)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    fubench_exe = shutil.which("fubench", path=str(Path(sys.executable).parent))
+    env = dict(os.environ, FUBENCH=fubench_exe or "fubench")
+    out = subprocess.run(["bash", str(root / "leaderboard" / "run.sh"), "methods"], env=env,
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    monkeypatch.setenv("FUBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
+    registry = load_registry()
+    assert out.strip().split(",") == sorted(registry.methods.names())
