@@ -655,7 +655,7 @@ def test_the_generator_is_on_the_cpu_and_initial_state_is_the_whole_state_dict(k
 
 def test_readme_quickstart_says_how_long_and_how_big():
     quick = " ".join(README.split("## Quickstart")[1].split("\n## ")[0].split())
-    assert "about 5 minutes" in quick and "about 20 s" in quick
+    assert "about 6 to 7 minutes" in quick and "about 20 s" in quick
     assert "about 200 MB per seed" in quick and "FUBENCH_CACHE" in quick
     assert "FUBENCH_PROGRESS_INTERVAL" in quick
 
