@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 import torch
-from fubench import ConfigContext, Dataset, Split
+from fubench import ConfigContext, Dataset, Evaluation, Split
 
 
 
@@ -44,3 +44,20 @@ def bad_label(params: dict[str, Any], context: ConfigContext,
 def empty_like(split: Split) -> Split:
     """No samples, same trailing shape (what a fully forgotten client keeps)."""
     return split.subset(torch.zeros(len(split), dtype=torch.bool))
+
+
+#: membership inference the original must reach on the forget set for MIA to show forgetting
+MIN_ORIGINAL_MIA = 0.55
+
+
+def memorisation_warnings(original: Evaluation, what: str) -> list[str]:
+    """The precondition of kinds scored by membership inference: the original model
+    must have memorised ``what`` (e.g. "client 0's data") measurably, or MIA cannot show
+    forgetting."""
+    mia = original.value("mia_acc")
+    if mia is None or mia >= MIN_ORIGINAL_MIA:
+        return []
+    return [f"PRECONDITION FAILED: membership inference on the original model reaches "
+            f"only {mia:.1%} (< {MIN_ORIGINAL_MIA:.0%}): it did not measurably memorise "
+            f"{what}, so MIA cannot show forgetting; train longer or give clients fewer "
+            f"samples"]
