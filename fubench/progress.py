@@ -12,6 +12,7 @@ one round's clients one level deeper (FedAvg calls it when it trains)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -37,6 +38,17 @@ def set_quiet(quiet: bool) -> None:
 
 def is_quiet() -> bool:
     return _QUIET
+
+
+@contextlib.contextmanager
+def quietly(quiet: bool = True) -> Iterator[None]:
+    """No status lines inside the block (when ``quiet``)."""
+    was = _QUIET
+    set_quiet(was or quiet)
+    try:
+        yield
+    finally:
+        set_quiet(was)
 
 
 def interval() -> float:

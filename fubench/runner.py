@@ -28,7 +28,7 @@ from fubench import data as datasets
 from fubench.config import MethodSpec, ScenarioConfig
 from fubench.engine import Job, ModelCache, Plan, determinism
 from fubench.plugins import get_registry, load_registry, reset_registry
-from fubench.progress import bar, say
+from fubench.progress import bar, quietly, say
 from fubench.records import Dataset
 from fubench.registry import Registry
 from fubench.results import (ORIGINAL, SCHEMA_VERSION, clean_number, provenance, read_result,
@@ -39,7 +39,7 @@ from fubench.results import (ORIGINAL, SCHEMA_VERSION, clean_number, provenance,
 Event = tuple
 #: variables a task carries to its worker (a Ray node does not inherit them)
 FORWARDED_ENV = ("FUBENCH_DATA", "FUBENCH_PLUGINS", "FUBENCH_DISABLE_PLUGIN_AUTOLOAD",
-                 "MKL_CBWR")
+                 "FUBENCH_PROGRESS_INTERVAL", "MKL_CBWR")
 
 
 @dataclasses.dataclass
@@ -56,7 +56,6 @@ class Task:
     threads: int | None = None      # torch threads in the worker; None: leave as is
     plugins: tuple[str, ...] = ()   # importable modules of plugins loaded by hand
     env: dict[str, str] = dataclasses.field(default_factory=dict)
-    progress: bool = True           # progress bars (in this process only)
 
 
 class Runner:
@@ -108,8 +107,10 @@ class Runner:
             where = executors.Where("local", 1, None, self.threads, self.plan.device)
             tasks = self.tasks(todo, split=False)
         threads = where.threads(len(tasks))
+        # a worker's stderr is not a terminal: it reports its progress as periodic lines,
+        # which the one display here shows above its bar over the rows
         for task in tasks:
-            task.threads, task.progress = threads, not where.parallel
+            task.threads = threads
         self._determinism = determinism.settings(self.plan.device)
         if threads is not None:
             self._determinism["torch_threads"] = threads
@@ -292,12 +293,14 @@ def run_task(task: Task, emit: Callable[[Event], None], registry: Registry | Non
     task)."""
     os.environ.update(task.env)
     determinism.configure(task.threads)
+    in_worker = registry is None
     if registry is None:
         registry = worker_registry(task.plugins)
     if plan is None:
         plan = Plan.from_config(task.config, registry, task.device)
-        plan.retime, plan.progress = task.retime, task.progress
-    data = datasets.load(task.config, registry)
+        plan.retime = task.retime
+    with quietly(in_worker):  # the runner has said where the data come from
+        data = datasets.load(task.config, registry)
     cache = (ModelCache(Path(task.cache_root)) if task.cache_root is not None
              else ModelCache(enabled=False))
     job = Job(plan, data, task.seed, cache)
@@ -307,8 +310,7 @@ def run_task(task: Task, emit: Callable[[Event], None], registry: Registry | Non
     for label, row in job.reference_rows().items():
         emit(("row", task.seed, label, row))
     wanted = [spec for spec in plan.method_rows() if spec.label in task.labels]
-    for spec in bar(wanted, desc=f"seed {task.seed} methods", unit="method") \
-            if task.progress else wanted:
+    for spec in bar(wanted, desc=f"seed {task.seed} methods", unit="method"):
         emit(("row", task.seed, spec.label, job.method_row(spec, job.run(spec))))
 
 

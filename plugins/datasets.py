@@ -122,7 +122,7 @@ def stratified_subset(data: Dataset, n: int | None) -> Dataset:
 
 def _fallback_note(name: str, reason: str, source: str) -> None:
     """Said once the offline source has loaded, never before (it may be missing too)."""
-    print(f"fubench: {name}: {reason}; using the offline source {source}", file=sys.stderr)
+    fubench.log(f"fubench: {name}: {reason}; using the offline source {source}")
 
 
 class MNIST(DatasetLoader):

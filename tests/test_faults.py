@@ -108,13 +108,14 @@ class Env:
             self.files[name] = path
         self.runs = 0
 
-    def start(self, scenario: str, delay: float = 0.0) -> tuple[subprocess.Popen, Path]:
+    def start(self, scenario: str, delay: float = 0.0,
+              args: tuple[str, ...] = ()) -> tuple[subprocess.Popen, Path]:
         self.runs += 1
         log = self.base / f"run{self.runs}.stderr"
         handle = open(log, "w")
         proc = subprocess.Popen(
             [sys.executable, "-m", "fubench.cli", "run", str(self.files[scenario]),
-             "--out", str(self.out)], cwd=self.base, stdout=subprocess.DEVNULL,
+             "--out", str(self.out), *args], cwd=self.base, stdout=subprocess.DEVNULL,
             stderr=handle, env={**self.env, "FUBENCH_FAULT_DELAY": str(delay)})
         handle.close()
         return proc, log
@@ -219,6 +220,51 @@ def test_kill_9_while_recording_the_history_then_rerun(baseline, tmp_path):
     assert len(histories) == 1 and len(list(histories[0].glob("round_*.pt"))) == 3
     assert env.result("history")["methods"]["fedrecovery"]["status"] == "ok"
     assert rows(env.result("history")) == baseline["history"]
+
+
+def workers_of(pid: int) -> list[int]:
+    """The worker processes ``pid`` spawned (not multiprocessing's resource tracker)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:  # it ended meanwhile
+            continue
+        if int(fields[1]) == pid and b"spawn_main" in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
+def test_workers_end_when_the_run_is_killed(tmp_path):
+    """kill -9 of a ``--jobs 2`` run leaves no worker training on for nothing."""
+    env = Env(tmp_path)
+    proc, log = env.start("plain", DELAY, ("--jobs", "2", "--seeds", "0,1"))
+    deadline = time.monotonic() + 240
+    try:
+        while not (workers := workers_of(proc.pid)) or "training the original" not in \
+                log.read_text():
+            assert proc.poll() is None, f"it ended before the kill: {log.read_text()}"
+            assert time.monotonic() < deadline, f"no workers came: {log.read_text()}"
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    deadline = time.monotonic() + 30
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [pid for pid in workers if alive(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, "workers of a killed run went on"
 
 
 # ---------------------------------------------------------------- in-process faults

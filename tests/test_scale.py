@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -218,14 +219,18 @@ def test_this_process_runs_in_the_reproducible_mode():
     assert settings["bitwise_reproducible"].startswith("yes")
 
 
-def test_worker_processes_reproduce_a_serial_run(small, tmp_path):
+def test_worker_processes_reproduce_a_serial_run(small, tmp_path, monkeypatch, capsys):
     """2 worker processes with 1 thread each, a cold cache of their own: the same bits
-    as the serial run with 2 threads."""
+    as the serial run with 2 threads. The workers' periodic progress lines reach this
+    process's display (a long reference training is not silent)."""
     path, serial = small
     registry = scale_registry()
+    monkeypatch.setenv("FUBENCH_PROGRESS_INTERVAL", "0")
     Runner(load_scenario(path, registry), registry, out=tmp_path / "jobs",
            cache=ModelCache(tmp_path / "cache"), jobs=2, threads=1).run()
     assert numbers(tmp_path / "jobs") == serial
+    err = capsys.readouterr().err
+    assert re.search(r"^seed \d original: round \d+/\d+", err, re.M), err[-2000:]
     result = read_result(tmp_path / "jobs" / "small" / "seed_0.json")
     assert result["provenance"]["determinism"]["torch_threads"] == 1
 

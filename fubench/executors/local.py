@@ -10,8 +10,11 @@ writes result files."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue as queues
 import sys
+import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -53,6 +56,16 @@ def run_in_processes(tasks: list["Task"], handle: Callable[["Event"], None],
 def _start_worker(events: Any) -> None:
     global _QUEUE
     _QUEUE = events
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int, every: float = 1.0) -> None:
+    """End this worker when the ``fubench`` process is gone (killed by a signal that
+    left it no time to stop the pool): an orphan would train on for nothing. The cache
+    loses nothing: its entries are written atomically."""
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)
 
 
 def work(task: "Task") -> None:
