@@ -14,7 +14,7 @@ Run with timing on (the project's default disables it)::
     pytest tests/test_bench_tis.py --benchmark-enable -s
 
 and each option prints ``tis / bare`` (speed of the bare loop relative to tis_reset's
-pass: the issue asks for at most 1.3) and ``tis / grad`` (one curvature pass in plain
+pass: the goal is at most 1.3) and ``tis / grad`` (one curvature pass in plain
 gradient passes), each from the variant's fastest of 10 rounds, with the spread of the
 rounds beside it. With timing off every code path still runs once, on fewer samples."""
 
