@@ -255,6 +255,17 @@ def test_list_without_argument_shows_every_category_with_headings(monkeypatch, c
     assert re.search(r"^  backdoor_mnist\.yaml +backdoor on mnist, mnist_cnn", out, re.M)
 
 
+def test_output_into_a_closed_pipe_stops_without_a_word(tmp_path):
+    """``fubench list | head -1``: the reader leaves early; no traceback, no error line."""
+    proc = subprocess.Popen([sys.executable, "-m", "fubench.cli", "list"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=subprocess_env(tmp_path))
+    proc.stdout.close()  # before the first line: every write meets a closed pipe
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    assert err == ""
+
+
 def test_list_scenarios_lists_the_files_of_a_folder_and_list_kinds_the_kinds(
         tmp_path, capsys, test_registry):
     tiny_yaml(tmp_path, name="mine")

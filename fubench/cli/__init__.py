@@ -21,11 +21,12 @@ is one line on stderr, never a traceback (a bug in fubench itself still shows on
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Sequence
 
-from fubench.cli.common import (EXIT_ENVIRONMENT, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE,
-                                one_line_errors, print_error)
+from fubench.cli.common import (EXIT_BROKEN_PIPE, EXIT_ENVIRONMENT, EXIT_INTERRUPTED,
+                                EXIT_OK, EXIT_USAGE, one_line_errors, print_error)
 from fubench.cli.info import cmd_list, cmd_plugins, cmd_show, cmd_validate
 from fubench.cli.parser import build_parser
 from fubench.cli.quality import cmd_quality
@@ -36,6 +37,15 @@ from fubench.errors import EnvironmentFailure, FubenchError, os_error
 COMMANDS = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list, "show": cmd_show,
             "plugins": cmd_plugins, "table": cmd_table, "plot": cmd_plot,
             "leaderboard": cmd_leaderboard, "quality": cmd_quality}
+
+
+def silence_stdout() -> None:
+    """Point stdout at the null device, so that the interpreter's last flush of what is
+    still buffered for the closed pipe does not print an error of its own."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout is no file (replaced, closed)
+        pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,7 +63,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows here, not at the interpreter's exit
+        return code
+    except BrokenPipeError:  # the reader has all it wanted: stop without a word
+        silence_stdout()
+        return EXIT_BROKEN_PIPE
     except EnvironmentFailure as exc:
         print_error(str(exc))
         return EXIT_ENVIRONMENT

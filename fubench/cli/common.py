@@ -13,6 +13,8 @@ from typing import NoReturn
 EXIT_OK, EXIT_FAILED_ROWS, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
 #: interrupted (Ctrl-C); what finished is saved
 EXIT_INTERRUPTED = 130
+#: the reader of the output went away (``fubench list | head``), as a shell reports SIGPIPE
+EXIT_BROKEN_PIPE = 141
 
 
 def csv_list(text: str) -> list[str]:

@@ -13,6 +13,7 @@ import torch
 
 from fubench.config import ScenarioConfig
 from fubench.errors import DataUnavailable, FubenchError, os_error
+from fubench.progress import quietly
 from fubench.records import Dataset
 from fubench.registry import Registry
 
@@ -116,7 +117,8 @@ def loads_offline(config: ScenarioConfig, registry: Registry) -> tuple[bool, str
     if "download" in cls.parameters:
         params["download"] = False
     try:
-        cls(**params).load(data_root())
+        with quietly():  # the answer is the point, not which offline source loaded
+            cls(**params).load(data_root())
     except DataUnavailable as exc:
         return False, str(exc).splitlines()[0]
     return True, ""
