@@ -283,6 +283,15 @@ def test_the_reference_is_timed_on_this_hardware(test_registry, backdoor_yaml, t
     assert "training it again" not in capsys.readouterr().err
     Runner(config, test_registry, out=tmp_path / "d", cache=cache, retime=True).run()
     assert "training it again to time it" in capsys.readouterr().err
+    # what needs only the models (the attention maps) never trains one again to time it
+    entry = cache.get(key)
+    entry.timings = {"another machine, 64 threads": 1.0}
+    cache.put(key, entry)
+    plan = Plan.from_config(config, test_registry, "cpu")
+    plan.timed = False
+    Job(plan, datasets.load(config, test_registry), 0, cache).references()
+    err = capsys.readouterr().err
+    assert "reference from cache" in err and "training it again" not in err
 
 
 # ------------------------------------------------------------------- the switches

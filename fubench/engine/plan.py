@@ -51,6 +51,9 @@ class Plan:
     progress: bool = True
     #: time the reference again on this hardware even when the cache holds a timing
     retime: bool = False
+    #: whether the rows' timings matter; False (the attention maps need only the
+    #: models): a cached reference is used as it is, never trained again to time it
+    timed: bool = True
 
     @classmethod
     def from_config(cls, config: ScenarioConfig, registry: Registry,

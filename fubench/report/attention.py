@@ -159,7 +159,7 @@ def scenario_models(file: str, seed: int, methods: list[str] | None = None,
     config = config.with_overrides(methods=methods, seeds=[seed], registry=registry)
     config.methods = chosen_methods(config, results, registry)
     plan = Plan.from_config(config, registry, device)
-    plan.progress = False
+    plan.progress, plan.timed = False, False
     job = Job(plan, datasets.load(config, registry), seed, ModelCache())
     original, reference = job.references()
     ran = {spec.label: job.run(spec) for spec in plan.method_rows()}  # readers last
