@@ -43,7 +43,9 @@ def silence_stdout() -> None:
     """Point stdout at the null device, so that the interpreter's last flush of what is
     still buffered for the closed pipe does not print an error of its own."""
     try:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
     except (OSError, ValueError, AttributeError):  # stdout is no file (replaced, closed)
         pass
 

@@ -103,8 +103,9 @@ def train_reference(job: "Job", original: Outcome) -> Outcome:
     with cache.lock(key):
         cached = cache.get(key)
         here = hardware(job.plan.device)
-        timed_already = here in cached.timings and not job.plan.retime if cached else False
-        if cached is not None and (timed_already or not job.plan.timed):
+        timed_here_already = cached is not None and here in cached.timings
+        if cached is not None and (not job.plan.timed
+                                   or (timed_here_already and not job.plan.retime)):
             say(f"  seed {job.seed}: {job.reference_name} reference from cache")
             return Outcome("ok", job.load_model(cached.state), timed_here(job, cached))
         if cached is None:
