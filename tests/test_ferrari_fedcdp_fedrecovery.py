@@ -55,7 +55,7 @@ def test_sensitivity_loss_of_a_linear_map_is_its_gain():
 
 def direct_loss(model: nn.Module, x: torch.Tensor, delta: torch.Tensor,
                 detach: bool) -> torch.Tensor:
-    """METHODS.md's formula, written out with loops."""
+    """The formula of docs/methods.md, written out with loops."""
     per_draw = []
     for n in range(delta.shape[0]):
         total = 0.0
