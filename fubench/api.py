@@ -28,6 +28,9 @@ ROLES = ("utility", "forgetting", "cost", "info")
 REFERENCE = "reference"
 #: how a normalised metric relates to its raw metric (``Metric.normalisation``)
 NORMALISATIONS = ("ratio", "gap")
+#: where the original sits against the gold standard on a raw forgetting metric
+#: (``Metric.original_side``)
+SIDES = ("above", "below", None)
 
 
 class DatasetLoader(Component):
@@ -72,11 +75,18 @@ class ScenarioKind(Component):
     * ``showcase``: the evaluation set whose images show the forgotten feature (attention
       maps draw from it; None: "test");
     * ``example_params``: parameters that let the kind build on a small example data
-      set (the conformance kit uses them) when its defaults cannot.
+      set (the conformance kit uses them) when its defaults cannot;
+    * ``overshoot_remembers``: whether a model more accurate on the test set than the
+      gold standard may owe it to what is forgotten (the test set holds the forgotten
+      class or the leaving client's kind of data). True: utility metrics with an ideal
+      (nta → 1) rank by distance to it. False (the test set is clean and the gold
+      standard does without a trigger, a feature or a shortcut): more is simply better,
+      and they rank by their direction (↑).
     """
 
     showcase: ClassVar[str | None] = None
     example_params: ClassVar[dict[str, Any]] = {}
+    overshoot_remembers: ClassVar[bool] = True
 
     @classmethod
     def validate_config(cls, params: dict[str, Any],
@@ -151,6 +161,12 @@ class Metric(Component):
       "ratio" = raw(θ)/raw(θ^r) (nta, rtr), "gap" = (raw(θ^i) − raw(θ)) / (raw(θ^i) −
       raw(θ^r)) (nfs); a table ranks the normalised column, not its raw twin, and shows a
       "gap" metric only where its denominator stands clearly above the seeds' noise;
+    * ``original_side``: for a raw metric that tells forgetting (a "gap" metric's raw
+      twin, or one read against the gold standard): where the original model sits
+      against the gold standard while it still carries what is forgotten — "above"
+      (attack success, accuracy on the forget set), "below", or None (either way). The
+      test of whether the metric separates the two models is one-sided in that
+      direction: a gap the other way means the metric cannot see the forgetting;
     * ``percent``: shown ×100; ``count``: an integer count (no decimals when whole);
     * ``always``: every row of every scenario gets it, listed or not (a measurement the
       harness makes of every run, like the counted work).
@@ -158,6 +174,7 @@ class Metric(Component):
 
     higher_is_better: ClassVar[bool | None] = None
     ideal: ClassVar[float | str | None] = None
+    original_side: ClassVar[str | None] = None
     role: ClassVar[str] = "info"
     normalises: ClassVar[str | None] = None
     normalisation: ClassVar[str] = "ratio"
@@ -204,6 +221,9 @@ def declaration_problems(cls: type) -> list[str]:
         if cls.normalisation not in NORMALISATIONS:
             problems.append(f"normalisation = {cls.normalisation!r}; expected one of "
                             f"{', '.join(NORMALISATIONS)}")
+        if cls.original_side not in SIDES:
+            problems.append(f"original_side = {cls.original_side!r}; expected one of "
+                            f"{', '.join(map(repr, SIDES))}")
         if isinstance(cls.ideal, str) and cls.ideal != REFERENCE:
             problems.append(f"ideal = {cls.ideal!r}; expected a number, None or "
                             f"fubench.REFERENCE")

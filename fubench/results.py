@@ -14,7 +14,9 @@ One file per (scenario, seed): ``<out>/<scenario>/seed_<n>.json``::
                     "device", "hardware", "plugins": {name: version}}}
 
     ROW = {"method": name, "params": {...}, "sweep": {...}, "metrics": {name: float|null},
-           "seconds": float, "status": "ok"|"failed"|"n/a", "error": str|null}
+           "seconds": float, "status": "ok"|"failed"|"n/a", "error": str|null,
+           "computed_at": {"git_hash", "date"}}   # the run that computed the row (a
+                                                   # resumed file holds rows of several)
 """
 
 from __future__ import annotations
@@ -162,6 +164,11 @@ def clean_number(value: Any) -> Any:
 GIT_TIMEOUT = 5
 #: what decides the numbers: a change here (not in generated results or docs) is "-dirty"
 CODE_PATHS = ("fubench", "plugins", "scenarios", "pyproject.toml")
+
+
+def computed_at(prov: dict[str, Any]) -> dict[str, Any]:
+    """The part of a run's provenance a row keeps: which code computed it, and when."""
+    return {"git_hash": prov.get("git_hash"), "date": prov.get("date")}
 
 
 def git_hash() -> str | None:

@@ -27,12 +27,14 @@ import torch
 from fubench import data as datasets
 from fubench.config import MethodSpec, ScenarioConfig
 from fubench.engine import Job, ModelCache, Plan, determinism
+from fubench.engine.plan import model_settings
 from fubench.plugins import get_registry, load_registry, reset_registry
 from fubench.progress import bar, quietly, say
 from fubench.records import Dataset
 from fubench.registry import Registry
-from fubench.results import (ORIGINAL, SCHEMA_VERSION, clean_number, provenance, read_result,
-                             result_path, row_order, stable_hash, write_json_atomic)
+from fubench.results import (ORIGINAL, SCHEMA_VERSION, clean_number, computed_at, provenance,
+                             read_result, result_path, row_order, stable_hash,
+                             write_json_atomic)
 
 #: what a task sends back: ("say", text) | ("setup", seed, info, warnings)
 #: | ("row", seed, label, row)
@@ -86,6 +88,8 @@ class Runner:
         #: (seed, label) stored in this run: every task of a seed sends the same
         #: reference rows, stored (and announced to plugins) once
         self._stored: set[tuple[int, str]] = set()
+        #: the determinism settings of this run's tasks (provenance of every row)
+        self._determinism: dict[str, Any] = {}
 
     def run(self) -> list[Path]:
         from fubench import executors
@@ -203,8 +207,7 @@ class Runner:
         cfg = self.config.resolved()
         for key in ("methods", "seeds", "metrics", "device", "claims"):
             cfg.pop(key)
-        cfg["federation"].pop("record_history")
-        cfg["federation"].pop("history_dtype")
+        cfg["federation"] = model_settings(cfg["federation"])
         cfg["data_fingerprint"] = datasets.fingerprint(data)
         return stable_hash(cfg)
 
@@ -237,6 +240,10 @@ class Runner:
         if previous.get("config_hash") != config_hash:
             say(f"  {path} was computed under another configuration; starting it afresh")
             return None
+        # the file's provenance becomes this run's; each row keeps the run that made it
+        earlier = previous.get("provenance", {})
+        for row in previous["methods"].values():
+            row.setdefault("computed_at", computed_at(earlier))
         previous["provenance"] = provenance(self.plan.device, self.registry.loaded_versions())
         # the file keeps describing the rows it holds: a partial run (--methods, --seeds)
         # adds its methods and seeds to those recorded, never drops them
@@ -269,6 +276,8 @@ class Runner:
                 say(f"  seed {seed}: the {label} model differs from the one {path.name} "
                     f"was measured with (retrained elsewhere?); rows not recomputed now "
                     f"refer to the earlier one: --fresh recomputes every row")
+        if "computed_at" not in row:  # computed now (a kept reference row has its own)
+            row = dict(row, computed_at=computed_at(result["provenance"]))
         methods = dict(result["methods"], **{label: row})
         listed = [m.label for m in self.config.methods]
         result["methods"] = {k: methods[k] for k in row_order(methods, self.plan.reference.name,

@@ -13,6 +13,8 @@ Triggers:
 
 Evaluation: ASR and backdoor accuracy are measured on triggered test images whose true
 label is not the target (otherwise the ASR floor would be the target's share, ~10%).
+
+Reference (the algorithm or formula, and the papers): docs/methods.md, "Scenario kinds".
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ class Backdoor(ScenarioKind):
 
     name = "backdoor"
     showcase = "backdoor"   # triggered test images show the forgotten feature
+    # the test set is clean: more clean accuracy than retrain's is no trace of the trigger
+    overshoot_remembers = False
     parameters = {
         "client": Param(0, int, min=0, help="the malicious client"),
         "target_label": Param(9, int, min=0, help="label the trigger maps to"),
@@ -162,6 +166,7 @@ class AttackSuccessRate(Metric):
     name = "asr"
     higher_is_better = False
     ideal = fubench.REFERENCE   # the gold standard's rate, not 0: a broken model scores 0
+    original_side = "above"     # the original still carries it: the metric reads higher
     role = "forgetting"
     percent = True
 

@@ -11,6 +11,8 @@ class. The kind works with any partitioner:
 
 Evaluation sets: ``test``; ``forget`` (D_T). Membership inference pairs D_T with test
 samples of the same labels, so with ``forget: class`` the label gives nothing away.
+
+Reference (the algorithm or formula, and the papers): docs/methods.md, "Scenario kinds".
 """
 
 from __future__ import annotations

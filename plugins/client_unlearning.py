@@ -5,6 +5,8 @@ The forget set D_T is the client's whole training data; retraining runs without 
 client. With IID data the retrain model classifies D_T about as well as the original
 (the other clients teach the same task), so accuracy-based NFS is often undefined and
 membership inference (``mia_acc``) is the forgetting signal.
+
+Reference (the algorithm or formula, and the papers): docs/methods.md, "Scenario kinds".
 """
 
 from __future__ import annotations

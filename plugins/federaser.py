@@ -26,9 +26,7 @@ retraining's client work.
 about half of retraining's client work. This is the method itself, not a recovery
 phase, so it is not cut to ``finetune``'s 5 rounds × 1 epoch. A larger Δt is cheaper
 but rebuilds the model in ⌈T/Δt⌉ steps of one round's length each, so it ends short of
-the original's training: on client_dirichlet_fmnist (seed 0, retrain 78.5% accuracy)
-Δt = 2 reached 59.8%, Δt = 1 76.2% (78.9% with ``normalise: aggregate``); on
-backdoor_fmnist Δt = 2 reached 72.7% (retrain 83.1%).
+the original's training (the measurements: docs/methods.md, "FedEraser").
 
 **Calibrating per client or after aggregating.** The paper calibrates each client's
 update (step 2), which we do by default; the authors' code first averages the old and

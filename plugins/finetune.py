@@ -1,6 +1,9 @@
 """Fine-tune: continue federated training of the original model on the retained data
 only (the Ferrari paper's baseline: 5 epochs). It forgets only as far as new training
-overwrites the old."""
+overwrites the old.
+
+Reference (the algorithm or formula, and the papers): docs/methods.md, "Fine-tune".
+"""
 
 from __future__ import annotations
 

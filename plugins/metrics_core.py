@@ -39,6 +39,7 @@ class TargetAccuracy(Metric):
     name = "target_acc"
     higher_is_better = None
     ideal = fubench.REFERENCE   # as accurate on D_T as the gold standard, no more, no less
+    original_side = "above"     # the original still carries it: the metric reads higher
     role = "forgetting"
     percent = True
 

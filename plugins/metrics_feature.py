@@ -169,6 +169,7 @@ class InversionASR(Metric):
     name = "inversion_asr"
     higher_is_better = False
     ideal = fubench.REFERENCE   # the attack's floor is what the label alone tells
+    original_side = "above"     # the original still carries it: the metric reads higher
     role = "forgetting"
     percent = True
 
@@ -189,6 +190,7 @@ class BiasGap(Metric):
     name = "bias_gap"
     higher_is_better = None
     ideal = fubench.REFERENCE
+    original_side = "above"     # the original still carries it: the metric reads higher
     role = "forgetting"
     percent = True
 

@@ -6,10 +6,8 @@ model. What it sees, per sample: the model's loss on that sample, −log softmax
 for the true label y (the signal of Yeom et al., 2018: a model fits its training samples
 better than unseen ones); nothing else. On one scalar, logistic regression is a learnt
 threshold on the loss. We feed the loss rather than the whole softmax vector because
-the attack model is fitted on a few hundred samples: on scenarios/client_fmnist.yaml
-(seed 0, original: 99% accuracy on client 0's data, 82% on the test set) a random forest
-on (softmax, one-hot label) scored 51% — no better than on the retrained model — while
-the loss attack scored 62% against 49% for retrain.
+the attack model is fitted on a few hundred samples, too few for a model of the whole
+vector (the measurement: docs/methods.md, "Metrics").
 
 Members and non-members, balanced and label-matched:
 
@@ -24,6 +22,8 @@ members against one half of the non-members and scored on the other two halves, 
 on a sample it was fitted on. ``mia_acc`` is the attack's accuracy on that held-out,
 balanced set: 50% is chance. For the retrain model D_T is unseen data, so it should
 score ~50%; an original that memorised D_T scores above.
+
+Reference (the algorithm or formula, and the papers): docs/methods.md, "Metrics".
 """
 
 from __future__ import annotations
@@ -122,6 +122,7 @@ class MembershipInferenceAccuracy(Metric):
     name = "mia_acc"
     higher_is_better = False
     ideal = fubench.REFERENCE   # read against the gold standard: ~50% only if it is
+    original_side = "above"     # the original still carries it: the metric reads higher
     role = "forgetting"
     percent = True
 

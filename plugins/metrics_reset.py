@@ -2,7 +2,10 @@
 
 Only the method knows what it reset, so it reports the value itself
 (``UnlearnResult.metrics["reset_frac"]``, e.g. tis_reset and random_reset); every other
-row (original, retrain, fine-tune...) has no value and shows "—"."""
+row (original, retrain, fine-tune...) has no value and shows "—".
+
+Reference (the algorithm or formula, and the papers): docs/methods.md, "Metrics".
+"""
 
 from __future__ import annotations
 

@@ -8,6 +8,8 @@ passes it in ``ctx.upstream``): the per-tensor counts, and the reset value and m
 retrain tis_reset used, so that only the choice of entries differs. ``gamma`` selects
 which tis_reset sweep point to mirror; list the same values as tis_reset's sweep. When
 tis_reset also sweeps another parameter, the runner mirrors the first matching point.
+
+Reference (the algorithm or formula, and the papers): docs/methods.md, "Random Reset".
 """
 
 from __future__ import annotations

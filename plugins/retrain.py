@@ -4,7 +4,10 @@ schedule, on the reference data: what the clients keep once the request is honou
 prepared for it).
 
 Its model is θ^r in every normalised metric (it declares ``reference = True``); the
-engine computes it once per (scenario, seed) and caches it with the original."""
+engine computes it once per (scenario, seed) and caches it with the original.
+
+Reference (the algorithm or formula, and the papers): docs/methods.md, "Retrain (the gold standard)".
+"""
 
 from __future__ import annotations
 

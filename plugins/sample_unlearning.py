@@ -16,6 +16,8 @@ generalisation), and ``nfs`` is undefined ("—") when that gap is below the see
 noise — that is honest, not a bug. Membership inference (``mia_acc``: D_T against
 label-matched test samples, ~50% for retrain) is the forgetting signal; ``check`` warns
 when the original did not memorise D_T measurably, as the ``client`` kind does.
+
+Reference (the algorithm or formula, and the papers): docs/methods.md, "Scenario kinds".
 """
 
 from __future__ import annotations

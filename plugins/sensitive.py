@@ -15,6 +15,8 @@ feature) are its forget set and it keeps none; the other clients keep theirs.
 
 Evaluation sets: ``test``; ``forget`` = the client's (clean) training data, on which
 ``feature_sensitivity`` and ``inversion_asr`` are measured.
+
+Reference (the algorithm or formula, and the papers): docs/methods.md, "Scenario kinds".
 """
 
 from __future__ import annotations
@@ -72,6 +74,9 @@ class SensitiveFeature(ScenarioKind):
 
     name = "sensitive"
     example_params = {"region": [2, 2, 4, 4]}  # an image region; it has no default
+    # the gold standard learns without the feature (noise in its place) and may lose
+    # accuracy for it; keeping more accuracy is the point (Ferrari, Sec. 4.3)
+    overshoot_remembers = False
     parameters = {
         "client": Param(0, int, min=0, help="the requesting client"),
         "region": Param(None, list, nullable=True,

@@ -27,8 +27,7 @@ to average the noise out). When hybrid is safe: when the forget set is a small,
 distinctive part of the data (a backdoor, a class), its exact scores dominate the
 ranking. When the forget set is statistically like the rest (a client in an IID
 federation) the TIS ratio is close to 1 everywhere and the MC noise in h decides which
-entries are reset (masks overlapping only ~0.7 with exact GGN's and twice as many
-resets, measured on client_fmnist): use ``ggn_exact`` there (docs/methods.md).
+entries are reset: use ``ggn_exact`` there (the measurement: docs/methods.md).
 
 Models. BackPACK's converter (torch.fx) rewrites residual additions, ``torch.flatten``
 and in-place ReLUs into modules it knows, so the MNIST CNN, the MLP and ResNet-18 all

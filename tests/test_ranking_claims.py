@@ -17,14 +17,14 @@ from fubench.report.table import aggregate, render
 from tests.test_leaderboard import result, row
 
 
-def seeds(rows_of, n=3, claims=None, scenario="alpha"):
+def seeds(rows_of, n=3, claims=None, scenario="alpha", kind="class"):
     """Results of one scenario: ``rows_of(seed)`` -> {label: metrics}; original and
     retrain come from the same mapping."""
     out = []
     for s in range(n):
         values = rows_of(s)
         r = result(s, {k: row(v) for k, v in values.items()
-                       if k not in ("original", "retrain")}, scenario=scenario)
+                       if k not in ("original", "retrain")}, scenario=scenario, kind=kind)
         r["methods"]["original"] = row(values["original"], method="original")
         r["methods"]["retrain"] = row(values["retrain"], method="retrain")
         r["reference"] = "retrain"
@@ -44,6 +44,19 @@ def test_an_overshoot_never_ranks_above_a_closer_value():
     assert "**0.990 ± 0.000**" in close and "nta →1" in text
 
 
+def test_more_accuracy_is_better_where_the_kind_says_overshoot_cannot_remember():
+    """A backdoor's test set is clean: 1.03 × retrain's accuracy is no trace of the
+    trigger, so nta reads ↑ there (and →1 where the test set holds the forgotten class)."""
+    rows = lambda s: {"original": {"nta": 1.02}, "retrain": {"nta": 1.0},  # noqa: E731
+                      "more": {"nta": 1.03}, "same": {"nta": 1.0}, "less": {"nta": 0.98}}
+    (clean,) = lb.build_sections(seeds(rows, kind="backdoor"), get_registry())
+    assert clean.ranks["more"] < clean.ranks["same"] < clean.ranks["less"]
+    assert "nta ↑" in lb.render_table(clean, get_registry())
+    (forgotten,) = lb.build_sections(seeds(rows, kind="class"), get_registry())
+    assert forgotten.ranks["same"] < forgotten.ranks["more"]
+    assert "nta →1" in lb.render_table(forgotten, get_registry())
+
+
 def test_attacks_are_read_against_the_gold_standard():
     """mia_acc: the retrain's 52% is the ideal, not 0 — 0.45 is a broken overshoot."""
     results = seeds(lambda s: {"original": {"mia_acc": 0.70 + s / 100},
@@ -61,14 +74,29 @@ def test_a_normalised_score_of_noise_is_undefined_and_its_attack_unranked():
                                "retrain": {"mia_acc": mia[s][1], "nfs_mia": 1.0},
                                "m": {"mia_acc": 0.51, "nfs_mia": -0.45 + s}})
     (table,) = aggregate(results, get_registry())
-    assert "nfs_mia" in table.undefined and "within the seeds' noise" in table.undefined[
-        "nfs_mia"]
+    assert "nfs_mia" in table.undefined and "does not see the forgetting" in \
+        table.undefined["nfs_mia"]
     assert "mia_acc" in table.unranked
     m_line = next(li for li in render(table, get_registry()).splitlines()
                   if li.startswith("| m "))
     assert m_line.split("|")[3].strip() == "—"        # nfs_mia shown undefined
     (section,) = lb.build_sections(results, get_registry())
     assert section.ranked_columns == []
+
+
+@pytest.mark.parametrize("gaps, defined", [
+    ((-0.010, -0.0125, -0.020), False),  # significant two-sided, but the original is below
+    ((0.14, 0.08, 0.055), True),         # the original clearly more exposed: one-sided test
+    ((0.03, -0.01, 0.01), False),        # noise
+])
+def test_the_gap_must_lie_on_the_side_the_metric_declares(gaps, defined):
+    results = seeds(lambda s: {"original": {"mia_acc": 0.52 + gaps[s], "nfs_mia": 0.0},
+                               "retrain": {"mia_acc": 0.52, "nfs_mia": 1.0},
+                               "m": {"mia_acc": 0.53, "nfs_mia": 0.5}})
+    (table,) = aggregate(results, get_registry())
+    assert ("nfs_mia" not in table.undefined) == defined, table.undefined
+    if not defined:
+        assert "one-sided (original above) paired t-test" in table.undefined["nfs_mia"]
 
 
 def test_a_clear_gap_keeps_the_normalised_score():
@@ -94,6 +122,13 @@ CLAIMS = [
      "other": "good", "value": None, "tolerance": None, "note": ""},
     {"id": "far", "source": "paper B", "metric": "asr", "row": "bad", "relation": "near",
      "other": None, "value": 10.0, "tolerance": 5.0, "note": ""},
+    # a claim of a large effect: the ordering must hold by more than the margin
+    {"id": "by_far", "source": "paper C", "metric": "asr", "row": "good",
+     "relation": "below", "other": "bad", "value": None, "tolerance": None, "note": "",
+     "margin": 50.0},
+    {"id": "not_that_far", "source": "paper C", "metric": "asr", "row": "good",
+     "relation": "below", "other": "bad", "value": None, "tolerance": None, "note": "",
+     "margin": 95.0},
 ]
 
 
@@ -115,6 +150,9 @@ def test_claims_are_held_not_held_or_inconclusive_over_the_seeds():
     assert found["value"].verdict == "held"               # 2.0 ± 0.5 % within 2 ± 1.5
     assert found["noisy"].verdict == "inconclusive"
     assert found["far"].verdict == "not held"             # 91 % is far from 10 ± 5
+    assert found["by_far"].verdict == "held"              # 89 points below, beyond 50
+    assert found["not_that_far"].verdict == "not held"    # 89 points: short of 95
+    assert found["by_far"].claim.statement() == "asr of good below bad by > 50"
     assert "good 2.0 vs bad 91.0" in found["lower"].measured
 
 
@@ -148,6 +186,10 @@ def test_the_leaderboard_shows_the_claims(tmp_path):
      "claims[0].tolerance: only used with near or near_row, not below"),
     ("{id: a, source: s, metric: asr, row: ferrari, below: original, colour: red}",
      "claims[0].colour: unknown key"),
+    ("{id: a, source: s, metric: asr, row: ferrari, near: 3, tolerance: 1, margin: 2}",
+     "claims[0].margin: only used with below or above, not near"),
+    ("{id: a, source: s, metric: asr, row: ferrari, below: original, margin: -1}",
+     "claims[0].margin: expected a number >= 0, got -1"),
 ])
 def test_a_wrong_claim_is_one_line_naming_the_key(backdoor_yaml, test_registry, claim,
                                                   message):

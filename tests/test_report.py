@@ -49,7 +49,8 @@ def test_cells_show_mean_std_undefined_and_partial_counts():
     assert "—" in lines["original"]                   # nta undefined on both seeds
     assert "0.778 (1/2)" in lines["m"]                # one seed undefined
     assert lines["bad"].count("failed") == 2 and lines["na"].count("n/a") == 2
-    assert "test_acc % ↑" in text.splitlines()[0] and "nta →1" in text.splitlines()[0]
+    # a backdoor's test set is clean: more accuracy than retrain's is better (↑, not →1)
+    assert "test_acc % ↑" in text.splitlines()[0] and "nta ↑" in text.splitlines()[0]
 
 
 def test_report_lists_reasons_and_warnings():
@@ -74,3 +75,15 @@ def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
         write_json_atomic(path, {"a": float("nan")})   # JSON cannot hold NaN
     assert json.loads(path.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"], "no temporary file left"
+
+
+def test_provenance_names_the_commit_of_every_row():
+    from fubench.report.explain import render_provenance
+
+    file = result(0, {"original": ("ok", None, {}), "m": ("ok", None, {})})
+    file["provenance"] = {"git_hash": "bbb", "date": "2026-02-01", "device": "cpu"}
+    # a resumed file: `m` was computed by an earlier run, `original` has no stamp
+    file["methods"]["m"]["computed_at"] = {"git_hash": "aaa", "date": "2026-01-01"}
+    text = render_provenance([file])
+    assert "- git commit: aaa, bbb" in text
+    assert "- run dates: 2026-01-01 … 2026-02-01" in text

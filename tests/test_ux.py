@@ -205,6 +205,10 @@ def test_a_partial_run_changes_no_row_it_did_not_compute(ux_registry, tmp_path, 
     for label in ("original", "retrain", "finetune", "half_reset"):
         assert after["methods"][label] == before["methods"][label], label
     assert after["methods"]["amnesia"]["status"] == "ok"
+    # the file's provenance is the last run's; each row names the run that computed it
+    assert after["methods"]["amnesia"]["computed_at"]["date"] == after["provenance"]["date"]
+    assert after["methods"]["finetune"]["computed_at"]["date"] == before["provenance"]["date"]
+    assert before["provenance"]["date"] != after["provenance"]["date"]
     assert set(after["scenario"]["config"]["methods"]) == {
         "retrain", "finetune", "half_reset", "boom", "amnesia"}
     assert after["scenario"]["config"]["seeds"] == [0, 1]

@@ -9,6 +9,7 @@ In a scenario file::
         metric: asr
         row: tis_reset              # a method (its row as the table shows it) or a row label
         below: original             # or: above: ROW | near: VALUE | near_row: ROW
+        margin: 10                  # optional, with below / above: by more than this
       - id: tis_class_nta
         source: "TIS-Reset paper, Table 1"
         metric: nta
@@ -30,7 +31,7 @@ from typing import Any, Callable
 from fubench.errors import did_you_mean
 
 RELATIONS = ("below", "above", "near", "near_row")
-KEYS = ("id", "source", "metric", "row", *RELATIONS, "tolerance", "note")
+KEYS = ("id", "source", "metric", "row", *RELATIONS, "tolerance", "margin", "note")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,9 @@ class Claim:
     value: float | None = None  # near: the value, in the table's unit
     tolerance: float | None = None
     note: str = ""
+    # below / above: the difference must exceed this (in the table's unit); a claim of a
+    # large effect ("FedRecovery collapses") is not reproduced by a 0.1-point ordering
+    margin: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,7 +61,8 @@ class Claim:
     def statement(self) -> str:
         """The claim in words, e.g. "asr of ferrari below finetune"."""
         if self.relation in ("below", "above"):
-            return f"{self.metric} of {self.row} {self.relation} {self.other}"
+            by = f" by > {self.margin:g}" if self.margin else ""
+            return f"{self.metric} of {self.row} {self.relation} {self.other}{by}"
         if self.relation == "near":
             return f"{self.metric} of {self.row} = {self.value:g} ± {self.tolerance:g}"
         return f"{self.metric} of {self.row} = {self.other}'s ± {self.tolerance:g}"
@@ -115,11 +120,18 @@ def _one(item: Any, key: str, fail, metrics: list[str], rows: list[str]) -> Clai
             raise fail(f"{key}.tolerance", f"expected a number > 0, got {tolerance:g}")
     elif "tolerance" in item:
         raise fail(f"{key}.tolerance", f"only used with near or near_row, not {relation}")
+    margin = 0.0
+    if "margin" in item:
+        if relation not in ("below", "above"):
+            raise fail(f"{key}.margin", f"only used with below or above, not {relation}")
+        margin = _number(item["margin"], f"{key}.margin", fail)
+        if margin < 0:
+            raise fail(f"{key}.margin", f"expected a number >= 0, got {margin:g}")
     note = item.get("note", "")
     if not isinstance(note, str):
         raise fail(f"{key}.note", "expected a string")
     return Claim(item["id"], item["source"], item["metric"], item["row"], relation, other,
-                 value, tolerance, note)
+                 value, tolerance, note, margin)
 
 
 def _row(name: Any, key: str, fail, rows: list[str]) -> str:

@@ -14,8 +14,8 @@ serial run bit for bit) when two things hold:
 NumPy's BLAS (the attack models of some metrics) is limited to the same thread count.
 A CUDA run is not reproducible bit for bit (cuBLAS and cuDNN pick kernels and reduction
 orders at run time), nor are two CPUs with different instruction sets (MKL's ``AUTO``
-picks the code path by processor); the provenance says so. The cost: measured about
-10-30% slower training on CPU than with oneDNN."""
+picks the code path by processor); the provenance says so. The cost in speed:
+docs/methods.md, "Reproducibility"."""
 
 from __future__ import annotations
 

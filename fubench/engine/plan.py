@@ -146,13 +146,18 @@ def agree(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return all(a[k] == b[k] for k in a.keys() & b.keys())
 
 
+def model_settings(federation: dict[str, Any]) -> dict[str, Any]:
+    """The resolved ``federation`` settings that shape the trained models: all but how
+    the round history is kept (whether, and at which precision), which changes none."""
+    return {k: v for k, v in federation.items()
+            if k not in ("record_history", "history_dtype")}
+
+
 def model_identity(config: ScenarioConfig, registry: Registry) -> dict[str, Any]:
     """Everything that determines the original and reference models besides the seed and
     the data: the resolved settings and the versions of the plugins that train them."""
     cfg = config.resolved()
-    fed = dict(cfg["federation"])
-    fed.pop("record_history")
-    fed.pop("history_dtype")  # how the history is stored does not change the model
+    fed = model_settings(cfg["federation"])
     reference = registry.reference().name
     versions = {
         "dataset": registry.version(registry.datasets, config.dataset.name),

@@ -152,7 +152,7 @@ def scenario_models(file: str, seed: int, methods: list[str] | None = None,
     from fubench.config import load_scenario
     from fubench.engine import Job, ModelCache, Plan
     from fubench.plugins import get_registry
-    from fubench.results import ORIGINAL
+    from fubench.results import ORIGINAL, row_order
 
     registry = get_registry()
     config = load_scenario(file, registry)
@@ -164,11 +164,12 @@ def scenario_models(file: str, seed: int, methods: list[str] | None = None,
     original, reference = job.references()
     ran = {spec.label: job.run(spec) for spec in plan.method_rows()}  # readers last
     models = {ORIGINAL: original.model}
-    models.update({label: ran[label].model for label in sorted(ran)
-                   if ran[label].status == "ok"})
+    models.update({label: ran[label].model for label in ran if ran[label].status == "ok"})
     if reference.status == "ok":
         models[job.reference_name] = reference.model
-    return config, models, job.setup
+    listed = [m.label for m in config.methods]
+    return config, {k: models[k] for k in row_order(models, job.reference_name, listed)}, \
+        job.setup
 
 
 def attention_plot(file: str, output: str | Path, seed: int = 0,

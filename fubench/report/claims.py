@@ -3,9 +3,11 @@
 Each claim compares per-seed values of the rows it names (seeds where both rows have a
 value are paired). With n ≥ 2 seeds:
 
-* ``below`` / ``above``: a one-sided paired t-test of the difference. **held** when it
-  is significant in the claimed direction, **not held** when it is significant in the
-  opposite direction, **inconclusive** otherwise;
+* ``below`` / ``above``: a one-sided paired t-test of the difference against the
+  claim's ``margin`` (0 unless it says). **held** when the difference is significantly
+  beyond the margin in the claimed direction, **not held** when it is significantly
+  short of it (for margin 0: significant in the opposite direction), **inconclusive**
+  otherwise;
 * ``near`` (a value ± tolerance) and ``near_row`` (another row's value ± tolerance):
   an equivalence test (two one-sided tests, TOST). **held** when both bounds are
   rejected (the mean lies within the tolerance beyond noise), **not held** when the mean
@@ -118,9 +120,9 @@ def _verdict(claim: Claim, row: str, other: str | None, pairs: list, cls) -> Cla
     if n < 2:
         return ClaimResult(claim, "inconclusive", measured + " (1 seed: untested)", n)
     if claim.relation == "below":
-        verdict = _ordered(sample, sign=-1)
+        verdict = _ordered(sample, sign=-1, margin=claim.margin)
     elif claim.relation == "above":
-        verdict = _ordered(sample, sign=+1)
+        verdict = _ordered(sample, sign=+1, margin=claim.margin)
     else:
         verdict = _equivalent(sample, centre, claim.tolerance)
     return ClaimResult(claim, verdict, f"{measured}; {n} seeds", n)
@@ -142,11 +144,13 @@ def one_sided_p(sample: list[float], bound: float, greater: bool) -> float:
     return float(stats.t.sf(shift / (sd / math.sqrt(n)), n - 1))
 
 
-def _ordered(diffs: list[float], sign: int) -> str:
-    """held / not held / inconclusive for "the difference is < 0" (sign −1) or > 0."""
-    if one_sided_p(diffs, 0.0, greater=sign > 0) < ALPHA:
+def _ordered(diffs: list[float], sign: int, margin: float = 0.0) -> str:
+    """held / not held / inconclusive for "the difference is < −margin" (sign −1) or
+    "> margin" (sign +1)."""
+    bound = sign * margin
+    if one_sided_p(diffs, bound, greater=sign > 0) < ALPHA:
         return "held"
-    if one_sided_p(diffs, 0.0, greater=sign < 0) < ALPHA:
+    if one_sided_p(diffs, bound, greater=sign < 0) < ALPHA:
         return "not held"
     return "inconclusive"
 

@@ -33,11 +33,16 @@ def intro(paths: list[str], base: Path, references: list[str]) -> str:
         "- ↑ / ↓: higher / lower is better, as the metric declares; →1: closest to 1 is "
         "best (a normalised score that equals the gold standard at 1; above 1 overshoots); "
         "→ref: closest to the gold standard's own value is best (attacks, whose floor is "
-        "not 0). Columns without an arrow describe and are not ranked.",
+        "not 0). A utility score reads ↑ instead where the scenario kind says more "
+        "accuracy than the gold standard's cannot come from what is forgotten (a clean "
+        "test set; a gold standard trained without a trigger, feature or shortcut). "
+        "Columns without an arrow describe and are not ranked.",
         "- A normalised forgetting score is undefined (\"—\") where the original and the "
         "gold standard do not differ beyond the seeds' noise (a paired t-test over the "
-        "seeds), and a metric read against the gold standard is then not ranked; the "
-        "notes under each table say which and why.",
+        "seeds, one-sided where the metric says which side the original is on: an attack "
+        "that succeeds less on the original than on the gold standard sees no "
+        "forgetting), and a metric read against the gold standard is then not ranked; "
+        "the notes under each table say which and why.",
         "- **Bold**: the best value of each ranked column among the unlearning methods "
         "(values equal as displayed tie). `original` (the model before unlearning) and "
         f"{gold} (the gold standard) are reference rows: shown for context, never bold, "
@@ -96,12 +101,17 @@ def render_provenance(results: list[Result]) -> str:
     dates = []
     for r in results:
         prov = r.get("provenance", {})
-        for key in ("fubench_version", "git_hash", "device", "hardware", "python", "torch"):
+        for key in ("fubench_version", "device", "hardware", "python", "torch"):
             values[key].add(str(prov.get(key)))
         for name, version in (prov.get("plugins") or {}).items():
             plugins[name].add(str(version))
-        if prov.get("date"):
-            dates.append(prov["date"])
+        # a resumed file holds rows of several runs: each row names the code that made it
+        # (rows stored before rows did say so: the file's last run)
+        for row in r.get("methods", {}).values():
+            made = row.get("computed_at") or prov
+            values["git_hash"].add(str(made.get("git_hash")))
+            if made.get("date"):
+                dates.append(made["date"])
     labels = (("fubench_version", "fubench"), ("git_hash", "git commit"),
               ("device", "device"), ("hardware", "hardware"), ("python", "Python"),
               ("torch", "PyTorch"))

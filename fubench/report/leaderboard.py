@@ -107,7 +107,7 @@ def overall(sections: list[Section], cost: bool = False) -> dict[str, dict[str, 
 def render_table(section: Section, registry: Registry) -> str:
     table = section.table
     best = {m: best_rows(table, m, registry) for m in table.metrics}
-    headers = ["method", "rank ↓", "cost rank ↓", "seeds"] + [header(m, registry)
+    headers = ["method", "rank ↓", "cost rank ↓", "seeds"] + [header(m, registry, table.kind)
                                                             for m in table.metrics]
     body = []
     for row in table.rows:
@@ -217,7 +217,8 @@ def render_claim_summary(sections: list[Section]) -> str:
     lines = ["## Claims of the papers", "",
              "Each scenario file states the orderings and values its source papers report "
              "(`claims:`); they are tested over the seeds here (paired one-sided t-tests for "
-             "orderings, two one-sided tests for \"≈ value ± tolerance\", level 0.05, in the "
+             "orderings, beyond the stated margin where a paper claims a large effect; "
+             "two one-sided tests for \"≈ value ± tolerance\", level 0.05, in the "
              "unit the tables show). A method is taken at the row its table shows. "
              f"{counts['held']} held, {counts['not held']} not held, "
              f"{counts['inconclusive']} inconclusive, {counts['not testable']} not testable.",

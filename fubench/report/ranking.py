@@ -10,7 +10,9 @@
   seeds' noise is not ranked (:mod:`fubench.report.separation`).
 * A metric with an ideal ranks by distance to it (nta, nfs: 1; attacks: the gold
   standard's value), so overshooting never beats a closer value; otherwise by its
-  direction.
+  direction. A utility metric ranks by its direction instead where the scenario kind
+  declares that more accuracy than the gold standard's cannot come from what is
+  forgotten (``ScenarioKind.overshoot_remembers``).
 * Quality (utility and forgetting columns) and cost are ranked apart: mixed into one
   mean, the cost columns outvote the forgetting ones and a method that does nothing (no
   time, no client) ranks first.
@@ -22,7 +24,7 @@ from collections import defaultdict
 
 from fubench.registry import Registry
 from fubench.report.sweeps import utility_axis
-from fubench.report.table import ScenarioTable, format_value, metric_class
+from fubench.report.table import ScenarioTable, format_value, ideal_of, metric_class
 
 #: below this normalised utility a method's model counts as broken and ranks last
 MIN_USEFUL = 0.5
@@ -73,9 +75,10 @@ def badness(table: ScenarioTable, metric: str, value: float, registry: Registry)
     metric's ideal (a number, or the gold standard's displayed value), else the value
     itself signed by its direction."""
     cls = metric_class(metric, registry)
-    if cls.ideal is not None:
+    target = ideal_of(cls, table.kind, registry)
+    if target is not None:
         ideal = (shown_mean(table, table.reference, metric, registry)
-                 if isinstance(cls.ideal, str) else shown_value(cls, cls.ideal))
+                 if isinstance(target, str) else shown_value(cls, target))
         return abs(value - ideal) if ideal is not None else 0.0
     return -value if cls.higher_is_better else value
 

@@ -3,10 +3,13 @@
 A normalised forgetting score (nfs = (t(θ^i) − t(θ)) / (t(θ^i) − t(θ^r))) divides by the
 gap between the original and the reference. When that gap is within the noise over the
 seeds, the ratio is noise divided by noise (−0.45 ± 3.25), so it is undefined; likewise
-a raw attack metric read against the gold standard (mia_acc, inversion_asr) cannot rank
-methods when the original scores like the gold standard. The test: over the seeds that
-define both rows, the per-seed gap g_s = raw(θ^i)_s − raw(θ^r)_s must differ from 0 by a
-two-sided paired t-test at level ALPHA (and by at least MIN_GAP). One seed cannot be
+a raw attack metric read against the gold standard cannot rank methods when the original
+scores like the gold standard. The test: over the seeds that define both rows, the
+per-seed gap g_s = raw(θ^i)_s − raw(θ^r)_s must differ from 0 by a paired t-test at level
+ALPHA (and by at least MIN_GAP). The test is one-sided where the raw metric declares on
+which side the original sits (``Metric.original_side``: an attack succeeds more on the
+model that still remembers): a gap on the other side, however significant, means the
+metric does not see the forgetting. Otherwise it is two-sided. One seed cannot be
 tested: the per-seed rule of the metric applies and the table says so.
 """
 
@@ -19,7 +22,7 @@ from dataclasses import dataclass
 from fubench.api import REFERENCE
 from fubench.registry import Registry
 
-#: two-sided level of the paired test on the original − reference gap
+#: level of the paired test on the original − reference gap
 ALPHA = 0.05
 #: a gap smaller than this (in the metric's own unit) never counts as separated
 MIN_GAP = 1e-3
@@ -32,6 +35,7 @@ class Separation:
     metric: str
     gaps: list[float]
     p_value: float | None      # None: not testable (fewer than two seeds)
+    side: str | None = None    # "above" / "below": one-sided test; None: two-sided
 
     @property
     def mean(self) -> float:
@@ -42,32 +46,51 @@ class Separation:
         """True / False by the test; None when it cannot be tested (one seed)."""
         if len(self.gaps) < 2:
             return None
-        return abs(self.mean) >= MIN_GAP and self.p_value is not None and self.p_value < ALPHA
+        return (abs(self.mean) >= MIN_GAP and self.p_value is not None
+                and self.p_value < ALPHA)
+
+    def why_not(self) -> str:
+        """Why an unseparated gap does not count, in words."""
+        if self.side and self.gaps and (self.mean > 0) != (self.side == "above"):
+            return (f"the original is not {self.side} the gold standard, so the metric "
+                    f"does not see the forgetting")
+        return "within the seeds' noise"
 
     def describe(self, percent: bool) -> str:
         scale, unit = (100.0, " points") if percent else (1.0, "")
         spread = statistics.stdev(self.gaps) * scale if len(self.gaps) > 1 else 0.0
-        p = f", paired t-test p = {self.p_value:.2g}" if self.p_value is not None else ""
+        test = f"one-sided (original {self.side}) " if self.side else ""
+        p = (f", {test}paired t-test p = {self.p_value:.2g}" if self.p_value is not None
+             else "")
         return (f"original − reference {self.metric} = {self.mean * scale:+.2f} ± "
                 f"{spread:.2f}{unit} over {len(self.gaps)} seed"
                 f"{'s' if len(self.gaps) != 1 else ''}{p}")
 
 
-def paired_p_value(gaps: list[float]) -> float | None:
-    """Two-sided p of the one-sample t-test of mean(gaps) = 0 (None with < 2 gaps)."""
+def paired_p_value(gaps: list[float], side: str | None = None) -> float | None:
+    """p of the one-sample t-test of mean(gaps) = 0 (None with < 2 gaps): two-sided, or
+    against the alternative mean > 0 (``side="above"``) / mean < 0 (``"below"``)."""
     n = len(gaps)
     if n < 2:
         return None
     mean, sd = statistics.fmean(gaps), statistics.stdev(gaps)
+    toward = {"above": 1.0, "below": -1.0}.get(side or "", 0.0)
     if sd == 0:
-        return 0.0 if mean != 0 else 1.0
+        if side is None:
+            return 0.0 if mean != 0 else 1.0
+        return 0.0 if mean * toward > 0 else 1.0
     from scipy import stats
 
-    return float(2 * stats.t.sf(abs(mean) / (sd / math.sqrt(n)), n - 1))
+    t = mean / (sd / math.sqrt(n))
+    if side is None:
+        return float(2 * stats.t.sf(abs(t), n - 1))
+    return float(stats.t.sf(t * toward, n - 1))
 
 
-def gap_of(results: list[dict], reference: str, metric: str) -> Separation:
-    """The per-seed original − reference gap of ``metric`` in one scenario's results."""
+def gap_of(results: list[dict], reference: str, metric: str,
+           side: str | None = None) -> Separation:
+    """The per-seed original − reference gap of ``metric`` in one scenario's results,
+    tested toward ``side`` (the metric's ``original_side``)."""
     gaps = []
     for result in results:
         rows = result["methods"]
@@ -75,7 +98,7 @@ def gap_of(results: list[dict], reference: str, metric: str) -> Separation:
         gold = rows.get(reference, {}).get("metrics", {}).get(metric)
         if original is not None and gold is not None:
             gaps.append(float(original) - float(gold))
-    return Separation(metric, gaps, paired_p_value(gaps))
+    return Separation(metric, gaps, paired_p_value(gaps, side), side)
 
 
 def tested_metric(metric: str, registry: Registry) -> str | None:

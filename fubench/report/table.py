@@ -107,11 +107,11 @@ def mark_inseparable(table: ScenarioTable, registry: Registry) -> None:
         raw = tested_metric(metric, registry)
         if raw is None:
             continue
-        gap = gap_of(table.results, table.reference, raw)
+        cls = metric_class(raw, registry)
+        gap = gap_of(table.results, table.reference, raw, cls.original_side if cls else None)
         if gap.separated is not False:
             continue
-        cls = metric_class(raw, registry)
-        reason = (f"{gap.describe(bool(cls and cls.percent))}: within the seeds' noise")
+        reason = f"{gap.describe(bool(cls and cls.percent))}: {gap.why_not()}"
         if raw != metric:   # a ratio of noise: undefined
             table.undefined[metric] = reason
             for row in table.rows:
@@ -176,14 +176,27 @@ def _digits(cls: type[Metric] | None, value: float) -> int:
     return 2 if abs(value) >= 10 else 3
 
 
-def header(metric: str, registry: Registry) -> str:
+def ideal_of(cls: type[Metric], kind: str | None, registry: Registry) -> float | str | None:
+    """The value a metric's column approaches in a scenario of ``kind``: the metric's
+    ideal, except for a utility metric where the kind declares that more accuracy than
+    the gold standard's cannot come from what is forgotten (then more is better)."""
+    if cls.ideal is not None and cls.role == "utility" and kind is not None:
+        kind_cls = registry.kinds.classes.get(kind)
+        if kind_cls is not None and not kind_cls.overshoot_remembers:
+            return None
+    return cls.ideal
+
+
+def header(metric: str, registry: Registry, kind: str | None = None) -> str:
     """The column title: name, unit, and which way is better (↑ / ↓, or →1 / →ref for a
-    metric that should approach a value / the gold standard's own value)."""
+    metric that should approach a value / the gold standard's own value, in a scenario
+    of ``kind``)."""
     cls = metric_class(metric, registry)
     if cls is None:
         return metric
-    if cls.ideal is not None:
-        arrow = " →ref" if isinstance(cls.ideal, str) else f" →{cls.ideal:g}"
+    ideal = ideal_of(cls, kind, registry)
+    if ideal is not None:
+        arrow = " →ref" if isinstance(ideal, str) else f" →{ideal:g}"
     else:
         arrow = {True: " ↑", False: " ↓"}.get(cls.higher_is_better, "")
     unit = " %" if cls.percent else ""
@@ -216,7 +229,7 @@ def row_label(table: ScenarioTable, row: str) -> str:
 
 
 def render(table: ScenarioTable, registry: Registry, fmt: str = "github") -> str:
-    headers = ["method"] + [header(m, registry) for m in table.metrics]
+    headers = ["method"] + [header(m, registry, table.kind) for m in table.metrics]
     body = [[row_label(table, row)] + [cell_text(table, row, m, registry)
                                        for m in table.metrics]
             for row in table.rows]
