@@ -135,12 +135,13 @@ class Runner:
             self._results[seed] = (path, result)
             metrics = Job(dataclasses.replace(self.plan, device=torch.device("cpu")), data,
                           seed).metrics
-            todo[seed] = []
-            for spec in self.plan.method_rows():
-                if self._reusable(result, spec, metrics):
+            specs = self.plan.method_rows()
+            stale = {spec.label for spec in specs if not self._reusable(result, spec, metrics)}
+            stale |= self.plan.readers_of(stale)
+            todo[seed] = [spec.label for spec in specs if spec.label in stale]
+            for spec in specs:
+                if spec.label not in stale:
                     say(f"  {spec.label}: reused from {path.name}")
-                else:
-                    todo[seed].append(spec.label)
         return todo
 
     def tasks(self, todo: dict[int, list[str]], split: bool) -> list[Task]:

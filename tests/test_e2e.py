@@ -61,10 +61,10 @@ class Reader(fubench.Unlearner):
 
 class Writer(fubench.Unlearner):
     name = "writer"
-    parameters = {"k": 1}
+    parameters = {"k": 1, "scale": 10}   # the reader picks the point by k, as γ does
 
     def unlearn(self, ctx):
-        return fubench.UnlearnResult(ctx.model, artifacts={"k": self.k * 10})
+        return fubench.UnlearnResult(ctx.model, artifacts={"k": self.k * self.scale})
 
 
 EXTRA = types.ModuleType("extra_methods")
@@ -114,6 +114,23 @@ def test_second_run_reuses_models_and_rows(test_registry, backdoor_yaml, tmp_pat
     assert "finetune: reused" in err
     assert again["methods"]["finetune"] == first["methods"]["finetune"]
     assert again["methods"]["original"]["metrics"] == first["methods"]["original"]["metrics"]
+
+
+def test_a_reader_runs_again_when_what_it_reads_changes(registry, backdoor_yaml, tmp_path,
+                                                       capsys):
+    """random_reset mirrors tis_reset: a new tis_reset row makes its reader stale too."""
+    path = backdoor_yaml()
+    path.write_text(path.read_text().replace(
+        "methods: {retrain: {}, finetune: {rounds: 1}}",
+        "methods: {retrain: {}, finetune: {rounds: 1}, writer: {scale: 10}, reader: {}}"))
+    first = read_result(Runner(load_scenario(path, registry), registry, out=tmp_path).run()[0])
+    assert first["methods"]["reader"]["metrics"]["upstream_k"] == 10
+    path.write_text(path.read_text().replace("writer: {scale: 10}", "writer: {scale: 20}"))
+    capsys.readouterr()
+    again = read_result(Runner(load_scenario(path, registry), registry, out=tmp_path).run()[0])
+    err = capsys.readouterr().err
+    assert "finetune: reused" in err and "reader: reused" not in err
+    assert again["methods"]["reader"]["metrics"]["upstream_k"] == 20
 
 
 def test_changed_method_params_recompute_only_that_row(test_registry, backdoor_yaml, tmp_path,

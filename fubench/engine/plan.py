@@ -121,6 +121,20 @@ class Plan:
                     if cls.always and name not in metrics]
         return metrics
 
+    def readers_of(self, labels: set[str]) -> set[str]:
+        """The rows that read, directly or through another reader, a method with a row
+        in ``labels``: they must run again with it (random_reset mirrors what tis_reset
+        computes now)."""
+        rows = self.method_rows()
+        found: set[str] = set()
+        while True:
+            names = {spec.name for spec in rows if spec.label in labels | found}
+            more = {spec.label for spec in rows if spec.label not in labels | found
+                    and names & set(self.registry.methods.get(spec.name).reads)}
+            if not more:
+                return found
+            found |= more
+
     def upstream_spec(self, name: str, reader: MethodSpec) -> MethodSpec:
         """The sweep point of method ``name`` that ``reader`` reads: the listed point whose
         parameters agree with the reader's, else ``name`` with the listed (or default)
