@@ -58,6 +58,14 @@ class Partitioner(Component):
     """Splits training indices between clients. Must return disjoint index tensors that
     together cover every index."""
 
+    @classmethod
+    def validate_config(cls, params: dict[str, Any],
+                        context: ConfigContext) -> Iterable[tuple[str, str]]:
+        """(key, message) for every parameter value that cannot work with the scenario's
+        data set and client count, checked before anything loads (as
+        :meth:`ScenarioKind.validate_config`)."""
+        return ()
+
     def partition(self, labels: torch.Tensor, n_clients: int,
                   generator: torch.Generator) -> list[torch.Tensor]:  # pragma: no cover
         raise NotImplementedError

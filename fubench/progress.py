@@ -21,6 +21,8 @@ from typing import Any, Iterable, Iterator
 from tqdm import tqdm
 
 _QUIET = False
+#: lines said inside :func:`held`, shown when it ends normally (None: not holding)
+_HELD: list[str] | None = None
 #: seconds between two progress lines when stderr is not a terminal
 DEFAULT_INTERVAL = 30.0
 INTERVAL_ENV = "FUBENCH_PROGRESS_INTERVAL"
@@ -49,6 +51,23 @@ def quietly(quiet: bool = True) -> Iterator[None]:
         yield
     finally:
         set_quiet(was)
+
+
+@contextlib.contextmanager
+def held() -> Iterator[None]:
+    """Status lines said inside the block are shown when it ends normally and dropped
+    when it raises: a run refused during its checks prints the refusal alone, not the
+    notes of loading that led up to it."""
+    global _HELD
+    outer, _HELD = _HELD, []
+    try:
+        yield
+    except BaseException:
+        _HELD = outer
+        raise
+    lines, _HELD = _HELD, outer
+    for line in lines:
+        say(line)
 
 
 def interval() -> float:
@@ -119,6 +138,9 @@ def counter(total: int, desc: str = "", unit: str = "it") -> Any:
 def say(message: str) -> None:
     """A status line on stderr, unless quiet (above the bars on a terminal)."""
     if _QUIET:
+        return
+    if _HELD is not None:
+        _HELD.append(message)
         return
     if on_terminal():
         tqdm.write(message, file=sys.stderr)

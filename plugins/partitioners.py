@@ -45,7 +45,7 @@ class Dirichlet(Partitioner):
         if self.min_size * n_clients > len(labels):
             raise ValueError(f"min_size: {self.min_size} samples for each of {n_clients} "
                              f"clients needs {self.min_size * n_clients:,}, but the training "
-                             f"set has {len(labels):,}; lower min_size")
+                             f"set has {len(labels):,}; lower min_size or use fewer clients")
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
         rng = np.random.default_rng(seed)
         y = labels.cpu().numpy()
@@ -62,8 +62,8 @@ class Dirichlet(Partitioner):
                 break
         else:
             raise ValueError(f"min_size: dirichlet(alpha={self.alpha}) gave a client fewer "
-                             f"than {self.min_size} samples in 100 draws; raise alpha or "
-                             f"lower min_size")
+                             f"than {self.min_size} samples in 100 draws; raise alpha, "
+                             f"lower min_size or use fewer clients")
         return [torch.from_numpy(np.sort(np.concatenate(p))).long() for p in parts]
 
 
@@ -77,6 +77,20 @@ class Preferential(Partitioner):
         "exclusive_classes": Param(None, list, nullable=True,
                                    help="class owned by each client, in client order"),
     }
+
+    @classmethod
+    def validate_config(cls, params, context):
+        owned = params.get("exclusive_classes")
+        if owned is None:
+            return
+        top = context.n_classes
+        bad = next((c for c in owned if isinstance(c, bool) or not isinstance(c, int)
+                    or c < 0 or (top is not None and c >= top)), None)
+        if bad is not None or len(owned) != context.clients or len(set(owned)) != len(owned):
+            shown = str(owned) if len(str(owned)) <= 60 else str(owned)[:57] + "..."
+            classes = f" (0 to {top - 1})" if top is not None else ""
+            yield "exclusive_classes", (f"expected {context.clients} distinct class numbers"
+                                        f"{classes}, one per client, got {shown}")
 
     def exclusive(self, n_classes: int, n_clients: int) -> list[int]:
         if self.exclusive_classes is not None:

@@ -162,6 +162,11 @@ FILE_CASES: dict[str, tuple[Callable[[], str | bytes], str, str]] = {
     "newline-in-key": (base_with('"foo\\nbar": 1'), "'foo\\nbar'", "unknown key"),
     "huge-unknown-key": (base_with("? " + "k" * 20_000 + "\n: 1"), "'kkk", "unknown key"),
     "huge-unknown-method": (patched(methods={"m" * 20_000: {}}), "methods", "unknown method"),
+    # a partitioner checks its own parameters at validate time, as kinds do
+    "exclusive-classes-not-numbers": (
+        patched(federation__partition={"name": "preferential",
+                                       "exclusive_classes": [[1], 2, 3]}),
+        "federation.partition.exclusive_classes", "3 distinct class numbers (0 to 9)"),
     # -- top level
     "version-missing": (patched(version=DELETE), "version", "missing required key"),
     "version-2": (patched(version=2), "version", "expected one of"),
@@ -304,6 +309,39 @@ def test_integers_are_valid_numbers(changes, tmp_path, capsys):
               config.scenario.params["poison_fraction"],
               *[m.params["lr"] for m in config.methods if m.name == "ferrari"]]
     assert all(type(v) is float for v in floats), floats
+
+
+def test_numbers_with_an_exponent_are_numbers(tmp_path, capsys):
+    """1e-3 is a string to YAML 1.1 (PyYAML); scenario files read it as YAML 1.2 does."""
+    text = patched()().replace("  clients: 3\n", "  clients: 3\n  lr: 1e-3\n  momentum: 9E-1\n")
+    text = text.replace("  finetune:\n    rounds: 1\n", "  finetune:\n    rounds: 1\n"
+                                                         "  ferrari:\n    lr: 5.0e-4\n")
+    path = write(tmp_path, text)
+    assert main(["validate", str(path)]) == 0, capsys.readouterr().err
+    config = load_scenario(path, get_registry())
+    assert config.federation.lr == 0.001 and config.federation.momentum == 0.9
+    assert [m.params["lr"] for m in config.methods if m.name == "ferrari"] == [0.0005]
+    huge = write(tmp_path, text.replace("lr: 1e-3", "lr: 1e400"), "huge.yaml")
+    line = one_error(capsys, ["validate", str(huge)])
+    assert line.startswith(f"{huge}: federation.lr: "), line
+
+
+def test_a_refusal_after_loading_real_data_is_still_one_line(tmp_path, monkeypatch, capsys):
+    """MNIST offline: the loader notes its fallback to the 5k subset; the run is then
+    refused (more clients than samples), and the refusal is the only line."""
+    import os
+
+    import torchvision
+
+    def download(self):
+        os.makedirs(self.raw_folder, exist_ok=True)
+        raise RuntimeError("<urlopen error [Errno -2] Name or service not known>")
+
+    monkeypatch.setattr(torchvision.datasets.MNIST, "download", download)
+    monkeypatch.setenv("FUBENCH_DATA", str(tmp_path / "data"))
+    path = write(tmp_path, patched(federation__clients=4000)())  # the 5k subset: 3,500 train
+    line = one_error(capsys, ["run", str(path), "--out", str(tmp_path / "out")])
+    assert f"{path}: federation.clients" in line, line
 
 
 def test_validate_names_every_bad_file_on_its_own_line(tmp_path, capsys):

@@ -295,6 +295,7 @@ def test_list_never_cuts_a_sentence_and_full_or_show_give_the_whole_text(capsys)
         text = " ".join(description(cls).split())
         assert text.startswith(first)
         assert first == text or more, name
+        assert first.count("(") == first.count(")"), f"{name}: cut inside parentheses"
         assert re.search(rf"^  {re.escape(name)} +{re.escape(first)}{' …' if more else ''}  \[",
                          out, re.M), name
     long = next(n for n, c in registry.metrics.items() if summary(c)[1])

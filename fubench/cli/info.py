@@ -129,8 +129,12 @@ def summary(cls: type) -> tuple[str, bool]:
     """The description's first sentence, whole, and whether more text follows."""
     text = description(cls)
     paragraph = " ".join(text.split("\n\n")[0].split())
-    end = re.search(r"(?<=[.!?;:])\s+(?=[A-Z(`*])", paragraph)
-    first = paragraph[:end.start()] if end else paragraph
+    first = paragraph
+    for end in re.finditer(r"(?<=[.!?;:])\s+(?=[A-Z(`*])", paragraph):
+        candidate = paragraph[:end.start()]
+        if candidate.count("(") <= candidate.count(")"):  # never inside parentheses
+            first = candidate
+            break
     return first, len(" ".join(text.split())) > len(first)
 
 

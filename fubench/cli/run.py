@@ -39,8 +39,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     preflight.check_paths(args.out, args.table, cache.root if cache.enabled else None,
                           config.name, config.seeds)
     preflight.sweep_results(args.out, config.name)
-    data = preflight.load_data(config, registry)
-    preflight.check_sizes(config, Plan.from_config(config, registry, device), data)
+    with progress.held():  # refused here: the refusal is the only line
+        data = preflight.load_data(config, registry)
+        preflight.check_sizes(config, Plan.from_config(config, registry, device), data)
     runner = Runner(config, registry, out=args.out, cache=cache, device=device,
                     jobs=args.jobs, executor=args.executor, address=args.address,
                     threads=args.threads, retime=args.retime)

@@ -4,6 +4,7 @@ a tiny hostile file (an alias bomb, a list nested thousands deep) costs millisec
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,15 @@ class _StrictLoader(yaml.SafeLoader):
             raise _Refused(f"more than {MAX_NODES:,} values once aliases are expanded "
                            f"(an alias bomb?)")
         return super().construct_document(node)
+
+
+# YAML 1.1 (PyYAML) reads 1e-3 and 1.0e5 as strings: a float needs a dot and a signed
+# exponent there. Scenario files are written by people who write learning rates as
+# 1e-3, so floats with an exponent are read as YAML 1.2 does.
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
 
 
 class _Refused(Exception):

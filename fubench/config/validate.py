@@ -140,13 +140,9 @@ class _Validator:
         kind_cls = self.registry.kinds.get(scenario.name)
         context = ConfigContext(dataset_cls.n_classes, federation.clients,
                                 dataset_cls.modality, dataset.name)
-        try:
-            problems = list(kind_cls.validate_config(scenario.params, context) or ())
-        except Exception as exc:  # a plugin's check that crashes is still one line
-            raise self.fail("scenario", f"{kind_cls.name}: its check failed: "
-                                        f"{one_line(exc)}{origin(exc)}") from None
-        for key, message in problems:
-            raise self.fail(_join("scenario", str(key)), str(message))
+        self.plugin_checks(self.registry.partitioners.get(federation.partition.name),
+                           federation.partition.params, context, "federation.partition")
+        self.plugin_checks(kind_cls, scenario.params, context, "scenario")
         methods = self.methods(data["methods"])
         metrics = self.metrics(data.get("metrics"))
         seeds = self.seeds(data.get("seeds", [0, 1, 2]))
@@ -238,6 +234,17 @@ class _Validator:
         partition = self.component(self.registry.partitioners, data.get("partition", "iid"),
                                    "federation.partition")
         return FederationConfig(partition=partition, **values)
+
+    def plugin_checks(self, cls: Any, params: dict[str, Any], context: ConfigContext,
+                      where: str) -> None:
+        """A component's own ``validate_config``: its first problem is the error."""
+        try:
+            problems = list(cls.validate_config(params, context) or ())
+        except Exception as exc:  # a plugin's check that crashes is still one line
+            raise self.fail(where, f"{cls.name}: its check failed: "
+                                   f"{one_line(exc)}{origin(exc)}") from None
+        for key, message in problems:
+            raise self.fail(_join(where, str(key)), str(message))
 
     def methods(self, data: Any) -> list[MethodSpec]:
         if isinstance(data, list):
