@@ -67,6 +67,21 @@ class Dirichlet(Partitioner):
         return [torch.from_numpy(np.sort(np.concatenate(p))).long() for p in parts]
 
 
+def owned_classes_problem(owned: list | None, n_clients: int,
+                          n_classes: int | None) -> str | None:
+    """What is wrong with ``exclusive_classes`` (None: nothing): one distinct class number
+    per client, within the data set's classes when they are known."""
+    if owned is None:
+        return None
+    bad = any(isinstance(c, bool) or not isinstance(c, int) or c < 0
+              or (n_classes is not None and c >= n_classes) for c in owned)
+    if not bad and len(owned) == n_clients and len(set(owned)) == n_clients:
+        return None
+    shown = str(owned) if len(str(owned)) <= 60 else str(owned)[:57] + "..."
+    classes = f" (0 to {n_classes - 1})" if n_classes is not None else ""
+    return f"expected {n_clients} distinct class numbers{classes}, one per client, got {shown}"
+
+
 class Preferential(Partitioner):
     """The TIS paper's categorical setting (6.1): each client owns one exclusive class,
     and the remaining classes are shared evenly by all clients. By default client c owns
@@ -80,28 +95,17 @@ class Preferential(Partitioner):
 
     @classmethod
     def validate_config(cls, params, context):
-        owned = params.get("exclusive_classes")
-        if owned is None:
-            return
-        top = context.n_classes
-        bad = next((c for c in owned if isinstance(c, bool) or not isinstance(c, int)
-                    or c < 0 or (top is not None and c >= top)), None)
-        if bad is not None or len(owned) != context.clients or len(set(owned)) != len(owned):
-            shown = str(owned) if len(str(owned)) <= 60 else str(owned)[:57] + "..."
-            classes = f" (0 to {top - 1})" if top is not None else ""
-            yield "exclusive_classes", (f"expected {context.clients} distinct class numbers"
-                                        f"{classes}, one per client, got {shown}")
+        problem = owned_classes_problem(params.get("exclusive_classes"), context.clients,
+                                        context.n_classes)
+        if problem:
+            yield "exclusive_classes", problem
 
     def exclusive(self, n_classes: int, n_clients: int) -> list[int]:
         if self.exclusive_classes is not None:
-            owned = list(self.exclusive_classes)
-            bad = next((c for c in owned if isinstance(c, bool) or not isinstance(c, int)
-                        or not 0 <= c < n_classes), None)
-            if bad is not None or len(owned) != n_clients or len(set(owned)) != n_clients:
-                shown = str(owned) if len(str(owned)) <= 60 else str(owned)[:57] + "..."
-                raise ValueError(f"exclusive_classes: expected {n_clients} distinct class "
-                                 f"numbers (0 to {n_classes - 1}), one per client, got {shown}")
-            return owned
+            problem = owned_classes_problem(self.exclusive_classes, n_clients, n_classes)
+            if problem:
+                raise ValueError(f"exclusive_classes: {problem}")
+            return list(self.exclusive_classes)
         if n_clients >= n_classes:
             raise ValueError(f"needs fewer clients ({n_clients}) than classes ({n_classes}), "
                              f"or exclusive_classes")

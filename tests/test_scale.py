@@ -292,6 +292,13 @@ def test_the_reference_is_timed_on_this_hardware(test_registry, backdoor_yaml, t
     Job(plan, datasets.load(config, test_registry), 0, cache).references()
     err = capsys.readouterr().err
     assert "reference from cache" in err and "training it again" not in err
+    # nor does the forgetting-quality ε (replica 0 is the seed's own cached job)
+    from fubench.engine.replicas import run_replicas
+
+    run_replicas(Plan.from_config(config, test_registry, "cpu"),
+                 datasets.load(config, test_registry), 0, 1, cache, methods=[])
+    err = capsys.readouterr().err
+    assert "reference from cache" in err and "training it again" not in err
 
 
 # ------------------------------------------------------------------- the switches

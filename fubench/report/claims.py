@@ -21,12 +21,12 @@ table shows (its chosen sweep point).
 
 from __future__ import annotations
 
-import math
 import statistics
 from dataclasses import dataclass
 
 from fubench.config.claims import Claim
 from fubench.registry import Registry
+from fubench.report.separation import one_sided_p
 from fubench.report.table import ScenarioTable, format_value, metric_class
 
 ALPHA = 0.05
@@ -130,18 +130,6 @@ def _verdict(claim: Claim, row: str, other: str | None, pairs: list, cls) -> Cla
 
 def _spread(values: list[float]) -> str:
     return f" ± {statistics.stdev(values):.3g}" if len(values) > 1 else ""
-
-
-def one_sided_p(sample: list[float], bound: float, greater: bool) -> float:
-    """p of the one-sided t-test that mean(sample) > bound (``greater``) or < bound."""
-    n = len(sample)
-    mean, sd = statistics.fmean(sample), statistics.stdev(sample)
-    shift = mean - bound if greater else bound - mean
-    if sd == 0:
-        return 0.0 if shift > 0 else 1.0
-    from scipy import stats
-
-    return float(stats.t.sf(shift / (sd / math.sqrt(n)), n - 1))
 
 
 def _ordered(diffs: list[float], sign: int, margin: float = 0.0) -> str:

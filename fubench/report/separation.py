@@ -67,24 +67,29 @@ class Separation:
                 f"{'s' if len(self.gaps) != 1 else ''}{p}")
 
 
-def paired_p_value(gaps: list[float], side: str | None = None) -> float | None:
-    """p of the one-sample t-test of mean(gaps) = 0 (None with < 2 gaps): two-sided, or
-    against the alternative mean > 0 (``side="above"``) / mean < 0 (``"below"``)."""
-    n = len(gaps)
-    if n < 2:
-        return None
-    mean, sd = statistics.fmean(gaps), statistics.stdev(gaps)
-    toward = {"above": 1.0, "below": -1.0}.get(side or "", 0.0)
+def one_sided_p(sample: list[float], bound: float, greater: bool) -> float:
+    """p of the one-sided t-test that mean(sample) > bound (``greater``) or < bound
+    (at least two values)."""
+    n = len(sample)
+    mean, sd = statistics.fmean(sample), statistics.stdev(sample)
+    shift = mean - bound if greater else bound - mean
     if sd == 0:
-        if side is None:
-            return 0.0 if mean != 0 else 1.0
-        return 0.0 if mean * toward > 0 else 1.0
+        return 0.0 if shift > 0 else 1.0
     from scipy import stats
 
-    t = mean / (sd / math.sqrt(n))
-    if side is None:
-        return float(2 * stats.t.sf(abs(t), n - 1))
-    return float(stats.t.sf(t * toward, n - 1))
+    return float(stats.t.sf(shift / (sd / math.sqrt(n)), n - 1))
+
+
+def paired_p_value(gaps: list[float], side: str | None = None) -> float | None:
+    """p of the one-sample t-test of mean(gaps) = 0 (None with < 2 gaps): against the
+    alternative mean > 0 (``side="above"``) / mean < 0 (``"below"``), or two-sided."""
+    if len(gaps) < 2:
+        return None
+    if side is not None:
+        return one_sided_p(gaps, 0.0, greater=side == "above")
+    if statistics.fmean(gaps) == 0:
+        return 1.0
+    return min(1.0, 2 * one_sided_p(gaps, 0.0, greater=statistics.fmean(gaps) > 0))
 
 
 def gap_of(results: list[dict], reference: str, metric: str,
