@@ -209,13 +209,19 @@ def hardware(device: torch.device) -> str:
     return f"{cpu}, {torch.get_num_threads()} threads"
 
 
+def utc_now() -> str:
+    """The run's date, to the second: what a row's ``computed_at`` and the file's
+    provenance record."""
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
 def provenance(device: torch.device, plugins: dict[str, str]) -> dict[str, Any]:
     from fubench import __version__
 
     return {
         "fubench_version": __version__,
         "git_hash": git_hash(),
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": utc_now(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "device": str(device),

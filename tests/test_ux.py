@@ -187,7 +187,8 @@ def ux_registry():
     return registry
 
 
-def test_a_partial_run_changes_no_row_it_did_not_compute(ux_registry, tmp_path, capsys):
+def test_a_partial_run_changes_no_row_it_did_not_compute(ux_registry, tmp_path, capsys,
+                                                          monkeypatch):
     file = tiny_yaml(tmp_path, rounds=1, seeds="[0, 1]",
                      methods="{retrain: {}, finetune: {rounds: 1}, half_reset: {}, boom: {}}")
     out = tmp_path / "results"
@@ -198,7 +199,10 @@ def test_a_partial_run_changes_no_row_it_did_not_compute(ux_registry, tmp_path, 
     failed = before["methods"]["boom"]
     assert failed["status"] == "failed" and "ZeroDivisionError" in failed["traceback"]
     assert "return 1 / 0" in failed["traceback"], "the full traceback is kept"
-    # a partial run: another method, one seed, models retrained (same on the CPU)
+    # a partial run: another method, one seed, models retrained (same on the CPU); a
+    # later date, since both runs may fall in the same second
+    later = "2100-01-01T00:00:00+00:00"
+    monkeypatch.setattr("fubench.results.utc_now", lambda: later)
     assert run_cli("run", str(file), "--out", str(out), "--methods", "retrain,amnesia",
                    "--seeds", "0", "--no-cache") == 0
     after = read_result(seed0)
@@ -208,7 +212,7 @@ def test_a_partial_run_changes_no_row_it_did_not_compute(ux_registry, tmp_path, 
     # the file's provenance is the last run's; each row names the run that computed it
     assert after["methods"]["amnesia"]["computed_at"]["date"] == after["provenance"]["date"]
     assert after["methods"]["finetune"]["computed_at"]["date"] == before["provenance"]["date"]
-    assert before["provenance"]["date"] != after["provenance"]["date"]
+    assert after["provenance"]["date"] == later != before["provenance"]["date"]
     assert set(after["scenario"]["config"]["methods"]) == {
         "retrain", "finetune", "half_reset", "boom", "amnesia"}
     assert after["scenario"]["config"]["seeds"] == [0, 1]
