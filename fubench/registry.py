@@ -4,6 +4,7 @@ accessor per category (``registry.methods``, ``.kinds``, ``.metrics``, ``.partit
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Generic, Iterator, TypeVar
@@ -30,6 +31,9 @@ class PluginInfo:
     #: what failed: "import" (the module did not import) or "load" (its hooks or the
     #: classes they returned are broken)
     failed_to: str = "load"
+    #: the same, for a sentence about the plugin: "failed to import (x.py:3): ..." or
+    #: "failed to load: ..."
+    failure: str | None = None
 
     @property
     def origin(self) -> str:
@@ -57,6 +61,23 @@ SKIP_HINT = ("FUBENCH_DISABLE_PLUGIN_AUTOLOAD=1 runs without third-party plugins
              "FUBENCH_PLUGINS=a,b with only those")
 
 
+#: while true, a broken plugin is recorded but not printed (see :func:`reports_held`)
+_HOLD_REPORTS = False
+
+
+@contextlib.contextmanager
+def reports_held() -> Iterator[None]:
+    """Record broken plugins without printing the loader's line: for a caller that
+    reports them itself (the conformance kit asked about a plugin prints one line, not
+    the loader's and its own)."""
+    global _HOLD_REPORTS
+    before, _HOLD_REPORTS = _HOLD_REPORTS, True
+    try:
+        yield
+    finally:
+        _HOLD_REPORTS = before
+
+
 def report_broken(info: PluginInfo, problem: str, failed_to: str = "load",
                   at: str = "") -> None:
     """Record a broken plugin and say so on one line (``at``: where it failed, e.g.
@@ -64,8 +85,12 @@ def report_broken(info: PluginInfo, problem: str, failed_to: str = "load",
     error."""
     info.failed_to = failed_to
     info.error = f"import failed{at}: {problem}" if failed_to == "import" else problem + at
+    info.failure = (f"failed to import{at}: {problem}" if failed_to == "import"
+                    else f"failed to load: {info.error}")
     if info.builtin:
         raise PluginError(f"plugin '{info.name}': {info.error}")
+    if _HOLD_REPORTS:
+        return
     verb = f"failed to import{at}" if failed_to == "import" else "is broken"
     print(f"fubench: {info.described} {verb} and was skipped: "
           f"{problem if failed_to == 'import' else info.error}; {info.remedy}", file=sys.stderr)

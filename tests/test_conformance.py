@@ -269,3 +269,25 @@ def test_import_error_is_one_line_with_the_failing_line(tmp_path, monkeypatch, c
                    "(FUBENCH_DISABLE_PLUGIN_AUTOLOAD=1 runs without third-party plugins, "
                    "FUBENCH_PLUGINS=a,b with only those)"]
     assert "retrain" in registry.methods.names(), "the others still load"
+
+
+def test_the_kit_asked_about_a_plugin_that_cannot_import_prints_one_line(tmp_path, monkeypatch,
+                                                                          capsys):
+    (tmp_path / "fu_typo.py").write_text("import fubench\n\nfrom fubench import Unlerner\n")
+    info = tmp_path / "fu-typo-0.3.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fu-typo\nVersion: 0.3\n")
+    (info / "entry_points.txt").write_text("[fubench]\ntypo = fu_typo\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("FUBENCH_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    reset_registry()  # the kit loads the installed plugins itself, as from a shell
+    from fubench.testing.__main__ import run
+
+    try:
+        assert run(["typo"]) == 2
+    finally:
+        reset_registry()
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("fubench.testing: error: plugin 'typo' (fu-typo 0.3) failed to "
+                             "import (fu_typo.py:3): ImportError")

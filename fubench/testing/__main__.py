@@ -3,10 +3,12 @@ line per component; a plugin that cannot load is one line too, never a traceback
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 
 from fubench.errors import FubenchError
+from fubench.registry import reports_held
 from fubench.testing.kit import ConformanceError
 
 
@@ -15,8 +17,12 @@ def run(argv: list[str] | None = None) -> int:
     from fubench.testing import cases
 
     argv = sys.argv[1:] if argv is None else argv
+    # asked about named plugins, the kit says itself which failed to load; without
+    # names, the loader's line is all that names a broken plugin
+    held = reports_held() if argv else contextlib.nullcontext()
     try:
-        found = cases(argv or None)
+        with held:
+            found = cases(argv or None)
     except (ConformanceError, FubenchError) as exc:
         print(f"fubench.testing: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2

@@ -83,8 +83,8 @@ class Kit:
         failed = [p for p in self.registry.plugins if p.error and
                   (p.name in wanted or p.distribution in wanted)]
         if failed:
-            raise ConformanceError("; ".join(f"{p.described} failed to {p.failed_to}: "
-                                             f"{p.error}; {p.remedy}" for p in failed))
+            raise ConformanceError("; ".join(f"{p.described} {p.failure}; {p.remedy}"
+                                             for p in failed))
         infos = [p for p in self.registry.plugins if p.error is None
                  and (not wanted or p.name in wanted or p.distribution in wanted)
                  and (p.builtin or not builtin_only)]
