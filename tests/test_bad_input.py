@@ -157,6 +157,7 @@ FILE_CASES: dict[str, tuple[Callable[[], str | bytes], str, str]] = {
     "5000-digit-int": (base_with("x: " + "9" * 5000), "", "invalid YAML value"),
     "impossible-date": (base_with("description: 2020-13-45"), "", "invalid YAML value"),
     "list-as-key": (raw("version: 1\n[a, b]: 1\n"), "", "a key must be a name"),
+    "merge-a-number": (base_with("x:\n  <<: 3"), "", "mapping or list of mappings for merging"),
     "int-key": (raw("1: x\n"), "(top level)", "keys must be strings"),
     "repr-bomb-small": (lambda: repr_bomb(100_000, 2_000), "description", "expected a string"),
     "newline-in-key": (base_with('"foo\\nbar": 1'), "'foo\\nbar'", "unknown key"),
@@ -324,6 +325,20 @@ def test_numbers_with_an_exponent_are_numbers(tmp_path, capsys):
     huge = write(tmp_path, text.replace("lr: 1e-3", "lr: 1e400"), "huge.yaml")
     line = one_error(capsys, ["validate", str(huge)])
     assert line.startswith(f"{huge}: federation.lr: "), line
+
+
+def test_merge_keys_share_settings_and_explicit_keys_win(tmp_path, capsys):
+    """``<<: *anchor`` is standard YAML; a key written out overrides the merged one."""
+    text = patched()()
+    assert "federation:\n  clients: 3\n" in text
+    text = text.replace("federation:\n  clients: 3\n",
+                        "federation:\n  <<: &shared {clients: 4, lr: 0.2}\n  clients: 3\n")
+    path = write(tmp_path, text)
+    assert main(["validate", str(path)]) == 0, capsys.readouterr().err
+    config = load_scenario(path, get_registry())
+    assert (config.federation.clients, config.federation.lr) == (3, 0.2)
+    typo = write(tmp_path, text.replace("lr: 0.2}", "lrr: 0.2}"), "typo.yaml")
+    assert "federation.lrr: unknown key; did you mean 'lr'" in one_error(capsys, ["validate", str(typo)])
 
 
 def test_a_refusal_after_loading_real_data_is_still_one_line(tmp_path, monkeypatch, capsys):

@@ -90,6 +90,8 @@ def _size(node: Any, memo: dict[int, int]) -> int:
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False):
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue  # `<<: *defaults`: merged by SafeLoader below, explicit keys winning
         key = loader.construct_object(key_node, deep=deep)
         try:
             duplicate = key in seen
