@@ -105,7 +105,10 @@ class ModelCache:
 
     @contextlib.contextmanager
     def lock(self, key: str) -> Iterator[None]:
-        """Hold the entry's lock: one process trains a missing model, the others wait."""
+        """Hold the entry's lock: one process trains a missing model, the others wait.
+
+        The empty ``.KEY.lock`` file stays: removing it while another process waits on
+        it would let a third lock a new file of the same name, and both would train."""
         if not self.enabled:
             yield
             return
