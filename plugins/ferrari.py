@@ -103,7 +103,8 @@ class Ferrari(Unlearner):
         "epochs": Param(1, int, min=1, help="passes over the client's forget data"),
         "batch_size": Param(32, int, min=1, help="samples per SGD step (code: 128)"),
         "detach_perturbed": Param(False, bool, help="f(x+δ) without gradient, as the "
-                                  "authors' code (fails on backdoor_mnist; see docstring)"),
+                                  "authors' code (keeps the backdoor on backdoor_mnist: "
+                                  "docs/methods.md)"),
     }
 
     def unlearn(self, ctx: UnlearnContext) -> UnlearnResult:
