@@ -178,6 +178,8 @@ def test_the_leaderboard_shows_the_claims(tmp_path):
      "claims[0]: expected exactly one of below, above, near, near_row, got none"),
     ("{id: a, source: s, metric: asr, row: ferari, below: original}",
      "claims[0].row: unknown row 'ferari'; did you mean 'ferrari'?"),
+    ("{id: a, source: s, metric: asr, row: qqq, below: original}",  # each row named once
+     "claims[0].row: unknown row 'qqq'; rows: original, retrain, finetune, ferrari"),
     ("{id: a, source: s, metric: asrr, row: ferrari, below: original}",
      "claims[0].metric: unknown metric 'asrr'; did you mean 'asr'?"),
     ("{id: a, source: s, metric: asr, row: ferrari, near: 3}",

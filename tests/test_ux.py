@@ -542,6 +542,23 @@ def test_the_readme_documents_the_traceback_key():
     assert '"traceback"' in results and "full Python traceback" in results
 
 
+def test_the_readmes_scenario_example_validates(tmp_path, capsys):
+    block = README.split("## Scenario files")[1].split("```yaml\n")[1].split("```")[0]
+    path = tmp_path / "readme_example.yaml"
+    path.write_text(block)
+    assert run_cli("validate", str(path)) == 0, capsys.readouterr().err
+
+
+def test_the_readmes_result_schema_names_every_key_a_result_has(ux_registry, tmp_path):
+    schema = README.split("## Results")[1].split("```\n")[1].split("```")[0]
+    file = tiny_yaml(tmp_path, rounds=1, seeds="[0]", methods="{retrain: {}, finetune: {}}")
+    assert run_cli("run", str(file), "--out", str(tmp_path / "out"), "-q") == 0
+    result = read_result(tmp_path / "out" / "tiny" / "seed_0.json")
+    row = result["methods"]["finetune"]
+    missing = [k for k in [*result, *result["provenance"], *row] if f'"{k}"' not in schema]
+    assert not missing, f"the README's result schema lacks {missing}"
+
+
 # ------------------------------------------------------------ 10. broken plugins
 UNDECORATED = """
 import fubench

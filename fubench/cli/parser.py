@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="With no argument: every installed component, a heading per category, "
                     "then the scenario files in ./scenarios. `list scenarios [DIR]`: the "
                     "scenario files (*.yaml) of DIR (default ./scenarios, else .); `list "
-                    "kinds`: the scenario kinds those files use.")
+                    "kinds`: the installed scenario kinds (what a file's `kind:` may name).")
     lst.add_argument("what", nargs="?", choices=[*LIST_WHAT, "scenarios"],
                      help="one category (default: all)")
     lst.add_argument("folder", nargs="?", metavar="DIR",

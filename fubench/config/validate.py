@@ -160,7 +160,8 @@ class _Validator:
         """The rows a claim may name: original, each method and sweep point, the reference."""
         rows = [ORIGINAL]
         for spec in methods:
-            rows += [name for name in (spec.name, spec.label) if name not in rows]
+            rows += [name for name in dict.fromkeys((spec.name, spec.label))
+                     if name not in rows]  # a method without a sweep: name == label
         try:
             reference = self.registry.reference_name
         except FubenchError:  # no gold standard installed: the runner says so
