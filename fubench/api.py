@@ -50,6 +50,13 @@ class DatasetLoader(Component):
 class ModelFactory(Component):
     """Builds a fresh ``nn.Module`` for an input shape and number of classes."""
 
+    @classmethod
+    def validate_config(cls, params: dict[str, Any],
+                        context: ConfigContext) -> Iterable[tuple[str, str]]:
+        """(key, message) for every parameter value that cannot build a model, checked
+        before anything loads (as :meth:`ScenarioKind.validate_config`)."""
+        return ()
+
     def build(self, input_shape: tuple[int, ...], n_classes: int) -> nn.Module:  # pragma: no cover
         raise NotImplementedError
 
@@ -146,6 +153,18 @@ class Unlearner(Component):
     reads: ClassVar[tuple[str, ...]] = ()
     reports: ClassVar[tuple[str, ...]] = ()
     reference: ClassVar[bool] = False
+
+    @classmethod
+    def validate_config(cls, params: dict[str, Any],
+                        context: ConfigContext) -> Iterable[tuple[str, str]]:
+        """(key, message) for every parameter value that cannot work, or that the other
+        values make pointless, checked per sweep point before anything loads (as
+        :meth:`ScenarioKind.validate_config`). Example::
+
+            if params["sigma_min"] > params["sigma_max"]:
+                yield "sigma_min", f"expected at most sigma_max ({params['sigma_max']})"
+        """
+        return ()
 
     def unlearn(self, ctx: UnlearnContext) -> nn.Module | UnlearnResult:  # pragma: no cover
         raise NotImplementedError

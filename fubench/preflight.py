@@ -219,6 +219,23 @@ class _keyed:
                           f"{getattr(self.cls, 'name', self.cls.__name__)}: {message}") from None
 
 
+def before_training(config: ScenarioConfig, registry: Registry, device_flag: str | None,
+                    out: str | Path, table: str | None,
+                    cache_root: Path | None) -> tuple[str, Dataset]:
+    """Every check of this module, in order (device, paths, data, sizes); returns the
+    device name and the loaded data. Loading notes are held: a refusal is the only line."""
+    from fubench import progress
+    from fubench.engine import Plan
+
+    device = check_device(config, device_flag)
+    check_paths(out, table, cache_root, config.name, config.seeds)
+    sweep_results(out, config.name)
+    with progress.held():
+        data = load_data(config, registry)
+        check_sizes(config, Plan.from_config(config, registry, device), data)
+    return device, data
+
+
 # ------------------------------------------------------------------ after it started
 def environment_failure(exc: BaseException, folders: list[Path]) -> EnvironmentFailure | None:
     """A one-line error when ``exc`` (escaping a started run) is the machine's fault: any

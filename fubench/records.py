@@ -150,7 +150,7 @@ class ScenarioSetup:
 
 @dataclass
 class ConfigContext:
-    """What a scenario kind's ``validate_config`` may check parameters against."""
+    """What a component's ``validate_config`` may check parameters against."""
 
     n_classes: int | None
     clients: int

@@ -168,6 +168,14 @@ class FedRecovery(Unlearner):
                           help="|L0−LT| in the bound; null = log(classes)"),
     }
 
+    @classmethod
+    def validate_config(cls, params, context):
+        # a setting the chosen noise ignores is a mistake, not a no-op
+        unused = {"sigma": "epsilon", "dp_calibrated": "sigma"}[params["noise"]]
+        if params[unused] != cls.parameters[unused].default:
+            other = "dp_calibrated" if params["noise"] == "sigma" else "sigma"
+            yield unused, f"only used with noise: {other} (noise is {params['noise']})"
+
     def unlearn(self, ctx: UnlearnContext) -> UnlearnResult:
         leaving = leaving_clients(ctx, "FedRecovery")
         state = ctx.model.state_dict()

@@ -107,8 +107,14 @@ class Ferrari(Unlearner):
                                   "docs/methods.md)"),
     }
 
+    @classmethod
+    def validate_config(cls, params, context):
+        if params["sigma_min"] > params["sigma_max"]:
+            yield "sigma_min", (f"expected at most sigma_max ({params['sigma_max']:g}), got "
+                                f"{params['sigma_min']:g}")
+
     def unlearn(self, ctx: UnlearnContext) -> UnlearnResult:
-        if self.sigma_max < self.sigma_min:
+        if self.sigma_max < self.sigma_min:  # constructed by hand, not from a file
             raise ValueError(f"sigma_max ({self.sigma_max}) < sigma_min ({self.sigma_min})")
         feature = ctx.request.perturbation()   # None: the whole input is the feature
         clients = ctx.federation.requesting

@@ -55,12 +55,18 @@ class MLP(ModelFactory):
     name = "mlp"
     parameters = {"hidden": Param([128, 64], list, help="hidden layer widths")}
 
+    @classmethod
+    def validate_config(cls, params, context):
+        for i, size in enumerate(params["hidden"]):
+            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+                yield f"hidden[{i}]", f"expected a whole number >= 1, got {size!r}"
+
     def build(self, input_shape: tuple[int, ...], n_classes: int) -> nn.Module:
         layers: list[nn.Module] = [nn.Flatten()]
         width = math.prod(input_shape)
         for size in self.hidden:
-            layers += [nn.Linear(width, int(size)), nn.ReLU()]
-            width = int(size)
+            layers += [nn.Linear(width, size), nn.ReLU()]
+            width = size
         layers.append(nn.Linear(width, n_classes))
         return nn.Sequential(*layers)
 

@@ -54,7 +54,7 @@ def column_mask(feature_names: list[str], columns: list[str]) -> torch.Tensor:
         hits = [i for i, name in enumerate(feature_names)
                 if name == wanted or name.startswith(f"{wanted}=")]
         if not hits:
-            raise ValueError(f"sensitive: no feature '{wanted}'; the data set has: "
+            raise ValueError(f"columns: no feature '{wanted}'; the data set has: "
                              f"{', '.join(feature_names)}")
         mask[hits] = True
     return mask
@@ -106,11 +106,14 @@ class SensitiveFeature(ScenarioKind):
                             f"with height, width > 0, got {region}"
         if columns is not None and (not columns or not all(isinstance(c, str) for c in columns)):
             yield "columns", f"expected a non-empty list of feature names, got {columns}"
+        elif columns is not None and len(set(columns)) < len(columns):
+            twice = next(c for c in columns if columns.count(c) > 1)
+            yield "columns", f"'{twice}' is listed twice"
 
     def feature_mask(self, data: Dataset) -> torch.Tensor:
         if data.x_train.dim() == 2:
             if self.columns is None:
-                raise ValueError("sensitive: a tabular data set needs columns")
+                raise ValueError("columns: a tabular data set needs columns: [feature names]")
             return column_mask(data.feature_names or [], self.columns)
         if self.region is None:
             raise ValueError("sensitive: an image data set needs region")

@@ -324,6 +324,15 @@ class TISReset(Unlearner):
         **RESET_PARAMETERS,
     }
 
+    @classmethod
+    def validate_config(cls, params, context):
+        # a setting the others make pointless is a mistake, not a no-op
+        if params["curvature"] not in ("ggn_mc", "hybrid") and params["mc_samples"] != 1:
+            yield "mc_samples", (f"only used with curvature: ggn_mc or hybrid (curvature is "
+                                 f"{params['curvature']})")
+        if params["minimal_retrain_rounds"] == 0 and params["minimal_retrain_lr"] is not None:
+            yield "minimal_retrain_lr", "only used with minimal_retrain_rounds > 0"
+
     def unlearn(self, ctx: UnlearnContext) -> UnlearnResult:
         h, h_prime = aggregate(list(self.ask_clients(ctx).values()))
         scores = target_information_score(h, h_prime)

@@ -163,6 +163,41 @@ FILE_CASES: dict[str, tuple[Callable[[], str | bytes], str, str]] = {
     "newline-in-key": (base_with('"foo\\nbar": 1'), "'foo\\nbar'", "unknown key"),
     "huge-unknown-key": (base_with("? " + "k" * 20_000 + "\n: 1"), "'kkk", "unknown key"),
     "huge-unknown-method": (patched(methods={"m" * 20_000: {}}), "methods", "unknown method"),
+    # a value listed twice would make two rows of one label, or one column twice
+    "sweep-repeated": (patched(methods={"retrain": {}, "finetune": {"rounds": [1, 1]}}),
+                       "methods.finetune.rounds[1]", "listed twice"),
+    "sweep-repeated-as-float": (patched(methods={"retrain": {}, "finetune": {"lr": [1, 1.0]}}),
+                                "methods.finetune.lr[1]", "listed twice"),
+    "metrics-twice": (patched(metrics=["test_acc", "asr", "test_acc"]), "metrics[2]",
+                      "listed twice"),
+    # a method's own checks, per sweep point: impossible or pointless settings
+    "ferrari-sigma-range": (
+        patched(methods={"retrain": {}, "ferrari": {"sigma_min": 2.0, "sigma_max": 0.5}}),
+        "methods.ferrari.sigma_min", "at most sigma_max (0.5)"),
+    "fedrecovery-epsilon-unused": (
+        patched(methods={"retrain": {}, "fedrecovery": {"epsilon": 5}}),
+        "methods.fedrecovery.epsilon", "only used with noise: dp_calibrated"),
+    "tis-mc-samples-unused": (
+        patched(methods={"retrain": {}, "tis_reset": {"curvature": ["ggn_mc", "ggn_exact"],
+                                                      "mc_samples": 3}}),
+        "methods.tis_reset.mc_samples", "only used with curvature: ggn_mc or hybrid"),
+    "tis-retrain-lr-unused": (
+        patched(methods={"retrain": {}, "tis_reset": {"minimal_retrain_lr": 0.1}}),
+        "methods.tis_reset.minimal_retrain_lr", "minimal_retrain_rounds > 0"),
+    "mlp-hidden-fraction": (patched(model={"name": "mlp", "hidden": [64, 6.5]}),
+                            "model.hidden[1]", "whole number >= 1, got 6.5"),
+    "mlp-hidden-negative": (patched(model={"name": "mlp", "hidden": [-5]}),
+                            "model.hidden[0]", "whole number >= 1"),
+    "mlp-hidden-bool": (patched(model={"name": "mlp", "hidden": [True]}),
+                        "model.hidden[0]", "got True"),
+    # a claim that could never be tested
+    "claim-row-against-itself": (
+        patched(claims=[{"id": "a", "source": "s", "metric": "asr", "row": "finetune",
+                         "below": "finetune"}]), "claims[0].below", "with itself"),
+    "claim-metric-not-shown": (
+        patched(metrics=["test_acc", "asr"],
+                claims=[{"id": "a", "source": "s", "metric": "nta", "row": "finetune",
+                         "below": "retrain"}]), "claims[0].metric", "not among"),
     # a partitioner checks its own parameters at validate time, as kinds do
     "exclusive-classes-not-numbers": (
         patched(federation__partition={"name": "preferential",
@@ -327,6 +362,38 @@ def test_numbers_with_an_exponent_are_numbers(tmp_path, capsys):
     assert line.startswith(f"{huge}: federation.lr: "), line
 
 
+#: (text in the valid file, YAML 1.1's reading of the replacement, key, words): what
+#: PyYAML would have silently turned into another value is refused by type
+YAML_1_1_SURPRISES = {
+    "base-60": ("  clients: 3\n", "  clients: 1:05\n", "federation.clients", "'1:05'"),
+    "underscore": ("  clients: 3\n", "  clients: 1_0\n", "federation.clients", "'1_0'"),
+    "yes-as-bool": ("  rounds: 1\nmethods:", "  rounds: 1\n  record_history: yes\nmethods:",
+                    "federation.record_history", "'yes'"),
+    "off-as-bool": ("  target_label: 9\n", "  target_label: 9\n  poison_fraction: off\n",
+                    "scenario.poison_fraction", "'off'"),
+}
+
+
+@pytest.mark.parametrize("case", list(YAML_1_1_SURPRISES))
+def test_yaml_1_1_readings_are_refused_not_taken(case, tmp_path, capsys):
+    old, new, key, words = YAML_1_1_SURPRISES[case]
+    text = patched()()
+    assert old in text
+    path = write(tmp_path, text.replace(old, new))
+    line = one_error(capsys, ["validate", str(path)])
+    assert line.startswith(f"{path}: {key}: ") and words in line, line
+
+
+def test_numbers_read_as_yaml_1_2_reads_them(tmp_path, capsys):
+    """010 is ten (not octal eight); 0o10 is eight; -.5 is a number."""
+    text = patched()().replace("seeds:\n- 0\n", "seeds: [010, 0o10]\n")
+    text = text.replace("  target_label: 9\n", "  target_label: 9\n  poison_fraction: .5\n")
+    path = write(tmp_path, text)
+    assert main(["validate", str(path)]) == 0, capsys.readouterr().err
+    config = load_scenario(path, get_registry())
+    assert config.seeds == [10, 8] and config.scenario.params["poison_fraction"] == 0.5
+
+
 def test_merge_keys_share_settings_and_explicit_keys_win(tmp_path, capsys):
     """``<<: *anchor`` is standard YAML; a key written out overrides the merged one."""
     text = patched()()
@@ -338,7 +405,8 @@ def test_merge_keys_share_settings_and_explicit_keys_win(tmp_path, capsys):
     config = load_scenario(path, get_registry())
     assert (config.federation.clients, config.federation.lr) == (3, 0.2)
     typo = write(tmp_path, text.replace("lr: 0.2}", "lrr: 0.2}"), "typo.yaml")
-    assert "federation.lrr: unknown key; did you mean 'lr'" in one_error(capsys, ["validate", str(typo)])
+    line = one_error(capsys, ["validate", str(typo)])
+    assert "federation.lrr: unknown key; did you mean 'lr'" in line
 
 
 def test_a_refusal_after_loading_real_data_is_still_one_line(tmp_path, monkeypatch, capsys):
@@ -421,7 +489,17 @@ def test_hostile_files_stay_under_a_gigabyte(tmp_path):
 CLI_CASES: dict[str, tuple[list[str], str]] = {
     "seeds-twice": (["--seeds", "0,0"], "seed 0 is listed twice"),
     "seeds-negative": (["--seeds", "-1"], "--seeds"),
-    "seeds-words": (["--seeds", "one"], "comma-separated integers"),
+    "seeds-words": (["--seeds", "one"], "expected a whole number, got 'one'"),
+    "seeds-empty-entry": (["--seeds", "0,,1"], "none empty"),
+    "seeds-trailing-comma": (["--seeds", "0,"], "none empty"),
+    "seeds-underscore": (["--seeds", "1_0"], "whole number, got '1_0'"),
+    "seeds-arabic-digit": (["--seeds", "\u0663"], "whole number"),
+    "jobs-underscore": (["--jobs", "1_0"], "--jobs"),
+    "jobs-zero": (["--jobs", "0"], "from 1 to 1,024"),
+    "threads-huge": (["--threads", "9" * 20], "--threads"),
+    "address-without-ray": (["--address", "foo:1"], "only used with --executor ray"),
+    "out-empty": (["--out", ""], "--out: expected a path"),
+    "table-empty": (["--table", ""], "--table: expected a path"),
     "seeds-empty": (["--seeds", ""], "--seeds"),
     "seeds-huge": (["--seeds", "9" * 30], "2^63"),
     "methods-empty": (["--methods", ""], "--methods"),
@@ -457,6 +535,52 @@ def test_bad_command_line(case, tiny, tmp_path, capsys):
     line = one_error(capsys, ["run", str(tiny), "--out", str(tmp_path / "out"), *args])
     assert words in line, line
     assert_nothing_ran(tmp_path)
+
+
+#: other commands, refused before any training: (command, args after the file, words)
+OTHER_CASES: dict[str, tuple[str, list[str], str]] = {
+    "quality-device-bogus": ("quality", ["--device", "bogus"], "--device: expected"),
+    "quality-replicas-1": ("quality", ["--replicas", "1"], "--replicas: expected a whole "
+                                                         "number from 2"),
+    "quality-replicas-huge": ("quality", ["--replicas", "9" * 23], "--replicas"),
+    "quality-delta-nan": ("quality", ["--delta", "nan"], "--delta: expected a number from 0"),
+    "quality-delta-negative": ("quality", ["--delta", "-1"], "--delta"),
+    "quality-delta-1": ("quality", ["--delta", "1"], "--delta"),
+    "quality-out-a-file": ("quality", ["--out", "FILE"], "a file, not a folder"),
+    "quality-device-cuda-99": ("quality", ["--device", "cuda:99"], "--device"),
+    "attention-device-bogus": ("plot attention", ["--device", "bogus"], "--device: expected"),
+    "attention-seed-negative": ("plot attention", ["--seed", "-1"], "--seed"),
+    "attention-images-0": ("plot attention", ["--images", "0"], "--images"),
+    "attention-split-bogus": ("plot attention", ["--split", "bogus"],
+                              "--split: scenario 'tiny_backdoor' has no evaluation set"),
+}
+
+
+@pytest.mark.parametrize("case", list(OTHER_CASES))
+def test_other_commands_refuse_before_training(case, tiny, tmp_path, capsys):
+    command, args, words = OTHER_CASES[case]
+    if case.endswith("cuda-99"):
+        import torch
+        if torch.cuda.device_count() > 99:
+            pytest.skip("this machine has 100 GPUs")
+    (tmp_path / "FILE").write_text("")
+    args = [str(tmp_path / "FILE") if a == "FILE" else a for a in args]
+    out = ["--out", str(tmp_path / "out")] if command == "quality" and "--out" not in args \
+        else ["-o", str(tmp_path / "a.png")] if command != "quality" else []
+    line = one_error(capsys, [*command.split(), str(tiny), *out, *args])
+    assert words in line, line
+    assert_nothing_ran(tmp_path)
+
+
+def test_leaderboard_flags_and_a_missing_board_are_one_line(tmp_path, capsys):
+    results = str(ROOT / "leaderboard" / "results" / "sensitive_fair")
+    base = ["--base", str(tmp_path)]  # the board's own folder: no note on links
+    line = one_error(capsys, ["leaderboard", results, "-o", str(tmp_path / "b.md"), "--json"])
+    assert "--json is only used with --list-offline" in line
+    missing = tmp_path / "missing.md"
+    assert main(["leaderboard", results, "-o", str(missing), "--check", *base]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{missing} does not exist; write it" in err[0], err
 
 
 @pytest.mark.parametrize("args", [[], ["frobnicate"], ["list", "bogus"],
@@ -518,7 +642,7 @@ PREFLIGHT_CASES: dict[str, tuple[dict[str, str], list[str], dict[str, str], str,
                                "scenario.trigger_size", "does not fit 16x16"),
     "model-list-as-width": ({"model: {name: mnist_cnn}": "model: {name: mlp, "
                                                          "hidden: [[1], 2]}"}, [], {},
-                            "model", "mlp"),
+                            "model.hidden[0]", "a whole number >= 1, got [1]"),
     "device-mps-in-file": ({"device: cpu": "device: mps"}, [], {}, "device", "mps"),
 }
 
@@ -610,3 +734,17 @@ def test_a_crashing_check_of_a_scenario_kind_is_one_line(tmp_path, capsys):
     path = write(tmp_path, patched(scenario={"kind": "fragile"})())
     line = one_error(capsys, ["validate", str(path)])
     assert ": scenario: fragile: its check failed: KeyError: 'oops' (test_bad_input.py:" in line
+
+
+def test_a_sensitive_column_the_data_lack_is_refused_before_training(tmp_path, capsys):
+    """Fair's columns are known once the data load: the run refuses before training,
+    naming scenario.columns; a column listed twice is refused by validate."""
+    text = (ROOT / "scenarios" / "sensitive_fair.yaml").read_text()
+    assert "  columns: [religious]\n" in text
+    twice = write(tmp_path, text.replace("[religious]", "[religious, religious]"), "twice.yaml")
+    line = one_error(capsys, ["validate", str(twice)])
+    assert line.startswith(f"{twice}: scenario.columns: 'religious' is listed twice"), line
+    typo = write(tmp_path, text.replace("[religious]", "[religiosity]"), "typo.yaml")
+    line = one_error(capsys, ["run", str(typo), "--out", str(tmp_path / "out"), "--seeds", "0"])
+    assert f"{typo}: scenario.columns: no feature 'religiosity'" in line, line
+    assert_nothing_ran(tmp_path)

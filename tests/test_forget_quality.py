@@ -185,7 +185,7 @@ def test_quality_command_writes_epsilon_beside_the_results(backdoor_yaml, rerun_
 
 def test_quality_refuses_fewer_than_two_replicas(backdoor_yaml, test_registry, capsys):
     assert run_cli("quality", str(backdoor_yaml()), "--replicas", "1") == 2
-    assert "at least 2" in capsys.readouterr().err
+    assert "--replicas: expected a whole number from 2" in capsys.readouterr().err
 
 
 def test_the_section_shows_na_reasons_the_null_and_stale_configurations():

@@ -28,20 +28,75 @@ def csv_list(text: str) -> list[str]:
     return names
 
 
+#: the largest count a flag takes (jobs, threads, replicas): beyond it is a typo
+MAX_COUNT = 100_000
+
+
+def whole_number(text: str) -> int:
+    """Plain ASCII digits: ``1_0``, ``٣`` and ``+3`` are typos, not numbers here."""
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 100:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text[:40]!r}")
+    return int(text)
+
+
+def count(low: int, high: int = MAX_COUNT):
+    """An argparse type: a whole number from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        value = whole_number(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected a whole number from {low} to "
+                                             f"{high:,}, got {value:,}")
+        return value
+
+    parse.__name__ = f"count from {low}"  # argparse names the type in its messages
+    return parse
+
+
 def seed_list(text: str) -> list[int]:
     """Comma-separated seeds >= 0. A seed listed twice is an error, as in a scenario
     file: it would run the same seed twice and average it with itself."""
-    try:
-        seeds = [int(t) for t in (t.strip() for t in text.split(",")) if t]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text[:40]!r}") from None
-    if not seeds or any(not 0 <= s < 2**63 for s in seeds):
+    parts = [t.strip() for t in text.split(",")]
+    if not text.strip() or "" in parts:
+        raise argparse.ArgumentTypeError(f"expected comma-separated seeds with none "
+                                         f"empty, got {text[:40]!r}")
+    seeds = [whole_number(t) for t in parts]
+    if any(s >= 2**63 for s in seeds):
         raise argparse.ArgumentTypeError(f"expected seeds >= 0 and < 2^63, got {text[:40]!r}")
     twice = next((s for s in seeds if seeds.count(s) > 1), None)
     if twice is not None:
         raise argparse.ArgumentTypeError(f"seed {twice} is listed twice")
     return seeds
+
+
+def device_name(text: str) -> str:
+    """auto, cpu, cuda, mps or cuda:N (whether this machine has it is checked later)."""
+    from fubench.config.values import device_problem
+
+    problem = device_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
+def path_name(text: str) -> str:
+    """A file or folder name: not empty (an empty --out would write into the current
+    folder without saying so)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a path, got an empty one")
+    return text
+
+
+def probability(text: str) -> float:
+    """A number from 0 to below 1 (the δ of (ε, δ)-unlearning)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text[:40]!r}") from None
+    if not 0 <= value < 1:  # NaN fails this too
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to below 1, got {text}")
+    return value
 
 
 def one_line_errors(parser: argparse.ArgumentParser) -> None:

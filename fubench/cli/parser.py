@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fubench.cli.common import csv_list, seed_list
+from fubench.cli.common import count, csv_list, device_name, path_name, probability, seed_list
 
 #: ``fubench list WHAT``: the component categories, by the word the command line uses
 LIST_WHAT = {"methods": "method", "kinds": "scenario kind", "metrics": "metric",
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
     report = sub.add_parser("table", help="print the table of stored result files")
     report.add_argument("results", nargs="+", help="result JSON files or folders")
-    report.add_argument("-o", "--output", help="write markdown to this file")
+    report.add_argument("-o", "--output", type=path_name, help="write markdown to this file")
     report.add_argument("--all-points", action="store_true",
                         help="show every sweep point, not only each method's best")
     _plot(sub)
@@ -61,15 +61,17 @@ def _quality(sub: argparse._SubParsersAction) -> None:
                     "(replica 0 is the seed's own run). Writes "
                     "OUT/<scenario>/forget_quality_seed_<n>.json.")
     quality.add_argument("file", help="scenario YAML file")
-    quality.add_argument("--replicas", type=int, default=8, metavar="K",
+    quality.add_argument("--replicas", type=count(2, 1000), default=8, metavar="K",
                          help="training replicas per seed (default 8)")
     quality.add_argument("--seeds", type=seed_list, help="comma-separated seeds (default 0)")
     quality.add_argument("--methods", type=csv_list,
                          help="comma-separated methods (default: the file's)")
-    quality.add_argument("--delta", type=float, default=0.01,
+    quality.add_argument("--delta", type=probability, default=0.01,
                          help="the δ of (ε, δ)-unlearning (default 0.01, the challenge's)")
-    quality.add_argument("--out", default="results", help="result folder (default: results/)")
-    quality.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the file's)")
+    quality.add_argument("--out", type=path_name, default="results",
+                         help="result folder (default: results/)")
+    quality.add_argument("--device", type=device_name,
+                         help="auto, cpu, cuda or cuda:N (default: the file's)")
     quality.add_argument("--no-cache", action="store_true",
                          help="retrain the original and reference models of every replica")
     quality.add_argument("-q", "--quiet", action="store_true", help="no progress output")
@@ -84,9 +86,12 @@ def _run(sub: argparse._SubParsersAction) -> None:
                      help="comma-separated methods (default: the file's)")
     run.add_argument("--seeds", type=seed_list,
                      help="comma-separated seeds (default: the file's)")
-    run.add_argument("--out", default="results", help="result folder (default: results/)")
-    run.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the file's)")
-    run.add_argument("--table", metavar="FILE", help="also save the table as markdown")
+    run.add_argument("--out", type=path_name, default="results",
+                     help="result folder (default: results/)")
+    run.add_argument("--device", type=device_name,
+                     help="auto, cpu, cuda or cuda:N (default: the file's)")
+    run.add_argument("--table", type=path_name, metavar="FILE",
+                     help="also save the table as markdown")
     run.add_argument("--no-cache", action="store_true",
                      help="retrain the original and reference models instead of reusing them")
     run.add_argument("--fresh", action="store_true",
@@ -98,7 +103,7 @@ def _run(sub: argparse._SubParsersAction) -> None:
 
 def _scale(run: argparse.ArgumentParser) -> None:
     scale = run.add_argument_group("running at scale")
-    scale.add_argument("--jobs", type=positive_int, metavar="N",
+    scale.add_argument("--jobs", type=count(1, 1024), metavar="N",
                        help="tasks at once, in worker processes (default: one per CPU core, "
                             "one per GPU on CUDA; 1 = one after the other in this process)")
     scale.add_argument("--executor", choices=["local", "ray"], default="local",
@@ -107,22 +112,12 @@ def _scale(run: argparse.ArgumentParser) -> None:
     scale.add_argument("--address", metavar="ADDR",
                        help="with --executor ray: the cluster to join (e.g. auto, or "
                             "HOST:6379); default: a local Ray")
-    scale.add_argument("--threads", type=positive_int, metavar="T",
+    scale.add_argument("--threads", type=count(1, 1024), metavar="T",
                        help="torch threads per task (default: the cores divided among the "
                             "jobs)")
     scale.add_argument("--retime", action="store_true",
                        help="time the reference again on this machine even when the cache "
                             "holds a timing for it")
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
-    return value
 
 
 def _plot(sub: argparse._SubParsersAction) -> None:
@@ -134,7 +129,7 @@ def _plot(sub: argparse._SubParsersAction) -> None:
                     "forgetting score, mean ± std over seeds, with the gold standard at "
                     "(1, 1).")
     tradeoff.add_argument("results", nargs="+", help="result JSON files or folders")
-    tradeoff.add_argument("-o", "--output", required=True, metavar="FILE.png",
+    tradeoff.add_argument("-o", "--output", type=path_name, required=True, metavar="FILE.png",
                           help="image file to write")
     cost = plot_sub.add_parser(
         "cost", help="bar chart of each method's cost relative to the gold standard",
@@ -142,7 +137,7 @@ def _plot(sub: argparse._SubParsersAction) -> None:
                     "standard (rtr unless --metric says otherwise), mean ± std over seeds, "
                     "the gold standard at 1 (swept methods at their best point).")
     cost.add_argument("results", nargs="+", help="result JSON files or folders")
-    cost.add_argument("-o", "--output", required=True, metavar="FILE.png")
+    cost.add_argument("-o", "--output", type=path_name, required=True, metavar="FILE.png")
     cost.add_argument("--metric", help="the cost metric to draw (default: the table's cost "
                                        "relative to the gold standard)")
     attention = plot_sub.add_parser(
@@ -152,18 +147,20 @@ def _plot(sub: argparse._SubParsersAction) -> None:
                     "GradCAM maps of a few test images under original, each method and the "
                     "gold standard (Ferrari paper, Fig. 5).")
     attention.add_argument("file", help="scenario YAML file")
-    attention.add_argument("-o", "--output", required=True, metavar="FILE.png",
+    attention.add_argument("-o", "--output", type=path_name, required=True, metavar="FILE.png",
                            help="image file; {scenario} is replaced by the scenario's name")
-    attention.add_argument("--seed", type=int, default=0, help="seed to re-run (default 0)")
+    attention.add_argument("--seed", type=count(0, 2**63 - 1), default=0,
+                           help="seed to re-run (default 0)")
     attention.add_argument("--methods", type=csv_list,
                            help="methods to show (default: the file's)")
     attention.add_argument("--results", metavar="DIR",
                            help="this scenario's results: show each swept method only at "
                                 "the point its table shows")
-    attention.add_argument("--images", type=int, default=4, help="how many test images")
+    attention.add_argument("--images", type=count(1, 64), default=4, help="how many test images")
     attention.add_argument("--split", help="evaluation set to draw from (default: the one "
                                            "the scenario kind declares, else test)")
-    attention.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the file's)")
+    attention.add_argument("--device", type=device_name,
+                           help="auto, cpu, cuda or cuda:N (default: the file's)")
 
 
 def _leaderboard(sub: argparse._SubParsersAction) -> None:
@@ -173,7 +170,8 @@ def _leaderboard(sub: argparse._SubParsersAction) -> None:
                     "an overall ranking and a provenance footer, from result files only.")
     board.add_argument("paths", nargs="+", metavar="RESULTS",
                        help="result JSON files or folders (scenario files with --list-offline)")
-    board.add_argument("-o", "--output", metavar="FILE", help="markdown file to write")
+    board.add_argument("-o", "--output", type=path_name, metavar="FILE",
+                       help="markdown file to write")
     board.add_argument("--check", action="store_true",
                        help="write nothing; exit 1 when FILE differs from what the results give")
     board.add_argument("--base", metavar="DIR",

@@ -19,9 +19,8 @@ def quality_path(out: str | Path, scenario: str, seed: int) -> Path:
 
 
 def cmd_quality(args: argparse.Namespace) -> int:
-    from fubench import data as datasets
     from fubench import forget_quality as fq
-    from fubench import progress
+    from fubench import preflight, progress
     from fubench.config import load_scenario
     from fubench.engine import ModelCache
     from fubench.engine.replicas import run_replicas
@@ -31,15 +30,14 @@ def cmd_quality(args: argparse.Namespace) -> int:
     from fubench.runner import Runner
 
     progress.set_quiet(args.quiet)
-    if args.replicas < 2:
-        raise ValueError(f"--replicas: expected at least 2, got {args.replicas}")
     registry = get_registry()
     config = load_scenario(args.file, registry)
     config = config.with_overrides(methods=args.methods, seeds=args.seeds or [0],
                                    registry=registry)
-    runner = Runner(config, registry, out=args.out,
-                    cache=ModelCache(enabled=not args.no_cache), device=args.device)
-    data = datasets.load(config, registry)
+    cache = ModelCache(enabled=not args.no_cache)
+    device, data = preflight.before_training(config, registry, args.device, args.out, None,
+                                             cache.root if cache.enabled else None)
+    runner = Runner(config, registry, out=args.out, cache=cache, device=device)
     plan = runner.plan
     records, failed = [], False
     for seed in config.seeds:

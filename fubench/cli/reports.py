@@ -54,6 +54,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     registry = get_registry()
     if args.list_offline:
         return list_offline(args.paths, args.json, registry)
+    if args.json:
+        raise ValueError("--json is only used with --list-offline")
     if not args.output:
         raise ValueError("leaderboard needs -o FILE (the markdown to write or --check)")
     output = Path(args.output)
@@ -64,6 +66,10 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     plots = Path(args.plots) if args.plots else base / "plots"
     text = lb.render_leaderboard(load_results(args.paths), registry, args.paths, base, plots)
     if args.check:
+        if not output.is_file():
+            print(f"fubench: {output} does not exist; write it: fubench leaderboard "
+                  f"{' '.join(args.paths)} -o {output}", file=sys.stderr)
+            return EXIT_FAILED_ROWS
         diff = lb.stale_diff(text, output)
         if diff is None:
             print(f"{output} is up to date")

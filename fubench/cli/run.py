@@ -18,7 +18,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from fubench import data as datasets
     from fubench import preflight, progress
     from fubench.config import load_scenario
-    from fubench.engine import ModelCache, Plan
+    from fubench.engine import ModelCache
     from fubench.errors import UnknownNameError
     from fubench.plugins import get_registry
     from fubench.report import render_report
@@ -34,14 +34,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     except UnknownNameError as exc:
         raise preflight.PreflightError(f"argument --methods: {exc}") from None
     cache = ModelCache(enabled=not args.no_cache)
-    # -- before any training: device, paths, data, sizes
-    device = preflight.check_device(config, args.device)
-    preflight.check_paths(args.out, args.table, cache.root if cache.enabled else None,
-                          config.name, config.seeds)
-    preflight.sweep_results(args.out, config.name)
-    with progress.held():  # refused here: the refusal is the only line
-        data = preflight.load_data(config, registry)
-        preflight.check_sizes(config, Plan.from_config(config, registry, device), data)
+    if args.address is not None and args.executor != "ray":
+        raise preflight.PreflightError("argument --address: only used with --executor ray")
+    device, _ = preflight.before_training(config, registry, args.device, args.out,
+                                          args.table, cache.root if cache.enabled else None)
     runner = Runner(config, registry, out=args.out, cache=cache, device=device,
                     jobs=args.jobs, executor=args.executor, address=args.address,
                     threads=args.threads, retime=args.retime)

@@ -110,6 +110,9 @@ def _one(item: Any, key: str, fail, metrics: list[str], rows: list[str]) -> Clai
     other = value = tolerance = None
     if relation in ("below", "above", "near_row"):
         other = _row(item[relation], f"{key}.{relation}", fail, rows)
+        if other == item["row"]:
+            raise fail(f"{key}.{relation}", f"compares row '{other}' with itself; name "
+                                            f"another row")
     else:
         value = _number(item["near"], f"{key}.near", fail)
     if relation in ("near", "near_row"):

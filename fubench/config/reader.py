@@ -57,13 +57,35 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_document(node)
 
 
-# YAML 1.1 (PyYAML) reads 1e-3 and 1.0e5 as strings: a float needs a dot and a signed
-# exponent there. Scenario files are written by people who write learning rates as
-# 1e-3, so floats with an exponent are read as YAML 1.2 does.
+# Scalars are read as YAML 1.2 (its core schema) reads them, not as PyYAML's YAML 1.1:
+# there 1e-3 is a string, 010 is 8 (octal), 1:05 is 65 (base 60), 1_0 is 10, and yes, no,
+# on and off are booleans, so a typo became a different number without a word. Here only
+# true/false are booleans, integers are decimal (or 0o17, 0x1f), and floats may carry an
+# exponent; anything else is a string, which the settings then refuse by type.
+_YAML_1_1_SCALARS = {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:int",
+                     "tag:yaml.org,2002:float"}
+_StrictLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in _YAML_1_1_SCALARS]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_StrictLoader.add_implicit_resolver(  # before float: "10" is an integer
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"))
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
+    list("-+0123456789"))
 _StrictLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+               r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
     list("-+0123456789."))
+
+
+def _construct_int(loader: _StrictLoader, node: yaml.ScalarNode) -> int:
+    text = loader.construct_scalar(node)
+    return int(text, 0) if text[:2] in ("0o", "0x") else int(text, 10)  # 010 is ten
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 class _Refused(Exception):

@@ -92,6 +92,7 @@ class _Validator:
                                     f"most {MAX_SWEEP_POINTS:,}")
                 sweeps[name] = [self.value(v, f"{_join(key, name)}[{i}]", spec)
                                 for i, v in enumerate(raw)]
+                self.no_repeats(sweeps[name], _join(key, name), "a sweep point runs once")
                 params[name] = sweeps[name][0]
             else:
                 params[name] = self.value(raw, _join(key, name), spec)
@@ -143,7 +144,9 @@ class _Validator:
         self.plugin_checks(self.registry.partitioners.get(federation.partition.name),
                            federation.partition.params, context, "federation.partition")
         self.plugin_checks(kind_cls, scenario.params, context, "scenario")
-        methods = self.methods(data["methods"])
+        self.plugin_checks(self.registry.models.get(model.name), model.params, context,
+                           "model")
+        methods = self.methods(data["methods"], context)
         metrics = self.metrics(data.get("metrics"))
         seeds = self.seeds(data.get("seeds", [0, 1, 2]))
         device = data.get("device", "auto")
@@ -152,9 +155,23 @@ class _Validator:
             raise self.fail("device", problem)
         claims = parse_claims(data.get("claims"), self.fail, self.registry.metrics.names(),
                               self.claim_rows(methods))
+        if metrics is not None:  # else the kind's defaults, known once it is built
+            self.claims_shown(claims, metrics, methods)
         return ScenarioConfig(self.file, version, name, description, dataset, test_fraction,
                               split_seed, model, federation, scenario, methods, metrics,
                               seeds, device, claims, *server)
+
+    def claims_shown(self, claims: list[Any], metrics: list[str],
+                     methods: list[MethodSpec]) -> None:
+        """Each claim's metric is one the rows get: listed, reported by a method, or one
+        every row gets (a claim on anything else could never be tested)."""
+        shown = set(metrics)
+        shown.update(m for spec in methods for m in self.registry.methods.get(spec.name).reports)
+        shown.update(n for n, cls in self.registry.metrics.classes.items() if cls.always)
+        for i, claim in enumerate(claims):
+            if claim.metric not in shown:
+                raise self.fail(f"claims[{i}].metric", f"'{claim.metric}' is not among the "
+                                f"scenario's metrics; add it to metrics:")
 
     def claim_rows(self, methods: list[MethodSpec]) -> list[str]:
         """The rows a claim may name: original, each method and sweep point, the reference."""
@@ -247,7 +264,7 @@ class _Validator:
         for key, message in problems:
             raise self.fail(_join(where, str(key)), str(message))
 
-    def methods(self, data: Any) -> list[MethodSpec]:
+    def methods(self, data: Any, context: ConfigContext) -> list[MethodSpec]:
         if isinstance(data, list):
             for i, item in enumerate(data):
                 if not isinstance(item, str):
@@ -265,7 +282,10 @@ class _Validator:
             cls = self.lookup(self.registry.methods, name, key)
             params = {} if params is None else self.mapping(params, key)
             fixed, sweeps = self.component_params(cls, params, key, allow_sweep=True)
-            specs.extend(_sweep_points(cls.name, fixed, sweeps))
+            points = _sweep_points(cls.name, fixed, sweeps)
+            for point in points:
+                self.plugin_checks(cls, point.params, context, key)
+            specs.extend(points)
         return specs
 
     def metrics(self, data: Any) -> list[str] | None:
@@ -276,7 +296,14 @@ class _Validator:
                                        f"got {got(data)}")
         for i, name in enumerate(data):
             self.lookup(self.registry.metrics, name, f"metrics[{i}]")
+        self.no_repeats(data, "metrics", "a column is shown once")
         return list(data)
+
+    def no_repeats(self, values: list[Any], key: str, why: str) -> None:
+        """Refuse a value listed twice (1 and 1.0 are the same value)."""
+        for i, value in enumerate(values):
+            if any(value == earlier for earlier in values[:i]):
+                raise self.fail(f"{key}[{i}]", f"{got(value)} is listed twice; {why}")
 
     def seeds(self, data: Any) -> list[int]:
         if isinstance(data, int) and not isinstance(data, bool):

@@ -144,32 +144,40 @@ def chosen_methods(config: Any, results: str | None, registry: Any) -> list[Any]
     return [m for m in config.methods if m.label in stored - hidden]
 
 
-def scenario_models(file: str, seed: int, methods: list[str] | None = None,
-                    results: str | None = None, device: str | None = None
-                    ) -> tuple[Any, dict[str, nn.Module], Any]:
-    """(config, {row label: model} in table order, the seed's scenario setup)."""
-    from fubench import data as datasets
+def scenario_job(file: str, seed: int, methods: list[str] | None = None,
+                 results: str | None = None, device: str | None = None) -> tuple[Any, Any]:
+    """(config, the seed's job), checked as a run is before any training: the device,
+    the data, the sizes (refusals are one line)."""
+    from fubench import preflight, progress
     from fubench.config import load_scenario
     from fubench.engine import Job, ModelCache, Plan
     from fubench.plugins import get_registry
-    from fubench.results import ORIGINAL, row_order
 
     registry = get_registry()
     config = load_scenario(file, registry)
     config = config.with_overrides(methods=methods, seeds=[seed], registry=registry)
     config.methods = chosen_methods(config, results, registry)
+    device = preflight.check_device(config, device)
+    with progress.held():
+        data = preflight.load_data(config, registry)
+        preflight.check_sizes(config, Plan.from_config(config, registry, device), data)
     plan = Plan.from_config(config, registry, device)
     plan.progress, plan.timed = False, False
-    job = Job(plan, datasets.load(config, registry), seed, ModelCache())
+    return config, Job(plan, data, seed, ModelCache())
+
+
+def trained_models(config: Any, job: Any) -> dict[str, nn.Module]:
+    """{row label: model} in table order: original, each method, the gold standard."""
+    from fubench.results import ORIGINAL, row_order
+
     original, reference = job.references()
-    ran = {spec.label: job.run(spec) for spec in plan.method_rows()}  # readers last
+    ran = {spec.label: job.run(spec) for spec in job.plan.method_rows()}  # readers last
     models = {ORIGINAL: original.model}
     models.update({label: ran[label].model for label in ran if ran[label].status == "ok"})
     if reference.status == "ok":
         models[job.reference_name] = reference.model
     listed = [m.label for m in config.methods]
-    return config, {k: models[k] for k in row_order(models, job.reference_name, listed)}, \
-        job.setup
+    return {k: models[k] for k in row_order(models, job.reference_name, listed)}
 
 
 def attention_plot(file: str, output: str | Path, seed: int = 0,
@@ -178,18 +186,20 @@ def attention_plot(file: str, output: str | Path, seed: int = 0,
                    device: str | None = None) -> Path:
     if n_images < 1:
         raise ValueError(f"--images must be at least 1, got {n_images}")
-    config, models, setup = scenario_models(file, seed, methods, results, device)
+    config, job = scenario_job(file, seed, methods, results, device)
     from fubench.plugins import get_registry
 
     split = split or get_registry().kinds.get(config.kind).showcase or "test"
+    setup = job.setup  # built from the partition and the kind: no training yet
     if split not in setup.eval_sets:
-        raise ValueError(f"scenario '{config.name}' has no evaluation set '{split}' "
-                         f"(it has: {', '.join(sorted(setup.eval_sets))})")
+        raise ValueError(f"--split: scenario '{config.name}' has no evaluation set "
+                         f"'{split}' (it has: {', '.join(sorted(setup.eval_sets))})")
+    # "{scenario}" in the path lets a script name the file without reading the YAML
+    output = Path(str(output).replace("{scenario}", config.name))
+    models = trained_models(config, job)
     data = setup.eval_sets[split]
     index = pick_images(data.y.cpu(), n_images).to(data.y.device)
     box = outline_box(setup.request.feature_mask)
     title = (f"{config.name}, seed {seed}: GradCAM of the predicted class at the last conv "
              f"layer, '{split}' images" + ("; dashed: the feature" if box else ""))
-    # "{scenario}" in the path lets a script name the file without reading the YAML
-    output = Path(str(output).replace("{scenario}", config.name))
     return draw(models, data.x[index], data.y[index].cpu(), output, title, box)

@@ -38,6 +38,8 @@ def save_figure(fig: Any, output: str | Path, dpi: int = 130) -> Path:
     plt = pyplot()
     fig.tight_layout()
     output = Path(output)
+    if not output.suffix:  # what matplotlib would write: say the name it gets
+        output = output.with_suffix(".png")
     output.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(output, dpi=dpi)
     plt.close(fig)
