@@ -737,14 +737,16 @@ def test_a_crashing_check_of_a_scenario_kind_is_one_line(tmp_path, capsys):
 
 
 def test_a_sensitive_column_the_data_lack_is_refused_before_training(tmp_path, capsys):
-    """Fair's columns are known once the data load: the run refuses before training,
-    naming scenario.columns; a column listed twice is refused by validate."""
+    """Fair's columns are known once the data load: validate (the data being here) and
+    the run before training refuse a column the data lack, naming scenario.columns."""
     text = (ROOT / "scenarios" / "sensitive_fair.yaml").read_text()
     assert "  columns: [religious]\n" in text
     twice = write(tmp_path, text.replace("[religious]", "[religious, religious]"), "twice.yaml")
     line = one_error(capsys, ["validate", str(twice)])
     assert line.startswith(f"{twice}: scenario.columns: 'religious' is listed twice"), line
     typo = write(tmp_path, text.replace("[religious]", "[religiosity]"), "typo.yaml")
+    line = one_error(capsys, ["validate", str(typo)])  # the data are here: it checks them
+    assert f"{typo}: scenario.columns: no feature 'religiosity'" in line, line
     line = one_error(capsys, ["run", str(typo), "--out", str(tmp_path / "out"), "--seeds", "0"])
     assert f"{typo}: scenario.columns: no feature 'religiosity'" in line, line
     assert_nothing_ran(tmp_path)

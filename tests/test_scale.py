@@ -317,4 +317,4 @@ def test_row_groups_keep_sweeps_and_readers_together():
 def test_bad_counts_are_one_line(flag, backdoor_yaml, capsys):
     assert run_cli("run", str(backdoor_yaml()), flag, "0") == 2
     err = capsys.readouterr().err
-    assert "expected a whole number >= 1, got 0" in err and "Traceback" not in err
+    assert "expected a whole number from 1 to 1,024, got 0" in err and "Traceback" not in err

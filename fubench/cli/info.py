@@ -16,7 +16,8 @@ from typing import Any
 
 from fubench.cli.common import EXIT_OK, EXIT_USAGE
 from fubench.cli.parser import LIST_WHAT
-from fubench.errors import ConfigError, DataUnavailable, UnknownNameError, one_line, unknown
+from fubench.errors import (ConfigError, DataUnavailable, FubenchError, UnknownNameError,
+                            one_line, unknown)
 
 LIFECYCLE_HOOKS = ("fubench_run_start", "fubench_method_result", "fubench_run_end")
 #: where ``fubench list`` looks for scenario files when given no folder
@@ -46,13 +47,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print(f"{exc}", file=sys.stderr)
             bad += 1
             continue
-        methods = ", ".join(m.label for m in config.methods)
-        print(f"{file}: ok ({config.kind} on {config.dataset.name}, v{config.version}; "
-              f"methods: {methods}; seeds: {config.seeds})")
         key = repr((config.dataset.name, sorted(config.dataset.params.items())))
         if key not in checked:
             checked[key] = data_here(config, registry)
         here, detail = checked[key]
+        problem = setup_problem(config, registry) if here else None
+        if problem:
+            print(problem, file=sys.stderr)
+            bad += 1
+            continue
+        methods = ", ".join(m.label for m in config.methods)
+        print(f"{file}: ok ({config.kind} on {config.dataset.name}, v{config.version}; "
+              f"methods: {methods}; seeds: {config.seeds})")
         lacking += not here
         print(f"  data: {config.dataset.name} — "
               + (f"here, no download needed: {detail}" if here else
@@ -81,6 +87,22 @@ def data_here(config: Any, registry: Any) -> tuple[bool, str]:
         except Exception as exc:  # a broken loader: say so, do not stop validating
             return False, f"the loader failed: {one_line(exc)}"
     return True, data.source
+
+
+def setup_problem(config: Any, registry: Any) -> str | None:
+    """What ``run`` would refuse once the data are here (more clients than samples, a
+    client left without data, a kind's setting the data do not allow, such as a column
+    they lack), on one line; None when every seed's setup builds."""
+    from fubench import preflight
+    from fubench.engine import Plan
+
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            data = preflight.load_data(config, registry)
+            preflight.check_sizes(config, Plan.from_config(config, registry, "cpu"), data)
+        except FubenchError as exc:
+            return " ".join(str(exc).split())
+    return None
 
 
 # ----------------------------------------------------------------------------- list
