@@ -150,12 +150,15 @@ class ScenarioSetup:
 
 @dataclass
 class ConfigContext:
-    """What a component's ``validate_config`` may check parameters against."""
+    """What a component's ``validate_config`` may check parameters against. ``swept``
+    names the component's parameters the file sweeps: a setting pointless at one sweep
+    point (mc_samples beside curvature: [ggn_exact, ggn_mc]) may count at another."""
 
     n_classes: int | None
     clients: int
     modality: str
     dataset: str
+    swept: frozenset[str] = frozenset()
 
 
 @dataclass

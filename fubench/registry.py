@@ -208,6 +208,18 @@ class Registry:
     def reference_name(self) -> str:
         return self.reference().name
 
+    def row_metrics(self, metrics: list[str], methods: list[str]) -> list[str]:
+        """The columns every row of a scenario gets: its ``metrics``, then those its
+        ``methods`` report themselves (every row gets them, so e.g. 0 bytes of history
+        stands beside a history-based method's), then the metrics every row gets
+        (``Metric.always``)."""
+        columns = list(metrics)
+        for name in methods:
+            columns += [m for m in self.methods.get(name).reports if m not in columns]
+        columns += [name for name, cls in self.metrics.classes.items()
+                    if cls.always and name not in columns]
+        return columns
+
     # -- collection
     def _collect(self) -> None:
         """Ask every plugin for its components. A plugin whose hook raises or returns

@@ -170,9 +170,10 @@ class FedRecovery(Unlearner):
 
     @classmethod
     def validate_config(cls, params, context):
-        # a setting the chosen noise ignores is a mistake, not a no-op
+        # a setting the chosen noise ignores is a mistake, not a no-op (unless the noise
+        # is swept)
         unused = {"sigma": "epsilon", "dp_calibrated": "sigma"}[params["noise"]]
-        if params[unused] != cls.parameters[unused].default:
+        if params[unused] != cls.parameters[unused].default and "noise" not in context.swept:
             other = "dp_calibrated" if params["noise"] == "sigma" else "sigma"
             yield unused, f"only used with noise: {other} (noise is {params['noise']})"
 

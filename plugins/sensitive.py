@@ -116,7 +116,7 @@ class SensitiveFeature(ScenarioKind):
                 raise ValueError("columns: a tabular data set needs columns: [feature names]")
             return column_mask(data.feature_names or [], self.columns)
         if self.region is None:
-            raise ValueError("sensitive: an image data set needs region")
+            raise ValueError("region: an image data set needs region: [top, left, height, width]")
         return region_mask(data.input_shape, self.region)
 
     def build(self, data: Dataset, partition: list[torch.Tensor],

@@ -326,11 +326,15 @@ class TISReset(Unlearner):
 
     @classmethod
     def validate_config(cls, params, context):
-        # a setting the others make pointless is a mistake, not a no-op
-        if params["curvature"] not in ("ggn_mc", "hybrid") and params["mc_samples"] != 1:
+        # a setting the others make pointless is a mistake, not a no-op (unless a sweep
+        # of the other makes it count at some point)
+        if (params["mc_samples"] != cls.parameters["mc_samples"].default
+                and params["curvature"] not in ("ggn_mc", "hybrid")
+                and "curvature" not in context.swept):
             yield "mc_samples", (f"only used with curvature: ggn_mc or hybrid (curvature is "
                                  f"{params['curvature']})")
-        if params["minimal_retrain_rounds"] == 0 and params["minimal_retrain_lr"] is not None:
+        if (params["minimal_retrain_lr"] is not None and params["minimal_retrain_rounds"] == 0
+                and "minimal_retrain_rounds" not in context.swept):
             yield "minimal_retrain_lr", "only used with minimal_retrain_rounds > 0"
 
     def unlearn(self, ctx: UnlearnContext) -> UnlearnResult:

@@ -155,7 +155,7 @@ FILE_CASES: dict[str, tuple[Callable[[], str | bytes], str, str]] = {
     "python-tag": (raw("version: !!python/object/apply:os.system ['echo hi']\n"), "",
                    "invalid YAML"),
     "5000-digit-int": (base_with("x: " + "9" * 5000), "", "invalid YAML value"),
-    "impossible-date": (base_with("description: 2020-13-45"), "", "invalid YAML value"),
+    "merge-twice": (base_with("x:\n  <<: {a: 1}\n  <<: {b: 2}"), "", "duplicate key '<<'"),
     "list-as-key": (raw("version: 1\n[a, b]: 1\n"), "", "a key must be a name"),
     "merge-a-number": (base_with("x:\n  <<: 3"), "", "mapping or list of mappings for merging"),
     "int-key": (raw("1: x\n"), "(top level)", "keys must be strings"),
@@ -178,9 +178,15 @@ FILE_CASES: dict[str, tuple[Callable[[], str | bytes], str, str]] = {
         patched(methods={"retrain": {}, "fedrecovery": {"epsilon": 5}}),
         "methods.fedrecovery.epsilon", "only used with noise: dp_calibrated"),
     "tis-mc-samples-unused": (
-        patched(methods={"retrain": {}, "tis_reset": {"curvature": ["ggn_mc", "ggn_exact"],
-                                                      "mc_samples": 3}}),
+        patched(methods={"retrain": {}, "tis_reset": {"mc_samples": 3}}),
         "methods.tis_reset.mc_samples", "only used with curvature: ggn_mc or hybrid"),
+    "ferrari-sigma-grid-point": (
+        patched(methods={"retrain": {}, "ferrari": {"sigma_min": [0.05, 0.5],
+                                                    "sigma_max": [0.3, 1.0]}}),
+        "methods.ferrari[sigma_min=0.5,sigma_max=0.3].sigma_min", "at most sigma_max"),
+    "sweep-same-label": (
+        patched(methods={"retrain": {}, "tis_reset": {"gamma": [0.1, 0.1000001]}}),
+        "methods.tis_reset.gamma[1]", "value '0.1' is listed twice"),
     "tis-retrain-lr-unused": (
         patched(methods={"retrain": {}, "tis_reset": {"minimal_retrain_lr": 0.1}}),
         "methods.tis_reset.minimal_retrain_lr", "minimal_retrain_rounds > 0"),
@@ -385,13 +391,27 @@ def test_yaml_1_1_readings_are_refused_not_taken(case, tmp_path, capsys):
 
 
 def test_numbers_read_as_yaml_1_2_reads_them(tmp_path, capsys):
-    """010 is ten (not octal eight); 0o10 is eight; -.5 is a number."""
+    """010 is ten (not octal eight); 0o10 is eight; .5 is a number; a date is text."""
     text = patched()().replace("seeds:\n- 0\n", "seeds: [010, 0o10]\n")
     text = text.replace("  target_label: 9\n", "  target_label: 9\n  poison_fraction: .5\n")
+    text = text.replace("description: a valid file the cases break", "description: 2020-13-45")
     path = write(tmp_path, text)
     assert main(["validate", str(path)]) == 0, capsys.readouterr().err
     config = load_scenario(path, get_registry())
     assert config.seeds == [10, 8] and config.scenario.params["poison_fraction"] == 0.5
+    assert config.description == "2020-13-45", "no dates in YAML 1.2: a string"
+
+
+def test_a_setting_that_counts_at_some_sweep_point_is_accepted(tmp_path, capsys):
+    """mc_samples counts where the curvature sweep reaches ggn_mc; epsilon where the
+    noise sweep reaches dp_calibrated."""
+    text = patched(methods={"retrain": {},
+                            "tis_reset": {"curvature": ["ggn_exact", "ggn_mc"], "mc_samples": 4,
+                                          "minimal_retrain_rounds": [0, 2],
+                                          "minimal_retrain_lr": 0.01},
+                            "fedrecovery": {"noise": ["sigma", "dp_calibrated"],
+                                            "epsilon": 2.0}})()
+    assert main(["validate", str(write(tmp_path, text))]) == 0, capsys.readouterr().err
 
 
 def test_merge_keys_share_settings_and_explicit_keys_win(tmp_path, capsys):
@@ -488,7 +508,7 @@ def test_hostile_files_stay_under_a_gigabyte(tmp_path):
 #: args after the scenario file (written from conftest's tiny backdoor scenario)
 CLI_CASES: dict[str, tuple[list[str], str]] = {
     "seeds-twice": (["--seeds", "0,0"], "seed 0 is listed twice"),
-    "seeds-negative": (["--seeds", "-1"], "--seeds"),
+    "seeds-negative": (["--seeds", "-1"], "--seeds: expected seeds >= 0, got '-1'"),
     "seeds-words": (["--seeds", "one"], "expected a whole number, got 'one'"),
     "seeds-empty-entry": (["--seeds", "0,,1"], "none empty"),
     "seeds-trailing-comma": (["--seeds", "0,"], "none empty"),
@@ -543,7 +563,7 @@ OTHER_CASES: dict[str, tuple[str, list[str], str]] = {
     "quality-replicas-1": ("quality", ["--replicas", "1"], "--replicas: expected a whole "
                                                          "number from 2"),
     "quality-replicas-huge": ("quality", ["--replicas", "9" * 23], "--replicas"),
-    "quality-delta-nan": ("quality", ["--delta", "nan"], "--delta: expected a number from 0"),
+    "quality-delta-nan": ("quality", ["--delta", "nan"], "--delta: expected a number"),
     "quality-delta-negative": ("quality", ["--delta", "-1"], "--delta"),
     "quality-delta-1": ("quality", ["--delta", "1"], "--delta"),
     "quality-out-a-file": ("quality", ["--out", "FILE"], "a file, not a folder"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import NoReturn
 
@@ -50,7 +51,6 @@ def count(low: int, high: int = MAX_COUNT):
                                              f"{high:,}, got {value:,}")
         return value
 
-    parse.__name__ = f"count from {low}"  # argparse names the type in its messages
     return parse
 
 
@@ -61,6 +61,9 @@ def seed_list(text: str) -> list[int]:
     if not text.strip() or "" in parts:
         raise argparse.ArgumentTypeError(f"expected comma-separated seeds with none "
                                          f"empty, got {text[:40]!r}")
+    negative = next((t for t in parts if t.startswith("-")), None)
+    if negative is not None:
+        raise argparse.ArgumentTypeError(f"expected seeds >= 0, got {negative[:40]!r}")
     seeds = [whole_number(t) for t in parts]
     if any(s >= 2**63 for s in seeds):
         raise argparse.ArgumentTypeError(f"expected seeds >= 0 and < 2^63, got {text[:40]!r}")
@@ -90,10 +93,9 @@ def path_name(text: str) -> str:
 
 def probability(text: str) -> float:
     """A number from 0 to below 1 (the δ of (ε, δ)-unlearning)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text[:40]!r}") from None
+    if not re.fullmatch(r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?|[0-9]+\.", text.strip()):
+        raise argparse.ArgumentTypeError(f"expected a number, got {text[:40]!r}")
+    value = float(text)
     if not 0 <= value < 1:  # NaN fails this too
         raise argparse.ArgumentTypeError(f"expected a number from 0 to below 1, got {text}")
     return value

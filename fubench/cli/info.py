@@ -17,7 +17,7 @@ from typing import Any
 from fubench.cli.common import EXIT_OK, EXIT_USAGE
 from fubench.cli.parser import LIST_WHAT
 from fubench.errors import (ConfigError, DataUnavailable, FubenchError, UnknownNameError,
-                            one_line, unknown)
+                            one_line, origin, unknown)
 
 LIFECYCLE_HOOKS = ("fubench_run_start", "fubench_method_result", "fubench_run_end")
 #: where ``fubench list`` looks for scenario files when given no folder
@@ -102,6 +102,8 @@ def setup_problem(config: Any, registry: Any) -> str | None:
             preflight.check_sizes(config, Plan.from_config(config, registry, "cpu"), data)
         except FubenchError as exc:
             return " ".join(str(exc).split())
+        except Exception as exc:  # a broken loader or plugin: say so, validate the rest
+            return f"{config.file}: {one_line(exc)}{origin(exc)}"
     return None
 
 

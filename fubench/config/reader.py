@@ -58,12 +58,14 @@ class _StrictLoader(yaml.SafeLoader):
 
 
 # Scalars are read as YAML 1.2 (its core schema) reads them, not as PyYAML's YAML 1.1:
-# there 1e-3 is a string, 010 is 8 (octal), 1:05 is 65 (base 60), 1_0 is 10, and yes, no,
-# on and off are booleans, so a typo became a different number without a word. Here only
-# true/false are booleans, integers are decimal (or 0o17, 0x1f), and floats may carry an
-# exponent; anything else is a string, which the settings then refuse by type.
+# there 1e-3 is a string, 010 is 8 (octal), 1:05 is 65 (base 60), 1_0 is 10, yes, no,
+# on and off are booleans and 2020-01-01 a date, so a typo became another value without a
+# word. Here only true/false (True, TRUE, ...) are booleans, integers are decimal (or
+# 0o17, 0x1f), and floats may carry an exponent; anything else is a string, which the
+# settings then refuse by type.
 _YAML_1_1_SCALARS = {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:int",
-                     "tag:yaml.org,2002:float"}
+                     "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp",
+                     "tag:yaml.org,2002:value"}
 _StrictLoader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag not in _YAML_1_1_SCALARS]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
@@ -112,9 +114,10 @@ def _size(node: Any, memo: dict[int, int]) -> int:
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False):
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
-        if key_node.tag == "tag:yaml.org,2002:merge":
-            continue  # `<<: *defaults`: merged by SafeLoader below, explicit keys winning
-        key = loader.construct_object(key_node, deep=deep)
+        if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults`: merged below by
+            key = "<<"                                  # SafeLoader, explicit keys winning
+        else:
+            key = loader.construct_object(key_node, deep=deep)
         try:
             duplicate = key in seen
         except TypeError:  # an unhashable key (a list or mapping as a key)

@@ -30,7 +30,7 @@ class MethodSpec:
     def label(self) -> str:
         if not self.sweep:
             return self.name
-        inner = ",".join(f"{k}={_short(v)}" for k, v in self.sweep.items())
+        inner = ",".join(f"{k}={label_value(v)}" for k, v in self.sweep.items())
         return f"{self.name}[{inner}]"
 
 
@@ -124,7 +124,8 @@ class ScenarioConfig:
         return new
 
 
-def _short(value: Any) -> str:
+def label_value(value: Any) -> str:
+    """A swept value as a row label shows it (0.1, not 0.1000000000000000055)."""
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import math
 from pathlib import Path
@@ -10,7 +11,8 @@ from typing import Any
 
 from fubench.config.claims import parse_claims
 from fubench.config.reader import read_yaml
-from fubench.config.records import ComponentSpec, FederationConfig, MethodSpec, ScenarioConfig
+from fubench.config.records import (ComponentSpec, FederationConfig, MethodSpec,
+                                     ScenarioConfig, label_value)
 from fubench.config.values import (MAX_CLIENTS, MAX_INT, MAX_SWEEP_POINTS, check,
                                    device_problem, expectation, got, is_type)
 from fubench.errors import (ConfigError, FubenchError, UnknownNameError, did_you_mean,
@@ -92,7 +94,8 @@ class _Validator:
                                     f"most {MAX_SWEEP_POINTS:,}")
                 sweeps[name] = [self.value(v, f"{_join(key, name)}[{i}]", spec)
                                 for i, v in enumerate(raw)]
-                self.no_repeats(sweeps[name], _join(key, name), "a sweep point runs once")
+                self.no_repeats([label_value(v) for v in sweeps[name]], _join(key, name),
+                                "value", "its row would be the same as the earlier one's")
                 params[name] = sweeps[name][0]
             else:
                 params[name] = self.value(raw, _join(key, name), spec)
@@ -165,9 +168,7 @@ class _Validator:
                      methods: list[MethodSpec]) -> None:
         """Each claim's metric is one the rows get: listed, reported by a method, or one
         every row gets (a claim on anything else could never be tested)."""
-        shown = set(metrics)
-        shown.update(m for spec in methods for m in self.registry.methods.get(spec.name).reports)
-        shown.update(n for n, cls in self.registry.metrics.classes.items() if cls.always)
+        shown = self.registry.row_metrics(metrics, [spec.name for spec in methods])
         for i, claim in enumerate(claims):
             if claim.metric not in shown:
                 raise self.fail(f"claims[{i}].metric", f"'{claim.metric}' is not among the "
@@ -283,8 +284,9 @@ class _Validator:
             params = {} if params is None else self.mapping(params, key)
             fixed, sweeps = self.component_params(cls, params, key, allow_sweep=True)
             points = _sweep_points(cls.name, fixed, sweeps)
-            for point in points:
-                self.plugin_checks(cls, point.params, context, key)
+            swept = dataclasses.replace(context, swept=frozenset(sweeps))
+            for point in points:  # each point's problems, named by its row label
+                self.plugin_checks(cls, point.params, swept, _join("methods", point.label))
             specs.extend(points)
         return specs
 
@@ -296,14 +298,14 @@ class _Validator:
                                        f"got {got(data)}")
         for i, name in enumerate(data):
             self.lookup(self.registry.metrics, name, f"metrics[{i}]")
-        self.no_repeats(data, "metrics", "a column is shown once")
+        self.no_repeats(data, "metrics", "metric", "a column is shown once")
         return list(data)
 
-    def no_repeats(self, values: list[Any], key: str, why: str) -> None:
-        """Refuse a value listed twice (1 and 1.0 are the same value)."""
+    def no_repeats(self, values: list[str], key: str, what: str, why: str) -> None:
+        """Refuse a name (or a sweep value, as its row label shows it) listed twice."""
         for i, value in enumerate(values):
-            if any(value == earlier for earlier in values[:i]):
-                raise self.fail(f"{key}[{i}]", f"{got(value)} is listed twice; {why}")
+            if value in values[:i]:
+                raise self.fail(f"{key}[{i}]", f"{what} '{value}' is listed twice; {why}")
 
     def seeds(self, data: Any) -> list[int]:
         if isinstance(data, int) and not isinstance(data, bool):

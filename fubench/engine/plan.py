@@ -110,16 +110,10 @@ class Plan:
         return any(self.registry.methods.get(m.name).needs_history for m in self.methods)
 
     def row_metrics(self, default_metrics: list[str]) -> list[str]:
-        """The scenario's metrics, then those its methods report themselves (every row
-        gets them, so e.g. 0 bytes of history stands beside a history-based method's),
-        then the metrics every row gets (``Metric.always``)."""
-        metrics = list(self.metrics or default_metrics)
-        for spec in self.methods:
-            metrics += [m for m in self.registry.methods.get(spec.name).reports
-                        if m not in metrics]
-        metrics += [name for name, cls in self.registry.metrics.classes.items()
-                    if cls.always and name not in metrics]
-        return metrics
+        """The scenario's metrics (the kind's defaults unless the file lists them), then
+        the others every row gets (:meth:`Registry.row_metrics`)."""
+        return self.registry.row_metrics(list(self.metrics or default_metrics),
+                                         [spec.name for spec in self.methods])
 
     def readers_of(self, labels: set[str]) -> set[str]:
         """The rows that read, directly or through another reader, a method with a row

@@ -158,12 +158,16 @@ def scenario_job(file: str, seed: int, methods: list[str] | None = None,
     config = config.with_overrides(methods=methods, seeds=[seed], registry=registry)
     config.methods = chosen_methods(config, results, registry)
     device = preflight.check_device(config, device)
+    cache = ModelCache()
+    problem = preflight.folder_problem(cache.root) if cache.enabled else None
+    if problem:
+        raise preflight.PreflightError(f"FUBENCH_CACHE={cache.root}: the model cache {problem}")
+    plan = Plan.from_config(config, registry, device)
     with progress.held():
         data = preflight.load_data(config, registry)
-        preflight.check_sizes(config, Plan.from_config(config, registry, device), data)
-    plan = Plan.from_config(config, registry, device)
+        preflight.check_sizes(config, plan, data)
     plan.progress, plan.timed = False, False
-    return config, Job(plan, data, seed, ModelCache())
+    return config, Job(plan, data, seed, cache)
 
 
 def trained_models(config: Any, job: Any) -> dict[str, nn.Module]:
@@ -187,6 +191,7 @@ def attention_plot(file: str, output: str | Path, seed: int = 0,
     if n_images < 1:
         raise ValueError(f"--images must be at least 1, got {n_images}")
     config, job = scenario_job(file, seed, methods, results, device)
+    from fubench import preflight
     from fubench.plugins import get_registry
 
     split = split or get_registry().kinds.get(config.kind).showcase or "test"
@@ -196,6 +201,9 @@ def attention_plot(file: str, output: str | Path, seed: int = 0,
                          f"'{split}' (it has: {', '.join(sorted(setup.eval_sets))})")
     # "{scenario}" in the path lets a script name the file without reading the YAML
     output = Path(str(output).replace("{scenario}", config.name))
+    problem = preflight.folder_problem(output.parent)
+    if problem:
+        raise preflight.PreflightError(f"-o {output}: its folder {output.parent} {problem}")
     models = trained_models(config, job)
     data = setup.eval_sets[split]
     index = pick_images(data.y.cpu(), n_images).to(data.y.device)
