@@ -112,6 +112,14 @@ class Distillation(Unlearner):
                             help="null = the scenario's"),
     }
 
+    @classmethod
+    def validate_config(cls, params, context):
+        # without distillation passes, its settings do nothing: a mistake, not a no-op
+        if params["epochs"] == 0 and "epochs" not in context.swept:
+            for key in ("temperature", "lr", "batch_size"):
+                if params[key] != cls.parameters[key].default:
+                    yield key, "only used with epochs > 0 (epochs: 0 is subtraction only)"
+
     def unlearn(self, ctx: UnlearnContext) -> UnlearnResult:
         leaving = leaving_clients(ctx, "distillation")
         server = ctx.server_data

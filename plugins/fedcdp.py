@@ -210,6 +210,13 @@ class FedCDP(Unlearner):
                        help="prune the highest scores (paper) or the lowest (authors' code)"),
     }
 
+    @classmethod
+    def validate_config(cls, params, context):
+        # without fine-tuning rounds, their epochs do nothing: a mistake, not a no-op
+        if (params["finetune_rounds"] == 0 and "finetune_rounds" not in context.swept
+                and params["local_epochs"] != cls.parameters["local_epochs"].default):
+            yield "local_epochs", "only used with finetune_rounds > 0"
+
     def unlearn(self, ctx: UnlearnContext) -> UnlearnResult:
         model, federation = ctx.model, ctx.federation
         units, what = prunable_units(model)

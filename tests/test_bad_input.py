@@ -190,6 +190,12 @@ FILE_CASES: dict[str, tuple[Callable[[], str | bytes], str, str]] = {
     "tis-retrain-lr-unused": (
         patched(methods={"retrain": {}, "tis_reset": {"minimal_retrain_lr": 0.1}}),
         "methods.tis_reset.minimal_retrain_lr", "minimal_retrain_rounds > 0"),
+    "distillation-lr-unused": (
+        patched(methods={"retrain": {}, "distillation": {"epochs": 0, "lr": 0.1}}),
+        "methods.distillation.lr", "only used with epochs > 0"),
+    "fedcdp-epochs-unused": (
+        patched(methods={"retrain": {}, "fedcdp": {"finetune_rounds": 0, "local_epochs": 3}}),
+        "methods.fedcdp.local_epochs", "only used with finetune_rounds > 0"),
     "mlp-hidden-fraction": (patched(model={"name": "mlp", "hidden": [64, 6.5]}),
                             "model.hidden[1]", "whole number >= 1, got 6.5"),
     "mlp-hidden-negative": (patched(model={"name": "mlp", "hidden": [-5]}),
