@@ -7,14 +7,13 @@ attribute defined here, so the harness reads declarations and never names a plug
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
 
 from fubench.params import Component
-from fubench.records import (ConfigContext, Dataset, ScenarioSetup, UnlearnContext,
-                             UnlearnResult)
+from fubench.records import Dataset, ScenarioSetup, UnlearnContext, UnlearnResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from fubench.evaluation import Evaluation
@@ -50,13 +49,6 @@ class DatasetLoader(Component):
 class ModelFactory(Component):
     """Builds a fresh ``nn.Module`` for an input shape and number of classes."""
 
-    @classmethod
-    def validate_config(cls, params: dict[str, Any],
-                        context: ConfigContext) -> Iterable[tuple[str, str]]:
-        """(key, message) for every parameter value that cannot build a model, checked
-        before anything loads (as :meth:`ScenarioKind.validate_config`)."""
-        return ()
-
     def build(self, input_shape: tuple[int, ...], n_classes: int) -> nn.Module:  # pragma: no cover
         raise NotImplementedError
 
@@ -64,14 +56,6 @@ class ModelFactory(Component):
 class Partitioner(Component):
     """Splits training indices between clients. Must return disjoint index tensors that
     together cover every index."""
-
-    @classmethod
-    def validate_config(cls, params: dict[str, Any],
-                        context: ConfigContext) -> Iterable[tuple[str, str]]:
-        """(key, message) for every parameter value that cannot work with the scenario's
-        data set and client count, checked before anything loads (as
-        :meth:`ScenarioKind.validate_config`)."""
-        return ()
 
     def partition(self, labels: torch.Tensor, n_clients: int,
                   generator: torch.Generator) -> list[torch.Tensor]:  # pragma: no cover
@@ -102,17 +86,6 @@ class ScenarioKind(Component):
     showcase: ClassVar[str | None] = None
     example_params: ClassVar[dict[str, Any]] = {}
     overshoot_remembers: ClassVar[bool] = True
-
-    @classmethod
-    def validate_config(cls, params: dict[str, Any],
-                        context: ConfigContext) -> Iterable[tuple[str, str]]:
-        """(key, message) for every parameter value that cannot work with the scenario's
-        data set and federation, checked before anything loads. Example::
-
-            if params["client"] >= context.clients:
-                yield "client", f"expected a client index in 0..{context.clients - 1}"
-        """
-        return ()
 
     def build(self, data: Dataset, partition: list[torch.Tensor],
               generator: torch.Generator) -> ScenarioSetup:  # pragma: no cover
@@ -153,18 +126,6 @@ class Unlearner(Component):
     reads: ClassVar[tuple[str, ...]] = ()
     reports: ClassVar[tuple[str, ...]] = ()
     reference: ClassVar[bool] = False
-
-    @classmethod
-    def validate_config(cls, params: dict[str, Any],
-                        context: ConfigContext) -> Iterable[tuple[str, str]]:
-        """(key, message) for every parameter value that cannot work, or that the other
-        values make pointless, checked per sweep point before anything loads (as
-        :meth:`ScenarioKind.validate_config`). Example::
-
-            if params["sigma_min"] > params["sigma_max"]:
-                yield "sigma_min", f"expected at most sigma_max ({params['sigma_max']})"
-        """
-        return ()
 
     def unlearn(self, ctx: UnlearnContext) -> nn.Module | UnlearnResult:  # pragma: no cover
         raise NotImplementedError

@@ -10,7 +10,10 @@ checks the declarations themselves when a plugin is loaded.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fubench.records import ConfigContext
 
 _MISSING = object()
 
@@ -120,6 +123,20 @@ class Component:
     name: ClassVar[str]
     description: ClassVar[str] = ""
     parameters: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def validate_config(cls, params: dict[str, Any],
+                        context: ConfigContext) -> Iterable[tuple[str, str]]:
+        """(key, message) for every resolved parameter value that cannot work with the
+        scenario (its data set, client count, other values) or that the other values
+        make pointless, checked before anything loads; a method is checked at each
+        sweep point (``context.swept`` names the swept parameters). Used for data sets,
+        models, partitioners, scenario kinds and methods. Example::
+
+            if params["client"] >= context.clients:
+                yield "client", f"expected a client index in 0..{context.clients - 1}"
+        """
+        return ()
 
     def __init__(self, **params: Any):
         self.params = defaults(type(self))

@@ -103,14 +103,15 @@ def name_problem(path: Path) -> str | None:
     return None
 
 
-def check_paths(out: str | Path, table: str | None, cache_root: Path | None,
+def check_paths(out: str | Path | None, table: str | None, cache_root: Path | None,
                 scenario: str, seeds: list[int]) -> None:
-    """Every folder and file the run writes, before anything is trained."""
-    folder = Path(out) / scenario
-    problem = folder_problem(folder)
+    """Every folder and file the run writes, before anything is trained (``out`` None:
+    a command that writes no results)."""
+    folder = Path(out) / scenario if out is not None else None
+    problem = folder_problem(folder) if folder is not None else None
     if problem:
         raise PreflightError(f"--out {out}: {folder} {problem}")
-    for seed in seeds:
+    for seed in seeds if folder is not None else ():
         result = folder / f"seed_{seed}.json"
         if result.is_dir():
             raise PreflightError(f"--out {out}: {result} is a folder; it must be a result file")
@@ -220,16 +221,18 @@ class _keyed:
 
 
 def before_training(config: ScenarioConfig, registry: Registry, device_flag: str | None,
-                    out: str | Path, table: str | None,
+                    out: str | Path | None, table: str | None,
                     cache_root: Path | None) -> tuple[str, Dataset]:
     """Every check of this module, in order (device, paths, data, sizes); returns the
-    device name and the loaded data. Loading notes are held: a refusal is the only line."""
+    device name and the loaded data. Loading notes are held: a refusal is the only line.
+    ``out`` None: a command that writes no results (``plot attention``)."""
     from fubench import progress
     from fubench.engine import Plan
 
     device = check_device(config, device_flag)
     check_paths(out, table, cache_root, config.name, config.seeds)
-    sweep_results(out, config.name)
+    if out is not None:
+        sweep_results(out, config.name)
     with progress.held():
         data = load_data(config, registry)
         check_sizes(config, Plan.from_config(config, registry, device), data)

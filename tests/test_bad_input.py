@@ -437,7 +437,8 @@ def test_merge_keys_share_settings_and_explicit_keys_win(tmp_path, capsys):
 
 def test_a_refusal_after_loading_real_data_is_still_one_line(tmp_path, monkeypatch, capsys):
     """MNIST offline: the loader notes its fallback to the 5k subset; the run is then
-    refused (more clients than samples), and the refusal is the only line."""
+    refused (more clients than samples), and the refusal is the only line; so are plot
+    attention's refusals after the data loaded."""
     import os
 
     import torchvision
@@ -451,6 +452,19 @@ def test_a_refusal_after_loading_real_data_is_still_one_line(tmp_path, monkeypat
     path = write(tmp_path, patched(federation__clients=4000)())  # the 5k subset: 3,500 train
     line = one_error(capsys, ["run", str(path), "--out", str(tmp_path / "out")])
     assert f"{path}: federation.clients" in line, line
+    # the data load, then plot attention refuses its --split or -o: one line as well
+    import fubench.data
+
+    valid = write(tmp_path, patched()(), "valid.yaml")
+    monkeypatch.setattr(fubench.data, "_LOADED", {})  # loaded anew: its note is said again
+    line = one_error(capsys, ["plot", "attention", str(valid), "-o", str(tmp_path / "a.png"),
+                              "--split", "bogus"])
+    assert "--split: scenario 'probe' has no evaluation set 'bogus'" in line, line
+    (tmp_path / "FILE").write_text("")
+    monkeypatch.setattr(fubench.data, "_LOADED", {})
+    line = one_error(capsys, ["plot", "attention", str(valid), "-o",
+                              str(tmp_path / "FILE" / "a.png")])
+    assert "a file, not a folder" in line, line
 
 
 def test_validate_names_every_bad_file_on_its_own_line(tmp_path, capsys):
@@ -551,13 +565,18 @@ def assert_nothing_ran(tmp_path: Path) -> None:
     assert not list(tmp_path.rglob("seed_*.json")), "a result was written before the check"
 
 
+def skip_where_cuda_99_exists(case: str) -> None:
+    """The cuda-99 cases expect a refusal: a machine with 100 GPUs would accept it."""
+    import torch
+
+    if case.endswith("cuda-99") and torch.cuda.device_count() > 99:
+        pytest.skip("this machine has 100 GPUs, so cuda:99 is no mistake here")
+
+
 @pytest.mark.parametrize("case", list(CLI_CASES))
 def test_bad_command_line(case, tiny, tmp_path, capsys):
     args, words = CLI_CASES[case]
-    if case == "device-cuda-99":
-        import torch
-        if torch.cuda.device_count() > 99:
-            pytest.skip("this machine has 100 GPUs")
+    skip_where_cuda_99_exists(case)
     line = one_error(capsys, ["run", str(tiny), "--out", str(tmp_path / "out"), *args])
     assert words in line, line
     assert_nothing_ran(tmp_path)
@@ -585,10 +604,7 @@ OTHER_CASES: dict[str, tuple[str, list[str], str]] = {
 @pytest.mark.parametrize("case", list(OTHER_CASES))
 def test_other_commands_refuse_before_training(case, tiny, tmp_path, capsys):
     command, args, words = OTHER_CASES[case]
-    if case.endswith("cuda-99"):
-        import torch
-        if torch.cuda.device_count() > 99:
-            pytest.skip("this machine has 100 GPUs")
+    skip_where_cuda_99_exists(case)
     (tmp_path / "FILE").write_text("")
     args = [str(tmp_path / "FILE") if a == "FILE" else a for a in args]
     out = ["--out", str(tmp_path / "out")] if command == "quality" and "--out" not in args \

@@ -254,13 +254,19 @@ def test_a_name_registered_twice_stays_an_error():
                                "and 'p_twin'; rename one or uninstall a plugin")
 
 
-def test_import_error_is_one_line_with_the_failing_line(tmp_path, monkeypatch, capsys):
+def install_typo_plugin(tmp_path, monkeypatch) -> None:
+    """An installed distribution (fu-typo 0.3) whose plugin module fails to import on its
+    line 3."""
     (tmp_path / "fu_typo.py").write_text("import fubench\n\nfrom fubench import Unlerner\n")
     info = tmp_path / "fu-typo-0.3.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fu-typo\nVersion: 0.3\n")
     (info / "entry_points.txt").write_text("[fubench]\ntypo = fu_typo\n")
     monkeypatch.syspath_prepend(str(tmp_path))
+
+
+def test_import_error_is_one_line_with_the_failing_line(tmp_path, monkeypatch, capsys):
+    install_typo_plugin(tmp_path, monkeypatch)
     registry = load_registry()
     err = [line for line in capsys.readouterr().err.splitlines() if "typo" in line]
     assert err == ["fubench: plugin 'typo' (fu-typo 0.3) failed to import (fu_typo.py:3) and "
@@ -273,12 +279,7 @@ def test_import_error_is_one_line_with_the_failing_line(tmp_path, monkeypatch, c
 
 def test_the_kit_asked_about_a_plugin_that_cannot_import_prints_one_line(tmp_path, monkeypatch,
                                                                           capsys):
-    (tmp_path / "fu_typo.py").write_text("import fubench\n\nfrom fubench import Unlerner\n")
-    info = tmp_path / "fu-typo-0.3.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fu-typo\nVersion: 0.3\n")
-    (info / "entry_points.txt").write_text("[fubench]\ntypo = fu_typo\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
+    install_typo_plugin(tmp_path, monkeypatch)
     monkeypatch.delenv("FUBENCH_DISABLE_PLUGIN_AUTOLOAD", raising=False)
     reset_registry()  # the kit loads the installed plugins itself, as from a shell
     from fubench.testing.__main__ import run

@@ -29,10 +29,6 @@ def csv_list(text: str) -> list[str]:
     return names
 
 
-#: the largest count a flag takes (jobs, threads, replicas): beyond it is a typo
-MAX_COUNT = 100_000
-
-
 def whole_number(text: str) -> int:
     """Plain ASCII digits: ``1_0``, ``٣`` and ``+3`` are typos, not numbers here."""
     text = text.strip()
@@ -41,8 +37,8 @@ def whole_number(text: str) -> int:
     return int(text)
 
 
-def count(low: int, high: int = MAX_COUNT):
-    """An argparse type: a whole number from ``low`` to ``high``."""
+def count(low: int, high: int):
+    """An argparse type: a whole number from ``low`` to ``high`` (beyond: a typo)."""
 
     def parse(text: str) -> int:
         value = whole_number(text)

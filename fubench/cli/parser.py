@@ -161,6 +161,9 @@ def _plot(sub: argparse._SubParsersAction) -> None:
                                            "the scenario kind declares, else test)")
     attention.add_argument("--device", type=device_name,
                            help="auto, cpu, cuda or cuda:N (default: the file's)")
+    attention.add_argument("--no-cache", action="store_true",
+                           help="train the original and reference models instead of "
+                                "reusing cached ones")
 
 
 def _leaderboard(sub: argparse._SubParsersAction) -> None:

@@ -32,7 +32,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
         out = attention_plot(args.file, args.output, seed=args.seed, methods=args.methods,
                              results=args.results, n_images=args.images, split=args.split,
-                             device=args.device)
+                             device=args.device, use_cache=not args.no_cache)
     elif args.plot == "cost":
         from fubench.report.plots import cost_chart
 

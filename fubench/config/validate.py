@@ -144,6 +144,7 @@ class _Validator:
         kind_cls = self.registry.kinds.get(scenario.name)
         context = ConfigContext(dataset_cls.n_classes, federation.clients,
                                 dataset_cls.modality, dataset.name)
+        self.plugin_checks(dataset_cls, dataset.params, context, "dataset")
         self.plugin_checks(self.registry.partitioners.get(federation.partition.name),
                            federation.partition.params, context, "federation.partition")
         self.plugin_checks(kind_cls, scenario.params, context, "scenario")
@@ -270,9 +271,7 @@ class _Validator:
             for i, item in enumerate(data):
                 if not isinstance(item, str):
                     raise self.fail(f"methods[{i}]", f"expected a method name, got {got(item)}")
-            if len(set(data)) != len(data):
-                dup = next(m for m in data if data.count(m) > 1)
-                raise self.fail("methods", f"method {shown(dup)} is listed twice")
+            self.no_repeats(data, "methods", "method", "sweep its parameters for more rows")
             data = {name: {} for name in data}
         data = self.mapping(data, "methods")
         if not data:

@@ -145,10 +145,11 @@ def chosen_methods(config: Any, results: str | None, registry: Any) -> list[Any]
 
 
 def scenario_job(file: str, seed: int, methods: list[str] | None = None,
-                 results: str | None = None, device: str | None = None) -> tuple[Any, Any]:
+                 results: str | None = None, device: str | None = None,
+                 use_cache: bool = True) -> tuple[Any, Any]:
     """(config, the seed's job), checked as a run is before any training: the device,
     the data, the sizes (refusals are one line)."""
-    from fubench import preflight, progress
+    from fubench import preflight
     from fubench.config import load_scenario
     from fubench.engine import Job, ModelCache, Plan
     from fubench.plugins import get_registry
@@ -157,15 +158,10 @@ def scenario_job(file: str, seed: int, methods: list[str] | None = None,
     config = load_scenario(file, registry)
     config = config.with_overrides(methods=methods, seeds=[seed], registry=registry)
     config.methods = chosen_methods(config, results, registry)
-    device = preflight.check_device(config, device)
-    cache = ModelCache()
-    problem = preflight.folder_problem(cache.root) if cache.enabled else None
-    if problem:
-        raise preflight.PreflightError(f"FUBENCH_CACHE={cache.root}: the model cache {problem}")
+    cache = ModelCache(enabled=use_cache)
+    device, data = preflight.before_training(config, registry, device, None, None,
+                                             cache.root if cache.enabled else None)
     plan = Plan.from_config(config, registry, device)
-    with progress.held():
-        data = preflight.load_data(config, registry)
-        preflight.check_sizes(config, plan, data)
     plan.progress, plan.timed = False, False
     return config, Job(plan, data, seed, cache)
 
@@ -187,23 +183,25 @@ def trained_models(config: Any, job: Any) -> dict[str, nn.Module]:
 def attention_plot(file: str, output: str | Path, seed: int = 0,
                    methods: list[str] | None = None, results: str | None = None,
                    n_images: int = 4, split: str | None = None,
-                   device: str | None = None) -> Path:
+                   device: str | None = None, use_cache: bool = True) -> Path:
     if n_images < 1:
         raise ValueError(f"--images must be at least 1, got {n_images}")
-    config, job = scenario_job(file, seed, methods, results, device)
-    from fubench import preflight
+    from fubench import preflight, progress
     from fubench.plugins import get_registry
 
-    split = split or get_registry().kinds.get(config.kind).showcase or "test"
-    setup = job.setup  # built from the partition and the kind: no training yet
-    if split not in setup.eval_sets:
-        raise ValueError(f"--split: scenario '{config.name}' has no evaluation set "
-                         f"'{split}' (it has: {', '.join(sorted(setup.eval_sets))})")
-    # "{scenario}" in the path lets a script name the file without reading the YAML
-    output = Path(str(output).replace("{scenario}", config.name))
-    problem = preflight.folder_problem(output.parent)
-    if problem:
-        raise preflight.PreflightError(f"-o {output}: its folder {output.parent} {problem}")
+    with progress.held():  # refused here: the refusal is the only line, no loading notes
+        config, job = scenario_job(file, seed, methods, results, device, use_cache)
+        split = split or get_registry().kinds.get(config.kind).showcase or "test"
+        setup = job.setup  # built from the partition and the kind: no training yet
+        if split not in setup.eval_sets:
+            raise ValueError(f"--split: scenario '{config.name}' has no evaluation set "
+                             f"'{split}' (it has: {', '.join(sorted(setup.eval_sets))})")
+        # "{scenario}" in the path lets a script name the file without reading the YAML
+        output = Path(str(output).replace("{scenario}", config.name))
+        problem = preflight.folder_problem(output.parent)
+        if problem:
+            raise preflight.PreflightError(f"-o {output}: its folder {output.parent} "
+                                           f"{problem}")
     models = trained_models(config, job)
     data = setup.eval_sets[split]
     index = pick_images(data.y.cpu(), n_images).to(data.y.device)
