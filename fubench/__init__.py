@@ -15,32 +15,89 @@ import os as _os
 # not depend on the thread count (see fubench.engine.determinism)
 _os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
 
-from fubench.api import (PARTICIPATION, REFERENCE, ROLES, DatasetLoader, Metric,
-                         ModelFactory, Partitioner, ScenarioKind, Unlearner)
-from fubench.errors import (ConfigError, DataUnavailable, FubenchError, NotApplicable,
-                            ParticipationError, PluginError)
+from fubench.api import (
+    PARTICIPATION,
+    REFERENCE,
+    ROLES,
+    DatasetLoader,
+    Metric,
+    ModelFactory,
+    Partitioner,
+    ScenarioKind,
+    Unlearner,
+)
+from fubench.errors import (
+    ConfigError,
+    DataUnavailable,
+    FubenchError,
+    NotApplicable,
+    ParticipationError,
+    PluginError,
+)
 from fubench.evaluation import Evaluation, ratio
 from fubench.features import Feature, RegionFeature, whole_input
 from fubench.fl.federation import ClientView, Federation
 from fubench.fl.history import RoundHistory, RoundRecord, flatten, unflatten
-from fubench.fl.training import (TrainSettings, WeightedAverage, derive_seed, state_copy,
-                                 train_local)
+from fubench.fl.training import TrainSettings, WeightedAverage, derive_seed, state_copy, train_local
 from fubench.params import Component, Param
 from fubench.plugins import hookimpl
 from fubench.progress import say as log
-from fubench.records import (ConfigContext, Dataset, ForgetRequest, RowInfo, ScenarioSetup,
-                             Split, UnlearnContext, UnlearnResult)
+from fubench.records import (
+    ConfigContext,
+    Dataset,
+    ForgetRequest,
+    RowInfo,
+    ScenarioSetup,
+    Split,
+    UnlearnContext,
+    UnlearnResult,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Component", "Param", "DatasetLoader", "Metric", "ModelFactory", "Partitioner",
-    "ScenarioKind", "Unlearner", "PARTICIPATION", "REFERENCE", "ROLES",
-    "ConfigContext", "Dataset", "ForgetRequest", "RowInfo", "ScenarioSetup", "Split",
-    "UnlearnContext", "UnlearnResult",
-    "ConfigError", "DataUnavailable", "FubenchError", "NotApplicable", "ParticipationError",
-    "PluginError", "hookimpl", "__version__",
-    "Evaluation", "ratio", "ClientView", "Federation", "RoundHistory", "RoundRecord",
-    "flatten", "unflatten", "TrainSettings", "WeightedAverage", "derive_seed", "state_copy",
-    "train_local", "log", "Feature", "RegionFeature", "whole_input",
+    "Component",
+    "Param",
+    "DatasetLoader",
+    "Metric",
+    "ModelFactory",
+    "Partitioner",
+    "ScenarioKind",
+    "Unlearner",
+    "PARTICIPATION",
+    "REFERENCE",
+    "ROLES",
+    "ConfigContext",
+    "Dataset",
+    "ForgetRequest",
+    "RowInfo",
+    "ScenarioSetup",
+    "Split",
+    "UnlearnContext",
+    "UnlearnResult",
+    "ConfigError",
+    "DataUnavailable",
+    "FubenchError",
+    "NotApplicable",
+    "ParticipationError",
+    "PluginError",
+    "hookimpl",
+    "__version__",
+    "Evaluation",
+    "ratio",
+    "ClientView",
+    "Federation",
+    "RoundHistory",
+    "RoundRecord",
+    "flatten",
+    "unflatten",
+    "TrainSettings",
+    "WeightedAverage",
+    "derive_seed",
+    "state_copy",
+    "train_local",
+    "log",
+    "Feature",
+    "RegionFeature",
+    "whole_input",
 ]

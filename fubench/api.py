@@ -57,8 +57,9 @@ class Partitioner(Component):
     """Splits training indices between clients. Must return disjoint index tensors that
     together cover every index."""
 
-    def partition(self, labels: torch.Tensor, n_clients: int,
-                  generator: torch.Generator) -> list[torch.Tensor]:  # pragma: no cover
+    def partition(
+        self, labels: torch.Tensor, n_clients: int, generator: torch.Generator
+    ) -> list[torch.Tensor]:  # pragma: no cover
         raise NotImplementedError
 
 
@@ -87,11 +88,12 @@ class ScenarioKind(Component):
     example_params: ClassVar[dict[str, Any]] = {}
     overshoot_remembers: ClassVar[bool] = True
 
-    def build(self, data: Dataset, partition: list[torch.Tensor],
-              generator: torch.Generator) -> ScenarioSetup:  # pragma: no cover
+    def build(
+        self, data: Dataset, partition: list[torch.Tensor], generator: torch.Generator
+    ) -> ScenarioSetup:  # pragma: no cover
         raise NotImplementedError
 
-    def check(self, original: "Evaluation", retrain: "Evaluation") -> list[str]:
+    def check(self, original: Evaluation, retrain: Evaluation) -> list[str]:
         return []
 
 
@@ -170,14 +172,13 @@ class Metric(Component):
     count: ClassVar[bool] = False
     always: ClassVar[bool] = False
 
-    def compute(self, ev: "Evaluation") -> float | None:  # pragma: no cover
+    def compute(self, ev: Evaluation) -> float | None:  # pragma: no cover
         raise NotImplementedError
 
     @classmethod
     def ranked(cls) -> bool:
         """Whether tables rank this metric (a direction or an ideal, and not "info")."""
-        return cls.role != "info" and (cls.higher_is_better is not None
-                                       or cls.ideal is not None)
+        return cls.role != "info" and (cls.higher_is_better is not None or cls.ideal is not None)
 
 
 #: every component category: (what the YAML and the CLI call it, its base class, hook)
@@ -201,18 +202,22 @@ def declaration_problems(cls: type) -> list[str]:
         if problem:
             problems.append(f"parameter '{name}': {problem}")
     if issubclass(cls, Unlearner) and cls.participation not in PARTICIPATION:
-        problems.append(f"participation = {cls.participation!r}; expected one of "
-                        f"{', '.join(PARTICIPATION)}")
+        problems.append(
+            f"participation = {cls.participation!r}; expected one of {', '.join(PARTICIPATION)}"
+        )
     if issubclass(cls, Metric):
         if cls.role not in ROLES:
             problems.append(f"role = {cls.role!r}; expected one of {', '.join(ROLES)}")
         if cls.normalisation not in NORMALISATIONS:
-            problems.append(f"normalisation = {cls.normalisation!r}; expected one of "
-                            f"{', '.join(NORMALISATIONS)}")
+            problems.append(
+                f"normalisation = {cls.normalisation!r}; expected one of "
+                f"{', '.join(NORMALISATIONS)}"
+            )
         if cls.original_side not in SIDES:
-            problems.append(f"original_side = {cls.original_side!r}; expected one of "
-                            f"{', '.join(map(repr, SIDES))}")
+            problems.append(
+                f"original_side = {cls.original_side!r}; expected one of "
+                f"{', '.join(map(repr, SIDES))}"
+            )
         if isinstance(cls.ideal, str) and cls.ideal != REFERENCE:
-            problems.append(f"ideal = {cls.ideal!r}; expected a number, None or "
-                            f"fubench.REFERENCE")
+            problems.append(f"ideal = {cls.ideal!r}; expected a number, None or fubench.REFERENCE")
     return problems

@@ -70,7 +70,7 @@ def shown(value: object, limit: int = 40) -> str:
         text = f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
     else:
         text = single_line(r.repr(value))
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:
@@ -86,8 +86,9 @@ def unknown(what: str, name: str, known: Iterable[str]) -> str:
     known = sorted(known)
     if not isinstance(name, str):
         return f"expected a {what} name, got {shown(name)}; available: {', '.join(known)}"
-    return (f"unknown {what} {shown(name, 60)}{did_you_mean(name, known)} available: "
-            f"{', '.join(known)}")
+    return (
+        f"unknown {what} {shown(name, 60)}{did_you_mean(name, known)} available: {', '.join(known)}"
+    )
 
 
 def one_line(exc: BaseException) -> str:
@@ -114,7 +115,11 @@ def origin(exc: BaseException, skip: tuple[str, ...] = ()) -> str:
 
     if isinstance(exc, SyntaxError) and exc.filename:
         return f" ({os.path.basename(exc.filename)}:{exc.lineno})"
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if not f.filename.startswith("<") and "importlib" not in f.filename
-              and not any(s in f.filename for s in skip)]
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if not f.filename.startswith("<")
+        and "importlib" not in f.filename
+        and not any(s in f.filename for s in skip)
+    ]
     return f" ({os.path.basename(frames[-1].filename)}:{frames[-1].lineno})" if frames else ""

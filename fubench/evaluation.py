@@ -41,10 +41,16 @@ class Evaluation:
     can normalise against them; ``reference_name`` is the gold standard's row label
     ("retrain"), which ``of=`` accepts as well as "reference"."""
 
-    def __init__(self, row: str, model: nn.Module, setup: ScenarioSetup,
-                 registry: "Registry", info: RowInfo | None = None,
-                 references: dict[str, "Evaluation"] | None = None,
-                 reference_name: str = REFERENCE_ROW):
+    def __init__(
+        self,
+        row: str,
+        model: nn.Module,
+        setup: ScenarioSetup,
+        registry: Registry,
+        info: RowInfo | None = None,
+        references: dict[str, Evaluation] | None = None,
+        reference_name: str = REFERENCE_ROW,
+    ):
         self.row = row
         self.model = model
         self.setup = setup
@@ -59,8 +65,10 @@ class Evaluation:
     # -- model outputs
     def split(self, name: str) -> Split:
         if name not in self.setup.eval_sets:
-            raise KeyError(f"this scenario has no evaluation set '{name}' "
-                           f"(it has: {', '.join(sorted(self.setup.eval_sets))})")
+            raise KeyError(
+                f"this scenario has no evaluation set '{name}' "
+                f"(it has: {', '.join(sorted(self.setup.eval_sets))})"
+            )
         return self.setup.eval_sets[name]
 
     def predictions(self, name: str) -> torch.Tensor:

@@ -21,11 +21,12 @@ class Feature:
     mask: torch.Tensor | None = None
     description: str = "a feature of the input"
 
-    def perturb(self, x: torch.Tensor, sigma: torch.Tensor,
-                generator: torch.Generator) -> torch.Tensor:  # pragma: no cover
+    def perturb(
+        self, x: torch.Tensor, sigma: torch.Tensor, generator: torch.Generator
+    ) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
 
-    def to(self, device: torch.device) -> "Feature":
+    def to(self, device: torch.device) -> Feature:
         return self
 
 
@@ -42,7 +43,7 @@ class RegionFeature(Feature):
         noise = sigma.reshape(-1, *([1] * (x.dim() - 1))) * noise
         return noise.to(x.device) * self.mask.to(x.device, x.dtype)
 
-    def to(self, device: torch.device) -> "RegionFeature":
+    def to(self, device: torch.device) -> RegionFeature:
         return RegionFeature(self.mask.to(device), self.description)
 
 

@@ -47,15 +47,16 @@ STATISTIC = "logit_confidence"
 
 
 @torch.no_grad()
-def logit_confidence(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                     batch_size: int = 1024) -> np.ndarray:
+def logit_confidence(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024
+) -> np.ndarray:
     """φ = log(p_y / (1 − p_y)) per sample, computed stably from the logits as
     z_y − logsumexp_{j≠y} z_j."""
     model.eval()
     out = []
     for i in range(0, len(y), batch_size):
-        z = model(x[i:i + batch_size]).double()
-        label = y[i:i + batch_size]
+        z = model(x[i : i + batch_size]).double()
+        label = y[i : i + batch_size]
         own = z.gather(1, label[:, None]).squeeze(1)
         others = z.scatter(1, label[:, None], float("-inf")).logsumexp(dim=1)
         out.append((own - others).cpu())
@@ -66,17 +67,19 @@ def rate_floor(k: int) -> float:
     return 1.0 / (2 * k)
 
 
-def example_epsilons(unlearned: np.ndarray, retrained: np.ndarray,
-                     delta: float = DELTA) -> np.ndarray:
+def example_epsilons(
+    unlearned: np.ndarray, retrained: np.ndarray, delta: float = DELTA
+) -> np.ndarray:
     """ε per example from statistics of shape (K_u, N) and (K_r, N) (models × examples)."""
     u, r = np.asarray(unlearned, float), np.asarray(retrained, float)
     if u.ndim != 2 or r.ndim != 2 or u.shape[1] != r.shape[1]:
-        raise ValueError(f"expected (models, examples) arrays with as many examples, got "
-                         f"{u.shape} and {r.shape}")
+        raise ValueError(
+            f"expected (models, examples) arrays with as many examples, got {u.shape} and {r.shape}"
+        )
     if len(u) < 2 or len(r) < 2:
         raise ValueError("need at least 2 models on each side")
     thresholds = np.concatenate([u, r, np.full((1, u.shape[1]), -np.inf)])  # (T, N)
-    fpr = (r[None, :, :] > thresholds[:, None, :]).mean(axis=1)   # retrained called unlearned
+    fpr = (r[None, :, :] > thresholds[:, None, :]).mean(axis=1)  # retrained called unlearned
     fnr = (u[None, :, :] <= thresholds[:, None, :]).mean(axis=1)  # unlearned missed
     floor_r, floor_u = rate_floor(len(r)), rate_floor(len(u))
     best = np.zeros(u.shape[1])
@@ -92,18 +95,22 @@ def example_epsilons(unlearned: np.ndarray, retrained: np.ndarray,
 def bucket_scores(epsilons: np.ndarray) -> np.ndarray:
     """2 / 2^n per example, n the index of its ε's bin (1 for ε < 0.5)."""
     n = np.digitize(np.asarray(epsilons, float), np.arange(BINS) * BIN_WIDTH)
-    return 2.0 / 2.0 ** n
+    return 2.0 / 2.0**n
 
 
 def summary(epsilons: np.ndarray) -> dict[str, float]:
     eps = np.asarray(epsilons, float)
-    return {"epsilon_mean": float(eps.mean()), "epsilon_median": float(np.median(eps)),
-            "score": float(bucket_scores(eps).mean())}
+    return {
+        "epsilon_mean": float(eps.mean()),
+        "epsilon_median": float(np.median(eps)),
+        "score": float(bucket_scores(eps).mean()),
+    }
 
 
 @lru_cache(maxsize=32)
-def null_reference(k_unlearned: int, k_retrained: int, delta: float = DELTA,
-                   examples: int = 20_000) -> dict[str, float]:
+def null_reference(
+    k_unlearned: int, k_retrained: int, delta: float = DELTA, examples: int = 20_000
+) -> dict[str, float]:
     """What a perfect unlearner scores with this many models: both sides drawn from one
     distribution (the attack is rank-based, so any continuous one gives the same);
     a fixed seed keeps reports repeatable."""
@@ -119,10 +126,15 @@ def cap(k_unlearned: int, k_retrained: int, delta: float = DELTA) -> float:
     return float(max(np.log(1 - delta - a) - np.log(b), np.log(1 - delta - b) - np.log(a)))
 
 
-def rows_record(stats: dict[str, np.ndarray], status: dict[str, list[str]],
-                errors: dict[str, str], reference: str, replicas: int,
-                delta: float = DELTA, params: dict[str, dict] | None = None
-                ) -> dict[str, dict]:
+def rows_record(
+    stats: dict[str, np.ndarray],
+    status: dict[str, list[str]],
+    errors: dict[str, str],
+    reference: str,
+    replicas: int,
+    delta: float = DELTA,
+    params: dict[str, dict] | None = None,
+) -> dict[str, dict]:
     """Per row: its status over the replicas, its parameters and, where at least 2
     replicas succeeded, ε and the score against the reference's models (with the null
     for that many)."""

@@ -126,8 +126,7 @@ def fubench_run_start(scenario: Any, seeds: list[int], methods: list[str]) -> No
 
 
 @hookspec
-def fubench_method_result(scenario: Any, seed: int, method: str,
-                          result: dict[str, Any]) -> None:
+def fubench_method_result(scenario: Any, seed: int, method: str, result: dict[str, Any]) -> None:
     """Called after each row (original, every method, retrain) is measured, with the
     row as it is written to the result JSON (``metrics``, ``params``, ``status``...).
 

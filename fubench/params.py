@@ -9,8 +9,9 @@ checks the declarations themselves when a plugin is loaded.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:  # pragma: no cover
     from fubench.records import ConfigContext
@@ -63,13 +64,16 @@ class Param:
         expected = self.value_type()
         value = self.default
         if expected is not None and not _is_instance(value, expected):
-            return (f"default {value!r} is not {_type_words(expected)}; "
-                    f"declare Param({_example(expected)}, ...)")
+            return (
+                f"default {value!r} is not {_type_words(expected)}; "
+                f"declare Param({_example(expected)}, ...)"
+            )
         if self.choices is not None and value not in self.choices:
             return f"default {value!r} is not among choices {list(self.choices)}"
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            low = self.min is not None and (value <= self.min if self.min_exclusive
-                                            else value < self.min)
+            low = self.min is not None and (
+                value <= self.min if self.min_exclusive else value < self.min
+            )
             if low or (self.max is not None and value > self.max):
                 return f"default {value!r} is outside [{self.min}, {self.max}]"
         return None
@@ -82,8 +86,14 @@ def _is_instance(value: Any, expected: type | tuple[type, ...]) -> bool:
     return isinstance(value, types)
 
 
-_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
-          list: "a list", dict: "a mapping"}
+_WORDS = {
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    str: "a string",
+    list: "a list",
+    dict: "a mapping",
+}
 
 
 def _type_words(expected: Any) -> str:
@@ -97,8 +107,7 @@ def _type_words(expected: Any) -> str:
 def _example(expected: Any) -> str:
     if isinstance(expected, tuple):
         expected = float if set(expected) == {int, float} else expected[0]
-    return {int: "3", float: "0.5", bool: "True", str: '"text"', list: "[...]"}.get(
-        expected, "...")
+    return {int: "3", float: "0.5", bool: "True", str: '"text"', list: "[...]"}.get(expected, "...")
 
 
 def as_param(spec: Any) -> Param:
@@ -108,8 +117,7 @@ def as_param(spec: Any) -> Param:
 
 def defaults(cls: type) -> dict[str, Any]:
     """The declared defaults of a component class (required parameters left out)."""
-    return {k: as_param(v).default for k, v in cls.parameters.items()
-            if not as_param(v).required}
+    return {k: as_param(v).default for k, v in cls.parameters.items() if not as_param(v).required}
 
 
 class Component:
@@ -125,8 +133,9 @@ class Component:
     parameters: ClassVar[dict[str, Any]] = {}
 
     @classmethod
-    def validate_config(cls, params: dict[str, Any],
-                        context: ConfigContext) -> Iterable[tuple[str, str]]:
+    def validate_config(
+        cls, params: dict[str, Any], context: ConfigContext
+    ) -> Iterable[tuple[str, str]]:
         """(key, message) for every resolved parameter value that cannot work with the
         scenario (its data set, client count, other values) or that the other values
         make pointless, checked before anything loads; a method is checked at each

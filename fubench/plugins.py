@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import os
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import pluggy
 
@@ -48,9 +49,11 @@ def _wanted(ep: md.EntryPoint) -> bool:
     return True
 
 
-def load_registry(extra_plugins: Iterable[Any] = (),
-                  entry_points: Iterable[md.EntryPoint] | None = None,
-                  allow_conflicts: bool = False) -> Registry:
+def load_registry(
+    extra_plugins: Iterable[Any] = (),
+    entry_points: Iterable[md.EntryPoint] | None = None,
+    allow_conflicts: bool = False,
+) -> Registry:
     """Discover plugins and build the registry.
 
     ``extra_plugins`` are registered besides the entry points (tests use this); each
@@ -92,20 +95,30 @@ def load_registry(extra_plugins: Iterable[Any] = (),
 
 def _unmarked_hooks(obj: Any) -> list[str]:
     """Functions named like a hook but not decorated: pluggy would silently ignore them."""
-    return [n for n in dir(obj) if n.startswith("fubench_") and callable(getattr(obj, n))
-            and n in dir(hookspecs) and not hasattr(getattr(obj, n), "fubench_impl")]
+    return [
+        n
+        for n in dir(obj)
+        if n.startswith("fubench_")
+        and callable(getattr(obj, n))
+        and n in dir(hookspecs)
+        and not hasattr(getattr(obj, n), "fubench_impl")
+    ]
 
 
 def _register(pm: pluggy.PluginManager, obj: Any, name: str, info: PluginInfo) -> None:
     """Register one plugin module; a wrong hook marks it broken (see :func:`load_registry`)."""
     unmarked = _unmarked_hooks(obj)
     if unmarked:
-        report_broken(info, f"{', '.join(unmarked)} lacks the @fubench.hookimpl decorator, "
-                            f"so fubench would never call it; decorate it")
+        report_broken(
+            info,
+            f"{', '.join(unmarked)} lacks the @fubench.hookimpl decorator, "
+            f"so fubench would never call it; decorate it",
+        )
         return
     if pm.get_plugin(name) is not None:
-        report_broken(info, f"another plugin is called '{name}' too; entry-point names must "
-                            f"be unique")
+        report_broken(
+            info, f"another plugin is called '{name}' too; entry-point names must be unique"
+        )
         return
     try:
         pm.register(obj, name=name)
@@ -134,8 +147,10 @@ def _explain_validation(exc: pluggy.PluginValidationError) -> str:
         impl = getattr(exc.plugin, hook, None)
         got = list(inspect.signature(impl).parameters) if impl is not None else []
         extra = [a for a in got if a not in expected]
-        return (f"hook {hook}() has argument(s) {', '.join(extra) or '?'} that the hook does "
-                f"not provide; use any of: {', '.join(expected)}")
+        return (
+            f"hook {hook}() has argument(s) {', '.join(extra) or '?'} that the hook does "
+            f"not provide; use any of: {', '.join(expected)}"
+        )
     return text.splitlines()[0]
 
 

@@ -26,8 +26,7 @@ import torch
 from fubench import data as datasets
 from fubench.config import ScenarioConfig
 from fubench.config.values import device_problem
-from fubench.errors import (ConfigError, EnvironmentFailure, FubenchError, one_line, origin,
-                            os_error)
+from fubench.errors import ConfigError, EnvironmentFailure, FubenchError, one_line, origin, os_error
 from fubench.records import Dataset
 from fubench.registry import Registry
 
@@ -55,8 +54,10 @@ def device_unavailable(name: str) -> str | None:
         return f"'{name}' was asked for but CUDA is not available here; use cpu or auto"
     count = torch.cuda.device_count()
     if name.startswith("cuda:") and int(name[5:]) >= count:
-        return (f"'{name}' does not exist: this machine has {count} CUDA device"
-                f"{'s' if count != 1 else ''} (cuda:0{f' to cuda:{count - 1}' if count > 1 else ''})")
+        return (
+            f"'{name}' does not exist: this machine has {count} CUDA device"
+            f"{'s' if count != 1 else ''} (cuda:0{f' to cuda:{count - 1}' if count > 1 else ''})"
+        )
     return None
 
 
@@ -91,8 +92,11 @@ def folder_problem(path: Path) -> str | None:
         except OSError as exc:
             refused = exc.strerror or one_line(exc)
     if refused:
-        return (f"is not writable ({refused})" if existing == path
-                else f"cannot be created: {existing} is not writable ({refused})")
+        return (
+            f"is not writable ({refused})"
+            if existing == path
+            else f"cannot be created: {existing} is not writable ({refused})"
+        )
     return name_problem(path)
 
 
@@ -103,8 +107,13 @@ def name_problem(path: Path) -> str | None:
     return None
 
 
-def check_paths(out: str | Path | None, table: str | None, cache_root: Path | None,
-                scenario: str, seeds: list[int]) -> None:
+def check_paths(
+    out: str | Path | None,
+    table: str | None,
+    cache_root: Path | None,
+    scenario: str,
+    seeds: list[int],
+) -> None:
     """Every folder and file the run writes, before anything is trained (``out`` None:
     a command that writes no results)."""
     folder = Path(out) / scenario if out is not None else None
@@ -118,8 +127,10 @@ def check_paths(out: str | Path | None, table: str | None, cache_root: Path | No
     if table is not None:
         target = Path(table)
         if target.is_dir() or str(table).endswith(os.sep):
-            raise PreflightError(f"--table {table}: is a folder; give a file name such as "
-                                 f"{Path(table) / (scenario + '.md')}")
+            raise PreflightError(
+                f"--table {table}: is a folder; give a file name such as "
+                f"{Path(table) / (scenario + '.md')}"
+            )
         problem = folder_problem(target.parent)
         if problem:
             raise PreflightError(f"--table {table}: its folder {target.parent} {problem}")
@@ -131,14 +142,18 @@ def check_paths(out: str | Path | None, table: str | None, cache_root: Path | No
     if cache_root is not None:
         problem = folder_problem(cache_root)
         if problem:
-            raise PreflightError(f"FUBENCH_CACHE={cache_root}: the model cache {problem}; "
-                                 f"set FUBENCH_CACHE to a writable folder or use --no-cache")
+            raise PreflightError(
+                f"FUBENCH_CACHE={cache_root}: the model cache {problem}; "
+                f"set FUBENCH_CACHE to a writable folder or use --no-cache"
+            )
     root = datasets.data_folder()
     if not root.is_dir():  # it is created; an existing read-only one may hold the data
         problem = folder_problem(root)
         if problem:
-            raise PreflightError(f"FUBENCH_DATA={root}: the data folder {problem}; set "
-                                 f"FUBENCH_DATA to a writable folder")
+            raise PreflightError(
+                f"FUBENCH_DATA={root}: the data folder {problem}; set "
+                f"FUBENCH_DATA to a writable folder"
+            )
 
 
 def sweep_results(out: str | Path, scenario: str) -> int:
@@ -164,9 +179,10 @@ def load_data(config: ScenarioConfig, registry: Registry) -> Dataset:
     try:
         return datasets.load(config, registry)
     except OSError as exc:
-        raise PreflightError(f"{config.file}: dataset: {config.dataset.name} cannot be set up "
-                             f"under FUBENCH_DATA={datasets.data_folder()}: {os_error(exc)}") \
-            from None
+        raise PreflightError(
+            f"{config.file}: dataset: {config.dataset.name} cannot be set up "
+            f"under FUBENCH_DATA={datasets.data_folder()}: {os_error(exc)}"
+        ) from None
 
 
 def check_sizes(config: ScenarioConfig, plan: Any, data: Dataset) -> None:
@@ -179,20 +195,25 @@ def check_sizes(config: ScenarioConfig, plan: Any, data: Dataset) -> None:
         Job(plan, data, config.seeds[0]).make_model("preflight")
     clients, n_train = config.federation.clients, len(data.y_train)
     if clients > n_train:
-        raise ConfigError(config.file, "federation.clients",
-                          f"{clients:,} clients but the training set has {n_train:,} samples; "
-                          f"every client needs at least one")
+        raise ConfigError(
+            config.file,
+            "federation.clients",
+            f"{clients:,} clients but the training set has {n_train:,} samples; "
+            f"every client needs at least one",
+        )
     for seed in config.seeds:
         with _keyed(config, "federation.partition", type(plan.partitioner)):
-            parts = plan.partitioner.partition(data.y_train, clients,
-                                               generator(seed, "partition"))
+            parts = plan.partitioner.partition(data.y_train, clients, generator(seed, "partition"))
         empty = [c for c, part in enumerate(parts) if len(part) == 0]
         if empty:
             shown = ", ".join(map(str, empty[:5])) + (", ..." if len(empty) > 5 else "")
-            raise ConfigError(config.file, "federation.partition",
-                              f"{len(empty)} of {clients} clients get no training samples "
-                              f"under seed {seed} (clients {shown}); use fewer clients or "
-                              f"another partition")
+            raise ConfigError(
+                config.file,
+                "federation.partition",
+                f"{len(empty)} of {clients} clients get no training samples "
+                f"under seed {seed} (clients {shown}); use fewer clients or "
+                f"another partition",
+            )
         with _keyed(config, "scenario", type(plan.kind)):
             Job(plan, data, seed).setup  # noqa: B018 - building it is the check
 
@@ -216,13 +237,21 @@ class _keyed:
                 raise ConfigError(self.config.file, f"{self.section}.{head}", rest) from None
         else:
             message = f"{one_line(exc)}{origin(exc)}"
-        raise ConfigError(self.config.file, self.section,
-                          f"{getattr(self.cls, 'name', self.cls.__name__)}: {message}") from None
+        raise ConfigError(
+            self.config.file,
+            self.section,
+            f"{getattr(self.cls, 'name', self.cls.__name__)}: {message}",
+        ) from None
 
 
-def before_training(config: ScenarioConfig, registry: Registry, device_flag: str | None,
-                    out: str | Path | None, table: str | None,
-                    cache_root: Path | None) -> tuple[str, Dataset]:
+def before_training(
+    config: ScenarioConfig,
+    registry: Registry,
+    device_flag: str | None,
+    out: str | Path | None,
+    table: str | None,
+    cache_root: Path | None,
+) -> tuple[str, Dataset]:
     """Every check of this module, in order (device, paths, data, sizes); returns the
     device name and the loaded data. Loading notes are held: a refusal is the only line.
     ``out`` None: a command that writes no results (``plot attention``)."""
@@ -248,8 +277,10 @@ def environment_failure(exc: BaseException, folders: list[Path]) -> EnvironmentF
     if isinstance(exc, OSError):
         return EnvironmentFailure(f"the run stopped: {os_error(exc)}; {after}")
     if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
-        return EnvironmentFailure(f"the run ran out of memory ({one_line(exc)}); use a "
-                                  f"smaller model, batch or federation; {after}")
+        return EnvironmentFailure(
+            f"the run ran out of memory ({one_line(exc)}); use a "
+            f"smaller model, batch or federation; {after}"
+        )
     if not isinstance(exc, RuntimeError):
         return None
     for folder in folders:
@@ -261,9 +292,12 @@ def environment_failure(exc: BaseException, folders: list[Path]) -> EnvironmentF
         except OSError:
             continue
         if free < FULL_BYTES:
-            return EnvironmentFailure(f"the run stopped: the disk holding {folder} is full "
-                                      f"({one_line(exc)}); free space, then {after}")
+            return EnvironmentFailure(
+                f"the run stopped: the disk holding {folder} is full "
+                f"({one_line(exc)}); free space, then {after}"
+            )
         if existing.is_dir() and not os.access(existing, os.W_OK | os.X_OK):
-            return EnvironmentFailure(f"the run stopped: {existing} is not writable "
-                                      f"({one_line(exc)}); {after}")
+            return EnvironmentFailure(
+                f"the run stopped: {existing} is not writable ({one_line(exc)}); {after}"
+            )
     return None

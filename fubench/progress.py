@@ -16,7 +16,8 @@ import contextlib
 import os
 import sys
 import time
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from tqdm import tqdm
 
@@ -27,7 +28,7 @@ _HELD: list[str] | None = None
 DEFAULT_INTERVAL = 30.0
 INTERVAL_ENV = "FUBENCH_PROGRESS_INTERVAL"
 #: the progress levels now running, outermost first (lines describe the innermost)
-_ACTIVE: list["_Lines"] = []
+_ACTIVE: list[_Lines] = []
 _LAST_LINE = [time.monotonic()]
 #: the unit of the innermost level, a round's clients
 CLIENTS = "clients"
@@ -104,8 +105,9 @@ def _size() -> tuple[int, int]:
     return out[0], out[1]
 
 
-def bar(iterable: Iterable[Any], desc: str = "", unit: str = "it",
-        total: int | None = None) -> Iterable[Any]:
+def bar(
+    iterable: Iterable[Any], desc: str = "", unit: str = "it", total: int | None = None
+) -> Iterable[Any]:
     """``iterable`` with progress: a tqdm bar on a terminal, periodic lines elsewhere,
     nothing when quiet. The result also has ``clients(chosen)`` for a nested level."""
     if total is None:
@@ -117,8 +119,17 @@ def bar(iterable: Iterable[Any], desc: str = "", unit: str = "it",
         return _Silent(iterable)
     if on_terminal():
         columns, lines = _size()
-        return _Bar(iterable, desc=desc, unit=unit, total=total, leave=False, file=sys.stderr,
-                    ncols=columns, nrows=lines, mininterval=0.2)
+        return _Bar(
+            iterable,
+            desc=desc,
+            unit=unit,
+            total=total,
+            leave=False,
+            file=sys.stderr,
+            ncols=columns,
+            nrows=lines,
+            mininterval=0.2,
+        )
     return _Lines(iterable, desc, unit, total)
 
 
@@ -130,8 +141,16 @@ def counter(total: int, desc: str = "", unit: str = "it") -> Any:
         return _Silent(())
     if on_terminal():
         columns, lines = _size()
-        return _Bar(total=total, desc=desc, unit=unit, leave=False, file=sys.stderr,
-                    ncols=columns, nrows=lines, mininterval=0.2)
+        return _Bar(
+            total=total,
+            desc=desc,
+            unit=unit,
+            leave=False,
+            file=sys.stderr,
+            ncols=columns,
+            nrows=lines,
+            mininterval=0.2,
+        )
     return _CountedLines(desc, unit, total)
 
 
@@ -233,8 +252,10 @@ def progress_line(now: float | None = None) -> str:
     done = float(main.done)
     if inner is not None and inner.total and inner.done < inner.total:
         done += inner.done / inner.total
-        where = (f"{main.unit} {main.done + 1}/{main.total or '?'} ({inner.done}/"
-                 f"{inner.total} {inner.unit})")
+        where = (
+            f"{main.unit} {main.done + 1}/{main.total or '?'} ({inner.done}/"
+            f"{inner.total} {inner.unit})"
+        )
     else:
         where = f"{main.unit} {main.done}/{main.total or '?'}"
     elapsed = now - main.start

@@ -3,8 +3,9 @@ and returns, and what a run measured outside the model."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -51,14 +52,14 @@ class Split:
     def __len__(self) -> int:
         return int(self.y.shape[0])
 
-    def subset(self, index: torch.Tensor) -> "Split":
+    def subset(self, index: torch.Tensor) -> Split:
         return Split(self.x[index], self.y[index])
 
-    def to(self, device: torch.device | str) -> "Split":
+    def to(self, device: torch.device | str) -> Split:
         return Split(self.x.to(device), self.y.to(device))
 
     @staticmethod
-    def concat(parts: list["Split"]) -> "Split":
+    def concat(parts: list[Split]) -> Split:
         parts = [p for p in parts if len(p)]
         return Split(torch.cat([p.x for p in parts]), torch.cat([p.y for p in parts]))
 
@@ -177,17 +178,17 @@ class UnlearnContext:
     ``dataset.server_fraction``; the same tensor for every method of a job), or None
     when the scenario gives the server no data. No client's data are among them."""
 
-    model: nn.Module                      # a copy of the trained global model, θ^i
+    model: nn.Module  # a copy of the trained global model, θ^i
     initial_state: dict[str, torch.Tensor]  # state_dict() training started from (read-only)
-    make_model: Callable[[], nn.Module]   # a fresh, randomly initialised model
+    make_model: Callable[[], nn.Module]  # a fresh, randomly initialised model
     request: ForgetRequest
-    federation: "Federation"
-    history: "RoundHistory | None"
+    federation: Federation
+    history: RoundHistory | None
     device: torch.device
     seed: int
     generator: torch.Generator
     scenario_kind: str
-    upstream: dict[str, "UnlearnResult"] = field(default_factory=dict)
+    upstream: dict[str, UnlearnResult] = field(default_factory=dict)
     server_data: torch.Tensor | None = None
 
 
@@ -225,14 +226,26 @@ class RowInfo:
         return len(self.clients)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"seconds": self.seconds, "clients": list(self.clients),
-                "comm_rounds": self.comm_rounds, "comm_bytes": self.comm_bytes,
-                "reported": self.reported, "work": self.work,
-                "client_work": self.client_work, "timed_on": self.timed_on}
+        return {
+            "seconds": self.seconds,
+            "clients": list(self.clients),
+            "comm_rounds": self.comm_rounds,
+            "comm_bytes": self.comm_bytes,
+            "reported": self.reported,
+            "work": self.work,
+            "client_work": self.client_work,
+            "timed_on": self.timed_on,
+        }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "RowInfo":
-        return cls(data.get("seconds"), tuple(data.get("clients", ())),
-                   int(data.get("comm_rounds", 0)), int(data.get("comm_bytes", 0)),
-                   data.get("reported"), data.get("work"), data.get("client_work"),
-                   data.get("timed_on"))
+    def from_dict(cls, data: dict[str, Any]) -> RowInfo:
+        return cls(
+            data.get("seconds"),
+            tuple(data.get("clients", ())),
+            int(data.get("comm_rounds", 0)),
+            int(data.get("comm_bytes", 0)),
+            data.get("reported"),
+            data.get("work"),
+            data.get("client_work"),
+            data.get("timed_on"),
+        )

@@ -6,13 +6,23 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Generic, Iterator, TypeVar
+from typing import Any, Generic, TypeVar
 
 import pluggy
 
-from fubench.api import (CATEGORIES, Component, DatasetLoader, Metric, ModelFactory,
-                         Partitioner, ScenarioKind, Unlearner, declaration_problems)
+from fubench.api import (
+    CATEGORIES,
+    Component,
+    DatasetLoader,
+    Metric,
+    ModelFactory,
+    Partitioner,
+    ScenarioKind,
+    Unlearner,
+    declaration_problems,
+)
 from fubench.errors import PluginError, UnknownNameError, one_line, origin, unknown
 
 T = TypeVar("T", bound=Component)
@@ -51,14 +61,15 @@ class PluginInfo:
         """How to get rid of the plugin, for an error message."""
         if self.distribution in ("", "?", LOCAL):
             return "fix it"
-        return (f"fix it or `pip uninstall {self.distribution}` "
-                f"({SKIP_HINT})")
+        return f"fix it or `pip uninstall {self.distribution}` ({SKIP_HINT})"
 
 
 #: the distribution name of a plugin module passed to ``load_registry(extra_plugins=...)``
 LOCAL = "(local)"
-SKIP_HINT = ("FUBENCH_DISABLE_PLUGIN_AUTOLOAD=1 runs without third-party plugins, "
-             "FUBENCH_PLUGINS=a,b with only those")
+SKIP_HINT = (
+    "FUBENCH_DISABLE_PLUGIN_AUTOLOAD=1 runs without third-party plugins, "
+    "FUBENCH_PLUGINS=a,b with only those"
+)
 
 
 #: while true, a broken plugin is recorded but not printed (see :func:`reports_held`)
@@ -78,22 +89,27 @@ def reports_held() -> Iterator[None]:
         _HOLD_REPORTS = before
 
 
-def report_broken(info: PluginInfo, problem: str, failed_to: str = "load",
-                  at: str = "") -> None:
+def report_broken(info: PluginInfo, problem: str, failed_to: str = "load", at: str = "") -> None:
     """Record a broken plugin and say so on one line (``at``: where it failed, e.g.
     `` (module.py:3)``); a built-in plugin's failure is a bug of fubench and stays an
     error."""
     info.failed_to = failed_to
     info.error = f"import failed{at}: {problem}" if failed_to == "import" else problem + at
-    info.failure = (f"failed to import{at}: {problem}" if failed_to == "import"
-                    else f"failed to load: {info.error}")
+    info.failure = (
+        f"failed to import{at}: {problem}"
+        if failed_to == "import"
+        else f"failed to load: {info.error}"
+    )
     if info.builtin:
         raise PluginError(f"plugin '{info.name}': {info.error}")
     if _HOLD_REPORTS:
         return
     verb = f"failed to import{at}" if failed_to == "import" else "is broken"
-    print(f"fubench: {info.described} {verb} and was skipped: "
-          f"{problem if failed_to == 'import' else info.error}; {info.remedy}", file=sys.stderr)
+    print(
+        f"fubench: {info.described} {verb} and was skipped: "
+        f"{problem if failed_to == 'import' else info.error}; {info.remedy}",
+        file=sys.stderr,
+    )
 
 
 class Category(Generic[T]):
@@ -117,13 +133,17 @@ class Category(Generic[T]):
     def _unknown(self, name: str) -> str:
         broken = self.failed_names.get(name)
         if broken is not None:
-            return (f"{self.what} '{name}' is unavailable: its plugin failed to "
-                    f"{broken.failed_to} ({broken.described}: {broken.error}); "
-                    f"{broken.remedy}")
+            return (
+                f"{self.what} '{name}' is unavailable: its plugin failed to "
+                f"{broken.failed_to} ({broken.described}: {broken.error}); "
+                f"{broken.remedy}"
+            )
         text = unknown(self.what, name, self.classes)
         if self.failed_plugins:
-            text += (f" (plugin(s) {', '.join(sorted(self.failed_plugins))} failed to load "
-                     f"and may provide it: `fubench plugins` shows why)")
+            text += (
+                f" (plugin(s) {', '.join(sorted(self.failed_plugins))} failed to load "
+                f"and may provide it: `fubench plugins` shows why)"
+            )
         return text
 
     def names(self) -> list[str]:
@@ -153,12 +173,15 @@ class Registry:
         self.plugins = plugins
         self.methods: Category[Unlearner] = Category("method", Unlearner, "fubench_unlearners")
         self.partitioners: Category[Partitioner] = Category(
-            "partitioner", Partitioner, "fubench_partitioners")
+            "partitioner", Partitioner, "fubench_partitioners"
+        )
         self.kinds: Category[ScenarioKind] = Category(
-            "scenario kind", ScenarioKind, "fubench_scenario_kinds")
+            "scenario kind", ScenarioKind, "fubench_scenario_kinds"
+        )
         self.metrics: Category[Metric] = Category("metric", Metric, "fubench_metrics")
         self.datasets: Category[DatasetLoader] = Category(
-            "dataset", DatasetLoader, "fubench_datasets")
+            "dataset", DatasetLoader, "fubench_datasets"
+        )
         self.models: Category[ModelFactory] = Category("model", ModelFactory, "fubench_models")
         #: "<what> 'x' is registered by two plugins ..." (load_registry raises the first)
         self.conflicts: list[str] = []
@@ -166,8 +189,14 @@ class Registry:
 
     @property
     def categories(self) -> list[Category[Any]]:
-        return [self.methods, self.partitioners, self.kinds, self.metrics, self.datasets,
-                self.models]
+        return [
+            self.methods,
+            self.partitioners,
+            self.kinds,
+            self.metrics,
+            self.datasets,
+            self.models,
+        ]
 
     def category(self, what: str) -> Category[Any]:
         """The category a CLI / YAML word names ("method", "metric", ...)."""
@@ -201,7 +230,8 @@ class Registry:
             raise PluginError(
                 f"exactly one method must declare reference = True (the gold standard "
                 f"every row is measured against); found {len(found)}"
-                f"{': ' + names if names else ''}")
+                f"{': ' + names if names else ''}"
+            )
         return found[0]
 
     @property
@@ -216,8 +246,9 @@ class Registry:
         columns = list(metrics)
         for name in methods:
             columns += [m for m in self.methods.get(name).reports if m not in columns]
-        columns += [name for name, cls in self.metrics.classes.items()
-                    if cls.always and name not in columns]
+        columns += [
+            name for name, cls in self.metrics.classes.items() if cls.always and name not in columns
+        ]
         return columns
 
     # -- collection
@@ -230,8 +261,9 @@ class Registry:
         for category in self.categories:
             offered[category.what] = []
             for impl in getattr(self.pm.hook, category.hook).get_hookimpls():
-                info = infos.setdefault(impl.plugin_name, PluginInfo(
-                    impl.plugin_name, LOCAL, "", builtin=False))
+                info = infos.setdefault(
+                    impl.plugin_name, PluginInfo(impl.plugin_name, LOCAL, "", builtin=False)
+                )
                 classes, problem = _offered(impl, category)
                 if problem and info.error is None:
                     report_broken(info, problem)
@@ -245,7 +277,8 @@ class Registry:
                     self.conflicts.append(
                         f"{category.what} '{cls.name}' is registered by two plugins: "
                         f"'{category.owners[cls.name]}' and '{plugin}'; rename one or "
-                        f"uninstall a plugin")
+                        f"uninstall a plugin"
+                    )
                 else:
                     category.classes[cls.name] = cls
                     category.owners[cls.name] = plugin
@@ -273,11 +306,13 @@ def _offered(impl: Any, category: Category[Any]) -> tuple[list[type[Component]],
     if not isinstance(classes, (list, tuple)):  # `return X` instead of `[X]`
         example = getattr(classes, "__name__", "MyClass")
         named = [classes] if isinstance(classes, type) and _named(classes) else []
-        return named, (f"{category.hook}() returned {classes!r}; return a list of classes, "
-                       f"e.g. [{example}]")
+        return named, (
+            f"{category.hook}() returned {classes!r}; return a list of classes, e.g. [{example}]"
+        )
     problems = [p for p in (_component_problem(category, cls) for cls in classes) if p]
-    return [c for c in classes if isinstance(c, type) and _named(c)], \
-        (problems[0] if problems else None)
+    return [c for c in classes if isinstance(c, type) and _named(c)], (
+        problems[0] if problems else None
+    )
 
 
 def _named(cls: type) -> bool:
@@ -291,7 +326,7 @@ def _component_problem(category: Category[Any], cls: Any) -> str | None:
     if not (isinstance(cls, type) and issubclass(cls, base)):
         return f"{hook}() returned {cls!r}, expected a subclass of fubench.{base.__name__}"
     if not _named(cls):
-        return f"{cls.__name__} has no `name`; set a class attribute name = \"...\""
+        return f'{cls.__name__} has no `name`; set a class attribute name = "..."'
     problems = declaration_problems(cls)
     if problems:
         return f"{category.what} '{cls.name}' ({cls.__name__}): {problems[0]}"

@@ -76,15 +76,16 @@ def read_result(path: str | Path) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise ValueError(f"not UTF-8 text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON (truncated?): {exc.msg} at line {exc.lineno}") \
-            from None
+        raise ValueError(f"not valid JSON (truncated?): {exc.msg} at line {exc.lineno}") from None
     except RecursionError:
         raise ValueError("not a result: nested too deep") from None
     if not isinstance(data, dict):
         raise ValueError(f"not a result: a JSON {type(data).__name__}, not an object")
     if data.get("schema") != SCHEMA_VERSION:
-        raise ValueError(f"result schema {str(data.get('schema'))[:20]!r} is not "
-                         f"{SCHEMA_VERSION}; re-run the scenario")
+        raise ValueError(
+            f"result schema {str(data.get('schema'))[:20]!r} is not "
+            f"{SCHEMA_VERSION}; re-run the scenario"
+        )
     problem = _shape_problem(data)
     if problem:
         raise ValueError(f"not a complete result: {problem}")
@@ -102,8 +103,11 @@ def _shape_problem(data: dict[str, Any]) -> str | None:
     if not isinstance(data["scenario"].get("name"), str):
         return "'scenario' lacks its name"
     for label, row in data["methods"].items():
-        if not isinstance(row, dict) or not isinstance(row.get("metrics"), dict) \
-                or row.get("status") not in STATUSES:
+        if (
+            not isinstance(row, dict)
+            or not isinstance(row.get("metrics"), dict)
+            or row.get("status") not in STATUSES
+        ):
             return f"the row '{str(label)[:40]}' is not a row (status, metrics)"
     return None
 
@@ -127,8 +131,11 @@ def row_order(rows: Any, reference: str, listed: list[str] | None = None) -> lis
     if listed is not None:
         rank = {label: i for i, label in enumerate(listed)}
         middle.sort(key=lambda r: rank.get(r, len(rank)))
-    return (([ORIGINAL] if ORIGINAL in rows else []) + middle
-            + ([reference] if reference in rows else []))
+    return (
+        ([ORIGINAL] if ORIGINAL in rows else [])
+        + middle
+        + ([reference] if reference in rows else [])
+    )
 
 
 def drop_rows(path: Path, labels: set[str]) -> None:
@@ -181,8 +188,10 @@ def git_hash() -> str | None:
         if out.returncode != 0:
             return None
         top = _git(["rev-parse", "--show-toplevel"], here).stdout.strip()
-        status = _git(["status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS],
-                      Path(top) if top else here)
+        status = _git(
+            ["status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS],
+            Path(top) if top else here,
+        )
     except (OSError, subprocess.SubprocessError, UnicodeDecodeError):
         return None
     if status.returncode != 0:
@@ -191,8 +200,9 @@ def git_hash() -> str | None:
 
 
 def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=GIT_TIMEOUT)
+    return subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=GIT_TIMEOUT
+    )
 
 
 def hardware(device: torch.device) -> str:

@@ -19,8 +19,9 @@ import importlib
 import importlib.util
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -32,16 +33,30 @@ from fubench.plugins import get_registry, load_registry, reset_registry
 from fubench.progress import bar, quietly, say
 from fubench.records import Dataset
 from fubench.registry import Registry
-from fubench.results import (ORIGINAL, SCHEMA_VERSION, clean_number, computed_at, provenance,
-                             read_result, result_path, row_order, stable_hash,
-                             write_json_atomic)
+from fubench.results import (
+    ORIGINAL,
+    SCHEMA_VERSION,
+    clean_number,
+    computed_at,
+    provenance,
+    read_result,
+    result_path,
+    row_order,
+    stable_hash,
+    write_json_atomic,
+)
 
 #: what a task sends back: ("say", text) | ("setup", seed, info, warnings)
 #: | ("row", seed, label, row)
 Event = tuple
 #: variables a task carries to its worker (a Ray node does not inherit them)
-FORWARDED_ENV = ("FUBENCH_DATA", "FUBENCH_PLUGINS", "FUBENCH_DISABLE_PLUGIN_AUTOLOAD",
-                 "FUBENCH_PROGRESS_INTERVAL", "MKL_CBWR")
+FORWARDED_ENV = (
+    "FUBENCH_DATA",
+    "FUBENCH_PLUGINS",
+    "FUBENCH_DISABLE_PLUGIN_AUTOLOAD",
+    "FUBENCH_PROGRESS_INTERVAL",
+    "MKL_CBWR",
+)
 
 
 @dataclasses.dataclass
@@ -51,12 +66,12 @@ class Task:
     unit: int
     config: ScenarioConfig
     seed: int
-    labels: list[str]               # the method rows to compute (reference rows always)
+    labels: list[str]  # the method rows to compute (reference rows always)
     device: str | None = None
-    cache_root: str | None = None   # None: no cache
+    cache_root: str | None = None  # None: no cache
     retime: bool = False
-    threads: int | None = None      # torch threads in the worker; None: leave as is
-    plugins: tuple[str, ...] = ()   # importable modules of plugins loaded by hand
+    threads: int | None = None  # torch threads in the worker; None: leave as is
+    plugins: tuple[str, ...] = ()  # importable modules of plugins loaded by hand
     env: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
@@ -69,11 +84,19 @@ class Runner:
     ``threads``: torch threads per task (default: the cores divided among the jobs);
     ``retime``: time the reference on this hardware even when the cache has a timing."""
 
-    def __init__(self, config: ScenarioConfig, registry: Registry | None = None,
-                 out: str | Path = "results", cache: ModelCache | None = None,
-                 device: str | None = None, jobs: int | None = 1, executor: str = "local",
-                 address: str | None = None, threads: int | None = None,
-                 retime: bool = False):
+    def __init__(
+        self,
+        config: ScenarioConfig,
+        registry: Registry | None = None,
+        out: str | Path = "results",
+        cache: ModelCache | None = None,
+        device: str | None = None,
+        jobs: int | None = 1,
+        executor: str = "local",
+        address: str | None = None,
+        threads: int | None = None,
+        retime: bool = False,
+    ):
         self.config = config
         self.registry = registry or get_registry()
         self.out = Path(out)
@@ -95,14 +118,21 @@ class Runner:
         from fubench import executors
 
         cfg = self.config
-        self._hook("fubench_run_start", scenario=cfg, seeds=cfg.seeds,
-                   methods=[m.label for m in self.plan.methods])
+        self._hook(
+            "fubench_run_start",
+            scenario=cfg,
+            seeds=cfg.seeds,
+            methods=[m.label for m in self.plan.methods],
+        )
         data = datasets.load(cfg, self.registry)
-        say(f"{cfg.name}: {data.name} from {data.source}; {len(data.y_train)} train / "
-            f"{len(data.y_test)} test; device {self.plan.device}")
+        say(
+            f"{cfg.name}: {data.name} from {data.source}; {len(data.y_train)} train / "
+            f"{len(data.y_test)} test; device {self.plan.device}"
+        )
         self.cache.sweep_stale()
-        where = executors.Where(self.executor, self.jobs, self.address, self.threads,
-                                self.plan.device)
+        where = executors.Where(
+            self.executor, self.jobs, self.address, self.threads, self.plan.device
+        )
         todo = self.pending(data)
         # without a cache, every task would train its seed's references again
         tasks = self.tasks(todo, split=where.parallel and self.cache.enabled)
@@ -133,8 +163,9 @@ class Runner:
             config_hash = self.config_hash(data)
             result = self._previous(path, config_hash) or self._fresh(data, seed, config_hash)
             self._results[seed] = (path, result)
-            metrics = Job(dataclasses.replace(self.plan, device=torch.device("cpu")), data,
-                          seed).metrics
+            metrics = Job(
+                dataclasses.replace(self.plan, device=torch.device("cpu")), data, seed
+            ).metrics
             specs = self.plan.method_rows()
             stale = {spec.label for spec in specs if not self._reusable(result, spec, metrics)}
             stale |= self.plan.readers_of(stale)
@@ -149,8 +180,7 @@ class Runner:
         ``split``, one per group of rows, ordered so that the first tasks cover
         different seeds."""
         self._stored.clear()
-        groups = self.plan.row_groups() if split else [[m.label for m in
-                                                        self.plan.method_rows()]]
+        groups = self.plan.row_groups() if split else [[m.label for m in self.plan.method_rows()]]
         units: list[tuple[int, list[str]]] = []
         for group in groups:
             for seed in self.config.seeds:
@@ -162,9 +192,20 @@ class Runner:
         units += [(seed, []) for seed in self.config.seeds if seed not in covered]
         env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
         root = str(self.cache.root) if self.cache.enabled else None
-        return [Task(i, self.config, seed, labels, self.device, root, self.plan.retime,
-                     plugins=self._plugin_modules(), env=env)
-                for i, (seed, labels) in enumerate(units)]
+        return [
+            Task(
+                i,
+                self.config,
+                seed,
+                labels,
+                self.device,
+                root,
+                self.plan.retime,
+                plugins=self._plugin_modules(),
+                env=env,
+            )
+            for i, (seed, labels) in enumerate(units)
+        ]
 
     def _run_here(self, task: Task, emit: Callable[[Event], None]) -> None:
         """A task in this process, with this runner's registry and plan."""
@@ -178,8 +219,10 @@ class Runner:
         registered by hand must be importable modules)."""
         lost = [name for name in self._plugin_modules() if not _importable(name)]
         if lost:
-            say(f"  plugin(s) {', '.join(lost)} exist only in this process: running the "
-                f"jobs here, one after the other")
+            say(
+                f"  plugin(s) {', '.join(lost)} exist only in this process: running the "
+                f"jobs here, one after the other"
+            )
         return not lost
 
     # ------------------------------------------------------------------ events
@@ -216,16 +259,27 @@ class Runner:
         cfg = self.config
         return {
             "schema": SCHEMA_VERSION,
-            "scenario": {"name": cfg.name, "kind": cfg.kind, "version": cfg.version,
-                         "file": cfg.file, "description": cfg.description,
-                         "config": cfg.resolved()},
+            "scenario": {
+                "name": cfg.name,
+                "kind": cfg.kind,
+                "version": cfg.version,
+                "file": cfg.file,
+                "description": cfg.description,
+                "config": cfg.resolved(),
+            },
             "config_hash": config_hash,
             "seed": seed,
-            "dataset": {"name": data.name, "source": data.source,
-                        "fingerprint": datasets.fingerprint(data),
-                        "n_train": len(data.y_train), "n_test": len(data.y_test)},
+            "dataset": {
+                "name": data.name,
+                "source": data.source,
+                "fingerprint": datasets.fingerprint(data),
+                "n_train": len(data.y_train),
+                "n_test": len(data.y_test),
+            },
             "reference": self.plan.reference.name,
-            "setup": {}, "warnings": [], "methods": {},
+            "setup": {},
+            "warnings": [],
+            "methods": {},
             "provenance": provenance(self.plan.device, self.registry.loaded_versions()),
         }
 
@@ -258,14 +312,22 @@ class Runner:
     @staticmethod
     def _reusable(result: dict[str, Any], spec: MethodSpec, metrics: list[str]) -> bool:
         row = result["methods"].get(spec.label)
-        return (row is not None and row.get("status") == "ok"
-                and row.get("params") == spec.params and set(metrics) <= set(row["metrics"]))
+        return (
+            row is not None
+            and row.get("status") == "ok"
+            and row.get("params") == spec.params
+            and set(metrics) <= set(row["metrics"])
+        )
 
-    def _store(self, result: dict[str, Any], path: Path, seed: int, label: str,
-               row: dict[str, Any]) -> None:
+    def _store(
+        self, result: dict[str, Any], path: Path, seed: int, label: str, row: dict[str, Any]
+    ) -> None:
         stored = result["methods"].get(label)
-        if label in (ORIGINAL, self.plan.reference.name) and stored is not None \
-                and stored.get("status") == "ok" == row["status"]:
+        if (
+            label in (ORIGINAL, self.plan.reference.name)
+            and stored is not None
+            and stored.get("status") == "ok" == row["status"]
+        ):
             # a reference row again (a partial run): when its model measures the same as
             # the stored row's, keep that row (its seconds, and the metrics methods not
             # run now made every row compute) and only add the metrics it lacks
@@ -274,19 +336,23 @@ class Runner:
             if all(stored["metrics"][m] == row["metrics"][m] for m in shared):
                 row = dict(stored, metrics={**row["metrics"], **stored["metrics"]})
             else:
-                say(f"  seed {seed}: the {label} model differs from the one {path.name} "
+                say(
+                    f"  seed {seed}: the {label} model differs from the one {path.name} "
                     f"was measured with (retrained elsewhere?); rows not recomputed now "
-                    f"refer to the earlier one: --fresh recomputes every row")
+                    f"refer to the earlier one: --fresh recomputes every row"
+                )
         if "computed_at" not in row:  # computed now (a kept reference row has its own)
             row = dict(row, computed_at=computed_at(result["provenance"]))
         methods = dict(result["methods"], **{label: row})
         listed = [m.label for m in self.config.methods]
-        result["methods"] = {k: methods[k] for k in row_order(methods, self.plan.reference.name,
-                                                              listed)}
+        result["methods"] = {
+            k: methods[k] for k in row_order(methods, self.plan.reference.name, listed)
+        }
         write_json_atomic(path, result)
         public = {k: v for k, v in row.items() if k != "traceback"}
-        self._hook("fubench_method_result", scenario=self.config, seed=seed, method=label,
-                   result=public)
+        self._hook(
+            "fubench_method_result", scenario=self.config, seed=seed, method=label, result=public
+        )
 
     def _hook(self, name: str, **kwargs: Any) -> None:
         try:
@@ -296,8 +362,12 @@ class Runner:
 
 
 # ---------------------------------------------------------------------- one task
-def run_task(task: Task, emit: Callable[[Event], None], registry: Registry | None = None,
-             plan: Plan | None = None) -> None:
+def run_task(
+    task: Task,
+    emit: Callable[[Event], None],
+    registry: Registry | None = None,
+    plan: Plan | None = None,
+) -> None:
     """Compute one task's rows and send them to ``emit`` — in any process: this one
     (``registry`` and ``plan`` given), a worker process or a Ray worker (built from the
     task)."""
@@ -311,8 +381,11 @@ def run_task(task: Task, emit: Callable[[Event], None], registry: Registry | Non
         plan.retime = task.retime
     with quietly(in_worker):  # the runner has said where the data come from
         data = datasets.load(task.config, registry)
-    cache = (ModelCache(Path(task.cache_root)) if task.cache_root is not None
-             else ModelCache(enabled=False))
+    cache = (
+        ModelCache(Path(task.cache_root))
+        if task.cache_root is not None
+        else ModelCache(enabled=False)
+    )
     job = Job(plan, data, task.seed, cache)
     info = {k: clean_number(v) for k, v in job.setup.info.items()}
     job.references()

@@ -23,19 +23,29 @@ from typing import Any
 
 import numpy as np
 import torch
+from fubench_builtins.scenario_tools import bad_client, bad_label
 
 import fubench
-from fubench import (ConfigContext, Dataset, Evaluation, ForgetRequest, Metric, Param,
-                     ScenarioKind, ScenarioSetup, Split)
-
-from fubench_builtins.scenario_tools import bad_client, bad_label
+from fubench import (
+    ConfigContext,
+    Dataset,
+    Evaluation,
+    ForgetRequest,
+    Metric,
+    Param,
+    ScenarioKind,
+    ScenarioSetup,
+    Split,
+)
 
 CORNERS = ("bottom_right", "bottom_left", "top_right", "top_left")
 #: the original model must reach at least this ASR for the scenario to mean anything
 MIN_ORIGINAL_ASR = 0.5
 
 
-def trigger_box(height: int, width: int, size: int, corner: str, margin: int) -> tuple[slice, slice]:
+def trigger_box(
+    height: int, width: int, size: int, corner: str, margin: int
+) -> tuple[slice, slice]:
     """Rows and columns of a ``size`` x ``size`` box ``margin`` pixels from ``corner``."""
     top = margin if corner.startswith("top") else height - margin - size
     left = margin if corner.endswith("left") else width - margin - size
@@ -46,14 +56,20 @@ class Backdoor(ScenarioKind):
     """A malicious client implants a trigger → target-label backdoor."""
 
     name = "backdoor"
-    showcase = "backdoor"   # triggered test images show the forgotten feature
+    showcase = "backdoor"  # triggered test images show the forgotten feature
     # the test set is clean: more clean accuracy than retrain's is no trace of the trigger
     overshoot_remembers = False
     parameters = {
         "client": Param(0, int, min=0, help="the malicious client"),
         "target_label": Param(9, int, min=0, help="label the trigger maps to"),
-        "poison_fraction": Param(0.5, float, min=0.0, max=1.0, min_exclusive=True,
-                                 help="share of the client's non-target samples poisoned"),
+        "poison_fraction": Param(
+            0.5,
+            float,
+            min=0.0,
+            max=1.0,
+            min_exclusive=True,
+            help="share of the client's non-target samples poisoned",
+        ),
         "trigger": Param("art_pattern", choices=("art_pattern", "square")),
         "trigger_size": Param(3, int, min=1, help="side of the square trigger"),
         "trigger_corner": Param("bottom_right", choices=CORNERS),
@@ -78,8 +94,9 @@ class Backdoor(ScenarioKind):
         if self.trigger == "art_pattern":
             rows, cols = trigger_box(height, width, 3, "bottom_right", self.trigger_margin)
         else:
-            rows, cols = trigger_box(height, width, self.trigger_size, self.trigger_corner,
-                                     self.trigger_margin)
+            rows, cols = trigger_box(
+                height, width, self.trigger_size, self.trigger_corner, self.trigger_margin
+            )
         mask[:, rows, cols] = True
         return mask
 
@@ -89,25 +106,33 @@ class Backdoor(ScenarioKind):
             from art.attacks.poisoning.perturbations import add_pattern_bd
 
             # ART's distance counts from the far edge: distance 1 touches the border
-            out = add_pattern_bd(x.cpu().numpy(), distance=self.trigger_margin + 1,
-                                 pixel_value=self.trigger_value, channels_first=True)
+            out = add_pattern_bd(
+                x.cpu().numpy(),
+                distance=self.trigger_margin + 1,
+                pixel_value=self.trigger_value,
+                channels_first=True,
+            )
             return torch.from_numpy(np.ascontiguousarray(out)).to(x.device)
         x = x.clone()
         x[:, self.feature_mask(tuple(x.shape[1:]))] = self.trigger_value
         return x
 
     # -- the scenario
-    def build(self, data: Dataset, partition: list[torch.Tensor],
-              generator: torch.Generator) -> ScenarioSetup:
+    def build(
+        self, data: Dataset, partition: list[torch.Tensor], generator: torch.Generator
+    ) -> ScenarioSetup:
         _, height, width = data.input_shape
         size = 3 if self.trigger == "art_pattern" else self.trigger_size
         if size > min(height, width):
-            raise ValueError(f"trigger_size: a {size}x{size} trigger does not fit "
-                             f"{height}x{width} images")
+            raise ValueError(
+                f"trigger_size: a {size}x{size} trigger does not fit {height}x{width} images"
+            )
         if size + self.trigger_margin > min(height, width):
-            raise ValueError(f"trigger_margin: a {size}x{size} trigger {self.trigger_margin} "
-                             f"pixels from the edge does not fit {height}x{width} images; "
-                             f"at most {min(height, width) - size}")
+            raise ValueError(
+                f"trigger_margin: a {size}x{size} trigger {self.trigger_margin} "
+                f"pixels from the edge does not fit {height}x{width} images; "
+                f"at most {min(height, width) - size}"
+            )
         bad = self.client
         clients = [Split(data.x_train[idx], data.y_train[idx]) for idx in partition]
         own = clients[bad]
@@ -129,19 +154,38 @@ class Backdoor(ScenarioKind):
         victims = data.y_test != self.target_label
         triggered = Split(self.stamp(data.x_test[victims]), data.y_test[victims])
         request = ForgetRequest(
-            clients=(bad,), forget_masks={bad: poison}, target_class=self.target_label,
+            clients=(bad,),
+            forget_masks={bad: poison},
+            target_class=self.target_label,
             feature_mask=self.feature_mask(data.input_shape),
             description=f"client {bad}'s {n_poison} poisoned samples (trigger → "
-                        f"{self.target_label})")
+            f"{self.target_label})",
+        )
         return ScenarioSetup(
-            train=train, retained=retained, request=request,
-            eval_sets={"test": Split(data.x_test, data.y_test),
-                       "forget": train[bad].subset(poison),
-                       "backdoor": triggered},
-            default_metrics=["test_acc", "nta", "asr", "backdoor_acc", "nfs", "seconds",
-                             "rtr", "clients_involved"],
-            info={"poisoned_samples": n_poison, "malicious_client": bad,
-                  "malicious_client_samples": len(own)})
+            train=train,
+            retained=retained,
+            request=request,
+            eval_sets={
+                "test": Split(data.x_test, data.y_test),
+                "forget": train[bad].subset(poison),
+                "backdoor": triggered,
+            },
+            default_metrics=[
+                "test_acc",
+                "nta",
+                "asr",
+                "backdoor_acc",
+                "nfs",
+                "seconds",
+                "rtr",
+                "clients_involved",
+            ],
+            info={
+                "poisoned_samples": n_poison,
+                "malicious_client": bad,
+                "malicious_client_samples": len(own),
+            },
+        )
 
     def check(self, original: Evaluation, retrain: Evaluation) -> list[str]:
         warnings = []
@@ -150,13 +194,19 @@ class Backdoor(ScenarioKind):
             warnings.append(
                 f"PRECONDITION FAILED: the original model's ASR is {asr:.1%} (< "
                 f"{MIN_ORIGINAL_ASR:.0%}): the backdoor was not implanted, so forgetting it "
-                f"measures nothing; raise poison_fraction or the training schedule")
+                f"measures nothing; raise poison_fraction or the training schedule"
+            )
         retrain_asr = retrain.value("asr")
-        if (retrain_asr is not None and asr is not None and asr >= MIN_ORIGINAL_ASR
-                and retrain_asr >= asr - 0.2):
+        if (
+            retrain_asr is not None
+            and asr is not None
+            and asr >= MIN_ORIGINAL_ASR
+            and retrain_asr >= asr - 0.2
+        ):
             warnings.append(
                 f"retrain still has ASR {retrain_asr:.1%} (original {asr:.1%}): the trigger "
-                f"works without the poisoned data, so ASR does not measure forgetting here")
+                f"works without the poisoned data, so ASR does not measure forgetting here"
+            )
         return warnings
 
 
@@ -165,8 +215,8 @@ class AttackSuccessRate(Metric):
 
     name = "asr"
     higher_is_better = False
-    ideal = fubench.REFERENCE   # the gold standard's rate, not 0: a broken model scores 0
-    original_side = "above"     # the original still carries it: the metric reads higher
+    ideal = fubench.REFERENCE  # the gold standard's rate, not 0: a broken model scores 0
+    original_side = "above"  # the original still carries it: the metric reads higher
     role = "forgetting"
     percent = True
 

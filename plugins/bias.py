@@ -32,19 +32,37 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-
-import fubench
-from fubench import (ConfigContext, Dataset, Evaluation, ForgetRequest, Metric, Param,
-                     ScenarioKind, ScenarioSetup, Split)
-
 from fubench_builtins.datasets import MNIST
 from fubench_builtins.scenario_tools import attack_seed, bad_client, client_splits, empty_like
 
+import fubench
+from fubench import (
+    ConfigContext,
+    Dataset,
+    Evaluation,
+    ForgetRequest,
+    Metric,
+    Param,
+    ScenarioKind,
+    ScenarioSetup,
+    Split,
+)
+
 #: RGB of the colour of each label 0..9 (white is kept for uncoloured digits)
-PALETTE = torch.tensor([
-    [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 1.0, 0.0], [1.0, 0.0, 1.0],
-    [0.0, 1.0, 1.0], [1.0, 0.5, 0.0], [0.5, 0.0, 1.0], [0.5, 1.0, 0.5], [1.0, 0.5, 0.7],
-])
+PALETTE = torch.tensor(
+    [
+        [1.0, 0.0, 0.0],
+        [0.0, 1.0, 0.0],
+        [0.0, 0.0, 1.0],
+        [1.0, 1.0, 0.0],
+        [1.0, 0.0, 1.0],
+        [0.0, 1.0, 1.0],
+        [1.0, 0.5, 0.0],
+        [0.5, 0.0, 1.0],
+        [0.5, 1.0, 0.5],
+        [1.0, 0.5, 0.7],
+    ]
+)
 #: the original must be at least this much more accurate on biased than unbiased images
 MIN_ORIGINAL_GAP = 0.05
 
@@ -73,13 +91,14 @@ def other_colours(labels: torch.Tensor, generator: torch.Generator) -> torch.Ten
     return (labels.cpu() + shift) % n
 
 
-def biased_colours(labels: torch.Tensor, ratio: float,
-                   generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def biased_colours(
+    labels: torch.Tensor, ratio: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(colours, aligned): exactly ``round(ratio * n)`` samples, chosen at random, take
     their label's colour; the others a different colour."""
     n = len(labels)
     aligned = torch.zeros(n, dtype=torch.bool)
-    aligned[torch.randperm(n, generator=generator)[:round(ratio * n)]] = True
+    aligned[torch.randperm(n, generator=generator)[: round(ratio * n)]] = True
     colours = torch.where(aligned, labels.cpu(), other_colours(labels, generator))
     return colours, aligned
 
@@ -103,8 +122,10 @@ class ColouredMNIST(MNIST):
 
     def load(self, root) -> Dataset:
         data = super().load(root)
-        rgb = {k: None if v is None else v.expand(-1, 3, -1, -1).contiguous()
-               for k, v in (("x_train", data.x_train), ("x_test", data.x_test))}
+        rgb = {
+            k: None if v is None else v.expand(-1, 3, -1, -1).contiguous()
+            for k, v in (("x_train", data.x_train), ("x_test", data.x_test))
+        }
         data.x_train, data.x_test = rgb["x_train"], rgb["x_test"]
         data.name = self.name
         data.source = f"{data.source}; grey copied to 3 channels (coloured by the bias kind)"
@@ -115,15 +136,23 @@ class BiasFeature(ScenarioKind):
     """Colored-MNIST: one client's colour-label shortcut, to be forgotten."""
 
     name = "bias"
-    showcase = "unbiased"   # digits in another label's colour show the forgotten shortcut
+    showcase = "unbiased"  # digits in another label's colour show the forgotten shortcut
     # more test accuracy than retrain's means less reliance on the shortcut, not more
     overshoot_remembers = False
     parameters = {
         "client": Param(0, int, min=0, help="the client whose data carry the bias"),
-        "bias_ratio": Param(0.8, float, min=0.0, max=1.0,
-                            help="share of its samples coloured with their label's colour"),
-        "others": Param("grey", choices=("grey", "random"),
-                        help="the other clients' digits: white, or random colours"),
+        "bias_ratio": Param(
+            0.8,
+            float,
+            min=0.0,
+            max=1.0,
+            help="share of its samples coloured with their label's colour",
+        ),
+        "others": Param(
+            "grey",
+            choices=("grey", "random"),
+            help="the other clients' digits: white, or random colours",
+        ),
     }
 
     @classmethod
@@ -132,56 +161,85 @@ class BiasFeature(ScenarioKind):
         if context.modality != "image":
             yield "kind", "bias colours images; it needs an image data set (cmnist)"
         if context.n_classes is not None and context.n_classes > len(PALETTE):
-            yield "kind", (f"bias has {len(PALETTE)} colours, the data set "
-                           f"{context.n_classes} classes")
+            yield (
+                "kind",
+                (f"bias has {len(PALETTE)} colours, the data set {context.n_classes} classes"),
+            )
 
-    def build(self, data: Dataset, partition: list[torch.Tensor],
-              generator: torch.Generator) -> ScenarioSetup:
+    def build(
+        self, data: Dataset, partition: list[torch.Tensor], generator: torch.Generator
+    ) -> ScenarioSetup:
         if data.x_train.dim() != 4 or data.x_train.shape[1] != 3:
-            raise ValueError(f"bias needs 3-channel grey images to colour (dataset: cmnist), "
-                             f"got shape {tuple(data.x_train.shape[1:])}")
+            raise ValueError(
+                f"bias needs 3-channel grey images to colour (dataset: cmnist), "
+                f"got shape {tuple(data.x_train.shape[1:])}"
+            )
         clients = client_splits(data, partition)
         train = list(clients)
         if self.others == "random":
-            train = [Split(colourise(s.x, torch.randint(0, len(PALETTE), (len(s),),
-                                                        generator=generator)), s.y)
-                     for s in clients]
+            train = [
+                Split(
+                    colourise(s.x, torch.randint(0, len(PALETTE), (len(s),), generator=generator)),
+                    s.y,
+                )
+                for s in clients
+            ]
         own = clients[self.client]
         colours, aligned = biased_colours(own.y, self.bias_ratio, generator)
         train[self.client] = Split(colourise(own.x, colours), own.y)
         retained = list(train)
         retained[self.client] = empty_like(train[self.client])
         reference = list(train)
-        reference[self.client] = Split(colourise(own.x, balanced_colours(own.y, generator)),
-                                       own.y)
+        reference[self.client] = Split(colourise(own.x, balanced_colours(own.y, generator)), own.y)
         test = Split(data.x_test, data.y_test)
         request = ForgetRequest(
             clients=(self.client,),
             forget_masks={self.client: torch.ones(len(own), dtype=torch.bool)},
             feature=ColourFeature(),
             description=f"client {self.client}'s colour bias ({int(aligned.sum())} of "
-                        f"{len(own)} samples in their label's colour)")
+            f"{len(own)} samples in their label's colour)",
+        )
         return ScenarioSetup(
-            train=train, retained=retained, reference=reference, request=request,
-            eval_sets={"test": test, "forget": train[self.client],
-                       "biased": Split(colourise(test.x, test.y.cpu()), test.y),
-                       "unbiased": Split(colourise(test.x, other_colours(test.y, generator)),
-                                         test.y)},
-            default_metrics=["test_acc", "nta", "biased_acc", "unbiased_acc", "bias_gap",
-                             "feature_sensitivity", "target_acc", "seconds", "rtr",
-                             "clients_involved"],
-            info={"biased_client": self.client, "aligned_samples": int(aligned.sum()),
-                  "client_samples": len(own)},
-            attack_seed=attack_seed(generator))
+            train=train,
+            retained=retained,
+            reference=reference,
+            request=request,
+            eval_sets={
+                "test": test,
+                "forget": train[self.client],
+                "biased": Split(colourise(test.x, test.y.cpu()), test.y),
+                "unbiased": Split(colourise(test.x, other_colours(test.y, generator)), test.y),
+            },
+            default_metrics=[
+                "test_acc",
+                "nta",
+                "biased_acc",
+                "unbiased_acc",
+                "bias_gap",
+                "feature_sensitivity",
+                "target_acc",
+                "seconds",
+                "rtr",
+                "clients_involved",
+            ],
+            info={
+                "biased_client": self.client,
+                "aligned_samples": int(aligned.sum()),
+                "client_samples": len(own),
+            },
+            attack_seed=attack_seed(generator),
+        )
 
     def check(self, original: Evaluation, retrain: Evaluation) -> list[str]:
         gap, ref = original.value("bias_gap"), retrain.value("bias_gap")
         if gap is None or ref is None:
             return []
         if gap < MIN_ORIGINAL_GAP or gap - ref < MIN_ORIGINAL_GAP / 2:
-            return [f"PRECONDITION FAILED: the original's bias gap is {gap:.1%} (retrain "
-                    f"{ref:.1%}): the model did not pick up the colour shortcut, so there is "
-                    f"no bias to forget; raise bias_ratio or the biased client's share"]
+            return [
+                f"PRECONDITION FAILED: the original's bias gap is {gap:.1%} (retrain "
+                f"{ref:.1%}): the model did not pick up the colour shortcut, so there is "
+                f"no bias to forget; raise bias_ratio or the biased client's share"
+            ]
         return []
 
 

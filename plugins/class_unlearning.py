@@ -20,13 +20,25 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from fubench_builtins.scenario_tools import (
+    attack_seed,
+    bad_client,
+    bad_label,
+    client_splits,
+    test_split,
+)
 
 import fubench
-from fubench import (ConfigContext, Dataset, Evaluation, ForgetRequest, Param, ScenarioKind,
-                     ScenarioSetup, Split)
-
-from fubench_builtins.scenario_tools import (attack_seed, bad_client, bad_label,
-                                             client_splits, test_split)
+from fubench import (
+    ConfigContext,
+    Dataset,
+    Evaluation,
+    ForgetRequest,
+    Param,
+    ScenarioKind,
+    ScenarioSetup,
+    Split,
+)
 
 #: the original must beat retrain on D_T by at least this much for the class to count
 #: as learned (retrain never saw it, so it should be near 0% there)
@@ -39,11 +51,19 @@ class ClassUnlearning(ScenarioKind):
     name = "class"
     parameters = {
         "target_class": Param(9, int, min=0, help="the class to forget"),
-        "forget": Param("class", choices=("class", "client"),
-                        help="class: every client drops the class; client: its holder leaves"),
-        "client": Param(None, int, min=0, nullable=True,
-                        help="forget: client — the leaving client (default: the one "
-                             "holding most of target_class)"),
+        "forget": Param(
+            "class",
+            choices=("class", "client"),
+            help="class: every client drops the class; client: its holder leaves",
+        ),
+        "client": Param(
+            None,
+            int,
+            min=0,
+            nullable=True,
+            help="forget: client — the leaving client (default: the one "
+            "holding most of target_class)",
+        ),
     }
 
     @classmethod
@@ -59,18 +79,24 @@ class ClassUnlearning(ScenarioKind):
         counts = [int((c.y == self.target_class).sum()) for c in clients]
         return max(range(len(clients)), key=lambda c: counts[c])
 
-    def build(self, data: Dataset, partition: list[torch.Tensor],
-              generator: torch.Generator) -> ScenarioSetup:
+    def build(
+        self, data: Dataset, partition: list[torch.Tensor], generator: torch.Generator
+    ) -> ScenarioSetup:
         clients = client_splits(data, partition)
         target = self.target_class
         if self.forget == "client":
             leaving = self.holder(clients)
             masks = {leaving: torch.ones(len(clients[leaving]), dtype=torch.bool)}
-            what = f"client {leaving} (holds {int((clients[leaving].y == target).sum())} " \
-                   f"samples of class {target})"
+            what = (
+                f"client {leaving} (holds {int((clients[leaving].y == target).sum())} "
+                f"samples of class {target})"
+            )
         else:
-            masks = {c: split.y == target for c, split in enumerate(clients)
-                     if bool((split.y == target).any())}
+            masks = {
+                c: split.y == target
+                for c, split in enumerate(clients)
+                if bool((split.y == target).any())
+            }
             what = f"class {target} on clients {sorted(masks)}"
         if not masks or not any(bool(m.any()) for m in masks.values()):
             raise ValueError(f"class: no client holds class {target}")
@@ -78,25 +104,42 @@ class ClassUnlearning(ScenarioKind):
         test = test_split(data)
         forget = Split.concat([clients[c].subset(m) for c, m in masks.items()])
         n_forget = len(forget)
-        request = ForgetRequest(clients=tuple(sorted(masks)), forget_masks=masks,
-                                target_class=target,
-                                description=f"forget {what}: {n_forget} samples")
+        request = ForgetRequest(
+            clients=tuple(sorted(masks)),
+            forget_masks=masks,
+            target_class=target,
+            description=f"forget {what}: {n_forget} samples",
+        )
         return ScenarioSetup(
-            train=clients, retained=retained, request=request,
+            train=clients,
+            retained=retained,
+            request=request,
             eval_sets={"test": test, "forget": forget},
-            default_metrics=["test_acc", "nta", "target_acc", "nfs", "mia_acc", "nfs_mia",
-                             "seconds", "rtr", "clients_involved"],
+            default_metrics=[
+                "test_acc",
+                "nta",
+                "target_acc",
+                "nfs",
+                "mia_acc",
+                "nfs_mia",
+                "seconds",
+                "rtr",
+                "clients_involved",
+            ],
             info={"forget_samples": n_forget, "forget_clients": sorted(masks)},
-            attack_seed=attack_seed(generator))
+            attack_seed=attack_seed(generator),
+        )
 
     def check(self, original: Evaluation, retrain: Evaluation) -> list[str]:
         own, ref = original.value("target_acc"), retrain.value("target_acc")
         if own is None or ref is None:
             return []
         if own - ref < MIN_TARGET_GAP:
-            return [f"PRECONDITION FAILED: the original model's accuracy on the forget set "
-                    f"({own:.1%}) is not well above retrain's ({ref:.1%}): the data to forget "
-                    f"did not shape the model, so forgetting it measures nothing"]
+            return [
+                f"PRECONDITION FAILED: the original model's accuracy on the forget set "
+                f"({own:.1%}) is not well above retrain's ({ref:.1%}): the data to forget "
+                f"did not shape the model, so forgetting it measures nothing"
+            ]
         return []
 
 

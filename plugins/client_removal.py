@@ -21,12 +21,15 @@ def leaving_clients(ctx: UnlearnContext, method: str) -> set[int]:
     leaving = set(ctx.request.clients)
     keeping = sorted(c for c in leaving if c in ctx.federation.retained_clients)
     if keeping and ctx.scenario_kind not in REMOVES_WHOLE_CLIENT:
-        raise NotApplicable(f"{method} forgets whole clients, but client(s) "
-                            f"{', '.join(map(str, keeping))} keep part of their data under "
-                            f"this request")
+        raise NotApplicable(
+            f"{method} forgets whole clients, but client(s) "
+            f"{', '.join(map(str, keeping))} keep part of their data under "
+            f"this request"
+        )
     if leaving >= set(range(ctx.federation.n_clients)):
-        raise NotApplicable("the request covers every client; removing them all leaves "
-                            "no federation")
+        raise NotApplicable(
+            "the request covers every client; removing them all leaves no federation"
+        )
     return leaving
 
 
@@ -45,6 +48,9 @@ def parameter_mask(model: nn.Module) -> torch.Tensor:
     """Bool over the flat vector: True at trainable parameters, False at buffers (e.g.
     BatchNorm's running statistics, which are re-estimated rather than subtracted)."""
     names = {name for name, _ in model.named_parameters()}
-    parts = [torch.full((v.numel(),), k in names, dtype=torch.bool)
-             for k, v in model.state_dict().items() if v.is_floating_point()]
+    parts = [
+        torch.full((v.numel(),), k in names, dtype=torch.bool)
+        for k, v in model.state_dict().items()
+        if v.is_floating_point()
+    ]
     return torch.cat(parts)

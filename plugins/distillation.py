@@ -47,16 +47,22 @@ from __future__ import annotations
 import copy
 
 import torch
+from fubench_builtins.client_removal import leaving_clients, parameter_mask
 from torch.nn import functional as F
 
 import fubench
-from fubench import (NotApplicable, Param, UnlearnContext, UnlearnResult, Unlearner, flatten,
-                     log, unflatten)
+from fubench import (
+    NotApplicable,
+    Param,
+    UnlearnContext,
+    Unlearner,
+    UnlearnResult,
+    flatten,
+    log,
+    unflatten,
+)
 
-from fubench_builtins.client_removal import leaving_clients, parameter_mask
-
-PARTIAL = ("it removes whole clients; this kind keeps part of the requesting client's "
-           "data")
+PARTIAL = "it removes whole clients; this kind keeps part of the requesting client's data"
 
 
 def accumulated_updates(history, leaving: set[int], device: torch.device) -> torch.Tensor:
@@ -72,8 +78,17 @@ def accumulated_updates(history, leaving: set[int], device: torch.device) -> tor
     return total
 
 
-def distil(student, teacher, inputs: torch.Tensor, epochs: int, batch_size: int, lr: float,
-           momentum: float, temperature: float, generator: torch.Generator) -> None:
+def distil(
+    student,
+    teacher,
+    inputs: torch.Tensor,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    momentum: float,
+    temperature: float,
+    generator: torch.Generator,
+) -> None:
     """Train ``student`` to match ``teacher``'s softened outputs on ``inputs``."""
     optimiser = torch.optim.SGD(student.parameters(), lr=lr, momentum=momentum)
     teacher.eval()
@@ -81,11 +96,11 @@ def distil(student, teacher, inputs: torch.Tensor, epochs: int, batch_size: int,
         student.train()
         order = torch.randperm(len(inputs), generator=generator).to(inputs.device)
         for start in range(0, len(inputs), batch_size):
-            x = inputs[order[start:start + batch_size]]
+            x = inputs[order[start : start + batch_size]]
             with torch.no_grad():
                 target = F.softmax(teacher(x) / temperature, dim=1)
             log_p = F.log_softmax(student(x) / temperature, dim=1)
-            loss = F.kl_div(log_p, target, reduction="batchmean") * temperature ** 2
+            loss = F.kl_div(log_p, target, reduction="batchmean") * temperature**2
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -102,14 +117,25 @@ class Distillation(Unlearner):
     reports = ("history_bytes",)
     unsupported_kinds = {"sample": PARTIAL}
     parameters = {
-        "epochs": Param(10, int, min=0, help="distillation passes over the server's data "
-                                             "(0 = subtraction only)"),
-        "temperature": Param(2.0, float, min=0.0, min_exclusive=True,
-                             help="softmax temperature T of teacher and student"),
-        "lr": Param(0.005, float, min=0.0, min_exclusive=True, nullable=True,
-                    help="SGD step of the distillation; null = the scenario's"),
-        "batch_size": Param(None, int, min=1, nullable=True,
-                            help="null = the scenario's"),
+        "epochs": Param(
+            10, int, min=0, help="distillation passes over the server's data (0 = subtraction only)"
+        ),
+        "temperature": Param(
+            2.0,
+            float,
+            min=0.0,
+            min_exclusive=True,
+            help="softmax temperature T of teacher and student",
+        ),
+        "lr": Param(
+            0.005,
+            float,
+            min=0.0,
+            min_exclusive=True,
+            nullable=True,
+            help="SGD step of the distillation; null = the scenario's",
+        ),
+        "batch_size": Param(None, int, min=1, nullable=True, help="null = the scenario's"),
     }
 
     @classmethod
@@ -124,8 +150,10 @@ class Distillation(Unlearner):
         leaving = leaving_clients(ctx, "distillation")
         server = ctx.server_data
         if self.epochs and (server is None or len(server) == 0):
-            raise NotApplicable("the server holds no data to distil on; give the scenario "
-                                "some with dataset.server_fraction")
+            raise NotApplicable(
+                "the server holds no data to distil on; give the scenario "
+                "some with dataset.server_fraction"
+            )
         teacher = copy.deepcopy(ctx.model)
         state = ctx.model.state_dict()
         removal = accumulated_updates(ctx.history, leaving, ctx.device)
@@ -133,14 +161,23 @@ class Distillation(Unlearner):
         ctx.model.load_state_dict(unflatten(flatten(state).to(ctx.device) - removal, state))
         settings = ctx.federation.settings
         if self.epochs:
-            distil(ctx.model, teacher, server.to(ctx.device), self.epochs,
-                   self.batch_size or settings.batch_size, self.lr or settings.lr,
-                   settings.momentum, self.temperature, ctx.generator)
-        log(f"  distillation: subtracted ||Σ p U|| = {float(removal.norm()):.4g} of clients "
+            distil(
+                ctx.model,
+                teacher,
+                server.to(ctx.device),
+                self.epochs,
+                self.batch_size or settings.batch_size,
+                self.lr or settings.lr,
+                settings.momentum,
+                self.temperature,
+                ctx.generator,
+            )
+        log(
+            f"  distillation: subtracted ||Σ p U|| = {float(removal.norm()):.4g} of clients "
             f"{sorted(leaving)}, distilled {self.epochs} epochs on "
-            f"{0 if server is None else len(server)} server samples")
-        return UnlearnResult(ctx.model, metrics={"history_bytes":
-                                                 float(ctx.history.size_bytes)})
+            f"{0 if server is None else len(server)} server samples"
+        )
+        return UnlearnResult(ctx.model, metrics={"history_bytes": float(ctx.history.size_bytes)})
 
 
 @fubench.hookimpl

@@ -53,8 +53,15 @@ import torch
 from torch import nn
 
 import fubench
-from fubench import (ClientView, NotApplicable, Param, Split, UnlearnContext,
-                     UnlearnResult, Unlearner)
+from fubench import (
+    ClientView,
+    NotApplicable,
+    Param,
+    Split,
+    UnlearnContext,
+    Unlearner,
+    UnlearnResult,
+)
 
 BATCH = 512
 
@@ -93,27 +100,34 @@ def _conv_units(model: nn.Module) -> list[Unit]:
         params = {f"{name}.{k}": p for k, p in module.named_parameters(recurse=False)}
         probe: nn.Module = module
         follower = named[i + 1] if i + 1 < len(named) else None
-        if (follower is not None and isinstance(follower[1], nn.BatchNorm2d)
-                and follower[1].num_features == module.out_channels):
+        if (
+            follower is not None
+            and isinstance(follower[1], nn.BatchNorm2d)
+            and follower[1].num_features == module.out_channels
+        ):
             probe = follower[1]
-            params.update({f"{follower[0]}.{k}": p
-                           for k, p in follower[1].named_parameters(recurse=False)})
+            params.update(
+                {f"{follower[0]}.{k}": p for k, p in follower[1].named_parameters(recurse=False)}
+            )
         units.append(Unit(name, probe, params))
     return units
 
 
 def _hidden_linear_units(model: nn.Module) -> list[Unit]:
     linears = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
-    return [Unit(n, m, {f"{n}.{k}": p for k, p in m.named_parameters(recurse=False)})
-            for n, m in linears[:-1]]
+    return [
+        Unit(n, m, {f"{n}.{k}": p for k, p in m.named_parameters(recurse=False)})
+        for n, m in linears[:-1]
+    ]
 
 
 # ------------------------------------------------------------- client statistics
 
 
 @torch.no_grad()
-def class_activation_sums(model: nn.Module, units: list[Unit], data: Split,
-                          n_classes: int) -> list[torch.Tensor]:
+def class_activation_sums(
+    model: nn.Module, units: list[Unit], data: Split, n_classes: int
+) -> list[torch.Tensor]:
     """Per unit, a (channels, classes) matrix: Σ over samples of class k of the channel's
     ReLU → global-average-pooled activation."""
     sums: list[torch.Tensor | None] = [None] * len(units)
@@ -123,22 +137,24 @@ def class_activation_sums(model: nn.Module, units: list[Unit], data: Split,
         def hook(_module, _inputs, output):
             pooled = output.relu().flatten(2).mean(2) if output.dim() > 2 else output.relu()
             one_hot = nn.functional.one_hot(labels[0], n_classes).to(pooled.dtype)
-            part = pooled.T @ one_hot                      # (channels, classes)
+            part = pooled.T @ one_hot  # (channels, classes)
             sums[i] = part if sums[i] is None else sums[i] + part
+
         return hook
 
     handles = [u.probe.register_forward_hook(recorder(i)) for i, u in enumerate(units)]
     try:
         model.eval()
         for start in range(0, len(data), BATCH):
-            labels[:] = [data.y[start:start + BATCH]]
-            model(data.x[start:start + BATCH])
+            labels[:] = [data.y[start : start + BATCH]]
+            model(data.x[start : start + BATCH])
     finally:
         for handle in handles:
             handle.remove()
     # a client without data reports zeros (it weighs nothing in the pooled mean)
-    return [torch.zeros(_width(u), n_classes) if s is None else s.cpu()
-            for s, u in zip(sums, units)]
+    return [
+        torch.zeros(_width(u), n_classes) if s is None else s.cpu() for s, u in zip(sums, units)
+    ]
 
 
 def _width(unit: Unit) -> int:
@@ -158,15 +174,17 @@ def tf_idf(a: torch.Tensor) -> torch.Tensor:
     return tf * idf.unsqueeze(1)
 
 
-def channel_scores(activations: list[torch.Tensor], class_weights: torch.Tensor
-                   ) -> list[torch.Tensor]:
+def channel_scores(
+    activations: list[torch.Tensor], class_weights: torch.Tensor
+) -> list[torch.Tensor]:
     """Per layer, each channel's TF-IDF for the target class(es): Σ_t w_t TF-IDF[c, t]."""
     weights = class_weights.to(activations[0].dtype)
     return [tf_idf(a) @ weights for a in activations]
 
 
-def pruned_channels(scores: list[torch.Tensor], sparsity: float,
-                    highest: bool = True) -> list[torch.Tensor]:
+def pruned_channels(
+    scores: list[torch.Tensor], sparsity: float, highest: bool = True
+) -> list[torch.Tensor]:
     """Per layer, the channels among the ``sparsity`` highest scores over all layers
     (one global threshold); ``highest=False``: the lowest scores instead."""
     flat = torch.cat(scores)
@@ -200,33 +218,48 @@ class FedCDP(Unlearner):
     description = "TF-IDF class-discriminative channel pruning + federated fine-tuning"
     participation = "all"
     parameters = {
-        "sparsity": Param(0.1, float, min=0.0, max=1.0,
-                          help="share of all channels pruned (paper: 0.05-0.1)"),
+        "sparsity": Param(
+            0.1, float, min=0.0, max=1.0, help="share of all channels pruned (paper: 0.05-0.1)"
+        ),
         "finetune_rounds": Param(5, int, min=0, help="federated fine-tuning rounds"),
-        "local_epochs": Param(1, int, min=1, nullable=True,
-                              help="local epochs while fine-tuning (1, as finetune); null = "
-                                   "the scenario's"),
-        "prune": Param("highest", choices=("highest", "lowest"),
-                       help="prune the highest scores (paper) or the lowest (authors' code)"),
+        "local_epochs": Param(
+            1,
+            int,
+            min=1,
+            nullable=True,
+            help="local epochs while fine-tuning (1, as finetune); null = the scenario's",
+        ),
+        "prune": Param(
+            "highest",
+            choices=("highest", "lowest"),
+            help="prune the highest scores (paper) or the lowest (authors' code)",
+        ),
     }
 
     @classmethod
     def validate_config(cls, params, context):
         # without fine-tuning rounds, their epochs do nothing: a mistake, not a no-op
-        if (params["finetune_rounds"] == 0 and "finetune_rounds" not in context.swept
-                and params["local_epochs"] != cls.parameters["local_epochs"].default):
+        if (
+            params["finetune_rounds"] == 0
+            and "finetune_rounds" not in context.swept
+            and params["local_epochs"] != cls.parameters["local_epochs"].default
+        ):
             yield "local_epochs", "only used with finetune_rounds > 0"
 
     def unlearn(self, ctx: UnlearnContext) -> UnlearnResult:
         model, federation = ctx.model, ctx.federation
         units, what = prunable_units(model)
         n_classes = self.count_classes(model)
-        reports = federation.ask(range(federation.n_clients),
-                                 lambda m, view: self.client_report(m, view, n_classes), model)
+        reports = federation.ask(
+            range(federation.n_clients),
+            lambda m, view: self.client_report(m, view, n_classes),
+            model,
+        )
         activations = self.pooled_means(reports)
         weights = self.target_weights(ctx, reports, n_classes)
-        pruned = pruned_channels(channel_scores(activations, weights), self.sparsity,
-                                 highest=self.prune == "highest")
+        pruned = pruned_channels(
+            channel_scores(activations, weights), self.sparsity, highest=self.prune == "highest"
+        )
         masks = prune(units, pruned)
         self.finetune(ctx, masks)
         return UnlearnResult(model, artifacts={"pruned": pruned, "units": what})
@@ -256,16 +289,18 @@ class FedCDP(Unlearner):
         """The federation-wide per-class mean activations, from the clients' means."""
         counts = sum(r["counts"] for r in reports.values())
         layers = len(next(iter(reports.values()))["means"])
-        return [sum(r["means"][i] * r["counts"] for r in reports.values())
-                / counts.clamp_min(1) for i in range(layers)]
+        return [
+            sum(r["means"][i] * r["counts"] for r in reports.values()) / counts.clamp_min(1)
+            for i in range(layers)
+        ]
 
     @staticmethod
-    def target_weights(ctx: UnlearnContext, reports: dict[int, dict],
-                       n_classes: int) -> torch.Tensor:
+    def target_weights(
+        ctx: UnlearnContext, reports: dict[int, dict], n_classes: int
+    ) -> torch.Tensor:
         """One-hot on the request's target class, else the forget set's class shares."""
         if ctx.request.target_class is not None:
-            return nn.functional.one_hot(torch.tensor(ctx.request.target_class),
-                                         n_classes).float()
+            return nn.functional.one_hot(torch.tensor(ctx.request.target_class), n_classes).float()
         counts = sum(r["forget_counts"] for r in reports.values())
         if counts.sum() == 0:
             raise NotApplicable("the request names no class and covers no sample")
@@ -275,14 +310,20 @@ class FedCDP(Unlearner):
         """FedAvg on the retained data; pruned entries stay zero (masked out)."""
         if self.finetune_rounds == 0:
             return
-        trainable = {name: masks.get(name, torch.ones_like(p, dtype=torch.bool))
-                     for name, p in ctx.model.named_parameters()}
+        trainable = {
+            name: masks.get(name, torch.ones_like(p, dtype=torch.bool))
+            for name, p in ctx.model.named_parameters()
+        }
         settings = ctx.federation.settings.but(epochs=self.local_epochs)
-        ctx.federation.train(ctx.model, rounds=self.finetune_rounds, data="retained",
-                             settings=settings, param_masks=trainable)
+        ctx.federation.train(
+            ctx.model,
+            rounds=self.finetune_rounds,
+            data="retained",
+            settings=settings,
+            param_masks=trainable,
+        )
 
 
 @fubench.hookimpl
 def fubench_unlearners() -> list[type[Unlearner]]:
     return [FedCDP]
-

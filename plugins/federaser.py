@@ -52,12 +52,22 @@ from __future__ import annotations
 import math
 
 import torch
+from fubench_builtins.client_removal import layer_slices, leaving_clients
 
 import fubench
-from fubench import (ClientView, NotApplicable, Param, UnlearnContext, UnlearnResult,
-                     Unlearner, derive_seed, flatten, log, train_local, unflatten)
-
-from fubench_builtins.client_removal import layer_slices, leaving_clients
+from fubench import (
+    ClientView,
+    NotApplicable,
+    Param,
+    UnlearnContext,
+    Unlearner,
+    UnlearnResult,
+    derive_seed,
+    flatten,
+    log,
+    train_local,
+    unflatten,
+)
 
 PARTIAL = "FedEraser forgets whole clients; this kind keeps part of the requesting client's data"
 
@@ -89,13 +99,23 @@ class FedEraser(Unlearner):
     reports = ("history_bytes",)
     unsupported_kinds = {"sample": PARTIAL}
     parameters = {
-        "interval": Param(1, int, min=1,
-                          help="calibration interval Δt: use every Δt-th recorded round"),
-        "epoch_ratio": Param(0.5, float, min=0.0, max=1.0, min_exclusive=True,
-                             help="calibration epoch ratio r: ⌈r·E⌉ local epochs"),
-        "normalise": Param("client", choices=("client", "aggregate"),
-                           help="client: calibrate each update (paper); aggregate: the "
-                                "averaged update (authors' code)"),
+        "interval": Param(
+            1, int, min=1, help="calibration interval Δt: use every Δt-th recorded round"
+        ),
+        "epoch_ratio": Param(
+            0.5,
+            float,
+            min=0.0,
+            max=1.0,
+            min_exclusive=True,
+            help="calibration epoch ratio r: ⌈r·E⌉ local epochs",
+        ),
+        "normalise": Param(
+            "client",
+            choices=("client", "aggregate"),
+            help="client: calibrate each update (paper); aggregate: the "
+            "averaged update (authors' code)",
+        ),
     }
 
     def unlearn(self, ctx: UnlearnContext) -> UnlearnResult:
@@ -113,8 +133,9 @@ class FedEraser(Unlearner):
         calibrated_rounds = 0
         for j, t in enumerate(stored):
             record = history[t]
-            old = {c: u.to(ctx.device).double() for c, u in record.updates.items()
-                   if c not in leaving}
+            old = {
+                c: u.to(ctx.device).double() for c, u in record.updates.items() if c not in leaving
+            }
             if not old:
                 continue  # only leaving clients trained in this round: nothing to keep
             if j == 0:
@@ -133,13 +154,22 @@ class FedEraser(Unlearner):
             w = w + self.step(old, new, record.sizes, slices, exact=j == 0)
         ctx.model.load_state_dict(unflatten(w, like))
         used = sum(history.round_bytes(t) for t in stored)
-        log(f"  federaser: {len(stored)} stored rounds (Δt = {self.interval}), "
-            f"{calibrated_rounds} calibration rounds of {epochs} local epochs")
-        return UnlearnResult(ctx.model, artifacts={"stored_rounds": stored},
-                             metrics={"history_bytes": float(used)})
+        log(
+            f"  federaser: {len(stored)} stored rounds (Δt = {self.interval}), "
+            f"{calibrated_rounds} calibration rounds of {epochs} local epochs"
+        )
+        return UnlearnResult(
+            ctx.model, artifacts={"stored_rounds": stored}, metrics={"history_bytes": float(used)}
+        )
 
-    def step(self, old: dict[int, torch.Tensor], new: dict[int, torch.Tensor],
-             sizes: dict[int, int], slices: list[slice], exact: bool) -> torch.Tensor:
+    def step(
+        self,
+        old: dict[int, torch.Tensor],
+        new: dict[int, torch.Tensor],
+        sizes: dict[int, int],
+        slices: list[slice],
+        exact: bool,
+    ) -> torch.Tensor:
         """Σ_k w_k Û_k: the calibrated step of one stored round."""
         if exact:
             return weighted_mean(old, sizes)

@@ -60,12 +60,23 @@ from __future__ import annotations
 import math
 
 import torch
+from fubench_builtins.client_removal import leaving_clients
 from torch import nn
 
 import fubench
-from fubench import (Evaluation, Metric, NotApplicable, Param, RoundRecord, UnlearnContext,
-                     UnlearnResult, Unlearner, flatten, log, unflatten)
-from fubench_builtins.client_removal import leaving_clients
+from fubench import (
+    Evaluation,
+    Metric,
+    NotApplicable,
+    Param,
+    RoundRecord,
+    UnlearnContext,
+    Unlearner,
+    UnlearnResult,
+    flatten,
+    log,
+    unflatten,
+)
 
 
 def round_residual(record: RoundRecord, leaving: set[int]) -> torch.Tensor:
@@ -74,8 +85,11 @@ def round_residual(record: RoundRecord, leaving: set[int]) -> torch.Tensor:
     gone = [c for c in updates if c in leaving]
     stay = [c for c in updates if c not in leaving]
     n = len(updates)
-    residual = sum(updates[c] for c in gone) if gone else torch.zeros_like(record.global_state,
-                                                                           dtype=torch.float64)
+    residual = (
+        sum(updates[c] for c in gone)
+        if gone
+        else torch.zeros_like(record.global_state, dtype=torch.float64)
+    )
     if gone and stay:
         residual = residual - len(gone) * sum(updates[c] for c in stay) / len(stay)
     return residual / n
@@ -104,8 +118,9 @@ def weighted_residual(history, leaving: set[int]) -> tuple[torch.Tensor, list[fl
     return acc / total, [v / total for v in norms]
 
 
-def sensitivity_bound(w0: torch.Tensor, wT: torch.Tensor, rounds: int, lr: float,
-                      loss_gap: float) -> float:
+def sensitivity_bound(
+    w0: torch.Tensor, wT: torch.Tensor, rounds: int, lr: float, loss_gap: float
+) -> float:
     """d = ||w_0 − w_T|| + √(2 T η |L_0 − L_T|)."""
     return float((w0 - wT).norm()) + math.sqrt(2 * rounds * lr * abs(loss_gap))
 
@@ -132,8 +147,13 @@ def parameter_entries(model: nn.Module) -> torch.Tensor:
     for buffers (BatchNorm running statistics must not get noise: a negative running
     variance breaks the model)."""
     names = {name for name, _ in model.named_parameters()}
-    return torch.cat([torch.full((v.numel(),), k in names, dtype=torch.bool)
-                      for k, v in model.state_dict().items() if v.is_floating_point()])
+    return torch.cat(
+        [
+            torch.full((v.numel(),), k in names, dtype=torch.bool)
+            for k, v in model.state_dict().items()
+            if v.is_floating_point()
+        ]
+    )
 
 
 def n_classes(model: nn.Module) -> int:
@@ -152,20 +172,41 @@ class FedRecovery(Unlearner):
     needs_history = True
     reports = ("history_bytes", "dp_epsilon")
     parameters = {
-        "noise": Param("sigma", str, choices=("sigma", "dp_calibrated"),
-                       help="sigma: add N(0, sigma²) and report the ε it implies; "
-                            "dp_calibrated: σ from epsilon and beta (destroys small models)"),
-        "sigma": Param(0.02, float, min=0.0,
-                       help="noise std per parameter with noise: sigma (a public "
-                            "re-implementation uses 0.02-0.025; 0 = no noise)"),
-        "epsilon": Param(1.0, float, min=0.0, min_exclusive=True,
-                         help="privacy ε of noise: dp_calibrated"),
-        "beta": Param(1e-5, float, min=0.0, max=1.0, min_exclusive=True,
-                      help="privacy failure probability β (the δ of (ε, δ)-DP)"),
-        "d": Param(None, float, min=0.0, nullable=True,
-                   help="sensitivity bound; null = ||w0−wT|| + √(2Tη|L0−LT|)"),
-        "loss_gap": Param(None, float, min=0.0, nullable=True,
-                          help="|L0−LT| in the bound; null = log(classes)"),
+        "noise": Param(
+            "sigma",
+            str,
+            choices=("sigma", "dp_calibrated"),
+            help="sigma: add N(0, sigma²) and report the ε it implies; "
+            "dp_calibrated: σ from epsilon and beta (destroys small models)",
+        ),
+        "sigma": Param(
+            0.02,
+            float,
+            min=0.0,
+            help="noise std per parameter with noise: sigma (a public "
+            "re-implementation uses 0.02-0.025; 0 = no noise)",
+        ),
+        "epsilon": Param(
+            1.0, float, min=0.0, min_exclusive=True, help="privacy ε of noise: dp_calibrated"
+        ),
+        "beta": Param(
+            1e-5,
+            float,
+            min=0.0,
+            max=1.0,
+            min_exclusive=True,
+            help="privacy failure probability β (the δ of (ε, δ)-DP)",
+        ),
+        "d": Param(
+            None,
+            float,
+            min=0.0,
+            nullable=True,
+            help="sensitivity bound; null = ||w0−wT|| + √(2Tη|L0−LT|)",
+        ),
+        "loss_gap": Param(
+            None, float, min=0.0, nullable=True, help="|L0−LT| in the bound; null = log(classes)"
+        ),
     }
 
     @classmethod
@@ -183,7 +224,7 @@ class FedRecovery(Unlearner):
         w_T = flatten(state)
         removal, weights = weighted_residual(ctx.history, leaving)
         removal = removal.to(w_T.device)
-        w_bar = w_T - removal                                      # w̄ = w_T − Σ p_i δ_i
+        w_bar = w_T - removal  # w̄ = w_T − Σ p_i δ_i
         try:
             d = self.bound(ctx, w_T)
         except NotApplicable:
@@ -195,12 +236,16 @@ class FedRecovery(Unlearner):
         noise = noise * parameter_entries(ctx.model).to(noise.dtype)
         ctx.model.load_state_dict(unflatten((w_bar + sigma * noise.to(w_bar.device)), state))
         epsilon = None if d is None else implied_epsilon(sigma, d, self.beta)
-        log(f"  fedrecovery: removed ||Σ p_i δ_i|| = {float(removal.norm()):.4g}, "
+        log(
+            f"  fedrecovery: removed ||Σ p_i δ_i|| = {float(removal.norm()):.4g}, "
             f"noise σ = {sigma:.4g} per parameter, sensitivity bound d = {d}, "
-            f"implied ε = {epsilon}")
-        return UnlearnResult(ctx.model, artifacts={"sigma": sigma, "d": d, "weights": weights},
-                             metrics={"history_bytes": float(ctx.history.size_bytes),
-                                      "dp_epsilon": epsilon})
+            f"implied ε = {epsilon}"
+        )
+        return UnlearnResult(
+            ctx.model,
+            artifacts={"sigma": sigma, "d": d, "weights": weights},
+            metrics={"history_bytes": float(ctx.history.size_bytes), "dp_epsilon": epsilon},
+        )
 
     def bound(self, ctx: UnlearnContext, w_T: torch.Tensor) -> float:
         """The sensitivity bound d: given, or the public re-implementations' formula."""

@@ -55,34 +55,53 @@ import torch
 from torch import nn
 
 import fubench
-from fubench import (ClientView, Feature, NotApplicable, Param, Split, UnlearnContext,
-                     UnlearnResult, Unlearner, WeightedAverage, state_copy, whole_input)
+from fubench import (
+    ClientView,
+    Feature,
+    NotApplicable,
+    Param,
+    Split,
+    UnlearnContext,
+    Unlearner,
+    UnlearnResult,
+    WeightedAverage,
+    state_copy,
+    whole_input,
+)
 
 
-def perturbations(x: torch.Tensor, feature: Feature, n_samples: int, sigma_min: float,
-                  sigma_max: float, generator: torch.Generator) -> torch.Tensor:
+def perturbations(
+    x: torch.Tensor,
+    feature: Feature,
+    n_samples: int,
+    sigma_min: float,
+    sigma_max: float,
+    generator: torch.Generator,
+) -> torch.Tensor:
     """N perturbations of the feature per sample (Eq. 4), shape (N, B, *x.shape[1:]);
     each (draw, sample) pair has its own σ ~ U(σ_min, σ_max). Random numbers come from
     the CPU generator, so runs repeat."""
-    sigma = sigma_min + (sigma_max - sigma_min) * torch.rand(n_samples, x.shape[0],
-                                                             generator=generator)
+    sigma = sigma_min + (sigma_max - sigma_min) * torch.rand(
+        n_samples, x.shape[0], generator=generator
+    )
     repeated = x.unsqueeze(0).expand(n_samples, *x.shape).reshape(-1, *x.shape[1:])
     delta = feature.perturb(repeated, sigma.reshape(-1), generator)
     return delta.reshape(n_samples, *x.shape)
 
 
-def sensitivity_loss(model: nn.Module, x: torch.Tensor, delta: torch.Tensor,
-                     detach_perturbed: bool = False) -> torch.Tensor:
+def sensitivity_loss(
+    model: nn.Module, x: torch.Tensor, delta: torch.Tensor, detach_perturbed: bool = False
+) -> torch.Tensor:
     """Monte-Carlo feature sensitivity of ``model`` on the batch ``x`` (Eq. 5):
     mean over the N draws of | Σ_x ||f(x) − f(x+δ)||₂ / ||δ||₂ |.
     ``detach_perturbed`` computes f(x+δ) without gradient (the authors' code)."""
     n_samples = delta.shape[0]
-    clean = model(x)                                                   # (B, K)
+    clean = model(x)  # (B, K)
     with torch.set_grad_enabled(torch.is_grad_enabled() and not detach_perturbed):
         noised = model((x.unsqueeze(0) + delta).flatten(0, 1))
-    noised = noised.reshape(n_samples, *clean.shape)          # (N, B, K)
-    change = (clean.unsqueeze(0) - noised).flatten(2).norm(dim=2)     # (N, B)
-    size = delta.flatten(2).norm(dim=2).clamp_min(1e-12)              # (N, B)
+    noised = noised.reshape(n_samples, *clean.shape)  # (N, B, K)
+    change = (clean.unsqueeze(0) - noised).flatten(2).norm(dim=2)  # (N, B)
+    size = delta.flatten(2).norm(dim=2).clamp_min(1e-12)  # (N, B)
     return (change / size).sum(dim=1).abs().mean()
 
 
@@ -94,37 +113,60 @@ class Ferrari(Unlearner):
     participation = "requesting"
     parameters = {
         "n_samples": Param(20, int, min=1, help="perturbations N per batch (code: 20)"),
-        "sigma_min": Param(0.05, float, min=0.0, min_exclusive=True,
-                           help="smallest noise std (code: 0.05)"),
-        "sigma_max": Param(1.0, float, min=0.0, min_exclusive=True,
-                           help="largest noise std (code: 1.0)"),
-        "lr": Param(2e-3, float, min=0.0, min_exclusive=True,
-                    help="SGD step size (tuned for mnist_cnn; code: 1e-5 for ResNet-18)"),
+        "sigma_min": Param(
+            0.05, float, min=0.0, min_exclusive=True, help="smallest noise std (code: 0.05)"
+        ),
+        "sigma_max": Param(
+            1.0, float, min=0.0, min_exclusive=True, help="largest noise std (code: 1.0)"
+        ),
+        "lr": Param(
+            2e-3,
+            float,
+            min=0.0,
+            min_exclusive=True,
+            help="SGD step size (tuned for mnist_cnn; code: 1e-5 for ResNet-18)",
+        ),
         "epochs": Param(1, int, min=1, help="passes over the client's forget data"),
         "batch_size": Param(32, int, min=1, help="samples per SGD step (code: 128)"),
-        "detach_perturbed": Param(False, bool, help="f(x+δ) without gradient, as the "
-                                  "authors' code (keeps the backdoor on backdoor_mnist: "
-                                  "docs/methods.md)"),
+        "detach_perturbed": Param(
+            False,
+            bool,
+            help="f(x+δ) without gradient, as the "
+            "authors' code (keeps the backdoor on backdoor_mnist: "
+            "docs/methods.md)",
+        ),
     }
 
     @classmethod
     def validate_config(cls, params, context):
         if params["sigma_min"] > params["sigma_max"]:
-            yield "sigma_min", (f"expected at most sigma_max ({params['sigma_max']:g}), got "
-                                f"{params['sigma_min']:g}")
+            yield (
+                "sigma_min",
+                (
+                    f"expected at most sigma_max ({params['sigma_max']:g}), got "
+                    f"{params['sigma_min']:g}"
+                ),
+            )
 
     def unlearn(self, ctx: UnlearnContext) -> UnlearnResult:
         if self.sigma_max < self.sigma_min:  # constructed by hand, not from a file
             raise ValueError(f"sigma_max ({self.sigma_max}) < sigma_min ({self.sigma_min})")
-        feature = ctx.request.perturbation()   # None: the whole input is the feature
+        feature = ctx.request.perturbation()  # None: the whole input is the feature
         clients = ctx.federation.requesting
         answers = ctx.federation.ask(
-            clients, lambda model, view: self.client_work(model, view, feature, ctx.generator),
-            ctx.model)
+            clients,
+            lambda model, view: self.client_work(model, view, feature, ctx.generator),
+            ctx.model,
+        )
         return UnlearnResult(self.combine(ctx.model, answers))
 
-    def client_work(self, model: nn.Module, view: ClientView, feature: Feature | None,
-                    generator: torch.Generator) -> dict:
+    def client_work(
+        self,
+        model: nn.Module,
+        view: ClientView,
+        feature: Feature | None,
+        generator: torch.Generator,
+    ) -> dict:
         """What the requesting client runs on its own data; it sends back its model."""
         data = view.forget
         if len(data) == 0:
@@ -134,17 +176,19 @@ class Ferrari(Unlearner):
         self.minimise_sensitivity(model, data, feature, generator)
         return {"state": state_copy(model), "samples": len(data)}
 
-    def minimise_sensitivity(self, model: nn.Module, data: Split, feature: Feature,
-                             generator: torch.Generator) -> None:
+    def minimise_sensitivity(
+        self, model: nn.Module, data: Split, feature: Feature, generator: torch.Generator
+    ) -> None:
         """``epochs`` passes of plain SGD on the sensitivity loss, in place (Eq. 6)."""
         model.eval()
         optimizer = torch.optim.SGD(model.parameters(), lr=self.lr)
         for _ in range(self.epochs):
             order = torch.randperm(len(data), generator=generator).to(data.x.device)
             for start in range(0, len(data), self.batch_size):
-                x = data.x[order[start:start + self.batch_size]]
-                delta = perturbations(x, feature, self.n_samples, self.sigma_min,
-                                      self.sigma_max, generator)
+                x = data.x[order[start : start + self.batch_size]]
+                delta = perturbations(
+                    x, feature, self.n_samples, self.sigma_min, self.sigma_max, generator
+                )
                 optimizer.zero_grad(set_to_none=True)
                 sensitivity_loss(model, x, delta, self.detach_perturbed).backward()
                 optimizer.step()

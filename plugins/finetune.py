@@ -19,8 +19,14 @@ class FineTune(Unlearner):
     parameters = {
         "rounds": Param(5, int, min=1, help="federated rounds of fine-tuning"),
         "local_epochs": Param(1, int, min=1),
-        "lr": Param(None, float, min=0.0, min_exclusive=True, nullable=True,
-                    help="learning rate; null = the scenario's"),
+        "lr": Param(
+            None,
+            float,
+            min=0.0,
+            min_exclusive=True,
+            nullable=True,
+            help="learning rate; null = the scenario's",
+        ),
     }
 
     def unlearn(self, ctx: UnlearnContext):

@@ -25,7 +25,7 @@ class NormalisedTestAccuracy(Metric):
 
     name = "nta"
     higher_is_better = True
-    ideal = 1.0      # above 1 overshoots the gold standard (e.g. it lacks the forgotten class)
+    ideal = 1.0  # above 1 overshoots the gold standard (e.g. it lacks the forgotten class)
     role = "utility"
     normalises = "test_acc"
 
@@ -38,8 +38,8 @@ class TargetAccuracy(Metric):
 
     name = "target_acc"
     higher_is_better = None
-    ideal = fubench.REFERENCE   # as accurate on D_T as the gold standard, no more, no less
-    original_side = "above"     # the original still carries it: the metric reads higher
+    ideal = fubench.REFERENCE  # as accurate on D_T as the gold standard, no more, no less
+    original_side = "above"  # the original still carries it: the metric reads higher
     role = "forgetting"
     percent = True
 
@@ -54,7 +54,7 @@ class NormalisedForgettingScore(Metric):
 
     name = "nfs"
     higher_is_better = True
-    ideal = 1.0      # forgot exactly as much as the gold standard; above 1 overshoots
+    ideal = 1.0  # forgot exactly as much as the gold standard; above 1 overshoots
     role = "forgetting"
     normalises = "target_acc"
     normalisation = "gap"
@@ -168,6 +168,16 @@ class CommBytes(Metric):
 
 @fubench.hookimpl
 def fubench_metrics() -> list[type[Metric]]:
-    return [TestAccuracy, NormalisedTestAccuracy, TargetAccuracy, NormalisedForgettingScore,
-            Seconds, RelativeTimeToRetrain, Work, WorkRatio, ClientsInvolved, CommRounds,
-            CommBytes]
+    return [
+        TestAccuracy,
+        NormalisedTestAccuracy,
+        TargetAccuracy,
+        NormalisedForgettingScore,
+        Seconds,
+        RelativeTimeToRetrain,
+        Work,
+        WorkRatio,
+        ClientsInvolved,
+        CommRounds,
+        CommBytes,
+    ]

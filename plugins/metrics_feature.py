@@ -51,8 +51,13 @@ def _sample(n: int, k: int, seed: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def feature_sensitivity(model: torch.nn.Module, x: torch.Tensor, feature: fubench.Feature,
-                        seed: int, draws: int = SENSITIVITY_DRAWS) -> float | None:
+def feature_sensitivity(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    feature: fubench.Feature,
+    seed: int,
+    draws: int = SENSITIVITY_DRAWS,
+) -> float | None:
     """S(f) = E_x E_δ ||f(x + δ_F) − f(x)||₂ / ||δ_F||₂ with f the model's raw outputs
     (logits, as in Ferrari's code: a softmax saturates on confident predictions and
     hides the difference between a model that uses the feature and one that does not),
@@ -89,15 +94,15 @@ class FeatureSensitivity(Metric):
         pick = _sample(len(data), SENSITIVITY_SAMPLES, _seed(ev)).to(data.x.device)
         x = data.x[pick]
         feature = ev.setup.request.perturbation() or fubench.whole_input(
-            tuple(x.shape[1:]), x.device)
+            tuple(x.shape[1:]), x.device
+        )
         return feature_sensitivity(ev.model, x, feature, _seed(ev))
 
 
 # ---------------------------------------------------------------- attribute inference
 
 
-def attribute_codes(x: torch.Tensor, mask: torch.Tensor, reference: torch.Tensor
-                    ) -> torch.Tensor:
+def attribute_codes(x: torch.Tensor, mask: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     """The secret attribute of each row of ``x``, as a small integer code:
 
     * several masked tabular columns (a one-hot group, e.g. marital status): which is set;
@@ -115,13 +120,13 @@ def attribute_codes(x: torch.Tensor, mask: torch.Tensor, reference: torch.Tensor
     return (values > ref.median()).long()
 
 
-def inversion_success(model: torch.nn.Module, aux: Split, target: Split, mask: torch.Tensor,
-                      seed: int) -> float | None:
+def inversion_success(
+    model: torch.nn.Module, aux: Split, target: Split, mask: torch.Tensor, seed: int
+) -> float | None:
     """Share of ``target`` records whose secret attribute ART's
     ``AttributeInferenceBlackBox`` infers correctly (see :class:`InversionASR`)."""
     from art.attacks.inference.attribute_inference import AttributeInferenceBlackBox
     from art.estimators.classification import BlackBoxClassifier
-
     from fubench_builtins.metrics_privacy import probabilities
 
     if len(aux) == 0 or len(target) == 0:
@@ -138,15 +143,19 @@ def inversion_success(model: torch.nn.Module, aux: Split, target: Split, mask: t
     n_classes = probs[0].shape[1]
     # the attacker queries the model on a record: the lookup table maps each record's
     # view to the model's output on the real input
-    estimator = BlackBoxClassifier((np.concatenate(views), np.concatenate(probs)),
-                                   input_shape=(views[0].shape[1],), nb_classes=n_classes)
+    estimator = BlackBoxClassifier(
+        (np.concatenate(views), np.concatenate(probs)),
+        input_shape=(views[0].shape[1],),
+        nb_classes=n_classes,
+    )
     attack = AttributeInferenceBlackBox(estimator, attack_feature=0, attack_model_type="rf")
     attack.attack_model.set_params(random_state=seed)  # after: see metrics_privacy
     y_aux, y_target = aux.y.cpu().numpy(), target.y.cpu().numpy()
     attack.fit(views[0], y=y_aux)
     levels = sorted(set(np.unique(views[0][:, 0]).tolist()))
-    guess = attack.infer(views[1][:, 1:], y=y_target,
-                         pred=probs[1].argmax(axis=1).reshape(-1, 1), values=levels)
+    guess = attack.infer(
+        views[1][:, 1:], y=y_target, pred=probs[1].argmax(axis=1).reshape(-1, 1), values=levels
+    )
     return float((np.asarray(guess).ravel() == views[1][:, 0]).mean())
 
 
@@ -168,15 +177,16 @@ class InversionASR(Metric):
 
     name = "inversion_asr"
     higher_is_better = False
-    ideal = fubench.REFERENCE   # the attack's floor is what the label alone tells
-    original_side = "above"     # the original still carries it: the metric reads higher
+    ideal = fubench.REFERENCE  # the attack's floor is what the label alone tells
+    original_side = "above"  # the original still carries it: the metric reads higher
     role = "forgetting"
     percent = True
 
     def compute(self, ev: Evaluation) -> float | None:
         target = ev.split("forget")
-        return inversion_success(ev.model, ev.split("test"), target,
-                                 _mask_for(ev, target.x), _seed(ev))
+        return inversion_success(
+            ev.model, ev.split("test"), target, _mask_for(ev, target.x), _seed(ev)
+        )
 
 
 # ------------------------------------------------------------------------------ bias
@@ -190,7 +200,7 @@ class BiasGap(Metric):
     name = "bias_gap"
     higher_is_better = None
     ideal = fubench.REFERENCE
-    original_side = "above"     # the original still carries it: the metric reads higher
+    original_side = "above"  # the original still carries it: the metric reads higher
     role = "forgetting"
     percent = True
 

@@ -49,7 +49,7 @@ MIA_UNDEFINED_BELOW = 0.01
 def logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
     """Raw outputs of ``model`` on ``x`` in evaluation mode, in batches."""
     model.eval()
-    return torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+    return torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
 
 
 def probabilities(model: nn.Module, x: torch.Tensor) -> np.ndarray:
@@ -63,15 +63,17 @@ def sample_losses(model: nn.Module, data: Split) -> np.ndarray:
     return loss.double().cpu().numpy().reshape(-1, 1)
 
 
-def mia_pairs(members: Split, pool: Split, seed: int,
-              max_members: int = MAX_MEMBERS) -> dict[str, torch.Tensor]:
+def mia_pairs(
+    members: Split, pool: Split, seed: int, max_members: int = MAX_MEMBERS
+) -> dict[str, torch.Tensor]:
     """Indices of label-matched members / non-members, each split in a fitting half and a
     held-out half: keys ``fit_in``, ``fit_out`` (into members, pool) and ``eval_in``,
     ``eval_out``. Deterministic for ``seed``."""
     g = torch.Generator().manual_seed(seed)
     y_in, y_out = members.y.cpu(), pool.y.cpu()
-    parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("fit_in", "fit_out", "eval_in",
-                                                            "eval_out")}
+    parts: dict[str, list[torch.Tensor]] = {
+        k: [] for k in ("fit_in", "fit_out", "eval_in", "eval_out")
+    }
     share = min(1.0, max_members / max(1, len(y_in)))
     for label in torch.unique(y_in).tolist():
         idx_in = torch.nonzero(y_in == label).flatten()
@@ -81,15 +83,16 @@ def mia_pairs(members: Split, pool: Split, seed: int,
         idx_out = idx_out[torch.randperm(len(idx_out), generator=g)[:n]]
         half = n // 2
         parts["fit_in"].append(idx_in[:half])
-        parts["eval_in"].append(idx_in[half:2 * half])
+        parts["eval_in"].append(idx_in[half : 2 * half])
         parts["fit_out"].append(idx_out[:half])
-        parts["eval_out"].append(idx_out[half:2 * half])
+        parts["eval_out"].append(idx_out[half : 2 * half])
     empty = torch.zeros(0, dtype=torch.long)
     return {k: torch.cat(v) if v else empty for k, v in parts.items()}
 
 
-def membership_attack_accuracy(model: nn.Module, members: Split, pool: Split,
-                               seed: int) -> float | None:
+def membership_attack_accuracy(
+    model: nn.Module, members: Split, pool: Split, seed: int
+) -> float | None:
     """Accuracy of ART's black-box membership attack on held-out balanced pairs (see the
     module docstring); None when there are too few pairs."""
     from art.attacks.inference.membership_inference import MembershipInferenceBlackBox
@@ -101,10 +104,8 @@ def membership_attack_accuracy(model: nn.Module, members: Split, pool: Split,
     loss_in, loss_out = sample_losses(model, members), sample_losses(model, pool)
     # ART wants an estimator; the attack gets the losses through `pred`, so this one is
     # never queried
-    estimator = BlackBoxClassifier(lambda x: np.zeros((len(x), 1)), input_shape=(1,),
-                                   nb_classes=2)
-    attack = MembershipInferenceBlackBox(estimator, input_type="prediction",
-                                         attack_model_type="lr")
+    estimator = BlackBoxClassifier(lambda x: np.zeros((len(x), 1)), input_shape=(1,), nb_classes=2)
+    attack = MembershipInferenceBlackBox(estimator, input_type="prediction", attack_model_type="lr")
     fit_in, fit_out = pairs["fit_in"].numpy(), pairs["fit_out"].numpy()
     attack.fit(pred=loss_in[fit_in], test_pred=loss_out[fit_out])
     eval_in, eval_out = pairs["eval_in"].numpy(), pairs["eval_out"].numpy()
@@ -121,8 +122,8 @@ class MembershipInferenceAccuracy(Metric):
 
     name = "mia_acc"
     higher_is_better = False
-    ideal = fubench.REFERENCE   # read against the gold standard: ~50% only if it is
-    original_side = "above"     # the original still carries it: the metric reads higher
+    ideal = fubench.REFERENCE  # read against the gold standard: ~50% only if it is
+    original_side = "above"  # the original still carries it: the metric reads higher
     role = "forgetting"
     percent = True
 

@@ -24,10 +24,15 @@ class MnistCNN(ModelFactory):
         flat_h, flat_w = (height - 4) // 2, (width - 4) // 2
         flat_h, flat_w = (flat_h - 4) // 2, (flat_w - 4) // 2
         return nn.Sequential(
-            nn.Conv2d(channels, 32, 5), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 5), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(channels, 32, 5),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 5),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
             nn.Flatten(),
-            nn.Linear(64 * flat_h * flat_w, self.hidden), nn.ReLU(),
+            nn.Linear(64 * flat_h * flat_w, self.hidden),
+            nn.ReLU(),
             nn.Linear(self.hidden, n_classes),
         )
 
@@ -43,8 +48,7 @@ class ResNet18(ModelFactory):
         import torchvision
 
         model = torchvision.models.resnet18(num_classes=n_classes)
-        model.conv1 = nn.Conv2d(input_shape[0], 64, kernel_size=3, stride=1, padding=1,
-                                bias=False)
+        model.conv1 = nn.Conv2d(input_shape[0], 64, kernel_size=3, stride=1, padding=1, bias=False)
         model.maxpool = nn.Identity()
         return model
 

@@ -43,9 +43,11 @@ class Dirichlet(Partitioner):
 
     def partition(self, labels, n_clients, generator):
         if self.min_size * n_clients > len(labels):
-            raise ValueError(f"min_size: {self.min_size} samples for each of {n_clients} "
-                             f"clients needs {self.min_size * n_clients:,}, but the training "
-                             f"set has {len(labels):,}; lower min_size or use fewer clients")
+            raise ValueError(
+                f"min_size: {self.min_size} samples for each of {n_clients} "
+                f"clients needs {self.min_size * n_clients:,}, but the training "
+                f"set has {len(labels):,}; lower min_size or use fewer clients"
+            )
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
         rng = np.random.default_rng(seed)
         y = labels.cpu().numpy()
@@ -61,20 +63,26 @@ class Dirichlet(Partitioner):
             if min(sizes) >= self.min_size:
                 break
         else:
-            raise ValueError(f"min_size: dirichlet(alpha={self.alpha}) gave a client fewer "
-                             f"than {self.min_size} samples in 100 draws; raise alpha, "
-                             f"lower min_size or use fewer clients")
+            raise ValueError(
+                f"min_size: dirichlet(alpha={self.alpha}) gave a client fewer "
+                f"than {self.min_size} samples in 100 draws; raise alpha, "
+                f"lower min_size or use fewer clients"
+            )
         return [torch.from_numpy(np.sort(np.concatenate(p))).long() for p in parts]
 
 
-def owned_classes_problem(owned: list | None, n_clients: int,
-                          n_classes: int | None) -> str | None:
+def owned_classes_problem(owned: list | None, n_clients: int, n_classes: int | None) -> str | None:
     """What is wrong with ``exclusive_classes`` (None: nothing): one distinct class number
     per client, within the data set's classes when they are known."""
     if owned is None:
         return None
-    bad = any(isinstance(c, bool) or not isinstance(c, int) or c < 0
-              or (n_classes is not None and c >= n_classes) for c in owned)
+    bad = any(
+        isinstance(c, bool)
+        or not isinstance(c, int)
+        or c < 0
+        or (n_classes is not None and c >= n_classes)
+        for c in owned
+    )
     if not bad and len(owned) == n_clients and len(set(owned)) == n_clients:
         return None
     shown = str(owned) if len(str(owned)) <= 60 else str(owned)[:57] + "..."
@@ -89,14 +97,16 @@ class Preferential(Partitioner):
 
     name = "preferential"
     parameters = {
-        "exclusive_classes": Param(None, list, nullable=True,
-                                   help="class owned by each client, in client order"),
+        "exclusive_classes": Param(
+            None, list, nullable=True, help="class owned by each client, in client order"
+        ),
     }
 
     @classmethod
     def validate_config(cls, params, context):
-        problem = owned_classes_problem(params.get("exclusive_classes"), context.clients,
-                                        context.n_classes)
+        problem = owned_classes_problem(
+            params.get("exclusive_classes"), context.clients, context.n_classes
+        )
         if problem:
             yield "exclusive_classes", problem
 
@@ -107,8 +117,10 @@ class Preferential(Partitioner):
                 raise ValueError(f"exclusive_classes: {problem}")
             return list(self.exclusive_classes)
         if n_clients >= n_classes:
-            raise ValueError(f"needs fewer clients ({n_clients}) than classes ({n_classes}), "
-                             f"or exclusive_classes")
+            raise ValueError(
+                f"needs fewer clients ({n_clients}) than classes ({n_classes}), "
+                f"or exclusive_classes"
+            )
         return list(range(n_classes - n_clients, n_classes))
 
     def partition(self, labels, n_clients, generator):

@@ -15,14 +15,15 @@ Reference (the algorithm or formula, and the papers): docs/methods.md, "Random R
 from __future__ import annotations
 
 import torch
-
-import fubench
-from fubench import Param, UnlearnContext, UnlearnResult, Unlearner
 from fubench_builtins.tis_reset import reset_and_retrain
 
+import fubench
+from fubench import Param, UnlearnContext, Unlearner, UnlearnResult
 
-def random_masks(counts: dict[str, int], shapes: dict[str, torch.Size],
-                 generator: torch.Generator) -> dict[str, torch.Tensor]:
+
+def random_masks(
+    counts: dict[str, int], shapes: dict[str, torch.Size], generator: torch.Generator
+) -> dict[str, torch.Tensor]:
     """For each tensor, a bool mask with exactly ``counts[name]`` entries set, chosen
     uniformly at random without replacement."""
     masks = {}
@@ -45,8 +46,13 @@ class RandomReset(Unlearner):
     reports = ("reset_frac",)
     participation = "retained"  # only its minimal retrain, if tis_reset used one, asks clients
     parameters = {
-        "gamma": Param(0.5, float, min=0.0, max=1.0,
-                       help="the tis_reset sweep point whose per-tensor counts to mirror"),
+        "gamma": Param(
+            0.5,
+            float,
+            min=0.0,
+            max=1.0,
+            help="the tis_reset sweep point whose per-tensor counts to mirror",
+        ),
     }
 
     def unlearn(self, ctx: UnlearnContext) -> UnlearnResult:
@@ -57,9 +63,13 @@ class RandomReset(Unlearner):
         shapes = {name: p.shape for name, p in ctx.model.named_parameters()}
         masks = random_masks(upstream.artifacts["reset_counts"], shapes, ctx.generator)
         masks = {name: m.to(ctx.device) for name, m in masks.items()}
-        return reset_and_retrain(ctx, masks, settings["reset_to"],
-                                 settings["minimal_retrain_rounds"],
-                                 settings["minimal_retrain_lr"])
+        return reset_and_retrain(
+            ctx,
+            masks,
+            settings["reset_to"],
+            settings["minimal_retrain_rounds"],
+            settings["minimal_retrain_lr"],
+        )
 
 
 @fubench.hookimpl

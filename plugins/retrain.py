@@ -6,7 +6,8 @@ prepared for it).
 Its model is θ^r in every normalised metric (it declares ``reference = True``); the
 engine computes it once per (scenario, seed) and caches it with the original.
 
-Reference (the algorithm or formula, and the papers): docs/methods.md, "Retrain (the gold standard)".
+Reference (the algorithm or formula, and the papers): docs/methods.md,
+"Retrain (the gold standard)".
 """
 
 from __future__ import annotations

@@ -25,13 +25,24 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from fubench_builtins.scenario_tools import (
+    attack_seed,
+    client_splits,
+    memorisation_warnings,
+    test_split,
+)
 
 import fubench
-from fubench import (ConfigContext, Dataset, Evaluation, ForgetRequest, Param, ScenarioKind,
-                     ScenarioSetup, Split)
-
-from fubench_builtins.scenario_tools import (attack_seed, client_splits,
-                                             memorisation_warnings, test_split)
+from fubench import (
+    ConfigContext,
+    Dataset,
+    Evaluation,
+    ForgetRequest,
+    Param,
+    ScenarioKind,
+    ScenarioSetup,
+    Split,
+)
 
 
 class SampleUnlearning(ScenarioKind):
@@ -39,10 +50,17 @@ class SampleUnlearning(ScenarioKind):
 
     name = "sample"
     parameters = {
-        "clients": Param([0], list, help="the requesting clients (each forgets `fraction` "
-                                         "of its own samples)"),
-        "fraction": Param(0.1, float, min=0.0, max=1.0, min_exclusive=True,
-                          help="share of each requesting client's samples to forget (< 1)"),
+        "clients": Param(
+            [0], list, help="the requesting clients (each forgets `fraction` of its own samples)"
+        ),
+        "fraction": Param(
+            0.1,
+            float,
+            min=0.0,
+            max=1.0,
+            min_exclusive=True,
+            help="share of each requesting client's samples to forget (< 1)",
+        ),
     }
 
     @classmethod
@@ -52,25 +70,38 @@ class SampleUnlearning(ScenarioKind):
             yield "clients", "expected at least one client index"
             return
         for i, client in enumerate(clients):
-            if isinstance(client, bool) or not isinstance(client, int) or \
-                    not 0 <= client < context.clients:
-                yield f"clients[{i}]", (f"expected a client index in 0..{context.clients - 1}, "
-                                        f"got {client!r}")
+            if (
+                isinstance(client, bool)
+                or not isinstance(client, int)
+                or not 0 <= client < context.clients
+            ):
+                yield (
+                    f"clients[{i}]",
+                    (f"expected a client index in 0..{context.clients - 1}, got {client!r}"),
+                )
         if len(set(map(repr, clients))) != len(clients):
             yield "clients", f"a client is listed twice: {clients}"
         if params["fraction"] >= 1.0:
-            yield "fraction", ("expected a share < 1; a client that forgets all its samples "
-                               "leaves: use kind client")
+            yield (
+                "fraction",
+                (
+                    "expected a share < 1; a client that forgets all its samples "
+                    "leaves: use kind client"
+                ),
+            )
 
-    def build(self, data: Dataset, partition: list[torch.Tensor],
-              generator: torch.Generator) -> ScenarioSetup:
+    def build(
+        self, data: Dataset, partition: list[torch.Tensor], generator: torch.Generator
+    ) -> ScenarioSetup:
         clients = client_splits(data, partition)
         masks: dict[int, torch.Tensor] = {}
         for c in sorted(self.clients):
             n = len(clients[c])
             if n < 2:
-                raise ValueError(f"sample: client {c} holds {n} samples; it needs at least 2 "
-                                 f"to forget some and keep some")
+                raise ValueError(
+                    f"sample: client {c} holds {n} samples; it needs at least 2 "
+                    f"to forget some and keep some"
+                )
             k = min(n - 1, max(1, round(self.fraction * n)))
             mask = torch.zeros(n, dtype=torch.bool)
             mask[torch.randperm(n, generator=generator)[:k]] = True
@@ -79,17 +110,34 @@ class SampleUnlearning(ScenarioKind):
         forget = Split.concat([clients[c].subset(m) for c, m in masks.items()])
         counts = {c: int(m.sum()) for c, m in masks.items()}
         request = ForgetRequest(
-            clients=tuple(sorted(masks)), forget_masks=masks,
+            clients=tuple(sorted(masks)),
+            forget_masks=masks,
             description=f"clients {sorted(masks)} forget {self.fraction:.0%} of their samples "
-                        f"({len(forget)} in all)")
+            f"({len(forget)} in all)",
+        )
         return ScenarioSetup(
-            train=clients, retained=retained, request=request,
+            train=clients,
+            retained=retained,
+            request=request,
             eval_sets={"test": test_split(data), "forget": forget},
-            default_metrics=["test_acc", "nta", "target_acc", "nfs", "mia_acc", "nfs_mia",
-                             "seconds", "rtr", "clients_involved"],
-            info={"forget_samples": len(forget), "forget_per_client": counts,
-                  "client_sizes": [len(c) for c in clients]},
-            attack_seed=attack_seed(generator))
+            default_metrics=[
+                "test_acc",
+                "nta",
+                "target_acc",
+                "nfs",
+                "mia_acc",
+                "nfs_mia",
+                "seconds",
+                "rtr",
+                "clients_involved",
+            ],
+            info={
+                "forget_samples": len(forget),
+                "forget_per_client": counts,
+                "client_sizes": [len(c) for c in clients],
+            },
+            attack_seed=attack_seed(generator),
+        )
 
     def check(self, original: Evaluation, retrain: Evaluation) -> list[str]:
         return memorisation_warnings(original, "the forgotten samples")

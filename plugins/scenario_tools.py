@@ -4,11 +4,12 @@ They keep the kinds short and make them report configuration mistakes the same w
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import torch
-from fubench import ConfigContext, Dataset, Evaluation, Split
 
+from fubench import ConfigContext, Dataset, Evaluation, Split
 
 
 def client_splits(data: Dataset, partition: list[torch.Tensor]) -> list[Split]:
@@ -26,19 +27,26 @@ def attack_seed(generator: torch.Generator) -> int:
     return int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
 
 
-def bad_client(params: dict[str, Any], context: ConfigContext,
-               key: str = "client") -> Iterator[tuple[str, str]]:
+def bad_client(
+    params: dict[str, Any], context: ConfigContext, key: str = "client"
+) -> Iterator[tuple[str, str]]:
     value = params.get(key)
     if value is not None and value >= context.clients:
         yield key, f"expected a client index in 0..{context.clients - 1}, got {value}"
 
 
-def bad_label(params: dict[str, Any], context: ConfigContext,
-              key: str) -> Iterator[tuple[str, str]]:
+def bad_label(
+    params: dict[str, Any], context: ConfigContext, key: str
+) -> Iterator[tuple[str, str]]:
     value = params.get(key)
     if context.n_classes is not None and value is not None and value >= context.n_classes:
-        yield key, (f"expected a label in 0..{context.n_classes - 1} for dataset "
-                    f"'{context.dataset}', got {value}")
+        yield (
+            key,
+            (
+                f"expected a label in 0..{context.n_classes - 1} for dataset "
+                f"'{context.dataset}', got {value}"
+            ),
+        )
 
 
 def empty_like(split: Split) -> Split:
@@ -57,7 +65,9 @@ def memorisation_warnings(original: Evaluation, what: str) -> list[str]:
     mia = original.value("mia_acc")
     if mia is None or mia >= MIN_ORIGINAL_MIA:
         return []
-    return [f"PRECONDITION FAILED: membership inference on the original model reaches "
-            f"only {mia:.1%} (< {MIN_ORIGINAL_MIA:.0%}): it did not measurably memorise "
-            f"{what}, so MIA cannot show forgetting; train longer or give clients fewer "
-            f"samples"]
+    return [
+        f"PRECONDITION FAILED: membership inference on the original model reaches "
+        f"only {mia:.1%} (< {MIN_ORIGINAL_MIA:.0%}): it did not measurably memorise "
+        f"{what}, so MIA cannot show forgetting; train longer or give clients fewer "
+        f"samples"
+    ]

@@ -51,8 +51,16 @@ import torch
 from torch import nn
 
 import fubench
-from fubench import (ClientView, NotApplicable, Param, Split, UnlearnContext,
-                     UnlearnResult, Unlearner, derive_seed)
+from fubench import (
+    ClientView,
+    NotApplicable,
+    Param,
+    Split,
+    UnlearnContext,
+    Unlearner,
+    UnlearnResult,
+    derive_seed,
+)
 
 CURVATURES = ("diag_hessian", "ggn_exact", "ggn_mc", "hybrid")
 RESET_TO = ("init", "zero", "fresh")
@@ -92,17 +100,26 @@ def backpack_model(model: nn.Module) -> nn.Module:
     from backpack import extend
 
     if isinstance(model, nn.Sequential) and all(
-            next(child.children(), None) is None for child in model):
+        next(child.children(), None) is None for child in model
+    ):
         return extend(model)
     try:
         return extend(model, use_converter=True)
     except Exception as exc:  # fx cannot trace data-dependent control flow
-        raise NotApplicable(f"BackPACK cannot convert {type(model).__name__}: "
-                            f"{type(exc).__name__}: {exc}") from None
+        raise NotApplicable(
+            f"BackPACK cannot convert {type(model).__name__}: {type(exc).__name__}: {exc}"
+        ) from None
 
 
-def _sum_diagonals(net: nn.Module, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                   extension: Any, savefield: str, into: Curvature) -> None:
+def _sum_diagonals(
+    net: nn.Module,
+    loss_fn: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    extension: Any,
+    savefield: str,
+    into: Curvature,
+) -> None:
     """Add the diagonal of the *summed* loss over the samples (x, y) to ``into``."""
     from backpack import backpack
 
@@ -114,17 +131,25 @@ def _sum_diagonals(net: nn.Module, loss_fn: nn.Module, x: torch.Tensor, y: torch
         try:
             loss_fn(net(x), y).backward()
         except NotImplementedError as exc:  # a layer without a rule for this extension
-            raise NotApplicable(f"BackPACK cannot compute {savefield} for this model "
-                                f"({exc}); ggn_exact covers BatchNorm and residual "
-                                f"blocks") from None
+            raise NotApplicable(
+                f"BackPACK cannot compute {savefield} for this model "
+                f"({exc}); ggn_exact covers BatchNorm and residual "
+                f"blocks"
+            ) from None
     for name, p in net.named_parameters():
         into[name] += getattr(p, savefield).detach()
         delattr(p, savefield)  # keeps the client's copy light between batches
 
 
-def client_curvature(model: nn.Module, data: Split, forget_mask: torch.Tensor | None,
-                     curvature: str, batch_size: int = 128, mc_samples: int = 1,
-                     seed: int = 0) -> dict[str, Any]:
+def client_curvature(
+    model: nn.Module,
+    data: Split,
+    forget_mask: torch.Tensor | None,
+    curvature: str,
+    batch_size: int = 128,
+    mc_samples: int = 1,
+    seed: int = 0,
+) -> dict[str, Any]:
     """eq. 29 on one client: the diagonals h_c^(f), h_c^(r) of the *mean* loss over the
     client's forget and retained samples, and their counts N_c^(f), N_c^(r).
 
@@ -132,8 +157,11 @@ def client_curvature(model: nn.Module, data: Split, forget_mask: torch.Tensor | 
     retained rows, and each sub-batch is backpropagated once with its part's extension.
     A part without samples is left out of the answer (nothing to send)."""
     n = len(data)
-    mask = (torch.zeros(n, dtype=torch.bool, device=data.y.device) if forget_mask is None
-            else forget_mask.to(device=data.y.device, dtype=torch.bool))
+    mask = (
+        torch.zeros(n, dtype=torch.bool, device=data.y.device)
+        if forget_mask is None
+        else forget_mask.to(device=data.y.device, dtype=torch.bool)
+    )
     if mask.shape != (n,):
         raise ValueError(f"the forget mask has {tuple(mask.shape)} entries for {n} samples")
     from backpack import extend
@@ -143,8 +171,9 @@ def client_curvature(model: nn.Module, data: Split, forget_mask: torch.Tensor | 
     net.eval()  # BatchNorm: running statistics (see the module docstring)
     loss_fn = extend(nn.CrossEntropyLoss(reduction="sum"))
     extensions = {part: backpack_extension(curvature, part, mc_samples) for part in PARTS}
-    sums = {part: {name: torch.zeros_like(p) for name, p in net.named_parameters()}
-            for part in PARTS}
+    sums = {
+        part: {name: torch.zeros_like(p) for name, p in net.named_parameters()} for part in PARTS
+    }
     counts = {"forget": int(mask.sum()), "retained": n - int(mask.sum())}
     devices = [data.x.device] if data.x.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
@@ -154,8 +183,9 @@ def client_curvature(model: nn.Module, data: Split, forget_mask: torch.Tensor | 
             x, y, in_forget = data.x[rows], data.y[rows], mask[rows]
             for part, select in (("forget", in_forget), ("retained", ~in_forget)):
                 if select.any():
-                    _sum_diagonals(net, loss_fn, x[select], y[select], *extensions[part],
-                                   into=sums[part])
+                    _sum_diagonals(
+                        net, loss_fn, x[select], y[select], *extensions[part], into=sums[part]
+                    )
     report: dict[str, Any] = {}
     for part in PARTS:
         if counts[part]:
@@ -186,8 +216,7 @@ def aggregate(reports: list[dict[str, Any]]) -> tuple[Curvature, Curvature]:
                 h_prime[name] = h_prime[name] + weighted
             if "retained" in r:
                 h[name] = h[name] + r["n_retained"] * r["retained"][name]
-    return ({k: v / n_total for k, v in h.items()},
-            {k: v / n_target for k, v in h_prime.items()})
+    return ({k: v / n_total for k, v in h.items()}, {k: v / n_target for k, v in h_prime.items()})
 
 
 # ------------------------------------------------------------------------------------
@@ -204,8 +233,7 @@ def target_information_score(h: Curvature, h_prime: Curvature) -> Curvature:
     for name, total in h.items():
         positive = total > 0
         safe = torch.where(positive, total, torch.ones_like(total))
-        scores[name] = torch.where(positive, (h_prime[name] / safe) ** 2,
-                                   torch.zeros_like(total))
+        scores[name] = torch.where(positive, (h_prime[name] / safe) ** 2, torch.zeros_like(total))
     return scores
 
 
@@ -227,7 +255,7 @@ def smallest_prefix(scores: torch.Tensor, gamma: float) -> torch.Tensor:
     target = gamma * cumulative[-1]
     # first position whose running sum reaches the target; the prefix ends there
     k = int(torch.searchsorted(cumulative, target.reshape(1), right=False)) + 1
-    mask[order[:min(k, flat.numel())]] = True
+    mask[order[: min(k, flat.numel())]] = True
     return mask.view_as(scores)
 
 
@@ -252,8 +280,9 @@ def reset_values(ctx: UnlearnContext, how: str) -> dict[str, torch.Tensor]:
 
 
 @torch.no_grad()
-def apply_reset(model: nn.Module, masks: dict[str, torch.Tensor],
-                values: dict[str, torch.Tensor]) -> None:
+def apply_reset(
+    model: nn.Module, masks: dict[str, torch.Tensor], values: dict[str, torch.Tensor]
+) -> None:
     """Set the masked entries of each parameter to ``values``, in place."""
     for name, p in model.named_parameters():
         if name in masks:
@@ -265,8 +294,13 @@ def apply_reset(model: nn.Module, masks: dict[str, torch.Tensor],
 # ------------------------------------------------------------------------------------
 
 
-def minimal_retrain(ctx: UnlearnContext, model: nn.Module, masks: dict[str, torch.Tensor],
-                    rounds: int, lr: float | None) -> None:
+def minimal_retrain(
+    ctx: UnlearnContext,
+    model: nn.Module,
+    masks: dict[str, torch.Tensor],
+    rounds: int,
+    lr: float | None,
+) -> None:
     """``rounds`` FedAvg rounds of one local epoch (the paper: "a single epoch of
     federated retraining") on the retained data, training only the reset entries."""
     trainable = {k: m for k, m in masks.items() if bool(m.any())}
@@ -276,8 +310,13 @@ def minimal_retrain(ctx: UnlearnContext, model: nn.Module, masks: dict[str, torc
     ctx.federation.train(model, rounds=rounds, settings=settings, param_masks=trainable)
 
 
-def reset_and_retrain(ctx: UnlearnContext, masks: dict[str, torch.Tensor], reset_to: str,
-                      rounds: int, lr: float | None) -> UnlearnResult:
+def reset_and_retrain(
+    ctx: UnlearnContext,
+    masks: dict[str, torch.Tensor],
+    reset_to: str,
+    rounds: int,
+    lr: float | None,
+) -> UnlearnResult:
     """Reset the masked entries of ``ctx.model``, optionally retrain them, and report
     the per-tensor counts (what random_reset mirrors) and the reset fraction."""
     apply_reset(ctx.model, masks, reset_values(ctx, reset_to))
@@ -286,10 +325,17 @@ def reset_and_retrain(ctx: UnlearnContext, masks: dict[str, torch.Tensor], reset
     total = sum(p.numel() for p in ctx.model.parameters())
     return UnlearnResult(
         ctx.model,
-        artifacts={"reset_counts": counts, "reset_masks": masks,
-                   "settings": {"reset_to": reset_to, "minimal_retrain_rounds": rounds,
-                                "minimal_retrain_lr": lr}},
-        metrics={"reset_frac": sum(counts.values()) / total})
+        artifacts={
+            "reset_counts": counts,
+            "reset_masks": masks,
+            "settings": {
+                "reset_to": reset_to,
+                "minimal_retrain_rounds": rounds,
+                "minimal_retrain_lr": lr,
+            },
+        },
+        metrics={"reset_frac": sum(counts.values()) / total},
+    )
 
 
 # ------------------------------------------------------------------------------------
@@ -297,14 +343,26 @@ def reset_and_retrain(ctx: UnlearnContext, masks: dict[str, torch.Tensor], reset
 # ------------------------------------------------------------------------------------
 
 RESET_PARAMETERS = {
-    "reset_to": Param("init", str, choices=RESET_TO,
-                      help="value of reset entries: initial weights, zero or a fresh init"),
-    "minimal_retrain_rounds": Param(0, int, min=0,
-                                    help="federated rounds training only the reset entries "
-                                         "(Appendix 2; 0 = none)"),
-    "minimal_retrain_lr": Param(None, float, min=0.0, min_exclusive=True, nullable=True,
-                                help="learning rate of the minimal retrain; null = the "
-                                     "scenario's"),
+    "reset_to": Param(
+        "init",
+        str,
+        choices=RESET_TO,
+        help="value of reset entries: initial weights, zero or a fresh init",
+    ),
+    "minimal_retrain_rounds": Param(
+        0,
+        int,
+        min=0,
+        help="federated rounds training only the reset entries (Appendix 2; 0 = none)",
+    ),
+    "minimal_retrain_lr": Param(
+        None,
+        float,
+        min=0.0,
+        min_exclusive=True,
+        nullable=True,
+        help="learning rate of the minimal retrain; null = the scenario's",
+    ),
 }
 
 
@@ -315,10 +373,19 @@ class TISReset(Unlearner):
     participation = "all"  # every client scores its own data (eq. 29)
     reports = ("reset_frac",)
     parameters = {
-        "gamma": Param(0.5, float, min=0.0, max=1.0,
-                       help="γ_removal: share of each tensor's total TIS to reset"),
-        "curvature": Param("ggn_exact", str, choices=CURVATURES,
-                           help="BackPACK diagonal: diag_hessian, ggn_exact, ggn_mc, hybrid"),
+        "gamma": Param(
+            0.5,
+            float,
+            min=0.0,
+            max=1.0,
+            help="γ_removal: share of each tensor's total TIS to reset",
+        ),
+        "curvature": Param(
+            "ggn_exact",
+            str,
+            choices=CURVATURES,
+            help="BackPACK diagonal: diag_hessian, ggn_exact, ggn_mc, hybrid",
+        ),
         "mc_samples": Param(1, int, min=1, help="Monte-Carlo samples of ggn_mc / hybrid"),
         "batch_size": Param(128, int, min=1, help="mini-batch of the curvature pass"),
         **RESET_PARAMETERS,
@@ -328,21 +395,32 @@ class TISReset(Unlearner):
     def validate_config(cls, params, context):
         # a setting the others make pointless is a mistake, not a no-op (unless a sweep
         # of the other makes it count at some point)
-        if (params["mc_samples"] != cls.parameters["mc_samples"].default
-                and params["curvature"] not in ("ggn_mc", "hybrid")
-                and "curvature" not in context.swept):
-            yield "mc_samples", (f"only used with curvature: ggn_mc or hybrid (curvature is "
-                                 f"{params['curvature']})")
-        if (params["minimal_retrain_lr"] is not None and params["minimal_retrain_rounds"] == 0
-                and "minimal_retrain_rounds" not in context.swept):
+        if (
+            params["mc_samples"] != cls.parameters["mc_samples"].default
+            and params["curvature"] not in ("ggn_mc", "hybrid")
+            and "curvature" not in context.swept
+        ):
+            yield (
+                "mc_samples",
+                (
+                    f"only used with curvature: ggn_mc or hybrid (curvature is "
+                    f"{params['curvature']})"
+                ),
+            )
+        if (
+            params["minimal_retrain_lr"] is not None
+            and params["minimal_retrain_rounds"] == 0
+            and "minimal_retrain_rounds" not in context.swept
+        ):
             yield "minimal_retrain_lr", "only used with minimal_retrain_rounds > 0"
 
     def unlearn(self, ctx: UnlearnContext) -> UnlearnResult:
         h, h_prime = aggregate(list(self.ask_clients(ctx).values()))
         scores = target_information_score(h, h_prime)
         masks = reset_masks(scores, self.gamma)
-        return reset_and_retrain(ctx, masks, self.reset_to, self.minimal_retrain_rounds,
-                                 self.minimal_retrain_lr)
+        return reset_and_retrain(
+            ctx, masks, self.reset_to, self.minimal_retrain_rounds, self.minimal_retrain_lr
+        )
 
     def ask_clients(self, ctx: UnlearnContext) -> dict[int, dict[str, Any]]:
         """One round: every client with data runs :func:`client_curvature` on its own
@@ -355,9 +433,15 @@ class TISReset(Unlearner):
         options = ("tis_reset curvature", self.curvature, self.mc_samples, self.batch_size)
 
         def work(model: nn.Module, view: ClientView) -> dict[str, Any]:
-            return client_curvature(model, view.train, ctx.request.forget_masks.get(view.id),
-                                    self.curvature, self.batch_size, self.mc_samples,
-                                    seed=derive_seed(ctx.seed, "tis", view.id))
+            return client_curvature(
+                model,
+                view.train,
+                ctx.request.forget_masks.get(view.id),
+                self.curvature,
+                self.batch_size,
+                self.mc_samples,
+                seed=derive_seed(ctx.seed, "tis", view.id),
+            )
 
         clients = [c for c in range(fed.n_clients) if len(fed.view(c).train) > 0]
         return fed.ask(clients, work, ctx.model, share=options)

@@ -9,7 +9,7 @@ machine was. Workloads are sized to a second or more per variant and round."""
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 #: rounds per variant when timing is on (the minimum of these is the time)
 ROUNDS = 10
@@ -48,8 +48,10 @@ class Interleaved:
 
     def line(self, name: str, reference: str, label: str) -> str:
         """'label: <ratio>  (name a–b s, reference c–d s)' with speed(name)/speed(reference)."""
-        return (f"  {label} {self.ratio(name, reference):.3f}   ({name}: {self.spread(name)}; "
-                f"{reference}: {self.spread(reference)})")
+        return (
+            f"  {label} {self.ratio(name, reference):.3f}   ({name}: {self.spread(name)}; "
+            f"{reference}: {self.spread(reference)})"
+        )
 
 
 def run(benchmark, timer: Interleaved) -> bool:

@@ -67,6 +67,7 @@ def _isolated_dirs(tmp_path_factory, monkeypatch):
     data.mkdir(exist_ok=True)
     monkeypatch.setenv("FUBENCH_DATA", str(data))
     from fubench import plugins, progress
+
     plugins.reset_registry()
     progress.set_quiet(False)
     yield
@@ -77,6 +78,7 @@ def _isolated_dirs(tmp_path_factory, monkeypatch):
 @pytest.fixture
 def test_registry():
     from fubench.plugins import load_registry, reset_registry
+
     registry = load_registry(extra_plugins=[TEST_PLUGIN])
     reset_registry(registry)
     return registry
@@ -88,19 +90,23 @@ def write_yaml(tmp_path):
         path = tmp_path / name
         path.write_text(textwrap.dedent(text))
         return path
+
     return write
 
 
 @pytest.fixture
 def backdoor_yaml(write_yaml):
     def make(name="tiny_backdoor", dataset="tiny_images", rounds=2) -> Path:
-        return write_yaml(BACKDOOR_YAML.format(name=name, dataset=dataset, rounds=rounds),
-                          f"{name}.yaml")
+        return write_yaml(
+            BACKDOOR_YAML.format(name=name, dataset=dataset, rounds=rounds), f"{name}.yaml"
+        )
+
     return make
 
 
 def run_cli(*args: str) -> int:
     from fubench.cli import main
+
     return main(list(args))
 
 

@@ -11,9 +11,10 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import yaml
@@ -29,13 +30,16 @@ ROOT = Path(__file__).resolve().parent.parent
 HANG_SECONDS = 30
 
 BASE = {
-    "version": 1, "name": "probe", "description": "a valid file the cases break",
+    "version": 1,
+    "name": "probe",
+    "description": "a valid file the cases break",
     "dataset": {"name": "mnist", "test_fraction": 0.3},
     "model": {"name": "mnist_cnn"},
     "federation": {"clients": 3, "rounds": 1, "partition": {"name": "iid"}},
     "scenario": {"kind": "backdoor", "client": 0, "target_label": 9},
     "methods": {"retrain": {}, "finetune": {"rounds": 1}},
-    "seeds": [0], "device": "cpu",
+    "seeds": [0],
+    "device": "cpu",
 }
 
 
@@ -86,6 +90,7 @@ def one_error(capsys, args: list[str], code: int = 2) -> str:
 
 def patched(**changes: Any) -> Callable[[], str]:
     """BASE with dotted keys replaced (``None`` deletes), as YAML."""
+
     def build() -> str:
         data = yaml.safe_load(yaml.safe_dump(BASE))
         for dotted, value in changes.items():
@@ -98,6 +103,7 @@ def patched(**changes: Any) -> Callable[[], str]:
             else:
                 node[last] = value
         return yaml.safe_dump(data, sort_keys=False, width=10**9)
+
     return build
 
 
@@ -110,10 +116,12 @@ def raw(text: str | bytes) -> Callable[[], str | bytes]:
 
 def base_with(line: str) -> Callable[[], str]:
     """BASE (without description) plus one raw YAML line."""
+
     def build() -> str:
         data = dict(BASE)
         data.pop("description")
         return yaml.safe_dump(data, sort_keys=False) + line + "\n"
+
     return build
 
 
@@ -126,8 +134,7 @@ def alias_bomb() -> str:
 
 def repr_bomb(chars: int, copies: int) -> str:
     """Small once parsed (one string shared by every alias), huge once printed."""
-    return base_with(f'description: [&s "{"x" * chars}", ' + ", ".join(["*s"] * copies)
-                     + "]")()
+    return base_with(f'description: [&s "{"x" * chars}", ' + ", ".join(["*s"] * copies) + "]")()
 
 
 # id -> (file content, key the line must name ("" when none), words it must contain)
@@ -143,17 +150,29 @@ FILE_CASES: dict[str, tuple[Callable[[], str | bytes], str, str]] = {
     "latin-1": (raw("version: 1\ndescription: caf\xe9\n".encode("latin-1")), "", "not UTF-8"),
     "nul-byte": (raw("version: 1\ndescription: a\x00b\n"), "", "binary"),
     "alias-bomb": (raw(alias_bomb()), "", "alias"),
-    "deep-flow-list": (raw("version: 1\ndescription: " + "[" * 20000 + "]" * 20000 + "\n"),
-                       "", f"deeper than {MAX_DEPTH}"),
-    "deep-flow-mapping": (raw("description: " + "{a: " * 5000 + "1" + "}" * 5000 + "\n"),
-                          "", f"deeper than {MAX_DEPTH}"),
-    "deep-block": (raw("description:\n" + "".join(" " * i + "- \n" for i in range(1, 200))),
-                   "", f"deeper than {MAX_DEPTH}"),
+    "deep-flow-list": (
+        raw("version: 1\ndescription: " + "[" * 20000 + "]" * 20000 + "\n"),
+        "",
+        f"deeper than {MAX_DEPTH}",
+    ),
+    "deep-flow-mapping": (
+        raw("description: " + "{a: " * 5000 + "1" + "}" * 5000 + "\n"),
+        "",
+        f"deeper than {MAX_DEPTH}",
+    ),
+    "deep-block": (
+        raw("description:\n" + "".join(" " * i + "- \n" for i in range(1, 200))),
+        "",
+        f"deeper than {MAX_DEPTH}",
+    ),
     "too-large": (raw("# padding\n" * (MAX_FILE_BYTES // 10 + 10)), "", "bytes"),
     "top-level-list": (raw("- version: 1\n"), "(top level)", "expected a mapping"),
     "top-level-scalar": (raw("hello\n"), "(top level)", "expected a mapping"),
-    "python-tag": (raw("version: !!python/object/apply:os.system ['echo hi']\n"), "",
-                   "invalid YAML"),
+    "python-tag": (
+        raw("version: !!python/object/apply:os.system ['echo hi']\n"),
+        "",
+        "invalid YAML",
+    ),
     "5000-digit-int": (base_with("x: " + "9" * 5000), "", "invalid YAML value"),
     "merge-twice": (base_with("x:\n  <<: {a: 1}\n  <<: {b: 2}"), "", "duplicate key '<<'"),
     "list-as-key": (raw("version: 1\n[a, b]: 1\n"), "", "a key must be a name"),
@@ -164,57 +183,105 @@ FILE_CASES: dict[str, tuple[Callable[[], str | bytes], str, str]] = {
     "huge-unknown-key": (base_with("? " + "k" * 20_000 + "\n: 1"), "'kkk", "unknown key"),
     "huge-unknown-method": (patched(methods={"m" * 20_000: {}}), "methods", "unknown method"),
     # a value listed twice would make two rows of one label, or one column twice
-    "sweep-repeated": (patched(methods={"retrain": {}, "finetune": {"rounds": [1, 1]}}),
-                       "methods.finetune.rounds[1]", "listed twice"),
-    "sweep-repeated-as-float": (patched(methods={"retrain": {}, "finetune": {"lr": [1, 1.0]}}),
-                                "methods.finetune.lr[1]", "listed twice"),
-    "metrics-twice": (patched(metrics=["test_acc", "asr", "test_acc"]), "metrics[2]",
-                      "listed twice"),
+    "sweep-repeated": (
+        patched(methods={"retrain": {}, "finetune": {"rounds": [1, 1]}}),
+        "methods.finetune.rounds[1]",
+        "listed twice",
+    ),
+    "sweep-repeated-as-float": (
+        patched(methods={"retrain": {}, "finetune": {"lr": [1, 1.0]}}),
+        "methods.finetune.lr[1]",
+        "listed twice",
+    ),
+    "metrics-twice": (
+        patched(metrics=["test_acc", "asr", "test_acc"]),
+        "metrics[2]",
+        "listed twice",
+    ),
     # a method's own checks, per sweep point: impossible or pointless settings
     "ferrari-sigma-range": (
         patched(methods={"retrain": {}, "ferrari": {"sigma_min": 2.0, "sigma_max": 0.5}}),
-        "methods.ferrari.sigma_min", "at most sigma_max (0.5)"),
+        "methods.ferrari.sigma_min",
+        "at most sigma_max (0.5)",
+    ),
     "fedrecovery-epsilon-unused": (
         patched(methods={"retrain": {}, "fedrecovery": {"epsilon": 5}}),
-        "methods.fedrecovery.epsilon", "only used with noise: dp_calibrated"),
+        "methods.fedrecovery.epsilon",
+        "only used with noise: dp_calibrated",
+    ),
     "tis-mc-samples-unused": (
         patched(methods={"retrain": {}, "tis_reset": {"mc_samples": 3}}),
-        "methods.tis_reset.mc_samples", "only used with curvature: ggn_mc or hybrid"),
+        "methods.tis_reset.mc_samples",
+        "only used with curvature: ggn_mc or hybrid",
+    ),
     "ferrari-sigma-grid-point": (
-        patched(methods={"retrain": {}, "ferrari": {"sigma_min": [0.05, 0.5],
-                                                    "sigma_max": [0.3, 1.0]}}),
-        "methods.ferrari[sigma_min=0.5,sigma_max=0.3].sigma_min", "at most sigma_max"),
+        patched(
+            methods={"retrain": {}, "ferrari": {"sigma_min": [0.05, 0.5], "sigma_max": [0.3, 1.0]}}
+        ),
+        "methods.ferrari[sigma_min=0.5,sigma_max=0.3].sigma_min",
+        "at most sigma_max",
+    ),
     "sweep-same-label": (
         patched(methods={"retrain": {}, "tis_reset": {"gamma": [0.1, 0.1000001]}}),
-        "methods.tis_reset.gamma[1]", "value '0.1' is listed twice"),
+        "methods.tis_reset.gamma[1]",
+        "value '0.1' is listed twice",
+    ),
     "tis-retrain-lr-unused": (
         patched(methods={"retrain": {}, "tis_reset": {"minimal_retrain_lr": 0.1}}),
-        "methods.tis_reset.minimal_retrain_lr", "minimal_retrain_rounds > 0"),
+        "methods.tis_reset.minimal_retrain_lr",
+        "minimal_retrain_rounds > 0",
+    ),
     "distillation-lr-unused": (
         patched(methods={"retrain": {}, "distillation": {"epochs": 0, "lr": 0.1}}),
-        "methods.distillation.lr", "only used with epochs > 0"),
+        "methods.distillation.lr",
+        "only used with epochs > 0",
+    ),
     "fedcdp-epochs-unused": (
         patched(methods={"retrain": {}, "fedcdp": {"finetune_rounds": 0, "local_epochs": 3}}),
-        "methods.fedcdp.local_epochs", "only used with finetune_rounds > 0"),
-    "mlp-hidden-fraction": (patched(model={"name": "mlp", "hidden": [64, 6.5]}),
-                            "model.hidden[1]", "whole number >= 1, got 6.5"),
-    "mlp-hidden-negative": (patched(model={"name": "mlp", "hidden": [-5]}),
-                            "model.hidden[0]", "whole number >= 1"),
-    "mlp-hidden-bool": (patched(model={"name": "mlp", "hidden": [True]}),
-                        "model.hidden[0]", "got True"),
+        "methods.fedcdp.local_epochs",
+        "only used with finetune_rounds > 0",
+    ),
+    "mlp-hidden-fraction": (
+        patched(model={"name": "mlp", "hidden": [64, 6.5]}),
+        "model.hidden[1]",
+        "whole number >= 1, got 6.5",
+    ),
+    "mlp-hidden-negative": (
+        patched(model={"name": "mlp", "hidden": [-5]}),
+        "model.hidden[0]",
+        "whole number >= 1",
+    ),
+    "mlp-hidden-bool": (
+        patched(model={"name": "mlp", "hidden": [True]}),
+        "model.hidden[0]",
+        "got True",
+    ),
     # a claim that could never be tested
     "claim-row-against-itself": (
-        patched(claims=[{"id": "a", "source": "s", "metric": "asr", "row": "finetune",
-                         "below": "finetune"}]), "claims[0].below", "with itself"),
+        patched(
+            claims=[
+                {"id": "a", "source": "s", "metric": "asr", "row": "finetune", "below": "finetune"}
+            ]
+        ),
+        "claims[0].below",
+        "with itself",
+    ),
     "claim-metric-not-shown": (
-        patched(metrics=["test_acc", "asr"],
-                claims=[{"id": "a", "source": "s", "metric": "nta", "row": "finetune",
-                         "below": "retrain"}]), "claims[0].metric", "not among"),
+        patched(
+            metrics=["test_acc", "asr"],
+            claims=[
+                {"id": "a", "source": "s", "metric": "nta", "row": "finetune", "below": "retrain"}
+            ],
+        ),
+        "claims[0].metric",
+        "not among",
+    ),
     # a partitioner checks its own parameters at validate time, as kinds do
     "exclusive-classes-not-numbers": (
-        patched(federation__partition={"name": "preferential",
-                                       "exclusive_classes": [[1], 2, 3]}),
-        "federation.partition.exclusive_classes", "3 distinct class numbers (0 to 9)"),
+        patched(federation__partition={"name": "preferential", "exclusive_classes": [[1], 2, 3]}),
+        "federation.partition.exclusive_classes",
+        "3 distinct class numbers (0 to 9)",
+    ),
     # -- top level
     "version-missing": (patched(version=DELETE), "version", "missing required key"),
     "version-2": (patched(version=2), "version", "expected one of"),
@@ -225,81 +292,141 @@ FILE_CASES: dict[str, tuple[Callable[[], str | bytes], str, str]] = {
     "unknown-top-key": (patched(seed=1), "seed", "did you mean 'seeds'"),
     # -- dataset and model
     "dataset-missing": (patched(dataset=DELETE), "dataset", "missing required key"),
-    "dataset-name-list": (patched(dataset__name=["mnist"]), "dataset.name",
-                          "expected a name (string), got a list"),
+    "dataset-name-list": (
+        patched(dataset__name=["mnist"]),
+        "dataset.name",
+        "expected a name (string), got a list",
+    ),
     "dataset-typo": (patched(dataset__name="mnits"), "dataset.name", "did you mean 'mnist'"),
-    "test-fraction-high": (patched(dataset__test_fraction=0.95), "dataset.test_fraction",
-                           "<= 0.9"),
+    "test-fraction-high": (patched(dataset__test_fraction=0.95), "dataset.test_fraction", "<= 0.9"),
     "split-seed-negative": (patched(dataset__split_seed=-1), "dataset.split_seed", ">= 0"),
     "model-list": (patched(model=["mnist_cnn"]), "model", "expected a mapping, got a list"),
     "model-name-int": (patched(model__name=5), "model.name", "expected a name"),
     # -- federation
     "federation-scalar": (patched(federation=3), "federation", "expected a mapping"),
-    "clients-missing": (patched(federation__clients=DELETE), "federation.clients",
-                        "missing required key"),
+    "clients-missing": (
+        patched(federation__clients=DELETE),
+        "federation.clients",
+        "missing required key",
+    ),
     "clients-zero": (patched(federation__clients=0), "federation.clients", ">= 1"),
-    "clients-10^12": (patched(federation__clients=10**12), "federation.clients",
-                      "at most 10,000"),
-    "clients-float": (patched(federation__clients=1.5), "federation.clients",
-                      "expected an integer"),
+    "clients-10^12": (patched(federation__clients=10**12), "federation.clients", "at most 10,000"),
+    "clients-float": (
+        patched(federation__clients=1.5),
+        "federation.clients",
+        "expected an integer",
+    ),
     "clients-bool": (patched(federation__clients=True), "federation.clients", "boolean"),
-    "rounds-string": (patched(federation__rounds="many"), "federation.rounds",
-                      "expected an integer"),
+    "rounds-string": (
+        patched(federation__rounds="many"),
+        "federation.rounds",
+        "expected an integer",
+    ),
     "lr-zero": (patched(federation__lr=0), "federation.lr", "> 0"),
     "lr-10^400": (patched(federation__lr=10**400), "federation.lr", "2^63"),
     "lr-inf": (patched(federation__lr=float("inf")), "federation.lr", "finite"),
     "lr-nan": (patched(federation__lr=float("nan")), "federation.lr", "finite"),
     "momentum-high": (patched(federation__momentum=1.5), "federation.momentum", "<= 0.999"),
-    "client-fraction-zero": (patched(federation__client_fraction=0),
-                             "federation.client_fraction", "> 0"),
-    "record-history-maybe": (patched(federation__record_history="maybe"),
-                             "federation.record_history", "true, false or auto"),
-    "history-dtype": (patched(federation__history_dtype="float64"),
-                      "federation.history_dtype", "float16"),
-    "alpha-negative": (patched(federation__partition={"name": "dirichlet", "alpha": -1}),
-                       "federation.partition.alpha", "> 0"),
-    "partition-unknown-key": (patched(federation__partition={"name": "iid", "beta": 1}),
-                              "federation.partition.beta", "unknown key"),
-    "partition-list": (patched(federation__partition=["iid"]), "federation.partition",
-                       "expected a mapping"),
+    "client-fraction-zero": (
+        patched(federation__client_fraction=0),
+        "federation.client_fraction",
+        "> 0",
+    ),
+    "record-history-maybe": (
+        patched(federation__record_history="maybe"),
+        "federation.record_history",
+        "true, false or auto",
+    ),
+    "history-dtype": (
+        patched(federation__history_dtype="float64"),
+        "federation.history_dtype",
+        "float16",
+    ),
+    "alpha-negative": (
+        patched(federation__partition={"name": "dirichlet", "alpha": -1}),
+        "federation.partition.alpha",
+        "> 0",
+    ),
+    "partition-unknown-key": (
+        patched(federation__partition={"name": "iid", "beta": 1}),
+        "federation.partition.beta",
+        "unknown key",
+    ),
+    "partition-list": (
+        patched(federation__partition=["iid"]),
+        "federation.partition",
+        "expected a mapping",
+    ),
     # -- scenario
     "kind-missing": (patched(scenario={"client": 0}), "scenario.kind", "missing required"),
     "kind-typo": (patched(scenario__kind="backdor"), "scenario.kind", "did you mean"),
     "client-out-of-range": (patched(scenario__client=7), "scenario.client", "0..2"),
-    "label-out-of-range": (patched(scenario__target_label=10), "scenario.target_label",
-                           "0..9"),
-    "poison-fraction-high": (patched(scenario__poison_fraction=1.5),
-                             "scenario.poison_fraction", "<= 1"),
-    "pattern-corner": (patched(scenario__trigger_corner="top_left"),
-                       "scenario.trigger_corner", "bottom-right"),
-    "trigger-choice": (patched(scenario__trigger="sqare"), "scenario.trigger",
-                       "did you mean 'square'"),
+    "label-out-of-range": (patched(scenario__target_label=10), "scenario.target_label", "0..9"),
+    "poison-fraction-high": (
+        patched(scenario__poison_fraction=1.5),
+        "scenario.poison_fraction",
+        "<= 1",
+    ),
+    "pattern-corner": (
+        patched(scenario__trigger_corner="top_left"),
+        "scenario.trigger_corner",
+        "bottom-right",
+    ),
+    "trigger-choice": (
+        patched(scenario__trigger="sqare"),
+        "scenario.trigger",
+        "did you mean 'square'",
+    ),
     # -- methods, metrics, seeds, device
     "methods-empty-list": (patched(methods=[]), "methods", "at least one method"),
     "methods-empty-mapping": (patched(methods={}), "methods", "at least one method"),
     "methods-twice": (patched(methods=["retrain", "retrain"]), "methods", "listed twice"),
-    "methods-nested-list": (patched(methods=[["retrain"]]), "methods[0]",
-                            "expected a method name, got a list"),
-    "method-typo": (patched(methods={"ferari": {}}), "methods.ferari",
-                    "did you mean 'ferrari'"),
-    "method-param-range": (patched(methods={"finetune": {"rounds": 0}}),
-                           "methods.finetune.rounds", ">= 1"),
-    "sweep-empty": (patched(methods={"finetune": {"rounds": []}}),
-                    "methods.finetune.rounds", "at least one value"),
-    "sweep-too-long": (patched(methods={"finetune": {"rounds": list(range(1, 1100))}}),
-                       "methods.finetune.rounds", "at most 1,000"),
-    "sweep-product": (patched(methods={"finetune": {"rounds": list(range(1, 41)),
-                                                    "local_epochs": list(range(1, 41))}}),
-                      "methods.finetune", "1,600 rows"),
-    "method-param-typo": (patched(methods={"finetune": {"round": 1}}),
-                          "methods.finetune.round", "did you mean 'rounds'"),
-    "method-params-list": (patched(methods={"finetune": [1]}), "methods.finetune",
-                           "expected a mapping"),
+    "methods-nested-list": (
+        patched(methods=[["retrain"]]),
+        "methods[0]",
+        "expected a method name, got a list",
+    ),
+    "method-typo": (patched(methods={"ferari": {}}), "methods.ferari", "did you mean 'ferrari'"),
+    "method-param-range": (
+        patched(methods={"finetune": {"rounds": 0}}),
+        "methods.finetune.rounds",
+        ">= 1",
+    ),
+    "sweep-empty": (
+        patched(methods={"finetune": {"rounds": []}}),
+        "methods.finetune.rounds",
+        "at least one value",
+    ),
+    "sweep-too-long": (
+        patched(methods={"finetune": {"rounds": list(range(1, 1100))}}),
+        "methods.finetune.rounds",
+        "at most 1,000",
+    ),
+    "sweep-product": (
+        patched(
+            methods={"finetune": {"rounds": list(range(1, 41)), "local_epochs": list(range(1, 41))}}
+        ),
+        "methods.finetune",
+        "1,600 rows",
+    ),
+    "method-param-typo": (
+        patched(methods={"finetune": {"round": 1}}),
+        "methods.finetune.round",
+        "did you mean 'rounds'",
+    ),
+    "method-params-list": (
+        patched(methods={"finetune": [1]}),
+        "methods.finetune",
+        "expected a mapping",
+    ),
     "metrics-empty": (patched(metrics=[]), "metrics", "non-empty list"),
     "metrics-string": (patched(metrics="test_acc"), "metrics", "non-empty list"),
     "metric-unknown": (patched(metrics=["acc"]), "metrics[0]", "unknown metric"),
-    "metric-list-as-name": (patched(metrics=[["test_acc"]]), "metrics[0]",
-                            "expected a name (string), got a list"),
+    "metric-list-as-name": (
+        patched(metrics=[["test_acc"]]),
+        "metrics[0]",
+        "expected a name (string), got a list",
+    ),
     "seeds-empty": (patched(seeds=[]), "seeds", "non-empty list"),
     "seeds-twice": (patched(seeds=[0, 0]), "seeds", "seed 0 is listed twice"),
     "seed-negative": (patched(seeds=[-1]), "seeds[0]", ">= 0"),
@@ -335,35 +462,51 @@ def test_malformed_file(case, tmp_path, capsys):
         assert f": {key}" in line, f"the key {key!r} is not named: {line}"
     assert words in line, line
     # `run` refuses the file the same way, before anything else
-    assert one_error(capsys, ["run", str(path), "--out", str(tmp_path / "out")]) == \
-        f"fubench: error: {line}"
+    assert (
+        one_error(capsys, ["run", str(path), "--out", str(tmp_path / "out")])
+        == f"fubench: error: {line}"
+    )
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("changes", [
-    {"federation__lr": 1}, {"federation__momentum": 0}, {"federation__weight_decay": 0},
-    {"federation__client_fraction": 1},
-    {"federation__partition": {"name": "dirichlet", "alpha": 1}},
-    {"scenario__poison_fraction": 1}, {"methods": {"retrain": {}, "ferrari": {"lr": 1}}},
-    {"methods": {"ferrari": {"lr": [1, 2]}}}, {"device": "cuda:0"}, {"device": "mps"},
-], ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()))
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"federation__lr": 1},
+        {"federation__momentum": 0},
+        {"federation__weight_decay": 0},
+        {"federation__client_fraction": 1},
+        {"federation__partition": {"name": "dirichlet", "alpha": 1}},
+        {"scenario__poison_fraction": 1},
+        {"methods": {"retrain": {}, "ferrari": {"lr": 1}}},
+        {"methods": {"ferrari": {"lr": [1, 2]}}},
+        {"device": "cuda:0"},
+        {"device": "mps"},
+    ],
+    ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()),
+)
 def test_integers_are_valid_numbers(changes, tmp_path, capsys):
     path = write(tmp_path, patched(**changes)())
     assert main(["validate", str(path)]) == 0, capsys.readouterr().err
     config = load_scenario(path, get_registry())
-    floats = [config.federation.lr, config.federation.momentum,
-              config.federation.weight_decay, config.federation.client_fraction,
-              config.federation.partition.params.get("alpha", 0.5),
-              config.scenario.params["poison_fraction"],
-              *[m.params["lr"] for m in config.methods if m.name == "ferrari"]]
+    floats = [
+        config.federation.lr,
+        config.federation.momentum,
+        config.federation.weight_decay,
+        config.federation.client_fraction,
+        config.federation.partition.params.get("alpha", 0.5),
+        config.scenario.params["poison_fraction"],
+        *[m.params["lr"] for m in config.methods if m.name == "ferrari"],
+    ]
     assert all(type(v) is float for v in floats), floats
 
 
 def test_numbers_with_an_exponent_are_numbers(tmp_path, capsys):
     """1e-3 is a string to YAML 1.1 (PyYAML); scenario files read it as YAML 1.2 does."""
     text = patched()().replace("  clients: 3\n", "  clients: 3\n  lr: 1e-3\n  momentum: 9E-1\n")
-    text = text.replace("  finetune:\n    rounds: 1\n", "  finetune:\n    rounds: 1\n"
-                                                         "  ferrari:\n    lr: 5.0e-4\n")
+    text = text.replace(
+        "  finetune:\n    rounds: 1\n", "  finetune:\n    rounds: 1\n  ferrari:\n    lr: 5.0e-4\n"
+    )
     path = write(tmp_path, text)
     assert main(["validate", str(path)]) == 0, capsys.readouterr().err
     config = load_scenario(path, get_registry())
@@ -379,10 +522,18 @@ def test_numbers_with_an_exponent_are_numbers(tmp_path, capsys):
 YAML_1_1_SURPRISES = {
     "base-60": ("  clients: 3\n", "  clients: 1:05\n", "federation.clients", "'1:05'"),
     "underscore": ("  clients: 3\n", "  clients: 1_0\n", "federation.clients", "'1_0'"),
-    "yes-as-bool": ("  rounds: 1\nmethods:", "  rounds: 1\n  record_history: yes\nmethods:",
-                    "federation.record_history", "'yes'"),
-    "off-as-bool": ("  target_label: 9\n", "  target_label: 9\n  poison_fraction: off\n",
-                    "scenario.poison_fraction", "'off'"),
+    "yes-as-bool": (
+        "  rounds: 1\nmethods:",
+        "  rounds: 1\n  record_history: yes\nmethods:",
+        "federation.record_history",
+        "'yes'",
+    ),
+    "off-as-bool": (
+        "  target_label: 9\n",
+        "  target_label: 9\n  poison_fraction: off\n",
+        "scenario.poison_fraction",
+        "'off'",
+    ),
 }
 
 
@@ -411,12 +562,18 @@ def test_numbers_read_as_yaml_1_2_reads_them(tmp_path, capsys):
 def test_a_setting_that_counts_at_some_sweep_point_is_accepted(tmp_path, capsys):
     """mc_samples counts where the curvature sweep reaches ggn_mc; epsilon where the
     noise sweep reaches dp_calibrated."""
-    text = patched(methods={"retrain": {},
-                            "tis_reset": {"curvature": ["ggn_exact", "ggn_mc"], "mc_samples": 4,
-                                          "minimal_retrain_rounds": [0, 2],
-                                          "minimal_retrain_lr": 0.01},
-                            "fedrecovery": {"noise": ["sigma", "dp_calibrated"],
-                                            "epsilon": 2.0}})()
+    text = patched(
+        methods={
+            "retrain": {},
+            "tis_reset": {
+                "curvature": ["ggn_exact", "ggn_mc"],
+                "mc_samples": 4,
+                "minimal_retrain_rounds": [0, 2],
+                "minimal_retrain_lr": 0.01,
+            },
+            "fedrecovery": {"noise": ["sigma", "dp_calibrated"], "epsilon": 2.0},
+        }
+    )()
     assert main(["validate", str(write(tmp_path, text))]) == 0, capsys.readouterr().err
 
 
@@ -424,8 +581,10 @@ def test_merge_keys_share_settings_and_explicit_keys_win(tmp_path, capsys):
     """``<<: *anchor`` is standard YAML; a key written out overrides the merged one."""
     text = patched()()
     assert "federation:\n  clients: 3\n" in text
-    text = text.replace("federation:\n  clients: 3\n",
-                        "federation:\n  <<: &shared {clients: 4, lr: 0.2}\n  clients: 3\n")
+    text = text.replace(
+        "federation:\n  clients: 3\n",
+        "federation:\n  <<: &shared {clients: 4, lr: 0.2}\n  clients: 3\n",
+    )
     path = write(tmp_path, text)
     assert main(["validate", str(path)]) == 0, capsys.readouterr().err
     config = load_scenario(path, get_registry())
@@ -457,13 +616,15 @@ def test_a_refusal_after_loading_real_data_is_still_one_line(tmp_path, monkeypat
 
     valid = write(tmp_path, patched()(), "valid.yaml")
     monkeypatch.setattr(fubench.data, "_LOADED", {})  # loaded anew: its note is said again
-    line = one_error(capsys, ["plot", "attention", str(valid), "-o", str(tmp_path / "a.png"),
-                              "--split", "bogus"])
+    line = one_error(
+        capsys, ["plot", "attention", str(valid), "-o", str(tmp_path / "a.png"), "--split", "bogus"]
+    )
     assert "--split: scenario 'probe' has no evaluation set 'bogus'" in line, line
     (tmp_path / "FILE").write_text("")
     monkeypatch.setattr(fubench.data, "_LOADED", {})
-    line = one_error(capsys, ["plot", "attention", str(valid), "-o",
-                              str(tmp_path / "FILE" / "a.png")])
+    line = one_error(
+        capsys, ["plot", "attention", str(valid), "-o", str(tmp_path / "FILE" / "a.png")]
+    )
     assert "a file, not a folder" in line, line
 
 
@@ -508,14 +669,22 @@ MEMORY_PROBE = textwrap.dedent("""\
 def test_hostile_files_stay_under_a_gigabyte(tmp_path):
     """The alias bomb, 20,000-deep nesting and a value that is small parsed but
     gigabytes printed: each one line, under 1 GB more than fubench itself uses."""
-    files = [write(tmp_path, alias_bomb(), "bomb.yaml"),
-             write(tmp_path, "version: 1\ndescription: " + "[" * 20000 + "]" * 20000 + "\n",
-                   "deep.yaml"),
-             write(tmp_path, repr_bomb(500_000, 90_000), "repr.yaml"),
-             write(tmp_path, patched(federation__lr=int("1" * 4000))(), "bigint.yaml")]
+    files = [
+        write(tmp_path, alias_bomb(), "bomb.yaml"),
+        write(
+            tmp_path, "version: 1\ndescription: " + "[" * 20000 + "]" * 20000 + "\n", "deep.yaml"
+        ),
+        write(tmp_path, repr_bomb(500_000, 90_000), "repr.yaml"),
+        write(tmp_path, patched(federation__lr=int("1" * 4000))(), "bigint.yaml"),
+    ]
     assert (tmp_path / "repr.yaml").stat().st_size < MAX_FILE_BYTES
-    done = subprocess.run([sys.executable, "-c", MEMORY_PROBE, *map(str, files)],
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE, *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2, done.stderr[-3000:]
     assert "Traceback" not in done.stderr and "MemoryError" not in done.stderr
@@ -585,8 +754,11 @@ def test_bad_command_line(case, tiny, tmp_path, capsys):
 #: other commands, refused before any training: (command, args after the file, words)
 OTHER_CASES: dict[str, tuple[str, list[str], str]] = {
     "quality-device-bogus": ("quality", ["--device", "bogus"], "--device: expected"),
-    "quality-replicas-1": ("quality", ["--replicas", "1"], "--replicas: expected a whole "
-                                                         "number from 2"),
+    "quality-replicas-1": (
+        "quality",
+        ["--replicas", "1"],
+        "--replicas: expected a whole number from 2",
+    ),
     "quality-replicas-huge": ("quality", ["--replicas", "9" * 23], "--replicas"),
     "quality-delta-nan": ("quality", ["--delta", "nan"], "--delta: expected a number"),
     "quality-delta-negative": ("quality", ["--delta", "-1"], "--delta"),
@@ -596,8 +768,11 @@ OTHER_CASES: dict[str, tuple[str, list[str], str]] = {
     "attention-device-bogus": ("plot attention", ["--device", "bogus"], "--device: expected"),
     "attention-seed-negative": ("plot attention", ["--seed", "-1"], "--seed"),
     "attention-images-0": ("plot attention", ["--images", "0"], "--images"),
-    "attention-split-bogus": ("plot attention", ["--split", "bogus"],
-                              "--split: scenario 'tiny_backdoor' has no evaluation set"),
+    "attention-split-bogus": (
+        "plot attention",
+        ["--split", "bogus"],
+        "--split: scenario 'tiny_backdoor' has no evaluation set",
+    ),
 }
 
 
@@ -607,8 +782,13 @@ def test_other_commands_refuse_before_training(case, tiny, tmp_path, capsys):
     skip_where_cuda_99_exists(case)
     (tmp_path / "FILE").write_text("")
     args = [str(tmp_path / "FILE") if a == "FILE" else a for a in args]
-    out = ["--out", str(tmp_path / "out")] if command == "quality" and "--out" not in args \
-        else ["-o", str(tmp_path / "a.png")] if command != "quality" else []
+    out = (
+        ["--out", str(tmp_path / "out")]
+        if command == "quality" and "--out" not in args
+        else ["-o", str(tmp_path / "a.png")]
+        if command != "quality"
+        else []
+    )
     line = one_error(capsys, [*command.split(), str(tiny), *out, *args])
     assert words in line, line
     assert_nothing_ran(tmp_path)
@@ -625,9 +805,11 @@ def test_leaderboard_flags_and_a_missing_board_are_one_line(tmp_path, capsys):
     assert len(err) == 1 and f"{missing} does not exist; write it" in err[0], err
 
 
-@pytest.mark.parametrize("args", [[], ["frobnicate"], ["list", "bogus"],
-                                  ["plot", "tradeoff", "x.json"], ["run"]],
-                         ids=lambda a: " ".join(a) or "nothing")
+@pytest.mark.parametrize(
+    "args",
+    [[], ["frobnicate"], ["list", "bogus"], ["plot", "tradeoff", "x.json"], ["run"]],
+    ids=lambda a: " ".join(a) or "nothing",
+)
 def test_usage_errors_are_one_line(args, capsys):
     if not args:
         with bounded():
@@ -666,25 +848,55 @@ PREFLIGHT_CASES: dict[str, tuple[dict[str, str], list[str], dict[str, str], str,
     "cache-read-only": ({}, [], {"FUBENCH_CACHE": "RO/c"}, "FUBENCH_CACHE", "not writable"),
     "data-is-a-file": ({}, [], {"FUBENCH_DATA": "FILE"}, "FUBENCH_DATA", "a file"),
     "data-read-only": ({}, [], {"FUBENCH_DATA": "RO/d"}, "FUBENCH_DATA", "not writable"),
-    "more-clients-than-samples": ({"clients: 3": "clients: 300"}, [], {},
-                                  "federation.clients", "300 clients but"),
-    "min-size-too-large": ({"{name: iid}": "{name: dirichlet, min_size: 200}"}, [], {},
-                           "federation.partition.min_size", "lower min_size"),
-    "exclusive-classes-nested": ({"{name: iid}": "{name: preferential, "
-                                                 "exclusive_classes: [[1], 2, 3]}"}, [], {},
-                                 "federation.partition.exclusive_classes", "[[1], 2, 3]"),
-    "exclusive-classes-twice": ({"{name: iid}": "{name: preferential, "
-                                                "exclusive_classes: [1, 1, 3]}"}, [], {},
-                                "federation.partition.exclusive_classes", "distinct"),
-    "trigger-margin-too-large": ({"poison_fraction: 0.5": "poison_fraction: 0.5, "
-                                                          "trigger_margin: 20"}, [], {},
-                                 "scenario.trigger_margin", "does not fit 16x16"),
-    "trigger-size-too-large": ({"poison_fraction: 0.5": "poison_fraction: 0.5, "
-                                "trigger: square, trigger_size: 30"}, [], {},
-                               "scenario.trigger_size", "does not fit 16x16"),
-    "model-list-as-width": ({"model: {name: mnist_cnn}": "model: {name: mlp, "
-                                                         "hidden: [[1], 2]}"}, [], {},
-                            "model.hidden[0]", "a whole number >= 1, got [1]"),
+    "more-clients-than-samples": (
+        {"clients: 3": "clients: 300"},
+        [],
+        {},
+        "federation.clients",
+        "300 clients but",
+    ),
+    "min-size-too-large": (
+        {"{name: iid}": "{name: dirichlet, min_size: 200}"},
+        [],
+        {},
+        "federation.partition.min_size",
+        "lower min_size",
+    ),
+    "exclusive-classes-nested": (
+        {"{name: iid}": "{name: preferential, exclusive_classes: [[1], 2, 3]}"},
+        [],
+        {},
+        "federation.partition.exclusive_classes",
+        "[[1], 2, 3]",
+    ),
+    "exclusive-classes-twice": (
+        {"{name: iid}": "{name: preferential, exclusive_classes: [1, 1, 3]}"},
+        [],
+        {},
+        "federation.partition.exclusive_classes",
+        "distinct",
+    ),
+    "trigger-margin-too-large": (
+        {"poison_fraction: 0.5": "poison_fraction: 0.5, trigger_margin: 20"},
+        [],
+        {},
+        "scenario.trigger_margin",
+        "does not fit 16x16",
+    ),
+    "trigger-size-too-large": (
+        {"poison_fraction: 0.5": "poison_fraction: 0.5, trigger: square, trigger_size: 30"},
+        [],
+        {},
+        "scenario.trigger_size",
+        "does not fit 16x16",
+    ),
+    "model-list-as-width": (
+        {"model: {name: mnist_cnn}": "model: {name: mlp, hidden: [[1], 2]}"},
+        [],
+        {},
+        "model.hidden[0]",
+        "a whole number >= 1, got [1]",
+    ),
     "device-mps-in-file": ({"device: cpu": "device: mps"}, [], {}, "device", "mps"),
 }
 
@@ -694,6 +906,7 @@ def test_checked_before_training(case, tiny, tmp_path, capsys, monkeypatch):
     changes, args, env, key, words = PREFLIGHT_CASES[case]
     if case == "device-mps-in-file":
         import torch
+
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             pytest.skip("this machine has an Apple GPU")
     text = tiny.read_text()
@@ -724,15 +937,21 @@ def test_checked_before_training(case, tiny, tmp_path, capsys, monkeypatch):
 
 
 # ------------------------------------------------------------------- stored results
-@pytest.mark.parametrize("content", [
-    '{"schema": 1, "scenario": {"na', "[1, 2, 3]", '{"schema": 1}', "\xff\xfe garbage",
-    '{"schema": 1, "seed": 0, "scenario": {"name": "s"}, "methods": {"m": 3}}',
-    "[" * 100_000 + "]" * 100_000,
-], ids=["truncated", "a-list", "no-methods", "not-utf8", "row-not-a-row", "deep"])
+@pytest.mark.parametrize(
+    "content",
+    [
+        '{"schema": 1, "scenario": {"na',
+        "[1, 2, 3]",
+        '{"schema": 1}',
+        "\xff\xfe garbage",
+        '{"schema": 1, "seed": 0, "scenario": {"name": "s"}, "methods": {"m": 3}}',
+        "[" * 100_000 + "]" * 100_000,
+    ],
+    ids=["truncated", "a-list", "no-methods", "not-utf8", "row-not-a-row", "deep"],
+)
 def test_table_names_a_corrupt_result_file(content, tmp_path, capsys):
     path = tmp_path / "corrupt.json"
-    path.write_bytes(content.encode("latin-1") if content.startswith("\xff") else
-                     content.encode())
+    path.write_bytes(content.encode("latin-1") if content.startswith("\xff") else content.encode())
     line = one_error(capsys, ["table", str(path)])
     assert str(path) in line, line
 

@@ -28,11 +28,11 @@ import copy
 
 import pytest
 import torch
+from fubench_builtins.models import MnistCNN
 from torch.func import functional_call, grad, vmap
 from torch.nn import functional as F
 
 from fubench import Federation, ForgetRequest, ScenarioSetup, Split, TrainSettings
-from fubench_builtins.models import MnistCNN
 from tests.benchtools import Interleaved, run
 
 CLIENTS, PER_CLIENT, BATCH = 3, 384, 32
@@ -44,8 +44,13 @@ def make_workload(per_client: int = PER_CLIENT):
     torch.manual_seed(0)
     model = MnistCNN().build((1, 28, 28), 10)
     g = torch.Generator().manual_seed(0)
-    clients = [Split(torch.rand(per_client, 1, 28, 28, generator=g),
-                     torch.randint(0, 10, (per_client,), generator=g)) for _ in range(CLIENTS)]
+    clients = [
+        Split(
+            torch.rand(per_client, 1, 28, 28, generator=g),
+            torch.randint(0, 10, (per_client,), generator=g),
+        )
+        for _ in range(CLIENTS)
+    ]
     request = ForgetRequest((0,), {})
     setup = ScenarioSetup(clients, clients, request, {"test": clients[0]}, ["test_acc"])
     return model, clients, setup
@@ -57,8 +62,9 @@ def workload():
 
 
 def engine_round(model, setup) -> None:
-    fed = Federation(setup, SETTINGS, rounds=1, client_fraction=1.0, seed=0,
-                     device=torch.device("cpu"))
+    fed = Federation(
+        setup, SETTINGS, rounds=1, client_fraction=1.0, seed=0, device=torch.device("cpu")
+    )
     fed.train(copy.deepcopy(model), data="train")
 
 
@@ -72,7 +78,7 @@ def bare_round(model, clients) -> None:
         opt = torch.optim.SGD(local.parameters(), lr=SETTINGS.lr, momentum=SETTINGS.momentum)
         order = torch.randperm(len(data), generator=g)
         for i in range(0, len(data), BATCH):
-            index = order[i:i + BATCH]
+            index = order[i : i + BATCH]
             opt.zero_grad(set_to_none=True)
             F.cross_entropy(local(data.x[index]), data.y[index]).backward()
             opt.step()
@@ -96,7 +102,7 @@ def vmap_round(model, clients) -> None:
     xs = torch.stack([d.x for d in clients])
     ys = torch.stack([d.y for d in clients])
     for i in range(0, len(clients[0]), BATCH):
-        index = torch.stack([o[i:i + BATCH] for o in orders])
+        index = torch.stack([o[i : i + BATCH] for o in orders])
         x = torch.gather(xs, 1, index[:, :, None, None, None].expand(-1, -1, *xs.shape[2:]))
         y = torch.gather(ys, 1, index)
         grads = step(stacked, x, y)
@@ -110,19 +116,26 @@ def vmap_round(model, clients) -> None:
 def test_bench_engine_against_bare_sgd(benchmark):
     timed = not getattr(benchmark, "disabled", False)
     model, clients, setup = make_workload(PER_CLIENT if timed else BATCH)
-    timer = Interleaved({"engine": lambda: engine_round(model, setup),
-                         "bare": lambda: bare_round(model, clients),
-                         "vmap": lambda: vmap_round(model, clients)})
+    timer = Interleaved(
+        {
+            "engine": lambda: engine_round(model, setup),
+            "bare": lambda: bare_round(model, clients),
+            "vmap": lambda: vmap_round(model, clients),
+        }
+    )
     if not run(benchmark, timer):
         return
     n = CLIENTS * PER_CLIENT
-    LINES.extend([
-        f"FedAvg local training, {CLIENTS} clients x {PER_CLIENT} samples, batch {BATCH}, "
-        f"MNIST CNN, {torch.get_num_threads()} thread(s); speed ratios from each variant's "
-        f"fastest round:",
-        timer.line("engine", "bare", "engine/bare"),
-        timer.line("vmap", "engine", "vmap/engine"),
-        f"  engine: {n / timer.best('engine'):.0f} samples/s"])
+    LINES.extend(
+        [
+            f"FedAvg local training, {CLIENTS} clients x {PER_CLIENT} samples, batch {BATCH}, "
+            f"MNIST CNN, {torch.get_num_threads()} thread(s); speed ratios from each variant's "
+            f"fastest round:",
+            timer.line("engine", "bare", "engine/bare"),
+            timer.line("vmap", "engine", "vmap/engine"),
+            f"  engine: {n / timer.best('engine'):.0f} samples/s",
+        ]
+    )
 
 
 def test_vmap_round_trains_like_sequential_sgd(workload):
@@ -141,7 +154,9 @@ def test_vmap_round_trains_like_sequential_sgd(workload):
         order = torch.randperm(64, generator=g)
         for i in range(0, 64, BATCH):
             opt.zero_grad()
-            F.cross_entropy(m1(data.x[order[i:i + BATCH]]), data.y[order[i:i + BATCH]]).backward()
+            F.cross_entropy(
+                m1(data.x[order[i : i + BATCH]]), data.y[order[i : i + BATCH]]
+            ).backward()
             opt.step()
         states.append({k: v.detach().clone() for k, v in m1.named_parameters()})
     # the same schedule through vmap
@@ -154,8 +169,8 @@ def test_vmap_round_trains_like_sequential_sgd(workload):
         return F.cross_entropy(functional_call(m2, p, (x,)), y)
 
     for i in range(0, 64, BATCH):
-        x = torch.stack([d.x[o[i:i + BATCH]] for d, o in zip(one, orders)])
-        y = torch.stack([d.y[o[i:i + BATCH]] for d, o in zip(one, orders)])
+        x = torch.stack([d.x[o[i : i + BATCH]] for d, o in zip(one, orders)])
+        y = torch.stack([d.y[o[i : i + BATCH]] for d, o in zip(one, orders)])
         grads = vmap(grad(loss))(stacked, x, y)
         for k in stacked:
             velocity[k].mul_(SETTINGS.momentum).add_(grads[k])

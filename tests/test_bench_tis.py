@@ -25,12 +25,12 @@ import warnings
 
 import pytest
 import torch
+from fubench_builtins.models import MnistCNN
+from fubench_builtins.tis_reset import CURVATURES, backpack_extension, client_curvature
 from torch import nn
 from torch.nn import functional as F
 
 from fubench import Split
-from fubench_builtins.models import MnistCNN
-from fubench_builtins.tis_reset import CURVATURES, backpack_extension, client_curvature
 from tests.benchtools import Interleaved, run
 
 BATCH = 32
@@ -44,8 +44,7 @@ def workload(n: int):
     torch.manual_seed(0)
     model = MnistCNN().build((1, 28, 28), 10)
     g = torch.Generator().manual_seed(0)
-    data = Split(torch.rand(n, 1, 28, 28, generator=g),
-                 torch.randint(0, 10, (n,), generator=g))
+    data = Split(torch.rand(n, 1, 28, 28, generator=g), torch.randint(0, 10, (n,), generator=g))
     mask = torch.rand(n, generator=g) < 0.3
     return model, data, mask
 
@@ -53,21 +52,28 @@ def workload(n: int):
 def gradient_pass(model: nn.Module, data: Split) -> None:
     for start in range(0, len(data), BATCH):
         model.zero_grad(set_to_none=True)
-        F.cross_entropy(model(data.x[start:start + BATCH]),
-                        data.y[start:start + BATCH]).backward()
+        F.cross_entropy(
+            model(data.x[start : start + BATCH]), data.y[start : start + BATCH]
+        ).backward()
 
 
-def bare_backpack(net: nn.Module, loss_fn: nn.Module, data: Split, mask: torch.Tensor,
-                  curvature: str) -> dict[str, dict[str, torch.Tensor]]:
+def bare_backpack(
+    net: nn.Module, loss_fn: nn.Module, data: Split, mask: torch.Tensor, curvature: str
+) -> dict[str, dict[str, torch.Tensor]]:
     """The same sub-batch passes, BackPACK alone: no copy, no conversion, no split
     bookkeeping beyond the sums."""
     from backpack import backpack
 
-    sums = {part: {n: torch.zeros_like(p) for n, p in net.named_parameters()}
-            for part in ("forget", "retained")}
+    sums = {
+        part: {n: torch.zeros_like(p) for n, p in net.named_parameters()}
+        for part in ("forget", "retained")
+    }
     for start in range(0, len(data), BATCH):
-        x, y, m = (data.x[start:start + BATCH], data.y[start:start + BATCH],
-                   mask[start:start + BATCH])
+        x, y, m = (
+            data.x[start : start + BATCH],
+            data.y[start : start + BATCH],
+            mask[start : start + BATCH],
+        )
         for part, select in (("forget", m), ("retained", ~m)):
             extension, field = backpack_extension(curvature, part)
             net.zero_grad(set_to_none=True)
@@ -94,24 +100,31 @@ def test_bench_tis_curvature(benchmark, curvature):
         for _ in range(GRAD_REPEATS):
             gradient_pass(model, data)
 
-    timer = Interleaved({
-        "grad": grad,
-        "bare": lambda: bare_backpack(net, loss_fn, data, mask, curvature),
-        "tis": lambda: client_curvature(model, data, mask, curvature, batch_size=BATCH)})
+    timer = Interleaved(
+        {
+            "grad": grad,
+            "bare": lambda: bare_backpack(net, loss_fn, data, mask, curvature),
+            "tis": lambda: client_curvature(model, data, mask, curvature, batch_size=BATCH),
+        }
+    )
     if not run(benchmark, timer):
         return
     per_grad = timer.best("grad") / GRAD_REPEATS
-    LINES.append(f"  {curvature:<12} tis/bare {timer.ratio('bare', 'tis'):.2f}  "
-                 f"tis/grad {timer.best('tis') / per_grad:.1f}  "
-                 f"(tis {timer.spread('tis')}; bare {timer.spread('bare')}; "
-                 f"grad x{GRAD_REPEATS} {timer.spread('grad')})")
+    LINES.append(
+        f"  {curvature:<12} tis/bare {timer.ratio('bare', 'tis'):.2f}  "
+        f"tis/grad {timer.best('tis') / per_grad:.1f}  "
+        f"(tis {timer.spread('tis')}; bare {timer.spread('bare')}; "
+        f"grad x{GRAD_REPEATS} {timer.spread('grad')})"
+    )
 
 
 def test_bench_ratios(capsys):
     """Print the ratios (runs last in this file). A report, not an assertion."""
     if not LINES:
         pytest.skip("benchmarks ran with timing disabled (use --benchmark-enable)")
-    head = (f"TIS-Reset curvature pass ({N_SAMPLES} samples, batch {BATCH}, MNIST CNN, "
-            f"{torch.get_num_threads()} thread(s)); ratios of each variant's fastest round:")
+    head = (
+        f"TIS-Reset curvature pass ({N_SAMPLES} samples, batch {BATCH}, MNIST CNN, "
+        f"{torch.get_num_threads()} thread(s)); ratios of each variant's fastest round:"
+    )
     with capsys.disabled():
         print("\n" + "\n".join([head, *LINES]))

@@ -5,7 +5,6 @@ what to fix."""
 from __future__ import annotations
 
 import re
-
 import types
 from pathlib import Path
 
@@ -17,11 +16,12 @@ import fubench.testing as kit
 from fubench.plugins import load_registry, reset_registry
 
 
-
 def _builtin_entry_points():
     from fubench.plugins import BUILTIN_DISTRIBUTION, _entry_points
-    return [ep for ep in _entry_points()
-            if ep.dist is not None and ep.dist.name == BUILTIN_DISTRIBUTION]
+
+    return [
+        ep for ep in _entry_points() if ep.dist is not None and ep.dist.name == BUILTIN_DISTRIBUTION
+    ]
 
 
 #: the built-ins only, whatever else happens to be installed in the environment
@@ -45,6 +45,7 @@ def test_every_builtin_kind_is_exercised():
 
 class Greedy(fubench.Unlearner):
     """Declares it needs only the requesting client, then trains every client."""
+
     name = "kit_greedy"
     participation = "requesting"
 
@@ -54,6 +55,7 @@ class Greedy(fubench.Unlearner):
 
 class Shrinker(fubench.Unlearner):
     """Returns a model of another architecture."""
+
     name = "kit_shrinker"
     participation = "none"
 
@@ -63,6 +65,7 @@ class Shrinker(fubench.Unlearner):
 
 class Dice(fubench.Unlearner):
     """Adds noise from torch's global RNG instead of ctx.generator."""
+
     name = "kit_dice"
     participation = "none"
 
@@ -75,6 +78,7 @@ class Dice(fubench.Unlearner):
 
 class Fragile(fubench.Unlearner):
     """Crashes on scenarios whose request has no target class."""
+
     name = "kit_fragile"
     participation = "none"
 
@@ -84,6 +88,7 @@ class Fragile(fubench.Unlearner):
 
 class Shy(fubench.Unlearner):
     """Declines everything."""
+
     name = "kit_shy"
     participation = "none"
 
@@ -93,6 +98,7 @@ class Shy(fubench.Unlearner):
 
 class Amnesia(fubench.Unlearner):
     """A well-behaved (if useless) method: the positive control."""
+
     name = "kit_amnesia"
     participation = "none"
     unsupported_kinds = {"bias": "not about colours"}
@@ -122,24 +128,29 @@ def _plugin(name: str, **hooks) -> types.ModuleType:
     return module
 
 
-BROKEN = _plugin("kit_broken", fubench_unlearners=[Greedy, Shrinker, Dice, Fragile, Shy],
-                 fubench_metrics=[NaNMetric], fubench_partitioners=[Overlapping])
+BROKEN = _plugin(
+    "kit_broken",
+    fubench_unlearners=[Greedy, Shrinker, Dice, Fragile, Shy],
+    fubench_metrics=[NaNMetric],
+    fubench_partitioners=[Overlapping],
+)
 GOOD = _plugin("kit_good", fubench_unlearners=[Amnesia])
 
 
 @pytest.fixture(scope="module")
 def broken_kit():
-    return kit.Kit(load_registry(extra_plugins=[BROKEN, GOOD],
-                                 entry_points=_builtin_entry_points()))
+    return kit.Kit(
+        load_registry(extra_plugins=[BROKEN, GOOD], entry_points=_builtin_entry_points())
+    )
 
 
 def _failure(kit_: kit.Kit, what: str, name: str) -> str:
     with pytest.raises(kit.ConformanceError) as info:
         kit_.check(what, name)
     text = str(info.value)
-    assert text.splitlines()[0] == (f"{what} '{name}' (plugin '"
-                                    f"{kit_.owner(what, name)}') fails the fubench "
-                                    f"conformance kit:")
+    assert text.splitlines()[0] == (
+        f"{what} '{name}' (plugin '{kit_.owner(what, name)}') fails the fubench conformance kit:"
+    )
     return text
 
 
@@ -152,13 +163,15 @@ def test_participation_violation_is_reported(broken_kit):
 
 
 def test_wrong_architecture_is_reported(broken_kit):
-    assert "returned a model of another architecture" in _failure(broken_kit, "method",
-                                                                  "kit_shrinker")
+    assert "returned a model of another architecture" in _failure(
+        broken_kit, "method", "kit_shrinker"
+    )
 
 
 def test_nondeterminism_is_reported(broken_kit):
     assert "two runs with the same seed gave different models" in _failure(
-        broken_kit, "method", "kit_dice")
+        broken_kit, "method", "kit_dice"
+    )
 
 
 def test_crash_on_a_kind_is_reported(broken_kit):
@@ -166,8 +179,9 @@ def test_crash_on_a_kind_is_reported(broken_kit):
     (line,) = text.splitlines()[1:]
     assert line.startswith("  - on scenario kinds ") and "'client'" in line
     # the message names the plugin's own line that raised, not the harness's
-    assert re.search(r": unlearn\(\) raised KeyError: 'target' \(test_conformance\.py:\d+\)$",
-                     line), line
+    assert re.search(
+        r": unlearn\(\) raised KeyError: 'target' \(test_conformance\.py:\d+\)$", line
+    ), line
     assert "'backdoor'" not in text, "the kinds it serves pass"
 
 
@@ -177,7 +191,8 @@ def test_method_that_declines_everything_fails(broken_kit):
 
 def test_nan_metric_is_reported(broken_kit):
     assert "returned nan; return None for an undefined value" in _failure(
-        broken_kit, "metric", "kit_nan")
+        broken_kit, "metric", "kit_nan"
+    )
 
 
 def test_overlapping_partitioner_is_reported(broken_kit):
@@ -223,35 +238,53 @@ WRONG_ARGUMENT = types.ModuleType("p_args")
 WRONG_ARGUMENT.fubench_method_result = fubench.hookimpl(_wrong_argument)
 
 
-@pytest.mark.parametrize("module, expected", [
-    (WRONG_ARGUMENT,
-     "plugin 'p_args': hook fubench_method_result() has argument(s) methd that the hook "
-     "does not provide; use any of: scenario, seed, method, result"),
-    (_plugin("p_nameless", fubench_unlearners=[Nameless]),
-     "plugin 'p_nameless': Nameless has no `name`; set a class attribute name = \"...\""),
-    (_plugin("p_bare", fubench_unlearners=Amnesia),
-     "plugin 'p_bare': fubench_unlearners() returned <class 'tests.test_conformance.Amnesia'>; "
-     "return a list of classes, e.g. [Amnesia]"),
-    (types.SimpleNamespace(__name__="p_unmarked", fubench_metrics=_unmarked),
-     "plugin 'p_unmarked': fubench_metrics lacks the @fubench.hookimpl decorator, so fubench "
-     "would never call it; decorate it"),
-], ids=["wrong-argument", "missing-name", "not-a-list", "undecorated"])
+@pytest.mark.parametrize(
+    "module, expected",
+    [
+        (
+            WRONG_ARGUMENT,
+            "plugin 'p_args': hook fubench_method_result() has argument(s) methd that the hook "
+            "does not provide; use any of: scenario, seed, method, result",
+        ),
+        (
+            _plugin("p_nameless", fubench_unlearners=[Nameless]),
+            "plugin 'p_nameless': Nameless has no `name`; set a class attribute name = \"...\"",
+        ),
+        (
+            _plugin("p_bare", fubench_unlearners=Amnesia),
+            "plugin 'p_bare': fubench_unlearners() returned "
+            "<class 'tests.test_conformance.Amnesia'>; "
+            "return a list of classes, e.g. [Amnesia]",
+        ),
+        (
+            types.SimpleNamespace(__name__="p_unmarked", fubench_metrics=_unmarked),
+            "plugin 'p_unmarked': fubench_metrics lacks the @fubench.hookimpl decorator, "
+            "so fubench "
+            "would never call it; decorate it",
+        ),
+    ],
+    ids=["wrong-argument", "missing-name", "not-a-list", "undecorated"],
+)
 def test_plugin_errors_are_one_line_naming_plugin_and_fix(module, expected, capsys):
     """A broken plugin is skipped with one line; the others load."""
     registry = load_registry(extra_plugins=[GOOD, module], entry_points=[])
     name, problem = expected.split(": ", 1)
     assert capsys.readouterr().err.splitlines() == [
-        f"fubench: {name} is broken and was skipped: {problem}; fix it"]
+        f"fubench: {name} is broken and was skipped: {problem}; fix it"
+    ]
     assert next(p for p in registry.plugins if p.name == module.__name__).error == problem
     assert "kit_amnesia" in registry.methods, "the other plugins still load"
 
 
 def test_a_name_registered_twice_stays_an_error():
     with pytest.raises(fubench.PluginError) as info:
-        load_registry(extra_plugins=[GOOD, _plugin("p_twin", fubench_unlearners=[Amnesia])],
-                      entry_points=[])
-    assert str(info.value) == ("method 'kit_amnesia' is registered by two plugins: 'kit_good' "
-                               "and 'p_twin'; rename one or uninstall a plugin")
+        load_registry(
+            extra_plugins=[GOOD, _plugin("p_twin", fubench_unlearners=[Amnesia])], entry_points=[]
+        )
+    assert str(info.value) == (
+        "method 'kit_amnesia' is registered by two plugins: 'kit_good' "
+        "and 'p_twin'; rename one or uninstall a plugin"
+    )
 
 
 def install_typo_plugin(tmp_path, monkeypatch) -> None:
@@ -269,16 +302,19 @@ def test_import_error_is_one_line_with_the_failing_line(tmp_path, monkeypatch, c
     install_typo_plugin(tmp_path, monkeypatch)
     registry = load_registry()
     err = [line for line in capsys.readouterr().err.splitlines() if "typo" in line]
-    assert err == ["fubench: plugin 'typo' (fu-typo 0.3) failed to import (fu_typo.py:3) and "
-                   "was skipped: ImportError: cannot import name 'Unlerner' from 'fubench' "
-                   f"({Path(fubench.__file__)}); fix it or `pip uninstall fu-typo` "
-                   "(FUBENCH_DISABLE_PLUGIN_AUTOLOAD=1 runs without third-party plugins, "
-                   "FUBENCH_PLUGINS=a,b with only those)"]
+    assert err == [
+        "fubench: plugin 'typo' (fu-typo 0.3) failed to import (fu_typo.py:3) and "
+        "was skipped: ImportError: cannot import name 'Unlerner' from 'fubench' "
+        f"({Path(fubench.__file__)}); fix it or `pip uninstall fu-typo` "
+        "(FUBENCH_DISABLE_PLUGIN_AUTOLOAD=1 runs without third-party plugins, "
+        "FUBENCH_PLUGINS=a,b with only those)"
+    ]
     assert "retrain" in registry.methods.names(), "the others still load"
 
 
-def test_the_kit_asked_about_a_plugin_that_cannot_import_prints_one_line(tmp_path, monkeypatch,
-                                                                          capsys):
+def test_the_kit_asked_about_a_plugin_that_cannot_import_prints_one_line(
+    tmp_path, monkeypatch, capsys
+):
     install_typo_plugin(tmp_path, monkeypatch)
     monkeypatch.delenv("FUBENCH_DISABLE_PLUGIN_AUTOLOAD", raising=False)
     reset_registry()  # the kit loads the installed plugins itself, as from a shell
@@ -290,5 +326,7 @@ def test_the_kit_asked_about_a_plugin_that_cannot_import_prints_one_line(tmp_pat
         reset_registry()
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1, err
-    assert err[0].startswith("fubench.testing: error: plugin 'typo' (fu-typo 0.3) failed to "
-                             "import (fu_typo.py:3): ImportError")
+    assert err[0].startswith(
+        "fubench.testing: error: plugin 'typo' (fu-typo 0.3) failed to "
+        "import (fu_typo.py:3): ImportError"
+    )

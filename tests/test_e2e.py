@@ -61,7 +61,7 @@ class Reader(fubench.Unlearner):
 
 class Writer(fubench.Unlearner):
     name = "writer"
-    parameters = {"k": 1, "scale": 10}   # the reader picks the point by k, as γ does
+    parameters = {"k": 1, "scale": 10}  # the reader picks the point by k, as γ does
 
     def unlearn(self, ctx):
         return fubench.UnlearnResult(ctx.model, artifacts={"k": self.k * self.scale})
@@ -116,13 +116,15 @@ def test_second_run_reuses_models_and_rows(test_registry, backdoor_yaml, tmp_pat
     assert again["methods"]["original"]["metrics"] == first["methods"]["original"]["metrics"]
 
 
-def test_a_reader_runs_again_when_what_it_reads_changes(registry, backdoor_yaml, tmp_path,
-                                                       capsys):
+def test_a_reader_runs_again_when_what_it_reads_changes(registry, backdoor_yaml, tmp_path, capsys):
     """random_reset mirrors tis_reset: a new tis_reset row makes its reader stale too."""
     path = backdoor_yaml()
-    path.write_text(path.read_text().replace(
-        "methods: {retrain: {}, finetune: {rounds: 1}}",
-        "methods: {retrain: {}, finetune: {rounds: 1}, writer: {scale: 10}, reader: {}}"))
+    path.write_text(
+        path.read_text().replace(
+            "methods: {retrain: {}, finetune: {rounds: 1}}",
+            "methods: {retrain: {}, finetune: {rounds: 1}, writer: {scale: 10}, reader: {}}",
+        )
+    )
     first = read_result(Runner(load_scenario(path, registry), registry, out=tmp_path).run()[0])
     assert first["methods"]["reader"]["metrics"]["upstream_k"] == 10
     path.write_text(path.read_text().replace("writer: {scale: 10}", "writer: {scale: 20}"))
@@ -133,14 +135,16 @@ def test_a_reader_runs_again_when_what_it_reads_changes(registry, backdoor_yaml,
     assert again["methods"]["reader"]["metrics"]["upstream_k"] == 20
 
 
-def test_changed_method_params_recompute_only_that_row(test_registry, backdoor_yaml, tmp_path,
-                                                       capsys):
+def test_changed_method_params_recompute_only_that_row(
+    test_registry, backdoor_yaml, tmp_path, capsys
+):
     path = backdoor_yaml()
     Runner(load_scenario(path, test_registry), test_registry, out=tmp_path).run()
     path.write_text(path.read_text().replace("finetune: {rounds: 1}", "finetune: {rounds: 2}"))
     capsys.readouterr()
-    result = read_result(Runner(load_scenario(path, test_registry), test_registry,
-                                out=tmp_path).run()[0])
+    result = read_result(
+        Runner(load_scenario(path, test_registry), test_registry, out=tmp_path).run()[0]
+    )
     assert "finetune: reused" not in capsys.readouterr().err
     assert result["methods"]["finetune"]["params"]["rounds"] == 2
 
@@ -149,20 +153,35 @@ def test_runs_are_deterministic_on_cpu(test_registry, backdoor_yaml, tmp_path):
     config = load_scenario(backdoor_yaml(), test_registry)
     results = []
     for i in range(2):
-        runner = Runner(config, test_registry, out=tmp_path / str(i),
-                        cache=fubench.engine.ModelCache(enabled=False))
+        runner = Runner(
+            config,
+            test_registry,
+            out=tmp_path / str(i),
+            cache=fubench.engine.ModelCache(enabled=False),
+        )
         results.append(read_result(runner.run()[0]))
     for row in ("original", "finetune", "retrain"):
-        a = {k: v for k, v in results[0]["methods"][row]["metrics"].items() if k not in ("seconds", "rtr")}
-        b = {k: v for k, v in results[1]["methods"][row]["metrics"].items() if k not in ("seconds", "rtr")}
+        a = {
+            k: v
+            for k, v in results[0]["methods"][row]["metrics"].items()
+            if k not in ("seconds", "rtr")
+        }
+        b = {
+            k: v
+            for k, v in results[1]["methods"][row]["metrics"].items()
+            if k not in ("seconds", "rtr")
+        }
         assert a == b
 
 
 def test_failures_are_recorded_and_the_run_goes_on(registry, backdoor_yaml, tmp_path, capsys):
     path = backdoor_yaml()
-    path.write_text(path.read_text().replace(
-        "methods: {retrain: {}, finetune: {rounds: 1}}",
-        "methods: [crash, greedy, picky, finetune, reader]"))
+    path.write_text(
+        path.read_text().replace(
+            "methods: {retrain: {}, finetune: {rounds: 1}}",
+            "methods: [crash, greedy, picky, finetune, reader]",
+        )
+    )
     code = run_cli("run", str(path), "--out", str(tmp_path), "-q")
     assert code == 1, "a failed row makes the exit code 1"
     out = capsys.readouterr().out
@@ -208,13 +227,16 @@ def test_torchvision_path_reads_a_local_data_root(tmp_path, monkeypatch):
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
     images = (subset.x_train[:, 0] * 255).round().to(torch.uint8)
-    for prefix, x, y in (("train", images[:4000], subset.y_train[:4000]),
-                         ("t10k", images[4000:], subset.y_train[4000:])):
+    for prefix, x, y in (
+        ("train", images[:4000], subset.y_train[:4000]),
+        ("t10k", images[4000:], subset.y_train[4000:]),
+    ):
         header = (2051).to_bytes(4, "big") + len(x).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
         (raw / f"{prefix}-images-idx3-ubyte").write_bytes(header + x.numpy().tobytes())
         header = (2049).to_bytes(4, "big") + len(y).to_bytes(4, "big")
         (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(
-            header + y.to(torch.uint8).numpy().tobytes())
+            header + y.to(torch.uint8).numpy().tobytes()
+        )
     data = MNIST(source="torchvision", download=False).load(tmp_path)
     assert data.source.startswith("torchvision MNIST (4000 train / 1000 test)")
     assert torch.allclose(data.x_train, subset.x_train[:4000], atol=1 / 255)
@@ -227,8 +249,17 @@ def test_short_backdoor_run_on_real_mnist(tmp_path, capsys):
     path = tmp_path / "short.yaml"
     text = (ROOT / "scenarios" / "backdoor_mnist.yaml").read_text()
     path.write_text(text.replace("rounds: 15", "rounds: 2"))
-    code = run_cli("run", str(path), "--seeds", "0", "--methods", "finetune",
-                   "--out", str(tmp_path / "out"), "-q")
+    code = run_cli(
+        "run",
+        str(path),
+        "--seeds",
+        "0",
+        "--methods",
+        "finetune",
+        "--out",
+        str(tmp_path / "out"),
+        "-q",
+    )
     assert code == 0
     result = read_result(tmp_path / "out" / "backdoor_mnist" / "seed_0.json")
     assert "MNIST" in result["dataset"]["source"] or "mnist" in result["dataset"]["source"]
@@ -249,8 +280,17 @@ def test_backdoor_mnist_scenario_holds_short(tmp_path):
 
 
 def check_backdoor_scenario(tmp_path, seeds):
-    code = run_cli("run", str(ROOT / "scenarios" / "backdoor_mnist.yaml"), "--seeds", seeds,
-                   "--methods", "finetune", "--out", str(tmp_path), "-q")
+    code = run_cli(
+        "run",
+        str(ROOT / "scenarios" / "backdoor_mnist.yaml"),
+        "--seeds",
+        seeds,
+        "--methods",
+        "finetune",
+        "--out",
+        str(tmp_path),
+        "-q",
+    )
     assert code == 0
     for seed in seeds.split(","):
         result = json.loads((tmp_path / "backdoor_mnist" / f"seed_{seed}.json").read_text())
@@ -268,11 +308,10 @@ def test_fresh_recomputes_only_the_rows_asked_for(test_registry, backdoor_yaml, 
     assert run_cli("run", str(file), "--out", out, "-q") == 0
     path = tmp_path / "res" / "tiny_backdoor" / "seed_0.json"
     stored = json.loads(path.read_text())
-    stored["methods"]["finetune"]["seconds"] = 12345.0      # a mark that only survives
-    stored["methods"]["original"]["seconds"] = 12345.0      # if the row is kept
+    stored["methods"]["finetune"]["seconds"] = 12345.0  # a mark that only survives
+    stored["methods"]["original"]["seconds"] = 12345.0  # if the row is kept
     path.write_text(json.dumps(stored))
-    assert run_cli("run", str(file), "--out", out, "--methods", "retrain", "--fresh",
-                   "-q") == 0
+    assert run_cli("run", str(file), "--out", out, "--methods", "retrain", "--fresh", "-q") == 0
     after = json.loads(path.read_text())["methods"]
     assert after["finetune"]["seconds"] == 12345.0
     assert after["original"]["seconds"] != 12345.0

@@ -32,26 +32,35 @@ class Layer:
     """A virtual environment on top of this one, and pip acting on it."""
 
     def __init__(self, root: Path):
-        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True,
-                       timeout=120)
+        subprocess.run(
+            [sys.executable, "-m", "venv", "--without-pip", str(root)], check=True, timeout=120
+        )
         self.python = str(root / "bin" / "python")
-        self.site = Path(subprocess.check_output(
-            [self.python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            text=True).strip())
+        self.site = Path(
+            subprocess.check_output(
+                [self.python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                text=True,
+            ).strip()
+        )
         base = sysconfig.get_paths()["purelib"]
         (self.site / "_fubench_base.pth").write_text(f"import site; site.addsitedir({base!r})\n")
 
     def pip(self, *args: str) -> None:
-        done = subprocess.run([sys.executable, "-m", "pip", "--python", self.python, *args],
-                              capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "--python", self.python, *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, f"pip {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
 
     def installed(self) -> bool:
         return any(self.site.glob("fubench_gradient_ascent-*.dist-info"))
 
     def run(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
-        return subprocess.run([self.python, *args], capture_output=True, text=True,
-                              timeout=600, **kwargs)
+        return subprocess.run(
+            [self.python, *args], capture_output=True, text=True, timeout=600, **kwargs
+        )
 
     def listed_plugins(self) -> dict[str, dict]:
         """`fubench plugins --json` in a fresh process of the layer, as a user sees it."""
@@ -88,8 +97,9 @@ def layer(tmp_path_factory):
     except md.PackageNotFoundError:
         pass
     copy = tmp_path_factory.mktemp("example") / PACKAGE.name  # builds leave no trace here
-    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__", "build",
-                                                                 "*.egg-info", ".*"))
+    shutil.copytree(
+        PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info", ".*")
+    )
     layer = Layer(tmp_path_factory.mktemp("layer") / "env")
     layer.pip("install", "--no-deps", "--no-build-isolation", "-q", str(copy))
     layer.package = copy
@@ -101,8 +111,9 @@ def test_installed_package_is_listed(layer):
     assert (entry["distribution"], entry["version"], entry["builtin"]) == (DIST, "0.1.0", False)
     assert entry["provides"] == {"method": [METHOD]}
     assert entry["hooks"] == ["fubench_unlearners"] and entry["error"] is None
-    assert ENTRY_POINT not in {p.name for p in load_registry().plugins}, \
+    assert ENTRY_POINT not in {p.name for p in load_registry().plugins}, (
         "the test environment itself does not see it"
+    )
 
 
 def test_fubench_run_shows_its_rows(layer, backdoor_yaml, tmp_path, capsys, monkeypatch):
@@ -110,8 +121,10 @@ def test_fubench_run_shows_its_rows(layer, backdoor_yaml, tmp_path, capsys, monk
     monkeypatch.syspath_prepend(str(layer.site))
     reset_registry(load_registry(extra_plugins=[TEST_PLUGIN]))
     out = tmp_path / "results"
-    assert run_cli("run", str(backdoor_yaml(rounds=1)), "--methods", METHOD,
-                   "--out", str(out), "-q") == 0
+    assert (
+        run_cli("run", str(backdoor_yaml(rounds=1)), "--methods", METHOD, "--out", str(out), "-q")
+        == 0
+    )
     table = capsys.readouterr().out
     rows = [line for line in table.splitlines() if line.startswith("|")]
     assert [r.split("|")[1].strip() for r in rows[2:]] == ["original", METHOD, "retrain"]
@@ -122,8 +135,17 @@ def test_fubench_run_shows_its_rows(layer, backdoor_yaml, tmp_path, capsys, monk
 
 
 def test_its_own_test_suite_passes(layer):
-    done = layer.run("-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:benchmark",
-                     str(layer.package / "tests"), cwd=layer.package)
+    done = layer.run(
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:benchmark",
+        str(layer.package / "tests"),
+        cwd=layer.package,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "skipped" not in done.stdout, "installed, nothing may be skipped"
 
@@ -144,9 +166,18 @@ def test_fubench_run_on_real_mnist(layer, write_yaml, tmp_path):
         seeds: [0]
         device: cpu
         """)
-    done = layer.run("-m", "fubench.cli", "run", str(scenario), "--methods", METHOD,
-                     "--out", str(tmp_path / "out"), "-q",
-                     env={**os.environ, "FUBENCH_PLUGINS": ENTRY_POINT})
+    done = layer.run(
+        "-m",
+        "fubench.cli",
+        "run",
+        str(scenario),
+        "--methods",
+        METHOD,
+        "--out",
+        str(tmp_path / "out"),
+        "-q",
+        env={**os.environ, "FUBENCH_PLUGINS": ENTRY_POINT},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert any(line.startswith(f"| {METHOD}") for line in done.stdout.splitlines()), done.stdout
 

@@ -6,6 +6,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from fubench_builtins.bias import BiasFeature, ColourFeature
+from fubench_builtins.fedcdp import FedCDP
+from fubench_builtins.fedrecovery import FedRecovery, implied_epsilon, noise_std, parameter_entries
+from fubench_builtins.finetune import FineTune
+from fubench_builtins.partitioners import IID
+from fubench_builtins.sensitive import SensitiveFeature
+from fubench_builtins.tis_reset import client_curvature, reset_masks, target_information_score
 from torch import nn
 
 import fubench
@@ -14,15 +21,6 @@ from fubench.errors import ParticipationError
 from fubench.fl.federation import Federation
 from fubench.fl.training import TrainSettings, generator
 from fubench.params import as_param
-from fubench_builtins.bias import BiasFeature, ColourFeature
-from fubench_builtins.fedcdp import FedCDP
-from fubench_builtins.fedrecovery import (FedRecovery, implied_epsilon, noise_std,
-                                          parameter_entries)
-from fubench_builtins.finetune import FineTune
-from fubench_builtins.partitioners import IID
-from fubench_builtins.sensitive import SensitiveFeature
-from fubench_builtins.tis_reset import (client_curvature, reset_masks,
-                                        target_information_score)
 
 
 def grey_digits(n: int = 120, seed: int = 0) -> fubench.Dataset:
@@ -42,8 +40,8 @@ def test_implied_epsilon_inverts_the_calibration():
     for d, epsilon, beta in [(12.4, 1.0, 1e-5), (0.5, 8.0, 1e-3), (3.0, 0.1, 1e-6)]:
         sigma = noise_std(d, epsilon, beta)
         assert implied_epsilon(sigma, d, beta) == pytest.approx(epsilon, rel=1e-9)
-    assert implied_epsilon(0.02, 0.0, 1e-5) == 0.0       # no sensitivity, no leak
-    assert implied_epsilon(0.0, 1.0, 1e-5) is None       # no noise: no guarantee
+    assert implied_epsilon(0.02, 0.0, 1e-5) == 0.0  # no sensitivity, no leak
+    assert implied_epsilon(0.0, 1.0, 1e-5) is None  # no noise: no guarantee
 
 
 def test_the_literal_calibration_is_huge_against_the_default_sigma():
@@ -51,15 +49,14 @@ def test_the_literal_calibration_is_huge_against_the_default_sigma():
     assert noise_std(12.4, 1.0, 1e-5) == pytest.approx(60.8, abs=0.1)
     assert as_param(FedRecovery.parameters["noise"]).default == "sigma"
     assert as_param(FedRecovery.parameters["sigma"]).default == 0.02
-    assert implied_epsilon(0.02, 12.4, 1e-5) > 1e5        # honest: no meaningful DP
+    assert implied_epsilon(0.02, 12.4, 1e-5) > 1e5  # honest: no meaningful DP
 
 
 def test_noise_goes_to_parameters_not_batchnorm_buffers():
     model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(8, 2))
     entries = parameter_entries(model)
     state = model.state_dict()
-    flat_names = [k for k, v in state.items() if v.is_floating_point()
-                  for _ in range(v.numel())]
+    flat_names = [k for k, v in state.items() if v.is_floating_point() for _ in range(v.numel())]
     params = {name for name, _ in model.named_parameters()}
     assert entries.tolist() == [name in params for name in flat_names]
     assert not entries[[i for i, n in enumerate(flat_names) if "running" in n]].any()
@@ -83,8 +80,9 @@ def test_bias_methods_see_what_clients_keep_and_only_retrain_sees_the_rebalanced
     assert fed.retained_clients == [1, 2]
     with pytest.raises(ParticipationError, match="gold standard's data"):
         fed.train(nn.Linear(1, 1), data="reference")
-    gold = Federation(setup, TrainSettings(), 1, 1.0, 0, torch.device("cpu"), "retained",
-                      reference=True)
+    gold = Federation(
+        setup, TrainSettings(), 1, 1.0, 0, torch.device("cpu"), "retained", reference=True
+    )
     assert gold.retained_clients == [0, 1, 2]
 
 
@@ -99,8 +97,9 @@ def test_the_bias_feature_is_the_colour_not_a_region():
     # one gain per colour channel: within a channel δ is proportional to the pixel
     ratio = delta[0, 0][x[0, 0] > 0] / x[0, 0][x[0, 0] > 0]
     assert torch.allclose(ratio, ratio[0].expand_as(ratio))
-    assert not torch.allclose(delta[0, 0] / x[0, 0].clamp_min(1e-6),
-                              delta[0, 1] / x[0, 1].clamp_min(1e-6)), "channels differ"
+    assert not torch.allclose(
+        delta[0, 0] / x[0, 0].clamp_min(1e-6), delta[0, 1] / x[0, 1].clamp_min(1e-6)
+    ), "channels differ"
 
 
 def test_ferrari_perturbs_the_requests_feature():
@@ -111,18 +110,28 @@ def test_ferrari_perturbs_the_requests_feature():
     assert delta.shape == (5, 4, 3, 6, 6)
     mask = torch.zeros(3, 6, 6, dtype=torch.bool)
     mask[:, :2, :2] = True
-    region = perturbations(x, fubench.RegionFeature(mask), 5, 0.05, 1.0,
-                           torch.Generator().manual_seed(1))
+    region = perturbations(
+        x, fubench.RegionFeature(mask), 5, 0.05, 1.0, torch.Generator().manual_seed(1)
+    )
     assert torch.all(region[:, :, ~mask] == 0) and torch.any(region[:, :, mask] != 0)
 
 
 def test_sensitive_retrain_alone_trains_on_noised_data():
-    data = fubench.Dataset("rows", "synthetic (tests only)", torch.randn(60, 4),
-                           torch.arange(60) % 2, torch.randn(20, 4), torch.arange(20) % 2, 2,
-                           modality="tabular", feature_names=["a", "b", "c", "d"])
+    data = fubench.Dataset(
+        "rows",
+        "synthetic (tests only)",
+        torch.randn(60, 4),
+        torch.arange(60) % 2,
+        torch.randn(20, 4),
+        torch.arange(20) % 2,
+        2,
+        modality="tabular",
+        feature_names=["a", "b", "c", "d"],
+    )
     parts = IID().partition(data.y_train, 3, generator(0, "partition"))
     setup = SensitiveFeature(columns=["b"], noise_scope="all").build(
-        data, parts, generator(0, "scenario"))
+        data, parts, generator(0, "scenario")
+    )
     assert len(setup.retained[0]) == 0
     assert torch.equal(setup.retained[1].x, setup.train[1].x), "methods see clean data"
     assert not torch.equal(setup.reference[1].x[:, 1], setup.train[1].x[:, 1])
@@ -158,8 +167,9 @@ def test_tis_never_resets_negative_curvature_of_a_tanh_model():
     forget[:8] = True
     report = client_curvature(model, Split(x, y), forget, "diag_hessian")
     n_f, n_r = report["n_forget"], report["n_retained"]
-    h = {k: (n_f * report["forget"][k] + n_r * report["retained"][k]) / 40
-         for k in report["forget"]}
+    h = {
+        k: (n_f * report["forget"][k] + n_r * report["retained"][k]) / 40 for k in report["forget"]
+    }
     h_prime = dict(report["forget"])
     assert any(bool((v < 0).any()) for v in h.values()), "the test needs negative entries"
     masks = reset_masks(target_information_score(h, h_prime), gamma=0.99)

@@ -34,6 +34,7 @@ DELAY = 0.2
 #: metrics that measure time, not the model
 TIMINGS = {"seconds", "rtr"}
 
+
 class Slow(nn.Module):
     """Sleeps ``$FUBENCH_FAULT_DELAY`` seconds in every training step; same numbers."""
 
@@ -55,8 +56,14 @@ class SlowCNN(fubench.ModelFactory):
 
     def build(self, input_shape, n_classes):
         c, h, w = input_shape
-        return Slow(nn.Sequential(nn.Conv2d(c, 4, 3, padding=1), nn.ReLU(), nn.Flatten(),
-                                  nn.Linear(4 * h * w, n_classes)))
+        return Slow(
+            nn.Sequential(
+                nn.Conv2d(c, 4, 3, padding=1),
+                nn.ReLU(),
+                nn.Flatten(),
+                nn.Linear(4 * h * w, n_classes),
+            )
+        )
 
 
 #: the plugin the runs use: the tests' data set and the slow model; fresh processes
@@ -78,8 +85,10 @@ device: cpu
 """
 
 #: name -> (rounds, methods)
-SCENARIOS = {"plain": (2, "{retrain: {}, finetune: {rounds: [1, 2]}}"),
-             "history": (3, "{retrain: {}, fedrecovery: {}}")}
+SCENARIOS = {
+    "plain": (2, "{retrain: {}, finetune: {rounds: [1, 2]}}"),
+    "history": (3, "{retrain: {}, fedrecovery: {}}"),
+}
 
 
 class Env:
@@ -91,15 +100,22 @@ class Env:
         site = base / "site"
         info = site / "fubench_fault_plugin-0.1.dist-info"
         info.mkdir(parents=True)
-        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fubench-fault-plugin\n"
-                                       "Version: 0.1\n")
+        (info / "METADATA").write_text(
+            "Metadata-Version: 2.1\nName: fubench-fault-plugin\nVersion: 0.1\n"
+        )
         (info / "entry_points.txt").write_text(
-            "[fubench]\nfault = tests.test_faults:FAULT_PLUGIN\n")
+            "[fubench]\nfault = tests.test_faults:FAULT_PLUGIN\n"
+        )
         self.cache, self.out = base / "cache", base / "out"
-        self.env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)]),
-                    "FUBENCH_PLUGINS": "fault", "FUBENCH_CACHE": str(self.cache),
-                    "FUBENCH_DATA": str(base / "data"), "PYTHONUNBUFFERED": "1",
-                    "OMP_NUM_THREADS": "1"}  # tiny models: threads only contend
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)]),
+            "FUBENCH_PLUGINS": "fault",
+            "FUBENCH_CACHE": str(self.cache),
+            "FUBENCH_DATA": str(base / "data"),
+            "PYTHONUNBUFFERED": "1",
+            "OMP_NUM_THREADS": "1",
+        }  # tiny models: threads only contend
         self.env.pop("FUBENCH_DISABLE_PLUGIN_AUTOLOAD", None)
         self.files = {}
         for name, (rounds, methods) in SCENARIOS.items():
@@ -108,15 +124,28 @@ class Env:
             self.files[name] = path
         self.runs = 0
 
-    def start(self, scenario: str, delay: float = 0.0,
-              args: tuple[str, ...] = ()) -> tuple[subprocess.Popen, Path]:
+    def start(
+        self, scenario: str, delay: float = 0.0, args: tuple[str, ...] = ()
+    ) -> tuple[subprocess.Popen, Path]:
         self.runs += 1
         log = self.base / f"run{self.runs}.stderr"
         handle = open(log, "w")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "fubench.cli", "run", str(self.files[scenario]),
-             "--out", str(self.out), *args], cwd=self.base, stdout=subprocess.DEVNULL,
-            stderr=handle, env={**self.env, "FUBENCH_FAULT_DELAY": str(delay)})
+            [
+                sys.executable,
+                "-m",
+                "fubench.cli",
+                "run",
+                str(self.files[scenario]),
+                "--out",
+                str(self.out),
+                *args,
+            ],
+            cwd=self.base,
+            stdout=subprocess.DEVNULL,
+            stderr=handle,
+            env={**self.env, "FUBENCH_FAULT_DELAY": str(delay)},
+        )
         handle.close()
         return proc, log
 
@@ -150,26 +179,34 @@ class Env:
         return sorted(self.cache.glob("*.pt"))
 
     def scratch(self) -> list[Path]:
-        return [p for folder in (self.cache, self.out) if folder.exists()
-                for p in folder.rglob("*.tmp")]
+        return [
+            p for folder in (self.cache, self.out) if folder.exists() for p in folder.rglob("*.tmp")
+        ]
 
 
 def rows(result: dict) -> dict:
     """What the rows computed, timings aside."""
-    return {label: (row["status"], {k: v for k, v in row["metrics"].items()
-                                    if k not in TIMINGS})
-            for label, row in result["methods"].items()}
+    return {
+        label: (row["status"], {k: v for k, v in row["metrics"].items() if k not in TIMINGS})
+        for label, row in result["methods"].items()
+    }
 
 
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory):
     """Each scenario run once, uninterrupted, in its own folders."""
     env = Env(tmp_path_factory.mktemp("baseline"))
-    runs = " or ".join(f"main(['run', {str(env.files[name])!r}, '--out', {str(env.out)!r}])"
-                       for name in SCENARIOS)
-    done = subprocess.run([sys.executable, "-c", f"import sys\nfrom fubench.cli import main\n"
-                           f"sys.exit({runs})"], cwd=env.base, env=env.env,
-                          capture_output=True, text=True, timeout=600)
+    runs = " or ".join(
+        f"main(['run', {str(env.files[name])!r}, '--out', {str(env.out)!r}])" for name in SCENARIOS
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", f"import sys\nfrom fubench.cli import main\nsys.exit({runs})"],
+        cwd=env.base,
+        env=env.env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return {name: rows(env.result(name)) for name in SCENARIOS}
 
@@ -191,8 +228,9 @@ def test_kill_9_in_each_phase_then_rerun(baseline, tmp_path):
     log = env.kill_when("plain", lambda log: "seed 0: finetune[rounds=2]" in log)
     assert "original model from cache" in log and "(the reference)" in log, log
     assert len(env.entries()) == 2
-    assert set(env.result("plain")["methods"]) == {"original", "retrain",
-                                                   "finetune[rounds=1]"}, "killed in a method"
+    assert set(env.result("plain")["methods"]) == {"original", "retrain", "finetune[rounds=1]"}, (
+        "killed in a method"
+    )
 
     log = env.run("plain")
     assert "original model from cache" in log and "reference from cache" in log, log
@@ -250,8 +288,9 @@ def test_workers_end_when_the_run_is_killed(tmp_path):
     proc, log = env.start("plain", DELAY, ("--jobs", "2", "--seeds", "0,1"))
     deadline = time.monotonic() + 240
     try:
-        while not (workers := workers_of(proc.pid)) or "training the original" not in \
-                log.read_text():
+        while (
+            not (workers := workers_of(proc.pid)) or "training the original" not in log.read_text()
+        ):
             assert proc.poll() is None, f"it ended before the kill: {log.read_text()}"
             assert time.monotonic() < deadline, f"no workers came: {log.read_text()}"
             time.sleep(0.05)
@@ -339,8 +378,11 @@ def test_a_corrupt_result_file_is_named_and_rebuilt(damage, tiny_run):
     rc, _, first = tiny_run()
     path = tiny_run.out / "plain" / "seed_0.json"
     text = path.read_text()
-    broken = {"truncated": text[: len(text) // 2], "a-list": "[]",
-              "rows-broken": json.dumps({**first, "methods": {"finetune": "fast"}})}
+    broken = {
+        "truncated": text[: len(text) // 2],
+        "a-list": "[]",
+        "rows-broken": json.dumps({**first, "methods": {"finetune": "fast"}}),
+    }
     if damage == "binary":
         path.write_bytes(b"\x00\xff\xfe\x89")
     else:
@@ -390,6 +432,7 @@ def test_stale_scratch_is_swept_and_live_scratch_kept(tiny_run):
     fresh_result_tmp.write_text("{")
     # an entry whose lock a live process holds is not touched
     import fcntl
+
     live = cache / ".aaaabbbbccccdddd.history.tmp"
     live.mkdir()
     with open(cache / ".aaaabbbbccccdddd.lock", "a+") as lock:
@@ -447,6 +490,7 @@ def test_a_torch_write_failure_on_a_full_disk_is_one_line(tiny_run, monkeypatch)
 
 def test_a_bug_still_shows_its_traceback(tiny_run, monkeypatch):
     """Only the machine's failures are turned into one line; a bug is not hidden."""
+
     def buggy(obj, path, *args, **kwargs):
         raise RuntimeError("a bug in fubench")
 

@@ -9,8 +9,7 @@ from torch import nn
 from fubench import ForgetRequest, ScenarioSetup, Split
 from fubench.errors import ParticipationError
 from fubench.fl.federation import Federation
-from fubench.fl.training import (TrainSettings, WeightedAverage, fedavg, state_copy,
-                                 sample_clients)
+from fubench.fl.training import TrainSettings, WeightedAverage, fedavg, sample_clients, state_copy
 
 
 def tiny_model(seed=0) -> nn.Module:
@@ -43,8 +42,14 @@ def test_one_round_is_the_sample_weighted_mean_of_local_models():
     model = tiny_model()
     start = state_copy(model)
     seen = {}
-    fedavg(model, clients, settings, rounds=1, seed=0,
-           on_round=lambda r, g, states, sizes: seen.update(states=states, sizes=sizes))
+    fedavg(
+        model,
+        clients,
+        settings,
+        rounds=1,
+        seed=0,
+        on_round=lambda r, g, states, sizes: seen.update(states=states, sizes=sizes),
+    )
     assert seen["sizes"] == {0: 10, 1: 30}
     for key, value in model.state_dict().items():
         expected = (10 * seen["states"][0][key] + 30 * seen["states"][1][key]) / 40
@@ -77,8 +82,14 @@ def test_masked_training_changes_only_masked_entries():
     before = state_copy(model)
     masks = {"0.weight": torch.zeros(3, 4, dtype=torch.bool)}
     masks["0.weight"][0, :2] = True
-    fedavg(model, clients, TrainSettings(batch_size=8, lr=0.5, momentum=0.9, weight_decay=0.1),
-           rounds=2, seed=0, param_masks=masks)
+    fedavg(
+        model,
+        clients,
+        TrainSettings(batch_size=8, lr=0.5, momentum=0.9, weight_decay=0.1),
+        rounds=2,
+        seed=0,
+        param_masks=masks,
+    )
     after = model.state_dict()
     changed = after["0.weight"] != before["0.weight"]
     assert changed[0, :2].all() and not changed[~masks["0.weight"]].any()
@@ -92,10 +103,18 @@ def federation(participation="all") -> Federation:
     mask[:4] = True
     retained = list(train)
     retained[0] = train[0].subset(~mask)
-    setup = ScenarioSetup(train, retained, ForgetRequest((0,), {0: mask}),
-                          {"test": client_data(5, 9)}, ["test_acc"])
-    return Federation(setup, TrainSettings(batch_size=4), rounds=2, client_fraction=1.0,
-                      seed=0, device=torch.device("cpu"), participation=participation)
+    setup = ScenarioSetup(
+        train, retained, ForgetRequest((0,), {0: mask}), {"test": client_data(5, 9)}, ["test_acc"]
+    )
+    return Federation(
+        setup,
+        TrainSettings(batch_size=4),
+        rounds=2,
+        client_fraction=1.0,
+        seed=0,
+        device=torch.device("cpu"),
+        participation=participation,
+    )
 
 
 def test_federation_counts_clients_rounds_and_bytes():

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from fubench_builtins.client_removal import layer_slices, parameter_mask
+from fubench_builtins.distillation import Distillation, accumulated_updates
+from fubench_builtins.federaser import FedEraser, calibrate
 from torch import nn
 from torch.nn import functional as F
 
@@ -18,9 +21,6 @@ from fubench.errors import ConfigError, NotApplicable
 from fubench.fl.federation import Federation
 from fubench.fl.history import RoundHistory
 from fubench.fl.training import TrainSettings, generator
-from fubench_builtins.client_removal import layer_slices, parameter_mask
-from fubench_builtins.distillation import Distillation, accumulated_updates
-from fubench_builtins.federaser import FedEraser, calibrate
 from tests.conftest import BACKDOOR_YAML
 
 
@@ -35,43 +35,77 @@ def write_history(path) -> RoundHistory:
     history = RoundHistory(path)
     sizes = {0: 1, 1: 1, 2: 2}
     start = torch.zeros(2)
-    history.record(0, {"w": start}, {0: {"w": torch.tensor([4.0, 0.0])},
-                                     1: {"w": torch.tensor([0.0, 1.0])},
-                                     2: {"w": torch.tensor([0.0, 4.0])}}, sizes)
+    history.record(
+        0,
+        {"w": start},
+        {
+            0: {"w": torch.tensor([4.0, 0.0])},
+            1: {"w": torch.tensor([0.0, 1.0])},
+            2: {"w": torch.tensor([0.0, 4.0])},
+        },
+        sizes,
+    )
     start = torch.tensor([1.0, 2.25])
-    history.record(1, {"w": start}, {0: {"w": start + torch.tensor([8.0, 0.0])},
-                                     1: {"w": start + torch.tensor([2.0, 0.0])},
-                                     2: {"w": start + torch.tensor([1.0, 0.0])}}, sizes)
+    history.record(
+        1,
+        {"w": start},
+        {
+            0: {"w": start + torch.tensor([8.0, 0.0])},
+            1: {"w": start + torch.tensor([2.0, 0.0])},
+            2: {"w": start + torch.tensor([1.0, 0.0])},
+        },
+        sizes,
+    )
     return history
 
 
-def context(model: nn.Module, history, participation: str, leaving=(0,),
-            server: torch.Tensor | None = None, kind: str = "client") -> UnlearnContext:
+def context(
+    model: nn.Module,
+    history,
+    participation: str,
+    leaving=(0,),
+    server: torch.Tensor | None = None,
+    kind: str = "client",
+) -> UnlearnContext:
     data = Split(torch.zeros(4, 2), torch.zeros(4, dtype=torch.long))
     empty = data.subset(torch.zeros(4, dtype=torch.bool))
     retained = [empty if c in leaving else data for c in range(3)]
-    setup = ScenarioSetup(train=[data] * 3, retained=retained,
-                          request=ForgetRequest(tuple(leaving), {}), eval_sets={},
-                          default_metrics=[])
-    fed = Federation(setup, TrainSettings(lr=0.1), 2, 1.0, 0, torch.device("cpu"),
-                     participation)
-    return UnlearnContext(model=model, initial_state={"w": torch.zeros_like(model.w)},
-                          make_model=lambda: model, request=setup.request, federation=fed,
-                          history=history, device=torch.device("cpu"), seed=0,
-                          generator=generator(0, "t"), scenario_kind=kind, server_data=server)
+    setup = ScenarioSetup(
+        train=[data] * 3,
+        retained=retained,
+        request=ForgetRequest(tuple(leaving), {}),
+        eval_sets={},
+        default_metrics=[],
+    )
+    fed = Federation(setup, TrainSettings(lr=0.1), 2, 1.0, 0, torch.device("cpu"), participation)
+    return UnlearnContext(
+        model=model,
+        initial_state={"w": torch.zeros_like(model.w)},
+        make_model=lambda: model,
+        request=setup.request,
+        federation=fed,
+        history=history,
+        device=torch.device("cpu"),
+        seed=0,
+        generator=generator(0, "t"),
+        scenario_kind=kind,
+        server_data=server,
+    )
 
 
 # --------------------------------------------------------------------- FedEraser
 def test_calibration_keeps_the_stored_length_and_takes_the_new_direction_per_layer():
-    old = torch.tensor([3.0, 4.0, 0.0, 2.0], dtype=torch.float64)     # layer norms 5, 2
+    old = torch.tensor([3.0, 4.0, 0.0, 2.0], dtype=torch.float64)  # layer norms 5, 2
     new = torch.tensor([0.0, -1.0, 1.0, 1.0], dtype=torch.float64)
     slices = [slice(0, 2), slice(2, 4)]
     out = calibrate(old, new, slices)
     assert torch.allclose(out[:2], torch.tensor([0.0, -5.0], dtype=torch.float64))
     assert torch.allclose(out[2:], 2 * new[2:] / new[2:].norm())
     # a layer the calibration did not move gets no step
-    assert torch.equal(calibrate(old, torch.zeros(4, dtype=torch.float64), slices),
-                       torch.zeros(4, dtype=torch.float64))
+    assert torch.equal(
+        calibrate(old, torch.zeros(4, dtype=torch.float64), slices),
+        torch.zeros(4, dtype=torch.float64),
+    )
 
 
 def test_layer_slices_follow_the_state_dict_order():
@@ -142,8 +176,9 @@ def test_whole_client_methods_declare_the_kinds_where_the_client_keeps_data():
 def test_distillation_subtracts_the_leaving_clients_weighted_updates(tmp_path):
     """Client 0 (weight 1/4 in both rounds): Σ p U = ([4, 0] + [8, 0]) / 4 = [3, 0]."""
     history = write_history(tmp_path)
-    assert torch.allclose(accumulated_updates(history, {0}, torch.device("cpu")).float(),
-                          torch.tensor([3.0, 0.0]))
+    assert torch.allclose(
+        accumulated_updates(history, {0}, torch.device("cpu")).float(), torch.tensor([3.0, 0.0])
+    )
     model = Weights(2)
     with torch.no_grad():
         model.w.copy_(torch.tensor([5.0, 5.0]))
@@ -169,8 +204,13 @@ def test_distillation_moves_the_student_towards_the_teacher():
 
     def gap(model):
         with torch.no_grad():
-            return float(F.kl_div(F.log_softmax(model(server), 1), F.softmax(teacher(server), 1),
-                                  reduction="batchmean"))
+            return float(
+                F.kl_div(
+                    F.log_softmax(model(server), 1),
+                    F.softmax(teacher(server), 1),
+                    reduction="batchmean",
+                )
+            )
 
     skewed = Distillation(epochs=0).unlearn(job.context("distillation")).model
     ctx = job.context("distillation")
@@ -203,9 +243,16 @@ def test_server_reserve_is_stratified_disjoint_and_deterministic(test_registry, 
         assert f"{len(got.x_server)} unlabeled {source}-split" in got.source
     assert fingerprint(reserve_for_server(data, 0.2, "test", 0)) != fingerprint(data)
 
-    config = load_scenario(write_yaml(text.replace(
-        "test_fraction: 0.3}", "test_fraction: 0.3, server_fraction: 0.1, server_from: test}"),
-        "srv.yaml"), test_registry)
+    config = load_scenario(
+        write_yaml(
+            text.replace(
+                "test_fraction: 0.3}",
+                "test_fraction: 0.3, server_fraction: 0.1, server_from: test}",
+            ),
+            "srv.yaml",
+        ),
+        test_registry,
+    )
     assert config.resolved()["dataset"]["server_fraction"] == 0.1
     assert "server_fraction" not in plain.resolved()["dataset"], "unchanged hash without it"
     assert datasets.load(config, test_registry).x_server is not None
@@ -213,7 +260,8 @@ def test_server_reserve_is_stratified_disjoint_and_deterministic(test_registry, 
 
 def test_server_from_without_a_fraction_is_an_error(test_registry, write_yaml):
     text = BACKDOOR_YAML.format(name="srv", dataset="tiny_images", rounds=1).replace(
-        "test_fraction: 0.3}", "test_fraction: 0.3, server_from: test}")
+        "test_fraction: 0.3}", "test_fraction: 0.3, server_from: test}"
+    )
     with pytest.raises(ConfigError, match="dataset.server_from: only used with"):
         load_scenario(write_yaml(text), test_registry)
 
@@ -223,7 +271,8 @@ def test_whole_client_methods_serve_the_feature_kinds_where_the_client_keeps_not
     it keeps nothing and leaves whole, as FedRecovery removes it."""
     stage = KIT.stage("sensitive")
     assert stage.setup.request.clients and not any(
-        len(stage.setup.retained[c]) for c in stage.setup.request.clients)
+        len(stage.setup.retained[c]) for c in stage.setup.request.clients
+    )
     outcome = stage.job.run(MethodSpec("federaser", {}))
     assert outcome.status == "ok", outcome.error
     assert outcome.clients == set(range(3)) - set(stage.setup.request.clients)

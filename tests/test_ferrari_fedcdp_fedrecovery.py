@@ -8,24 +8,35 @@ import math
 
 import pytest
 import torch
+from fubench_builtins.fedcdp import (
+    channel_scores,
+    class_activation_sums,
+    prunable_units,
+    prune,
+    pruned_channels,
+    tf_idf,
+)
+from fubench_builtins.fedrecovery import (
+    FedRecovery,
+    implied_epsilon,
+    noise_std,
+    round_residual,
+    sensitivity_bound,
+    weighted_residual,
+)
+from fubench_builtins.ferrari import perturbations, sensitivity_loss
 from torch import nn
 
-from fubench import data as datasets
 from fubench import ForgetRequest, RegionFeature, ScenarioSetup, Split, UnlearnContext
+from fubench import data as datasets
 from fubench.config import load_scenario
+from fubench.engine import Job
 from fubench.errors import NotApplicable
 from fubench.fl.federation import Federation
 from fubench.fl.history import RoundHistory
 from fubench.fl.training import TrainSettings, generator
 from fubench.results import read_result
-from fubench.engine import Job
 from fubench.runner import Runner
-from fubench_builtins.fedcdp import (channel_scores, class_activation_sums, prunable_units,
-                                     prune, pruned_channels, tf_idf)
-from fubench_builtins.fedrecovery import (FedRecovery, implied_epsilon, noise_std,
-                                          round_residual, sensitivity_bound,
-                                          weighted_residual)
-from fubench_builtins.ferrari import perturbations, sensitivity_loss
 from tests.conftest import BACKDOOR_YAML
 
 # ---------------------------------------------------------------------- Ferrari
@@ -38,7 +49,7 @@ def test_perturbations_live_in_the_mask_with_sigma_in_range():
     delta = perturbations(x, RegionFeature(mask), 4, 0.2, 0.3, torch.Generator().manual_seed(0))
     assert delta.shape == (4, 300, 1, 16, 16)
     assert torch.all(delta[..., ~mask] == 0), "no noise outside the feature"
-    sigma = delta[..., mask].std(dim=-1)          # one σ per (draw, sample), 64 pixels each
+    sigma = delta[..., mask].std(dim=-1)  # one σ per (draw, sample), 64 pixels each
     assert sigma.min() > 0.2 * 0.7 and sigma.max() < 0.3 * 1.3
     assert sigma.mean() == pytest.approx(0.25, abs=0.01), "σ ~ U(0.2, 0.3)"
 
@@ -53,16 +64,17 @@ def test_sensitivity_loss_of_a_linear_map_is_its_gain():
     assert float(sensitivity_loss(model, x, delta).detach()) == pytest.approx(10.0, rel=1e-6)
 
 
-def direct_loss(model: nn.Module, x: torch.Tensor, delta: torch.Tensor,
-                detach: bool) -> torch.Tensor:
+def direct_loss(
+    model: nn.Module, x: torch.Tensor, delta: torch.Tensor, detach: bool
+) -> torch.Tensor:
     """The formula of docs/methods.md, written out with loops."""
     per_draw = []
     for n in range(delta.shape[0]):
         total = 0.0
         for b in range(x.shape[0]):
-            noised = model(x[b:b + 1] + delta[n, b:b + 1])
+            noised = model(x[b : b + 1] + delta[n, b : b + 1])
             noised = noised.detach() if detach else noised
-            total = total + (model(x[b:b + 1]) - noised).norm() / delta[n, b].norm()
+            total = total + (model(x[b : b + 1]) - noised).norm() / delta[n, b].norm()
         per_draw.append(abs(total))
     return sum(per_draw) / len(per_draw)
 
@@ -85,9 +97,7 @@ def test_sensitivity_loss_and_gradient_match_the_formula(detach):
 
 #: channels x classes; channel 0 fires only for class 0, channel 1 for every class
 #: alike, channel 2 for classes 1 and 2
-ACTIVATIONS = torch.tensor([[4.0, 0.0, 0.0],
-                            [1.0, 1.0, 1.0],
-                            [0.0, 2.0, 2.0]])
+ACTIVATIONS = torch.tensor([[4.0, 0.0, 0.0], [1.0, 1.0, 1.0], [0.0, 2.0, 2.0]])
 
 
 def test_tf_idf_matches_a_hand_computation():
@@ -104,17 +114,24 @@ def test_tf_idf_matches_a_hand_computation():
 
 def test_one_global_threshold_prunes_the_highest_scores_across_layers():
     scores = [torch.tensor([0.324, -0.058, 0.0]), torch.tensor([0.5, 0.1])]
-    pruned = pruned_channels(scores, sparsity=0.4)          # 2 of 5 channels
+    pruned = pruned_channels(scores, sparsity=0.4)  # 2 of 5 channels
     assert [p.tolist() for p in pruned] == [[True, False, False], [True, False]]
     assert sum(int(p.sum()) for p in pruned_channels(scores, 0.0)) == 0
-    lowest = pruned_channels(scores, sparsity=0.4, highest=False)   # the authors' code
+    lowest = pruned_channels(scores, sparsity=0.4, highest=False)  # the authors' code
     assert [p.tolist() for p in lowest] == [[False, True, True], [False, False]]
 
 
 def tiny_cnn() -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Conv2d(4, 5, 3), nn.BatchNorm2d(5),
-                         nn.ReLU(), nn.Flatten(), nn.Linear(5 * 4 * 4, 3))
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3),
+        nn.ReLU(),
+        nn.Conv2d(4, 5, 3),
+        nn.BatchNorm2d(5),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(5 * 4 * 4, 3),
+    )
 
 
 def test_client_statistics_are_per_class_sums_of_pooled_relu_activations():
@@ -123,7 +140,7 @@ def test_client_statistics_are_per_class_sums_of_pooled_relu_activations():
     units, what = prunable_units(model)
     assert what == "conv channels" and [u.name for u in units] == ["0", "2"]
     sums = class_activation_sums(model, units, Split(x, y), 3)
-    after_bn = model[3](model[2](model[1](model[0](x))))   # the second conv is read after BN
+    after_bn = model[3](model[2](model[1](model[0](x))))  # the second conv is read after BN
     pooled = after_bn.relu().mean(dim=(2, 3))
     expected = torch.stack([pooled[y == k].sum(0) for k in range(3)], dim=1)
     assert torch.allclose(sums[1], expected, atol=1e-5)
@@ -133,8 +150,13 @@ def test_client_statistics_are_per_class_sums_of_pooled_relu_activations():
 def test_pruned_channels_output_zero_and_are_frozen():
     model = tiny_cnn()
     units, _ = prunable_units(model)
-    masks = prune(units, [torch.tensor([False, True, False, False]),
-                          torch.tensor([True, False, False, False, False])])
+    masks = prune(
+        units,
+        [
+            torch.tensor([False, True, False, False]),
+            torch.tensor([True, False, False, False, False]),
+        ],
+    )
     model.eval()
     out1 = model[1](model[0](torch.randn(2, 1, 8, 8)))
     assert torch.all(out1[:, 1] == 0)
@@ -158,14 +180,28 @@ def write_history(folder) -> RoundHistory:
     sizes = {0: 10, 1: 10, 2: 10}
     start = torch.zeros(2)
     # round 0: updates Δ0 = [3, 0], Δ1 = [0, 1], Δ2 = [0, 3]
-    history.record(0, {"w": start}, {0: {"w": torch.tensor([3.0, 0.0])},
-                                     1: {"w": torch.tensor([0.0, 1.0])},
-                                     2: {"w": torch.tensor([0.0, 3.0])}}, sizes)
+    history.record(
+        0,
+        {"w": start},
+        {
+            0: {"w": torch.tensor([3.0, 0.0])},
+            1: {"w": torch.tensor([0.0, 1.0])},
+            2: {"w": torch.tensor([0.0, 3.0])},
+        },
+        sizes,
+    )
     start = torch.tensor([1.0, 4 / 3])
     # round 1: updates Δ0 = [0, 0], Δ1 = [2, 0], Δ2 = [1, 0]
-    history.record(1, {"w": start}, {0: {"w": start},
-                                     1: {"w": start + torch.tensor([2.0, 0.0])},
-                                     2: {"w": start + torch.tensor([1.0, 0.0])}}, sizes)
+    history.record(
+        1,
+        {"w": start},
+        {
+            0: {"w": start},
+            1: {"w": start + torch.tensor([2.0, 0.0])},
+            2: {"w": start + torch.tensor([1.0, 0.0])},
+        },
+        sizes,
+    )
     return history
 
 
@@ -183,14 +219,17 @@ def test_residuals_and_weights_match_a_hand_computation(tmp_path):
 
 def test_a_round_without_the_leaving_client_has_no_residual(tmp_path):
     history = RoundHistory(tmp_path)
-    history.record(0, {"w": torch.zeros(2)}, {1: {"w": torch.ones(2)}, 2: {"w": torch.ones(2)}},
-                   {1: 5, 2: 5})
+    history.record(
+        0, {"w": torch.zeros(2)}, {1: {"w": torch.ones(2)}, 2: {"w": torch.ones(2)}}, {1: 5, 2: 5}
+    )
     assert torch.equal(round_residual(history[0], {0}), torch.zeros(2, dtype=torch.float64))
 
 
 def test_noise_scale_and_sensitivity_bound_formulas():
     # β = e^-1: σ = d / (√2 (√2 − 1))
-    assert noise_std(1.0, 1.0, math.exp(-1)) == pytest.approx(1 / (math.sqrt(2) * (math.sqrt(2) - 1)))
+    assert noise_std(1.0, 1.0, math.exp(-1)) == pytest.approx(
+        1 / (math.sqrt(2) * (math.sqrt(2) - 1))
+    )
     assert noise_std(3.0, 2.0, 0.1) == pytest.approx(3 * noise_std(1.0, 2.0, 0.1))
     # ||[3, 4]|| + √(2 · 2 · 0.25 · 1) = 5 + 1
     assert sensitivity_bound(torch.zeros(2), torch.tensor([3.0, 4.0]), 2, 0.25, 1.0) == 6.0
@@ -202,20 +241,34 @@ class Weights(nn.Module):
         self.w = nn.Parameter(torch.zeros(n))
 
 
-def recovery_context(model: nn.Module, history, leaving=(0,), kind="client",
-                     keeps=False) -> UnlearnContext:
+def recovery_context(
+    model: nn.Module, history, leaving=(0,), kind="client", keeps=False
+) -> UnlearnContext:
     """A context of 3 clients; the leaving ones keep nothing unless ``keeps``."""
     data = Split(torch.zeros(4, 2), torch.zeros(4, dtype=torch.long))
-    retained = [data if keeps or c not in leaving else data.subset(torch.arange(0))
-                for c in range(3)]
-    setup = ScenarioSetup(train=[data] * 3, retained=retained,
-                          request=ForgetRequest(tuple(leaving), {}), eval_sets={},
-                          default_metrics=[])
+    retained = [
+        data if keeps or c not in leaving else data.subset(torch.arange(0)) for c in range(3)
+    ]
+    setup = ScenarioSetup(
+        train=[data] * 3,
+        retained=retained,
+        request=ForgetRequest(tuple(leaving), {}),
+        eval_sets={},
+        default_metrics=[],
+    )
     fed = Federation(setup, TrainSettings(lr=0.1), 1, 1.0, 0, torch.device("cpu"), "none")
-    return UnlearnContext(model=model, initial_state={"w": torch.zeros_like(model.w)},
-                          make_model=lambda: model, request=setup.request, federation=fed,
-                          history=history, device=torch.device("cpu"), seed=0,
-                          generator=generator(0, "t"), scenario_kind=kind)
+    return UnlearnContext(
+        model=model,
+        initial_state={"w": torch.zeros_like(model.w)},
+        make_model=lambda: model,
+        request=setup.request,
+        federation=fed,
+        history=history,
+        device=torch.device("cpu"),
+        seed=0,
+        generator=generator(0, "t"),
+        scenario_kind=kind,
+    )
 
 
 def test_fedrecovery_subtracts_the_weighted_residuals_and_adds_calibrated_noise(tmp_path):
@@ -224,24 +277,31 @@ def test_fedrecovery_subtracts_the_weighted_residuals_and_adds_calibrated_noise(
     with torch.no_grad():
         model.w.copy_(torch.tensor([5.0, 5.0]))
     result = FedRecovery(sigma=0.0).unlearn(recovery_context(model, history))
-    expected = torch.tensor([5.0, 5.0]) - (25 / 34 * torch.tensor([1.0, -2 / 3])
-                                           + 9 / 34 * torch.tensor([-0.5, 0.0]))
+    expected = torch.tensor([5.0, 5.0]) - (
+        25 / 34 * torch.tensor([1.0, -2 / 3]) + 9 / 34 * torch.tensor([-0.5, 0.0])
+    )
     assert torch.allclose(result.model.w.detach(), expected), "sigma = 0: no noise"
     assert result.metrics["history_bytes"] == history.size_bytes > 0
     assert result.metrics["dp_epsilon"] is None, "no noise: no privacy guarantee"
     calibrated = FedRecovery(noise="dp_calibrated", d=0.0).unlearn(
-        recovery_context(Weights(2), history))
+        recovery_context(Weights(2), history)
+    )
     assert calibrated.artifacts["sigma"] == 0.0, "d = 0: the calibration adds no noise"
 
 
 def test_fedrecovery_noise_has_the_calibrated_spread(tmp_path):
     history = RoundHistory(tmp_path)
     n = 20_000
-    history.record(0, {"w": torch.zeros(n)}, {0: {"w": torch.ones(n)}, 1: {"w": torch.ones(n)},
-                                              2: {"w": torch.ones(n)}}, {0: 1, 1: 1, 2: 1})
+    history.record(
+        0,
+        {"w": torch.zeros(n)},
+        {0: {"w": torch.ones(n)}, 1: {"w": torch.ones(n)}, 2: {"w": torch.ones(n)}},
+        {0: 1, 1: 1, 2: 1},
+    )
     # every client moved alike, so the residual is 0 and only noise remains
     calibrated = FedRecovery(noise="dp_calibrated", d=0.5, epsilon=2.0, beta=0.1).unlearn(
-        recovery_context(Weights(n), history))
+        recovery_context(Weights(n), history)
+    )
     spread = float(calibrated.model.w.detach().std())
     assert spread == pytest.approx(noise_std(0.5, 2.0, 0.1), rel=0.03)
     assert calibrated.artifacts["sigma"] == pytest.approx(noise_std(0.5, 2.0, 0.1))
@@ -290,8 +350,9 @@ def scenario(write_yaml, name: str, history_dtype: str = "float32"):
 
 
 def feature_sensitivity(model: nn.Module, data: Split, mask: torch.Tensor) -> float:
-    delta = perturbations(data.x, RegionFeature(mask), 20, 0.05, 1.0,
-                          torch.Generator().manual_seed(0))
+    delta = perturbations(
+        data.x, RegionFeature(mask), 20, 0.05, 1.0, torch.Generator().manual_seed(0)
+    )
     with torch.no_grad():
         return float(sensitivity_loss(model.eval(), data.x, delta)) / len(data)
 

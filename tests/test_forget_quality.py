@@ -42,7 +42,7 @@ def test_unlearned_drawn_like_retrained_scores_the_null_not_zero():
     assert abs(got["score"] - null["score"]) < 0.03
     # the null is well below the cap, and its score well above the separated one's
     assert null["epsilon_mean"] < fq.cap(K, K) - 1.0
-    assert null["score"] > 4 * 2 / 2 ** 6
+    assert null["score"] > 4 * 2 / 2**6
 
 
 def test_clearly_separated_distributions_give_the_cap_on_every_example():
@@ -58,9 +58,12 @@ def test_clearly_separated_distributions_give_the_cap_on_every_example():
 def test_epsilon_grows_with_the_separation():
     rng = np.random.default_rng(3)
     retrained = rng.standard_normal((K, 3000))
-    means = [fq.summary(fq.example_epsilons(rng.standard_normal((K, 3000)) + shift,
-                                            retrained))["epsilon_mean"]
-             for shift in (0.0, 1.0, 2.0, 4.0)]
+    means = [
+        fq.summary(fq.example_epsilons(rng.standard_normal((K, 3000)) + shift, retrained))[
+            "epsilon_mean"
+        ]
+        for shift in (0.0, 1.0, 2.0, 4.0)
+    ]
     assert means == sorted(means) and means[-1] > means[0] + 0.8
 
 
@@ -77,7 +80,7 @@ def test_one_example_by_hand():
 
 def test_bucketed_score_follows_the_challenge():
     scores = fq.bucket_scores(np.array([0.0, 0.49, 0.5, 1.2, 6.0, 50.0]))
-    assert scores.tolist() == [1.0, 1.0, 0.5, 0.25, 2 / 2 ** 13, 2 / 2 ** 13]
+    assert scores.tolist() == [1.0, 1.0, 0.5, 0.25, 2 / 2**13, 2 / 2**13]
 
 
 def test_bad_shapes_are_refused():
@@ -144,8 +147,7 @@ def test_replicas_keep_the_data_and_change_the_training(backdoor_yaml, rerun_reg
     assert not torch.equal(base.initial_state["0.weight"], other.initial_state["0.weight"])
 
 
-def test_quality_command_writes_epsilon_beside_the_results(backdoor_yaml, rerun_registry,
-                                                           tmp_path):
+def test_quality_command_writes_epsilon_beside_the_results(backdoor_yaml, rerun_registry, tmp_path):
     path = backdoor_yaml()
     text = path.read_text().replace("finetune: {rounds: 1}}", "finetune: {rounds: 1}, rerun: {}}")
     path.write_text(text)
@@ -168,8 +170,12 @@ def test_quality_command_writes_epsilon_beside_the_results(backdoor_yaml, rerun_
 
     # a later run of one method keeps the other rows (same configuration and replicas)
     wall = record["seconds"]["wall"]
-    assert run_cli("quality", str(path), "--replicas", "3", "--methods", "rerun",
-                   "--out", str(out), "-q") == 0
+    assert (
+        run_cli(
+            "quality", str(path), "--replicas", "3", "--methods", "rerun", "--out", str(out), "-q"
+        )
+        == 0
+    )
     again = json.loads((out / "tiny_backdoor" / "forget_quality_seed_0.json").read_text())
     assert again["rows"]["finetune"] == rows["finetune"]
     assert again["rows"]["rerun"]["epsilon_mean"] == 0.0
@@ -192,14 +198,29 @@ def test_the_section_shows_na_reasons_the_null_and_stale_configurations():
     from fubench.report.quality import render_records
 
     null = fq.null_reference(K, K)
-    record = {"scenario": {"name": "s"}, "seed": 0, "replicas": K, "null": null,
-              "forget_examples": 12, "reference": "retrain", "delta": 0.01,
-              "epsilon_cap": fq.cap(K, K), "config_hash": "abc", "seconds": {"wall": 125.0},
-              "rows": {"original": {"status": "ok", "replicas_ok": K, "epsilon_mean": 2.5,
-                                    "epsilon_median": 2.6, "score": 0.05},
-                       "picky": {"status": "n/a", "replicas_ok": 0,
-                                 "error": "picky does not serve 's'"},
-                       "retrain": {"status": "reference", "replicas_ok": K}}}
+    record = {
+        "scenario": {"name": "s"},
+        "seed": 0,
+        "replicas": K,
+        "null": null,
+        "forget_examples": 12,
+        "reference": "retrain",
+        "delta": 0.01,
+        "epsilon_cap": fq.cap(K, K),
+        "config_hash": "abc",
+        "seconds": {"wall": 125.0},
+        "rows": {
+            "original": {
+                "status": "ok",
+                "replicas_ok": K,
+                "epsilon_mean": 2.5,
+                "epsilon_median": 2.6,
+                "score": 0.05,
+            },
+            "picky": {"status": "n/a", "replicas_ok": 0, "error": "picky does not serve 's'"},
+            "retrain": {"status": "reference", "replicas_ok": K},
+        },
+    }
     text = render_records([record], result_hashes={"other"})
     assert "| original " in text and "2.50" in text and "| picky " in text
     assert "n/a" in text and "picky: picky does not serve 's'" in text

@@ -10,11 +10,10 @@ from pathlib import Path
 import pytest
 
 import fubench
-from fubench.report import leaderboard as lb
 from fubench import DatasetLoader, Param
 from fubench.errors import DataUnavailable
-from fubench.plugins import load_registry, reset_registry
-from fubench.plugins import get_registry
+from fubench.plugins import get_registry, load_registry, reset_registry
+from fubench.report import leaderboard as lb
 from fubench.results import write_json_atomic
 from tests.conftest import TEST_PLUGIN, run_cli
 
@@ -22,67 +21,117 @@ METRICS = ("test_acc", "nta", "asr", "seconds", "rtr", "target_acc")
 
 
 def row(metrics=None, status="ok", error=None, method=None, sweep=None):
-    return {"method": method, "params": {}, "sweep": sweep or {}, "metrics": metrics or {},
-            "seconds": 1.0, "status": status, "error": error}
+    return {
+        "method": method,
+        "params": {},
+        "sweep": sweep or {},
+        "metrics": metrics or {},
+        "seconds": 1.0,
+        "status": status,
+        "error": error,
+    }
 
 
 def metrics(test_acc, asr, seconds, rtr=None):
-    return {"test_acc": test_acc, "nta": test_acc / 0.9, "asr": asr, "seconds": seconds,
-            "rtr": seconds / 10.0 if rtr is None else rtr, "target_acc": 0.5}
+    return {
+        "test_acc": test_acc,
+        "nta": test_acc / 0.9,
+        "asr": asr,
+        "seconds": seconds,
+        "rtr": seconds / 10.0 if rtr is None else rtr,
+        "target_acc": 0.5,
+    }
 
 
 def result(seed, methods, scenario="alpha", kind="backdoor", hardware="cpu X"):
     rows = {"original": row(metrics(0.92, 0.99, 10.0), method="original")}
     rows.update({name: dict(r, method=r["method"] or name) for name, r in methods.items()})
     rows["retrain"] = row(metrics(0.9, 0.01, 10.0, 1.0), method="retrain")
-    return {"schema": 1, "seed": seed, "warnings": [], "config_hash": "abc",
-            "scenario": {"name": scenario, "kind": kind, "version": 1,
-                         "file": f"scenarios/{scenario}.yaml", "description": "d"},
-            "dataset": {"source": "somewhere"}, "methods": rows,
-            "provenance": {"fubench_version": "0.1.0", "git_hash": "deadbeef",
-                           "date": f"2026-01-0{seed + 1}T00:00:00+00:00", "python": "3.11",
-                           "torch": "2.3", "device": "cpu", "hardware": hardware,
-                           "plugins": {"finetune": "0.1.0"}}}
+    return {
+        "schema": 1,
+        "seed": seed,
+        "warnings": [],
+        "config_hash": "abc",
+        "scenario": {
+            "name": scenario,
+            "kind": kind,
+            "version": 1,
+            "file": f"scenarios/{scenario}.yaml",
+            "description": "d",
+        },
+        "dataset": {"source": "somewhere"},
+        "methods": rows,
+        "provenance": {
+            "fubench_version": "0.1.0",
+            "git_hash": "deadbeef",
+            "date": f"2026-01-0{seed + 1}T00:00:00+00:00",
+            "python": "3.11",
+            "torch": "2.3",
+            "device": "cpu",
+            "hardware": hardware,
+            "plugins": {"finetune": "0.1.0"},
+        },
+    }
 
 
 def two_scenarios():
     """alpha: fast best on asr, slow best on accuracy, a and b tie on everything;
     beta: only fast ran (slow missing), 'never' n/a, 'broken' failed; one seed."""
-    alpha = [result(s, {"fast": row(metrics(0.80, 0.05 + s / 100, 1.0)),
-                        "slow": row(metrics(0.88, 0.30, 5.0)),
-                        "tie_a": row(metrics(0.85, 0.20, 2.0)),
-                        "tie_b": row(metrics(0.85, 0.20, 2.0))}) for s in (0, 1, 2)]
-    beta = [result(0, {"fast": row(metrics(0.70, 0.10, 1.0)),
-                       "never": row(status="n/a", error="needs history"),
-                       "broken": row(status="failed", error="RuntimeError: boom")},
-                   scenario="beta")]
+    alpha = [
+        result(
+            s,
+            {
+                "fast": row(metrics(0.80, 0.05 + s / 100, 1.0)),
+                "slow": row(metrics(0.88, 0.30, 5.0)),
+                "tie_a": row(metrics(0.85, 0.20, 2.0)),
+                "tie_b": row(metrics(0.85, 0.20, 2.0)),
+            },
+        )
+        for s in (0, 1, 2)
+    ]
+    beta = [
+        result(
+            0,
+            {
+                "fast": row(metrics(0.70, 0.10, 1.0)),
+                "never": row(status="n/a", error="needs history"),
+                "broken": row(status="failed", error="RuntimeError: boom"),
+            },
+            scenario="beta",
+        )
+    ]
     return alpha + beta
 
 
 def render(results, tmp_path, plots=None):
-    return lb.render_leaderboard(results, get_registry(), ["lb/results"], tmp_path,
-                                 plots or tmp_path / "plots")
+    return lb.render_leaderboard(
+        results, get_registry(), ["lb/results"], tmp_path, plots or tmp_path / "plots"
+    )
 
 
 def table_lines(text, scenario):
     section = text.split(f"## {scenario}\n")[1].split("\n## ")[0]
-    return {line.split("|")[1].strip(): line for line in section.splitlines()
-            if line.startswith("| ") and not line.startswith("| method")}
+    return {
+        line.split("|")[1].strip(): line
+        for line in section.splitlines()
+        if line.startswith("| ") and not line.startswith("| method")
+    }
 
 
 def test_best_values_are_bold_and_references_never(tmp_path):
     lines = table_lines(render(two_scenarios(), tmp_path), "alpha")
-    assert "**88.0 ± 0.0**" in lines["slow"]                  # test_acc ↑ among methods
-    assert "**1.000 ± 0.000**" in lines["fast"]                 # seconds ↓
-    assert "**6.0 ± 1.0**" in lines["fast"]                # asr ↓, mean ± std of 3 seeds
+    assert "**88.0 ± 0.0**" in lines["slow"]  # test_acc ↑ among methods
+    assert "**1.000 ± 0.000**" in lines["fast"]  # seconds ↓
+    assert "**6.0 ± 1.0**" in lines["fast"]  # asr ↓, mean ± std of 3 seeds
     assert "**" not in lines["original"] + lines["retrain"]  # retrain has the best asr
     assert "ref" in lines["retrain"] and "| 3 " in lines["fast"]
 
 
 def test_ties_share_bold_and_rank(tmp_path):
     text = render(two_scenarios(), tmp_path)
-    (table,) = [s for s in lb.build_sections(two_scenarios(), get_registry())
-                if s.table.scenario == "alpha"]
+    (table,) = [
+        s for s in lb.build_sections(two_scenarios(), get_registry()) if s.table.scenario == "alpha"
+    ]
     assert table.ranks["tie_a"] == table.ranks["tie_b"]
     # quality: asr ranks fast 1, ties 2.5, slow 4; nta slow 1, ties 2.5, fast 4 —
     # test_acc is not ranked twice. Cost, apart: rtr fast 1, ties 2.5, slow 4 (seconds
@@ -100,15 +149,18 @@ def test_ties_share_bold_and_rank(tmp_path):
 def test_missing_methods_na_failed_and_single_seed(tmp_path):
     text = render(two_scenarios(), tmp_path)
     beta = table_lines(text, "beta")
-    assert "slow" not in beta                                # missing method: no row
+    assert "slow" not in beta  # missing method: no row
     assert beta["never"].count("n/a") == len(METRICS) and "| —" in beta["never"]
     assert beta["broken"].count("failed") == len(METRICS)
-    assert "±" not in beta["fast"]                           # one seed: no std
+    assert "±" not in beta["fast"]  # one seed: no std
     assert "**never**: n/a — needs history" in text
     assert "**broken**: failed — RuntimeError: boom" in text
     ranking = text.split("## Overall ranking")[1].split("\n## ")[0]
-    rows = {line.split("|")[2].strip(): line for line in ranking.splitlines()
-            if line.startswith("| ") and "method" not in line}
+    rows = {
+        line.split("|")[2].strip(): line
+        for line in ranking.splitlines()
+        if line.startswith("| ") and "method" not in line
+    }
     assert "| 1/2 " in rows["slow"] and "not run" in rows["slow"]
     assert "| 2/2 " in rows["fast"] and "1.00 of 1" in rows["fast"]
     assert "failed" in rows["broken"] and "n/a" in rows["never"]
@@ -120,8 +172,9 @@ def test_overall_ranking_is_the_mean_of_scenario_ranks(tmp_path):
     assert ranks["fast"] == {"alpha": pytest.approx(2.5), "beta": 1.0}
     assert lb.overall(sections, cost=True)["slow"] == {"alpha": 4.0}
     text = render(two_scenarios(), tmp_path)
-    first = [line for line in text.split("## Overall ranking")[1].splitlines()
-             if line.startswith("| 1 ")]
+    first = [
+        line for line in text.split("## Overall ranking")[1].splitlines() if line.startswith("| 1 ")
+    ]
     # mean rank 1.75; mean cost rank (1 + 1) / 2
     assert first and "| fast " in first[0] and "| 1.75 " in first[0] and "| 1.00 " in first[0]
 
@@ -150,7 +203,7 @@ def test_links_provenance_and_determinism(tmp_path):
     assert "trade-off" not in text.split("## alpha")[1].split("## beta")[0]  # no such file
     assert "- hardware: cpu X" in text and "- git commit: deadbeef" in text
     assert "run dates: 2026-01-01T00:00:00+00:00 … 2026-01-03T00:00:00+00:00" in text
-    assert render(list(reversed(results)), tmp_path, plots) == text   # order-independent
+    assert render(list(reversed(results)), tmp_path, plots) == text  # order-independent
 
 
 def write_results(folder: Path) -> None:
@@ -165,7 +218,7 @@ def test_check_passes_when_fresh_and_fails_after_editing_a_result(tmp_path, caps
     args = [str(board / "results"), "-o", str(out)]
     assert run_cli("leaderboard", *args) == 0
     assert run_cli("leaderboard", *args, "--check") == 0
-    copy = tmp_path / "elsewhere.md"   # the same bytes whatever the output path
+    copy = tmp_path / "elsewhere.md"  # the same bytes whatever the output path
     assert run_cli("leaderboard", str(board / "results"), "-o", str(copy)) == 0
     assert copy.read_bytes() == out.read_bytes()
 
@@ -181,8 +234,12 @@ def test_check_passes_when_fresh_and_fails_after_editing_a_result(tmp_path, caps
 
 def test_check_fails_when_the_file_is_missing_and_errors_are_one_line(tmp_path, capsys):
     write_results(tmp_path / "results")
-    assert run_cli("leaderboard", str(tmp_path / "results"), "-o",
-                   str(tmp_path / "none.md"), "--check") == 1
+    assert (
+        run_cli(
+            "leaderboard", str(tmp_path / "results"), "-o", str(tmp_path / "none.md"), "--check"
+        )
+        == 1
+    )
     assert run_cli("leaderboard", str(tmp_path / "empty"), "-o", str(tmp_path / "x.md")) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("fubench: error: no result files")
@@ -206,7 +263,7 @@ NETWORK_PLUGIN.fubench_datasets = fubench.hookimpl(lambda: [NeedsNetwork])
 
 def test_list_offline(backdoor_yaml, write_yaml, capsys):
     reset_registry(load_registry(extra_plugins=[TEST_PLUGIN, NETWORK_PLUGIN]))
-    local = backdoor_yaml()   # the synthetic test data set: no network needed
+    local = backdoor_yaml()  # the synthetic test data set: no network needed
     online = write_yaml(local.read_text().replace("tiny_images", "needs_network"), "net.yaml")
     assert run_cli("leaderboard", "--list-offline", "--json", str(online), str(local)) == 0
     out, err = capsys.readouterr()
@@ -216,8 +273,10 @@ def test_list_offline(backdoor_yaml, write_yaml, capsys):
 
 def test_a_broken_model_ranks_last_however_well_it_forgets(tmp_path):
     """A method that destroys the model (ASR 0 at chance accuracy) must not win."""
-    seeds = [result(s, {"good": row(metrics(0.88, 0.05, 5.0)),
-                        "wrecked": row(metrics(0.10, 0.0, 0.1))}) for s in (0, 1)]
+    seeds = [
+        result(s, {"good": row(metrics(0.88, 0.05, 5.0)), "wrecked": row(metrics(0.10, 0.0, 0.1))})
+        for s in (0, 1)
+    ]
     (section,) = lb.build_sections(seeds, get_registry())
     assert section.ranks["good"] == 1.0 and section.ranks["wrecked"] == 2.0
 
@@ -233,8 +292,14 @@ def test_the_pipeline_runs_every_built_in_method(monkeypatch):
     root = Path(__file__).resolve().parents[1]
     fubench_exe = shutil.which("fubench", path=str(Path(sys.executable).parent))
     env = dict(os.environ, FUBENCH=fubench_exe or "fubench")
-    out = subprocess.run(["bash", str(root / "leaderboard" / "run.sh"), "methods"], env=env,
-                         capture_output=True, text=True, timeout=120, check=True).stdout
+    out = subprocess.run(
+        ["bash", str(root / "leaderboard" / "run.sh"), "methods"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     monkeypatch.setenv("FUBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
     registry = load_registry()
     assert out.strip().split(",") == sorted(registry.methods.names())

@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+from fubench_builtins.metrics_feature import attribute_codes, feature_sensitivity, inversion_success
+from fubench_builtins.metrics_privacy import membership_attack_accuracy, mia_pairs
 from torch import nn
 from torch.nn import functional as F
 
 from fubench import ForgetRequest, RegionFeature, RowInfo, ScenarioSetup, Split
 from fubench.evaluation import Evaluation
 from fubench.plugins import get_registry
-from fubench_builtins.metrics_feature import (attribute_codes, feature_sensitivity,
-                                              inversion_success)
-from fubench_builtins.metrics_privacy import membership_attack_accuracy, mia_pairs
 
 
 class Echo(nn.Module):
@@ -39,20 +38,34 @@ def split(pred, y, extra=None):
     return Split(x, torch.tensor(y))
 
 
-def evaluation(eval_sets, row="m", info=None, model=None, target_class=None, refs=None,
-               feature_mask=None, attack_seed=None):
-    setup = ScenarioSetup(train=[], retained=[],
-                          request=ForgetRequest((0,), {}, target_class=target_class,
-                                                feature_mask=feature_mask),
-                          eval_sets=eval_sets, default_metrics=[], attack_seed=attack_seed)
+def evaluation(
+    eval_sets,
+    row="m",
+    info=None,
+    model=None,
+    target_class=None,
+    refs=None,
+    feature_mask=None,
+    attack_seed=None,
+):
+    setup = ScenarioSetup(
+        train=[],
+        retained=[],
+        request=ForgetRequest((0,), {}, target_class=target_class, feature_mask=feature_mask),
+        eval_sets=eval_sets,
+        default_metrics=[],
+        attack_seed=attack_seed,
+    )
     return Evaluation(row, model or Echo(), setup, get_registry(), info, refs, "retrain")
 
 
 def with_refs(own: dict, original: dict, retrain: dict) -> Evaluation:
     """A row whose metric values (and those of original / the reference) are given."""
     refs: dict = {}
-    for row, label, values in (("original", "original", original),
-                               ("reference", "retrain", retrain)):
+    for row, label, values in (
+        ("original", "original", original),
+        ("reference", "retrain", retrain),
+    ):
         refs[row] = evaluation({}, label, RowInfo(reported=values), refs=refs)
     return evaluation({}, "m", RowInfo(reported=own), refs=refs)
 
@@ -61,8 +74,7 @@ def with_refs(own: dict, original: dict, retrain: dict) -> Evaluation:
 
 
 def test_accuracies_count_correct_predictions():
-    ev = evaluation({"test": split([0, 1, 2, 2], [0, 1, 2, 0]),
-                     "forget": split([1, 1], [1, 0])})
+    ev = evaluation({"test": split([0, 1, 2, 2], [0, 1, 2, 0]), "forget": split([1, 1], [1, 0])})
     assert ev.value("test_acc") == pytest.approx(0.75)
     assert ev.value("target_acc") == pytest.approx(0.5)
 
@@ -73,15 +85,21 @@ def test_accuracy_of_an_empty_set_is_undefined():
 
 
 def test_nta_and_rtr_divide_by_retrain():
-    ev = with_refs({"test_acc": 0.6, "seconds": 3.0}, {"test_acc": 0.9, "seconds": 20.0},
-                   {"test_acc": 0.8, "seconds": 12.0})
+    ev = with_refs(
+        {"test_acc": 0.6, "seconds": 3.0},
+        {"test_acc": 0.9, "seconds": 20.0},
+        {"test_acc": 0.8, "seconds": 12.0},
+    )
     assert ev.value("nta") == pytest.approx(0.75)
     assert ev.value("rtr") == pytest.approx(0.25)
 
 
 def test_nta_and_rtr_undefined_when_retrain_is_zero():
-    ev = with_refs({"test_acc": 0.6, "seconds": 3.0}, {"test_acc": 0.9, "seconds": 9.0},
-                   {"test_acc": 0.0, "seconds": 0.0})
+    ev = with_refs(
+        {"test_acc": 0.6, "seconds": 3.0},
+        {"test_acc": 0.9, "seconds": 9.0},
+        {"test_acc": 0.0, "seconds": 0.0},
+    )
     assert ev.value("nta") is None
     assert ev.value("rtr") is None
 
@@ -94,10 +112,15 @@ def test_nfs():
 
 
 def test_cost_metrics_read_the_run_info():
-    ev = evaluation({}, info=RowInfo(seconds=2.5, clients=(0, 2, 4), comm_rounds=4,
-                                     comm_bytes=1024))
+    ev = evaluation(
+        {}, info=RowInfo(seconds=2.5, clients=(0, 2, 4), comm_rounds=4, comm_bytes=1024)
+    )
     assert ev.values(["seconds", "clients_involved", "comm_rounds", "comm_bytes"]) == {
-        "seconds": 2.5, "clients_involved": 3, "comm_rounds": 4, "comm_bytes": 1024}
+        "seconds": 2.5,
+        "clients_involved": 3,
+        "comm_rounds": 4,
+        "comm_bytes": 1024,
+    }
 
 
 def test_asr_and_backdoor_accuracy():
@@ -108,8 +131,9 @@ def test_asr_and_backdoor_accuracy():
 
 
 def test_bias_metrics():
-    ev = evaluation({"biased": split([0, 1, 2, 2], [0, 1, 2, 2]),
-                     "unbiased": split([0, 0, 0, 2], [0, 1, 2, 2])})
+    ev = evaluation(
+        {"biased": split([0, 1, 2, 2], [0, 1, 2, 2]), "unbiased": split([0, 0, 0, 2], [0, 1, 2, 2])}
+    )
     assert ev.value("biased_acc") == pytest.approx(1.0)
     assert ev.value("unbiased_acc") == pytest.approx(0.5)
     assert ev.value("bias_gap") == pytest.approx(0.5)
@@ -167,8 +191,7 @@ def test_mia_metric_is_deterministic_for_a_seed():
     noisy = split(guesses.tolist(), pool.y.tolist(), confidence.tolist())
     sets = {"forget": members, "test": noisy}
     model = Echo(confidence_from_x1=True)
-    values = [evaluation(sets, model=model, attack_seed=7).value("mia_acc")
-              for _ in range(2)]
+    values = [evaluation(sets, model=model, attack_seed=7).value("mia_acc") for _ in range(2)]
     assert values[0] == values[1]
 
 
@@ -205,18 +228,23 @@ def test_feature_sensitivity_is_zero_for_an_unused_feature_and_grows_with_use():
 
 def test_feature_sensitivity_undefined_cases():
     model = Linear([[1.0], [1.0]])
-    assert feature_sensitivity(model, torch.zeros(0, 2), RegionFeature(torch.tensor([True, False])),
-                               0) is None
-    assert feature_sensitivity(model, torch.ones(4, 2), RegionFeature(torch.tensor([False, False])),
-                               0) is None
+    assert (
+        feature_sensitivity(model, torch.zeros(0, 2), RegionFeature(torch.tensor([True, False])), 0)
+        is None
+    )
+    assert (
+        feature_sensitivity(model, torch.ones(4, 2), RegionFeature(torch.tensor([False, False])), 0)
+        is None
+    )
 
 
 def test_feature_sensitivity_metric_uses_the_request_mask():
     x = torch.randn(20, 3, generator=torch.Generator().manual_seed(0))
     data = Split(x, torch.zeros(20, dtype=torch.long))
     model = Linear([[1.0, -1.0], [0.5, 0.2], [0.0, 0.0]])
-    only_unused = evaluation({"forget": data}, model=model,
-                             feature_mask=torch.tensor([False, False, True]))
+    only_unused = evaluation(
+        {"forget": data}, model=model, feature_mask=torch.tensor([False, False, True])
+    )
     assert only_unused.value("feature_sensitivity") == pytest.approx(0.0, abs=1e-7)
     whole = evaluation({"forget": data}, model=model)  # no mask: the whole input
     assert whole.value("feature_sensitivity") > 0
@@ -265,6 +293,9 @@ def test_inversion_succeeds_on_a_leaking_model_and_not_on_a_blind_one():
 
 def test_inversion_metric_is_undefined_without_target_records():
     aux = _secret_data(50, 0)
-    ev = evaluation({"test": aux, "forget": aux.subset(torch.zeros(50, dtype=torch.bool))},
-                    model=Leaky(), feature_mask=torch.tensor([True, False, False]))
+    ev = evaluation(
+        {"test": aux, "forget": aux.subset(torch.zeros(50, dtype=torch.bool))},
+        model=Leaky(),
+        feature_mask=torch.tensor([True, False, False]),
+    )
     assert ev.value("inversion_asr") is None

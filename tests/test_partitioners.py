@@ -20,8 +20,15 @@ def check_disjoint_cover(parts, n):
     assert torch.equal(joined.sort().values, torch.arange(n))
 
 
-@pytest.mark.parametrize("name,params", [("iid", {}), ("dirichlet", {"alpha": 0.5}),
-                                         ("dirichlet", {"alpha": 100.0}), ("preferential", {})])
+@pytest.mark.parametrize(
+    "name,params",
+    [
+        ("iid", {}),
+        ("dirichlet", {"alpha": 0.5}),
+        ("dirichlet", {"alpha": 100.0}),
+        ("preferential", {}),
+    ],
+)
 @pytest.mark.parametrize("clients", [1, 5])
 def test_disjoint_and_covering(name, params, clients):
     parts = partitioner(name, **params).partition(LABELS, clients, torch.Generator().manual_seed(1))
@@ -52,8 +59,14 @@ def label_skew(parts) -> float:
 def test_dirichlet_skew_grows_as_alpha_falls():
     skews = []
     for alpha in (100.0, 1.0, 0.1):
-        runs = [label_skew(partitioner("dirichlet", alpha=alpha, min_size=1).partition(
-            LABELS, 5, torch.Generator().manual_seed(s))) for s in range(5)]
+        runs = [
+            label_skew(
+                partitioner("dirichlet", alpha=alpha, min_size=1).partition(
+                    LABELS, 5, torch.Generator().manual_seed(s)
+                )
+            )
+            for s in range(5)
+        ]
         skews.append(sum(runs) / len(runs))
     assert skews[0] < skews[1] < skews[2], skews
     assert skews[0] < 0.1 and skews[2] > 0.4
@@ -61,7 +74,8 @@ def test_dirichlet_skew_grows_as_alpha_falls():
 
 def test_dirichlet_gives_every_client_min_size():
     parts = partitioner("dirichlet", alpha=0.3, min_size=50).partition(
-        LABELS, 5, torch.Generator().manual_seed(0))
+        LABELS, 5, torch.Generator().manual_seed(0)
+    )
     assert min(len(p) for p in parts) >= 50
 
 

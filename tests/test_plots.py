@@ -40,7 +40,7 @@ def test_cost_chart_draws_a_bar_per_method(tmp_path):
 
     out = cost_chart(two_scenarios(), tmp_path / "cost.png", get_registry())
     pixels = drawn(out)
-    assert share_near(pixels, (31, 119, 180)) > 0.01   # the blue bars are there
+    assert share_near(pixels, (31, 119, 180)) > 0.01  # the blue bars are there
 
 
 def test_plot_cost_cli_and_its_error(tmp_path, capsys):
@@ -74,8 +74,8 @@ def corner_model() -> nn.Module:
 
 def test_gradcam_peaks_where_the_evidence_is():
     x = torch.zeros(2, 1, 12, 12)
-    x[0, 0, :3, :3] = 1.0          # bright top-left
-    x[1, 0, -3:, -3:] = 1.0        # bright bottom-right
+    x[0, 0, :3, :3] = 1.0  # bright top-left
+    x[1, 0, -3:, -3:] = 1.0  # bright bottom-right
     cams, predicted = gradcam(corner_model(), x)
     assert predicted.tolist() == [1, 1]
     assert cams.shape == (2, 12, 12) and float(cams.max()) == pytest.approx(1.0)
@@ -100,8 +100,7 @@ def test_pick_images_and_trigger_box():
 def test_draw_writes_one_panel_per_model_and_image(tmp_path):
     x = torch.rand(3, 3, 12, 12)
     models = {"original": corner_model_rgb(), "retrain": corner_model_rgb()}
-    out = draw(models, x, torch.tensor([0, 1, 2]), tmp_path / "att.png", "title",
-               box=(8, 8, 3, 3))
+    out = draw(models, x, torch.tensor([0, 1, 2]), tmp_path / "att.png", "title", box=(8, 8, 3, 3))
     drawn(out)
 
 
@@ -111,15 +110,17 @@ def corner_model_rgb() -> nn.Module:
     return model
 
 
-def test_plot_attention_cli_reruns_the_scenario(backdoor_yaml, test_registry, tmp_path,
-                                                monkeypatch):
+def test_plot_attention_cli_reruns_the_scenario(
+    backdoor_yaml, test_registry, tmp_path, monkeypatch
+):
     """End to end on the synthetic test data: original, finetune and retrain rows, the
     triggered images, nothing left in a results folder."""
     file = backdoor_yaml(rounds=1)
-    monkeypatch.chdir(tmp_path)   # where `fubench run` would write results/
+    monkeypatch.chdir(tmp_path)  # where `fubench run` would write results/
     out = tmp_path / "att.png"
-    assert run_cli("plot", "attention", str(file), "--seed", "0", "--images", "2",
-                   "-o", str(out)) == 0
+    assert (
+        run_cli("plot", "attention", str(file), "--seed", "0", "--images", "2", "-o", str(out)) == 0
+    )
     pixels = drawn(out)
-    assert pixels.shape[0] > pixels.shape[1] * 0.8   # three model rows, two image columns
+    assert pixels.shape[0] > pixels.shape[1] * 0.8  # three model rows, two image columns
     assert not (tmp_path / "results").exists()

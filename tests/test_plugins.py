@@ -70,9 +70,11 @@ def test_third_party_plugin_is_discovered(fake_distribution, capsys):
 
 
 def test_broken_plugin_is_reported_and_skipped(fake_distribution, capsys):
-    fake_distribution("fu-broken", {"fu_broken": "import not_a_module_anywhere\n",
-                                    "fu_amnesia": GOOD_MODULE},
-                      {"broken": "fu_broken", "amnesia": "fu_amnesia"})
+    fake_distribution(
+        "fu-broken",
+        {"fu_broken": "import not_a_module_anywhere\n", "fu_amnesia": GOOD_MODULE},
+        {"broken": "fu_broken", "amnesia": "fu_amnesia"},
+    )
     registry = load_registry()
     err = capsys.readouterr().err
     assert "plugin 'broken'" in err and "failed to import" in err and "not_a_module_anywhere" in err
@@ -108,8 +110,9 @@ class Twin(fubench.Unlearner):
 
 
 def test_duplicate_name_names_both_plugins():
-    with pytest.raises(PluginError, match="method 'finetune' is registered by two plugins: "
-                                          "'finetune' and 'twin'"):
+    with pytest.raises(
+        PluginError, match="method 'finetune' is registered by two plugins: 'finetune' and 'twin'"
+    ):
         load_registry(extra_plugins=[plugin(__name="twin", fubench_unlearners=lambda: [Twin])])
 
 
@@ -127,10 +130,12 @@ def test_component_without_name(capsys):
         def unlearn(self, ctx):
             return ctx.model
 
-    line, _ = skipped(plugin(__name="nameless_plugin", fubench_unlearners=lambda: [Nameless]),
-                      capsys)
-    assert line.startswith("fubench: plugin 'nameless_plugin' is broken and was skipped: "
-                           "Nameless has no `name`")
+    line, _ = skipped(
+        plugin(__name="nameless_plugin", fubench_unlearners=lambda: [Nameless]), capsys
+    )
+    assert line.startswith(
+        "fubench: plugin 'nameless_plugin' is broken and was skipped: Nameless has no `name`"
+    )
 
 
 def test_wrong_base_class(capsys):
@@ -176,9 +181,11 @@ def test_lifecycle_hooks_are_called(test_registry, backdoor_yaml, tmp_path):
     logger = plugin(
         __name="logger",
         fubench_run_start=lambda scenario, seeds, methods: calls.append(("start", methods)),
-        fubench_method_result=lambda scenario, seed, method, result:
-            calls.append(("row", method, result["status"])),
-        fubench_run_end=lambda scenario, result_paths: calls.append(("end", len(result_paths))))
+        fubench_method_result=lambda scenario, seed, method, result: calls.append(
+            ("row", method, result["status"])
+        ),
+        fubench_run_end=lambda scenario, result_paths: calls.append(("end", len(result_paths))),
+    )
     registry = load_registry(extra_plugins=[TEST_PLUGIN, logger])
     reset_registry(registry)
     config = load_scenario(backdoor_yaml(rounds=1), registry)

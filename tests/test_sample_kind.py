@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from fubench_builtins.partitioners import IID
+from fubench_builtins.sample_unlearning import SampleUnlearning
 
 from fubench import ForgetRequest
 from fubench.config import load_scenario
 from fubench.errors import ConfigError
-from fubench_builtins.partitioners import IID
-from fubench_builtins.sample_unlearning import SampleUnlearning
 from tests.test_scenarios import context, gen, images, problems, with_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,7 +80,6 @@ def test_the_sample_scenario_lists_every_builtin_method():
     from fubench.plugins import get_registry
 
     registry = get_registry()
-    builtin = {name for p in registry.plugins if p.builtin
-               for name in p.provides.get("method", [])}
+    builtin = {name for p in registry.plugins if p.builtin for name in p.provides.get("method", [])}
     config = load_scenario(ROOT / "scenarios" / "sample_fmnist.yaml", registry)
     assert {m.name for m in config.methods} == builtin

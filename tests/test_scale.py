@@ -14,8 +14,8 @@ import pytest
 import torch
 from torch import nn
 
-from fubench import data as datasets
 from fubench import Federation, ForgetRequest, ScenarioSetup, Split, TrainSettings
+from fubench import data as datasets
 from fubench.config import load_scenario
 from fubench.engine import Job, ModelCache, Plan, determinism
 from fubench.fl.work import WorkMeter, training_flops_per_sample
@@ -60,8 +60,9 @@ def numbers(out: Path) -> dict:
     for path in sorted(out.rglob("seed_*.json")):
         result = read_result(path)
         found[result["seed"]] = {
-            label: ({k: v for k, v in row["metrics"].items() if k not in TIMES},
-                    row.get("flops")) for label, row in result["methods"].items()}
+            label: ({k: v for k, v in row["metrics"].items() if k not in TIMES}, row.get("flops"))
+            for label, row in result["methods"].items()
+        }
     return found
 
 
@@ -75,8 +76,13 @@ def small(tmp_path_factory):
     registry = scale_registry()
     threads = torch.get_num_threads()
     try:
-        Runner(load_scenario(path, registry), registry, out=folder / "serial",
-               cache=ModelCache(folder / "cache"), threads=2).run()
+        Runner(
+            load_scenario(path, registry),
+            registry,
+            out=folder / "serial",
+            cache=ModelCache(folder / "cache"),
+            threads=2,
+        ).run()
     finally:
         torch.set_num_threads(threads)
     return path, numbers(folder / "serial")
@@ -85,15 +91,23 @@ def small(tmp_path_factory):
 # ------------------------------------------------------------------------ work
 def linear_setup(n: int = 12, features: int = 6) -> ScenarioSetup:
     g = torch.Generator().manual_seed(0)
-    data = [Split(torch.randn(n, features, generator=g), torch.randint(0, 3, (n,), generator=g))
-            for _ in range(2)]
+    data = [
+        Split(torch.randn(n, features, generator=g), torch.randint(0, 3, (n,), generator=g))
+        for _ in range(2)
+    ]
     return ScenarioSetup(data, data, ForgetRequest((0,), {}), {"test": data[0]}, ["test_acc"])
 
 
 def test_training_work_is_samples_times_one_samples_flops():
     setup = linear_setup()
-    fed = Federation(setup, TrainSettings(epochs=3, batch_size=5), rounds=2,
-                     client_fraction=1.0, seed=0, device=torch.device("cpu"))
+    fed = Federation(
+        setup,
+        TrainSettings(epochs=3, batch_size=5),
+        rounds=2,
+        client_fraction=1.0,
+        seed=0,
+        device=torch.device("cpu"),
+    )
     fed.train(nn.Linear(6, 3), data="train")
     # forward 2·6·3 per sample, backward for the weight 2·6·3 (inputs need no gradient)
     assert fed.client_work == 2 * 3 * (12 + 12) * (4 * 6 * 3)
@@ -103,7 +117,7 @@ def test_training_work_is_samples_times_one_samples_flops():
 def test_asked_and_server_work_are_counted_as_they_run():
     fed = Federation(linear_setup(), TrainSettings(), 1, 1.0, 0, torch.device("cpu"))
     with fed.meter.phase("server"):
-        torch.randn(4, 5) @ torch.randn(5, 7)                  # 2·4·5·7 on the server
+        torch.randn(4, 5) @ torch.randn(5, 7)  # 2·4·5·7 on the server
         fed.ask([0, 1], lambda m, c: m(c.train.x), nn.Linear(6, 3))  # 2·12·6·3 each
     assert fed.server_work == 2 * 4 * 5 * 7
     assert fed.client_work == 2 * (2 * 12 * 6 * 3)
@@ -132,8 +146,9 @@ def test_every_row_has_work_identical_across_runs(test_registry, backdoor_yaml, 
     config = load_scenario(backdoor_yaml(), test_registry)
     rows = []
     for i in range(2):
-        out = Runner(config, test_registry, out=tmp_path / str(i),
-                     cache=ModelCache(enabled=False)).run()[0]
+        out = Runner(
+            config, test_registry, out=tmp_path / str(i), cache=ModelCache(enabled=False)
+        ).run()[0]
         rows.append(read_result(out)["methods"])
     for label, row in rows[0].items():
         assert row["metrics"]["work"] > 0 and row["metrics"]["work_ratio"] > 0
@@ -153,8 +168,9 @@ def test_every_scenario_gives_every_row_work(path):
 
 
 # ------------------------------------------------------------------ sweep sharing
-def test_a_gamma_sweep_computes_the_curvature_once(test_registry, write_yaml, tmp_path,
-                                                   monkeypatch):
+def test_a_gamma_sweep_computes_the_curvature_once(
+    test_registry, write_yaml, tmp_path, monkeypatch
+):
     import fubench_builtins.tis_reset as tis
 
     calls = []
@@ -181,8 +197,9 @@ def test_a_gamma_sweep_computes_the_curvature_once(test_registry, write_yaml, tm
         device: cpu
         """
     swept = write_yaml(yaml.replace("GAMMAS", "[0.1, 0.5, 0.9]"), "swept.yaml")
-    rows = read_result(Runner(load_scenario(swept, test_registry), test_registry,
-                              out=tmp_path / "swept").run()[0])["methods"]
+    rows = read_result(
+        Runner(load_scenario(swept, test_registry), test_registry, out=tmp_path / "swept").run()[0]
+    )["methods"]
     assert len(calls) == 3, "one curvature pass per client, not per sweep point"
     points = [rows[f"tis_reset[gamma={g}]"] for g in (0.1, 0.5, 0.9)]
     assert len({json.dumps(p["flops"]) for p in points}) == 1 and points[0]["flops"]["clients"] > 0
@@ -191,23 +208,26 @@ def test_a_gamma_sweep_computes_the_curvature_once(test_registry, write_yaml, tm
     assert all(p["seconds"] >= 0.9 for p in points), [p["seconds"] for p in points]
     # and computes what it computes alone
     alone = write_yaml(yaml.replace("GAMMAS", "0.5"), "alone.yaml")
-    single = read_result(Runner(load_scenario(alone, test_registry), test_registry,
-                                out=tmp_path / "alone").run()[0])["methods"]
+    single = read_result(
+        Runner(load_scenario(alone, test_registry), test_registry, out=tmp_path / "alone").run()[0]
+    )["methods"]
     for name in ("tis_reset", "random_reset"):
         own = {k: v for k, v in single[name]["metrics"].items() if k not in TIMES}
-        shared = {k: v for k, v in rows[f"{name}[gamma=0.5]"]["metrics"].items()
-                  if k not in TIMES}
+        shared = {k: v for k, v in rows[f"{name}[gamma=0.5]"]["metrics"].items() if k not in TIMES}
         assert own == shared
 
 
 def test_shared_asks_are_charged_in_full():
     setup = linear_setup()
     shared: dict = {}
-    feds = [Federation(setup, TrainSettings(), 1, 1.0, 0, torch.device("cpu"), shared=shared)
-            for _ in range(2)]
+    feds = [
+        Federation(setup, TrainSettings(), 1, 1.0, 0, torch.device("cpu"), shared=shared)
+        for _ in range(2)
+    ]
     model = nn.Linear(6, 3)
-    answers = [fed.ask([0, 1], lambda m, c: m(c.train.x).sum(0), model, share="sum")
-               for fed in feds]
+    answers = [
+        fed.ask([0, 1], lambda m, c: m(c.train.x).sum(0), model, share="sum") for fed in feds
+    ]
     assert torch.equal(answers[0][0], answers[1][0])
     assert feds[0].stats.bytes == feds[1].stats.bytes and feds[1].client_work > 0
     assert feds[0].client_work == feds[1].client_work and feds[1].stats.rounds == 1
@@ -233,8 +253,14 @@ def test_worker_processes_reproduce_a_serial_run(small, tmp_path, monkeypatch, c
     path, serial = small
     registry = scale_registry()
     monkeypatch.setenv("FUBENCH_PROGRESS_INTERVAL", "0")
-    Runner(load_scenario(path, registry), registry, out=tmp_path / "jobs",
-           cache=ModelCache(tmp_path / "cache"), jobs=2, threads=1).run()
+    Runner(
+        load_scenario(path, registry),
+        registry,
+        out=tmp_path / "jobs",
+        cache=ModelCache(tmp_path / "cache"),
+        jobs=2,
+        threads=1,
+    ).run()
     assert numbers(tmp_path / "jobs") == serial
     err = capsys.readouterr().err
     assert re.search(r"^seed \d original: round \d+/\d+", err, re.M), err[-2000:]
@@ -248,11 +274,20 @@ def test_ray_reproduces_a_serial_run(small, tmp_path):
     registry = scale_registry()
     # Ray workers do not inherit this process's import path: give them the repository's,
     # so they import the hand-loaded plugin module (and fubench) as they would anywhere
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}},
+    )
     try:
-        Runner(load_scenario(path, registry), registry, out=tmp_path / "ray",
-               cache=ModelCache(tmp_path / "cache"), executor="ray").run()
+        Runner(
+            load_scenario(path, registry),
+            registry,
+            out=tmp_path / "ray",
+            cache=ModelCache(tmp_path / "cache"),
+            executor="ray",
+        ).run()
     finally:
         ray.shutdown()
     assert numbers(tmp_path / "ray") == serial
@@ -261,20 +296,21 @@ def test_ray_reproduces_a_serial_run(small, tmp_path):
 def test_plugins_living_only_here_run_here(test_registry, backdoor_yaml, tmp_path, capsys):
     # two seeds: two tasks, which would go to worker processes
     config = load_scenario(backdoor_yaml(), test_registry).with_overrides(
-        seeds=[0, 1], registry=test_registry)
+        seeds=[0, 1], registry=test_registry
+    )
     out = Runner(config, test_registry, out=tmp_path, jobs=2).run()[0]
     assert "exist only in this process" in capsys.readouterr().err
     assert read_result(out)["methods"]["finetune"]["status"] == "ok"
 
 
 # ---------------------------------------------------------------------- timings
-def test_the_reference_is_timed_on_this_hardware(test_registry, backdoor_yaml, tmp_path,
-                                                 capsys):
+def test_the_reference_is_timed_on_this_hardware(test_registry, backdoor_yaml, tmp_path, capsys):
     config = load_scenario(backdoor_yaml(), test_registry)
     cache = ModelCache(tmp_path / "cache")
     Runner(config, test_registry, out=tmp_path / "a", cache=cache).run()
-    key = Job(Plan.from_config(config, test_registry, "cpu"),
-              datasets.load(config, test_registry), 0).cache_key("reference")
+    key = Job(
+        Plan.from_config(config, test_registry, "cpu"), datasets.load(config, test_registry), 0
+    ).cache_key("reference")
     entry = cache.get(key)
     here = hardware(torch.device("cpu"))
     assert set(entry.timings) == {here}
@@ -302,8 +338,14 @@ def test_the_reference_is_timed_on_this_hardware(test_registry, backdoor_yaml, t
     # nor does the forgetting-quality ε (replica 0 is the seed's own cached job)
     from fubench.engine.replicas import run_replicas
 
-    run_replicas(Plan.from_config(config, test_registry, "cpu"),
-                 datasets.load(config, test_registry), 0, 1, cache, methods=[])
+    run_replicas(
+        Plan.from_config(config, test_registry, "cpu"),
+        datasets.load(config, test_registry),
+        0,
+        1,
+        cache,
+        methods=[],
+    )
     err = capsys.readouterr().err
     assert "reference from cache" in err and "training it again" not in err
 
@@ -313,10 +355,13 @@ def test_row_groups_keep_sweeps_and_readers_together():
     registry = get_registry()
     config = load_scenario(ROOT / "scenarios" / "backdoor_mnist.yaml", registry)
     groups = Plan.from_config(config, registry, "cpu").row_groups()
-    assert groups[0] == [*(f"tis_reset[gamma={g}]" for g in (0.05, 0.2, 0.5, 0.8)),
-                         *(f"random_reset[gamma={g}]" for g in (0.05, 0.2, 0.5, 0.8))]
-    others = [m.label for m in config.methods
-              if m.name not in ("tis_reset", "random_reset", "retrain")]  # retrain: a reference row
+    assert groups[0] == [
+        *(f"tis_reset[gamma={g}]" for g in (0.05, 0.2, 0.5, 0.8)),
+        *(f"random_reset[gamma={g}]" for g in (0.05, 0.2, 0.5, 0.8)),
+    ]
+    others = [
+        m.label for m in config.methods if m.name not in ("tis_reset", "random_reset", "retrain")
+    ]  # retrain: a reference row
     assert sorted(groups[1:]) == sorted([label] for label in others), "each alone"
 
 

@@ -9,12 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from fubench import ConfigContext, Dataset, ForgetRequest, RowInfo, ScenarioSetup
-from fubench.config import load_scenario
-from fubench.errors import ConfigError, DataUnavailable
-from fubench.evaluation import Evaluation
-from fubench.plugins import get_registry
 from fubench_builtins.bias import PALETTE, BiasFeature, ColouredMNIST, balanced_colours
 from fubench_builtins.class_unlearning import ClassUnlearning
 from fubench_builtins.client_unlearning import ClientUnlearning
@@ -22,6 +16,12 @@ from fubench_builtins.datasets import stratified_subset
 from fubench_builtins.datasets_tabular import Adult, Fair
 from fubench_builtins.partitioners import IID, Dirichlet, Preferential
 from fubench_builtins.sensitive import SensitiveFeature
+
+from fubench import ConfigContext, Dataset, ForgetRequest, RowInfo, ScenarioSetup
+from fubench.config import load_scenario
+from fubench.errors import ConfigError, DataUnavailable
+from fubench.evaluation import Evaluation
+from fubench.plugins import get_registry
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
@@ -42,13 +42,23 @@ def tabular(n: int = 120) -> Dataset:
     x = torch.randn(n, 5, generator=g)
     y = torch.randint(0, 2, (n,), generator=g)
     names = ["age", "status=a", "status=b", "status=c", "hours"]
-    return Dataset("table", "tests only", x, y, x[:30].clone(), y[:30].clone(), 2,
-                   modality="tabular", feature_names=names)
+    return Dataset(
+        "table",
+        "tests only",
+        x,
+        y,
+        x[:30].clone(),
+        y[:30].clone(),
+        2,
+        modality="tabular",
+        feature_names=names,
+    )
 
 
 def context(**extra):
-    return ConfigContext(**{"n_classes": 10, "clients": 5, "modality": "image", "dataset": "d",
-                            **extra})
+    return ConfigContext(
+        **{"n_classes": 10, "clients": 5, "modality": "image", "dataset": "d", **extra}
+    )
 
 
 def problems(kind, **params):
@@ -62,10 +72,13 @@ def problems(kind, **params):
 def with_metrics(original: dict, retrain: dict) -> tuple[Evaluation, Evaluation]:
     setup = ScenarioSetup([], [], ForgetRequest((0,), {}), {}, [])
     refs: dict = {}
-    for row, label, values in (("original", "original", original),
-                               ("reference", "retrain", retrain)):
-        refs[row] = Evaluation(label, None, setup, get_registry(), RowInfo(reported=values),
-                               refs, "retrain")
+    for row, label, values in (
+        ("original", "original", original),
+        ("reference", "retrain", retrain),
+    ):
+        refs[row] = Evaluation(
+            label, None, setup, get_registry(), RowInfo(reported=values), refs, "retrain"
+        )
     return refs["original"], refs["reference"]
 
 
@@ -172,7 +185,8 @@ def test_sensitive_noise_scope_all_noises_every_client():
     data = images()
     parts = IID().partition(data.y_train, 3, gen())
     setup = SensitiveFeature(client=0, region=[0, 0, 2, 2], noise_scope="all").build(
-        data, parts, gen())
+        data, parts, gen()
+    )
     mask = setup.request.feature_mask
     for c in range(3):
         assert not torch.equal(setup.reference[c].x[:, mask], setup.train[c].x[:, mask])
@@ -193,14 +207,17 @@ def test_sensitive_config_errors_and_precondition():
     assert "region" in problems(SensitiveFeature)
     assert "columns" in problems(SensitiveFeature, _context=context(modality="tabular"))
     assert "region" in problems(SensitiveFeature, region=[1, 2, 3])
-    assert "region" in problems(SensitiveFeature, _context=context(modality="tabular"),
-                                region=[0, 0, 1, 1], columns=["a"])
+    assert "region" in problems(
+        SensitiveFeature, _context=context(modality="tabular"), region=[0, 0, 1, 1], columns=["a"]
+    )
     assert problems(SensitiveFeature, region=[0, 0, 4, 4]) == {}
     kind = SensitiveFeature(region=[0, 0, 2, 2])
-    assert kind.check(*with_metrics({"feature_sensitivity": 1.0},
-                                    {"feature_sensitivity": 0.1})) == []
-    warnings = kind.check(*with_metrics({"feature_sensitivity": 1.0},
-                                        {"feature_sensitivity": 0.95}))
+    assert (
+        kind.check(*with_metrics({"feature_sensitivity": 1.0}, {"feature_sensitivity": 0.1})) == []
+    )
+    warnings = kind.check(
+        *with_metrics({"feature_sensitivity": 1.0}, {"feature_sensitivity": 0.95})
+    )
     assert "PRECONDITION FAILED" in warnings[0] and "noise_scope: all" in warnings[0]
 
 
@@ -250,8 +267,9 @@ def test_bias_needs_three_channels_and_reports_a_missing_bias():
     assert "kind" in problems(BiasFeature, _context=context(modality="tabular"))
     kind = BiasFeature()
     assert kind.check(*with_metrics({"bias_gap": 0.3}, {"bias_gap": 0.0})) == []
-    assert "PRECONDITION FAILED" in kind.check(*with_metrics({"bias_gap": 0.01},
-                                                             {"bias_gap": 0.0}))[0]
+    assert (
+        "PRECONDITION FAILED" in kind.check(*with_metrics({"bias_gap": 0.01}, {"bias_gap": 0.0}))[0]
+    )
 
 
 # ---------------------------------------------------------------------------- data sets
@@ -294,8 +312,11 @@ def test_adult_reads_uci_files(tmp_path):
     folder = tmp_path / "adult"
     folder.mkdir()
     (folder / "adult.data").write_text("\n".join(ADULT_ROWS[:2]) + "\n")
-    test_rows = [ADULT_ROWS[2], ADULT_ROWS[1].replace(">50K", ">50K."),
-                 ADULT_ROWS[0].replace("<=50K", "<=50K.")]
+    test_rows = [
+        ADULT_ROWS[2],
+        ADULT_ROWS[1].replace(">50K", ">50K."),
+        ADULT_ROWS[0].replace("<=50K", "<=50K."),
+    ]
     (folder / "adult.test").write_text("|1x3 Cross validator\n" + "\n".join(test_rows) + "\n")
     data = Adult(download=False).load(tmp_path)
     assert data.y_train.tolist() == [0, 1]
@@ -326,7 +347,8 @@ def test_scenario_files_validate_and_are_named_kind_dataset(path):
 
 
 def test_scenario_validation_reports_a_bad_kind_parameter(write_yaml):
-    text = (SCENARIOS / "class_fmnist.yaml").read_text().replace("target_class: 9",
-                                                                  "target_class: 12")
+    text = (
+        (SCENARIOS / "class_fmnist.yaml").read_text().replace("target_class: 9", "target_class: 12")
+    )
     with pytest.raises(ConfigError, match="scenario.target_class"):
         load_scenario(write_yaml(text))

@@ -10,19 +10,24 @@ import json
 
 import pytest
 import torch
+from fubench_builtins.random_reset import RandomReset, random_masks
+from fubench_builtins.tis_reset import (
+    TISReset,
+    aggregate,
+    client_curvature,
+    smallest_prefix,
+    target_information_score,
+)
 from torch import nn
 from torch.func import functional_call, hessian, jacrev
 from torch.nn import functional as F
 
 import fubench
 from fubench import ForgetRequest, ScenarioSetup, Split, UnlearnContext
-from fubench.plugins import get_registry
 from fubench.errors import NotApplicable
 from fubench.fl.federation import Federation
 from fubench.fl.training import TrainSettings, generator
-from fubench_builtins.random_reset import RandomReset, random_masks
-from fubench_builtins.tis_reset import (TISReset, aggregate, client_curvature,
-                                        smallest_prefix, target_information_score)
+from fubench.plugins import get_registry
 
 # ----------------------------------------------------------------------- helpers
 
@@ -30,8 +35,15 @@ from fubench_builtins.tis_reset import (TISReset, aggregate, client_curvature,
 def tiny_cnn(activation: type[nn.Module] = nn.ReLU, seed: int = 0) -> nn.Module:
     """71 parameters: small enough for an exact Hessian by autograd."""
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Conv2d(1, 2, 3), activation(), nn.MaxPool2d(2), nn.Flatten(),
-                         nn.Linear(8, 4), activation(), nn.Linear(4, 3))
+    return nn.Sequential(
+        nn.Conv2d(1, 2, 3),
+        activation(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(8, 4),
+        activation(),
+        nn.Linear(4, 3),
+    )
 
 
 def tiny_data(n: int, seed: int = 0) -> Split:
@@ -48,7 +60,7 @@ def flat_params(model: nn.Module) -> tuple[list[str], list[torch.Size], torch.Te
 def unflatten(names, shapes, flat) -> dict[str, torch.Tensor]:
     out, start = {}, 0
     for name, shape in zip(names, shapes):
-        out[name] = flat[start:start + shape.numel()].view(shape)
+        out[name] = flat[start : start + shape.numel()].view(shape)
         start += shape.numel()
     return out
 
@@ -59,8 +71,9 @@ def autograd_hessian_diag(model: nn.Module, data: Split) -> dict[str, torch.Tens
     names, shapes, theta = flat_params(model)
 
     def loss(flat):
-        return F.cross_entropy(functional_call(model, unflatten(names, shapes, flat),
-                                               (data.x.double(),)), data.y)
+        return F.cross_entropy(
+            functional_call(model, unflatten(names, shapes, flat), (data.x.double(),)), data.y
+        )
 
     return unflatten(names, shapes, torch.diagonal(hessian(loss)(theta)))
 
@@ -74,8 +87,8 @@ def autograd_ggn_diag(model: nn.Module, data: Split) -> dict[str, torch.Tensor]:
     def logits(flat):
         return functional_call(model, unflatten(names, shapes, flat), (x,))
 
-    jac = jacrev(logits)(theta)                          # (N, C, P)
-    p = torch.softmax(logits(theta), dim=1)              # (N, C)
+    jac = jacrev(logits)(theta)  # (N, C, P)
+    p = torch.softmax(logits(theta), dim=1)  # (N, C)
     loss_hessian = torch.diag_embed(p) - p[:, :, None] * p[:, None, :]
     diag = torch.einsum("ncp,ncd,ndp->p", jac, loss_hessian, jac) / len(data)
     return unflatten(names, shapes, diag)
@@ -84,15 +97,22 @@ def autograd_ggn_diag(model: nn.Module, data: Split) -> dict[str, torch.Tensor]:
 def assert_close(got: dict, want: dict, rtol=1e-4, atol=1e-7):
     assert got.keys() == want.keys()
     for name in want:
-        torch.testing.assert_close(got[name].double(), want[name].double(), rtol=rtol,
-                                   atol=atol, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(
+            got[name].double(),
+            want[name].double(),
+            rtol=rtol,
+            atol=atol,
+            msg=lambda m, name=name: f"{name}: {m}",
+        )
 
 
 # ------------------------------------------- BackPACK diagonals vs torch.autograd
 
 
-@pytest.mark.parametrize("curvature,reference", [("diag_hessian", autograd_hessian_diag),
-                                                 ("ggn_exact", autograd_ggn_diag)])
+@pytest.mark.parametrize(
+    "curvature,reference",
+    [("diag_hessian", autograd_hessian_diag), ("ggn_exact", autograd_ggn_diag)],
+)
 @pytest.mark.parametrize("activation", [nn.ReLU, nn.Tanh])
 def test_backpack_diagonal_equals_autograd(curvature, reference, activation):
     model, data = tiny_cnn(activation), tiny_data(12)
@@ -162,8 +182,9 @@ def test_aggregating_clients_equals_the_pooled_computation():
     model = tiny_cnn()
     clients = [tiny_data(n, seed) for n, seed in ((7, 1), (12, 2), (5, 3))]
     masks = [torch.arange(7) < 3, torch.zeros(12, dtype=torch.bool), torch.arange(5) >= 1]
-    reports = [client_curvature(model, d, m, "ggn_exact", batch_size=4)
-               for d, m in zip(clients, masks)]
+    reports = [
+        client_curvature(model, d, m, "ggn_exact", batch_size=4) for d, m in zip(clients, masks)
+    ]
     h, h_prime = aggregate(reports)
     pooled = Split.concat(clients)
     pooled_mask = torch.cat(masks)
@@ -185,8 +206,7 @@ def test_aggregate_refuses_a_request_without_samples():
 def test_tis_is_the_squared_ratio_and_zero_where_h_is_zero():
     h = {"w": torch.tensor([2.0, 0.0, 4.0])}
     h_prime = {"w": torch.tensor([1.0, 3.0, 2.0])}
-    assert torch.equal(target_information_score(h, h_prime)["w"],
-                       torch.tensor([0.25, 0.0, 0.25]))
+    assert torch.equal(target_information_score(h, h_prime)["w"], torch.tensor([0.25, 0.0, 0.25]))
 
 
 # ----------------------------------------------- section 5: the per-tensor selection
@@ -207,7 +227,7 @@ def test_smallest_prefix_on_a_hand_example():
 @pytest.mark.parametrize("seed", range(20))
 def test_smallest_prefix_is_the_smallest_set_reaching_gamma(seed):
     g = torch.Generator().manual_seed(seed)
-    scores = torch.rand(7, 11, generator=g) ** 4          # heavy-tailed, like TIS
+    scores = torch.rand(7, 11, generator=g) ** 4  # heavy-tailed, like TIS
     scores[torch.rand(7, 11, generator=g) < 0.2] = 0.0
     gamma = float(torch.rand(1, generator=g))
     mask = smallest_prefix(scores, gamma)
@@ -216,7 +236,7 @@ def test_smallest_prefix_is_the_smallest_set_reaching_gamma(seed):
     assert float(chosen.sum()) >= target - 1e-12, "the set reaches γ"
     k = int(mask.sum())
     top = torch.sort(scores.flatten().double(), descending=True).values
-    assert float(top[:k - 1].sum()) < target, "no smaller set reaches γ"
+    assert float(top[: k - 1].sum()) < target, "no smaller set reaches γ"
     if k and k < scores.numel():
         assert float(chosen.min()) >= float(scores[~mask].max()), "it takes the top scores"
 
@@ -239,15 +259,34 @@ def tiny_context(seed: int = 0, **federation) -> UnlearnContext:
     initial = {k: v.detach().clone() for k, v in tiny_cnn(seed=seed + 1).state_dict().items()}
     train = [tiny_data(10, 1), tiny_data(10, 2)]
     mask = torch.arange(10) < 4
-    setup = ScenarioSetup(train=train, retained=[train[0].subset(~mask), train[1]],
-                          request=ForgetRequest((0,), {0: mask}), eval_sets={},
-                          default_metrics=[])
-    fed = Federation(setup, TrainSettings(batch_size=5, lr=0.1), rounds=1, client_fraction=1.0,
-                     seed=seed, device=torch.device("cpu"), **federation)
-    return UnlearnContext(model=model, initial_state=initial, make_model=lambda: tiny_cnn(seed=9),
-                          request=setup.request, federation=fed, history=None,
-                          device=torch.device("cpu"), seed=seed, generator=generator(seed, "t"),
-                          scenario_kind="backdoor")
+    setup = ScenarioSetup(
+        train=train,
+        retained=[train[0].subset(~mask), train[1]],
+        request=ForgetRequest((0,), {0: mask}),
+        eval_sets={},
+        default_metrics=[],
+    )
+    fed = Federation(
+        setup,
+        TrainSettings(batch_size=5, lr=0.1),
+        rounds=1,
+        client_fraction=1.0,
+        seed=seed,
+        device=torch.device("cpu"),
+        **federation,
+    )
+    return UnlearnContext(
+        model=model,
+        initial_state=initial,
+        make_model=lambda: tiny_cnn(seed=9),
+        request=setup.request,
+        federation=fed,
+        history=None,
+        device=torch.device("cpu"),
+        seed=seed,
+        generator=generator(seed, "t"),
+        scenario_kind="backdoor",
+    )
 
 
 def changed(before: nn.Module, after: nn.Module) -> dict[str, torch.Tensor]:
@@ -279,8 +318,9 @@ def test_minimal_retrain_trains_only_the_reset_entries():
     moved = changed(original, result.model)
     assert all(bool((moved[k] <= masks[k]).all()) for k in masks), "only reset entries move"
     init = ctx.initial_state
-    retrained = sum(int((masks[k] & (p.detach() != init[k])).sum())
-                    for k, p in result.model.named_parameters())
+    retrained = sum(
+        int((masks[k] & (p.detach() != init[k])).sum()) for k, p in result.model.named_parameters()
+    )
     assert retrained > 0, "the minimal retrain changed the reset entries"
     assert ctx.federation.stats.rounds == 1 + 2
 
@@ -294,8 +334,10 @@ def test_random_reset_mirrors_tis_reset_counts_but_not_its_choice():
     rnd = RandomReset(gamma=0.6).unlearn(ctx)
     assert rnd.artifacts["reset_counts"] == tis.artifacts["reset_counts"]
     assert rnd.metrics["reset_frac"] == tis.metrics["reset_frac"]
-    assert any(not torch.equal(rnd.artifacts["reset_masks"][k], tis.artifacts["reset_masks"][k])
-               for k in tis.artifacts["reset_masks"])
+    assert any(
+        not torch.equal(rnd.artifacts["reset_masks"][k], tis.artifacts["reset_masks"][k])
+        for k in tis.artifacts["reset_masks"]
+    )
     moved = changed(original, rnd.model)
     for k, m in rnd.artifacts["reset_masks"].items():
         assert bool((moved[k] <= m).all())
@@ -313,18 +355,21 @@ metrics: [test_acc, nta, nfs, asr, reset_frac, seconds]
 """
 
 
-def test_runner_sweep_random_reset_reads_the_matching_tis_point(backdoor_yaml, test_registry,
-                                                              tmp_path, monkeypatch):
+def test_runner_sweep_random_reset_reads_the_matching_tis_point(
+    backdoor_yaml, test_registry, tmp_path, monkeypatch
+):
     from fubench.config import load_scenario
     from fubench.results import read_result
     from fubench.runner import Runner
 
     path = backdoor_yaml(rounds=1)
-    text = path.read_text().replace("methods: {retrain: {}, finetune: {rounds: 1}}\n",
-                                    SWEEP_METHODS)
+    text = path.read_text().replace(
+        "methods: {retrain: {}, finetune: {rounds: 1}}\n", SWEEP_METHODS
+    )
     # small enough for seconds: 150 images, an 8-unit hidden layer
-    text = text.replace("{name: tiny_images, test_fraction: 0.3}",
-                        "{name: tiny_images, n: 150, test_fraction: 0.3}")
+    text = text.replace(
+        "{name: tiny_images, test_fraction: 0.3}", "{name: tiny_images, n: 150, test_fraction: 0.3}"
+    )
     text = text.replace("model: {name: mnist_cnn}", "model: {name: mnist_cnn, hidden: 8}")
     path.write_text(text)
     seen = []
@@ -332,8 +377,13 @@ def test_runner_sweep_random_reset_reads_the_matching_tis_point(backdoor_yaml, t
 
     def spy(self, ctx):
         result = unlearn(self, ctx)
-        seen.append((self.gamma, ctx.upstream["tis_reset"].artifacts["reset_counts"],
-                     result.artifacts["reset_counts"]))
+        seen.append(
+            (
+                self.gamma,
+                ctx.upstream["tis_reset"].artifacts["reset_counts"],
+                result.artifacts["reset_counts"],
+            )
+        )
         return result
 
     monkeypatch.setattr(RandomReset, "unlearn", spy)
@@ -348,8 +398,10 @@ def test_runner_sweep_random_reset_reads_the_matching_tis_point(backdoor_yaml, t
     assert [g for g, _, _ in seen] == [0.2, 0.6]
     assert all(up == own for _, up, own in seen)
     assert seen[0][1] != seen[1][1], "each gamma mirrors its own tis_reset point"
-    assert rows["tis_reset[gamma=0.2]"]["metrics"]["reset_frac"] < \
-        rows["tis_reset[gamma=0.6]"]["metrics"]["reset_frac"]
+    assert (
+        rows["tis_reset[gamma=0.2]"]["metrics"]["reset_frac"]
+        < rows["tis_reset[gamma=0.6]"]["metrics"]["reset_frac"]
+    )
 
 
 # ----------------------------------------------------- the table's best sweep point
@@ -359,34 +411,64 @@ def fake_results(points: dict[str, tuple[float, float]], seeds=(0, 1)) -> list[d
     """Result files with rows label -> (nta, nfs), identical over seeds."""
     results = []
     for seed in seeds:
-        methods = {"original": {"method": "original", "params": {}, "sweep": {},
-                                "metrics": {"nta": 1.0, "nfs": 0.0}, "status": "ok"}}
+        methods = {
+            "original": {
+                "method": "original",
+                "params": {},
+                "sweep": {},
+                "metrics": {"nta": 1.0, "nfs": 0.0},
+                "status": "ok",
+            }
+        }
         for label, (nta, nfs) in points.items():
             name, _, rest = label.partition("[gamma=")
             sweep = {"gamma": float(rest[:-1])} if rest else {}
-            methods[label] = {"method": name, "params": dict(sweep), "sweep": sweep,
-                              "metrics": {"nta": nta, "nfs": nfs}, "status": "ok"}
-        methods["retrain"] = {"method": "retrain", "params": {}, "sweep": {},
-                              "metrics": {"nta": 1.0, "nfs": 1.0}, "status": "ok"}
-        results.append({"scenario": {"name": "s", "kind": "backdoor", "version": 1},
-                        "seed": seed, "dataset": {"source": "synthetic"}, "methods": methods,
-                        "warnings": []})
+            methods[label] = {
+                "method": name,
+                "params": dict(sweep),
+                "sweep": sweep,
+                "metrics": {"nta": nta, "nfs": nfs},
+                "status": "ok",
+            }
+        methods["retrain"] = {
+            "method": "retrain",
+            "params": {},
+            "sweep": {},
+            "metrics": {"nta": 1.0, "nfs": 1.0},
+            "status": "ok",
+        }
+        results.append(
+            {
+                "scenario": {"name": "s", "kind": "backdoor", "version": 1},
+                "seed": seed,
+                "dataset": {"source": "synthetic"},
+                "methods": methods,
+                "warnings": [],
+            }
+        )
     return results
 
 
 def test_table_keeps_the_point_closest_to_one_one_and_names_it(test_registry):
     from fubench.report import render_report
 
-    results = fake_results({
-        "tis_reset[gamma=0.1]": (0.99, 0.2), "tis_reset[gamma=0.5]": (0.95, 0.9),
-        "tis_reset[gamma=0.9]": (0.5, 1.0),
-        "random_reset[gamma=0.1]": (0.99, 0.1), "random_reset[gamma=0.5]": (0.7, 0.3),
-        "random_reset[gamma=0.9]": (0.9, 0.85)})
+    results = fake_results(
+        {
+            "tis_reset[gamma=0.1]": (0.99, 0.2),
+            "tis_reset[gamma=0.5]": (0.95, 0.9),
+            "tis_reset[gamma=0.9]": (0.5, 1.0),
+            "random_reset[gamma=0.1]": (0.99, 0.1),
+            "random_reset[gamma=0.5]": (0.7, 0.3),
+            "random_reset[gamma=0.9]": (0.9, 0.85),
+        }
+    )
     text = render_report(results, test_registry)
     assert "tis_reset[gamma=0.5]" in text and "tis_reset[gamma=0.1]" not in text
     # distance of (0.95, 0.9) from (1, 1) = 0.1118
-    assert ("**tis_reset**: shown at gamma=0.5, closest to (NTA, NFS) = (1, 1) over the "
-            "seed means, distance 0.112") in text
+    assert (
+        "**tis_reset**: shown at gamma=0.5, closest to (NTA, NFS) = (1, 1) over the "
+        "seed means, distance 0.112"
+    ) in text
     # random_reset is shown where it mirrors tis_reset, not at its own best (0.9)
     assert "random_reset[gamma=0.5]" in text and "random_reset[gamma=0.9]" not in text
     assert "**random_reset**: shown at gamma=0.5, the point of tis_reset it mirrors" in text
@@ -397,10 +479,14 @@ def test_table_keeps_the_point_closest_to_one_one_and_names_it(test_registry):
 def test_plot_tradeoff_writes_a_png_and_refuses_results_without_a_sweep(tmp_path):
     from fubench.cli import main
 
-    results = fake_results({"tis_reset[gamma=0.1]": (0.99, 0.2),
-                            "tis_reset[gamma=0.5]": (0.95, 0.9),
-                            "random_reset[gamma=0.1]": (0.98, 0.1),
-                            "random_reset[gamma=0.5]": (0.7, 0.3)})
+    results = fake_results(
+        {
+            "tis_reset[gamma=0.1]": (0.99, 0.2),
+            "tis_reset[gamma=0.5]": (0.95, 0.9),
+            "random_reset[gamma=0.1]": (0.98, 0.1),
+            "random_reset[gamma=0.5]": (0.7, 0.3),
+        }
+    )
     for r in results:
         r["schema"] = 1
         (tmp_path / f"seed_{r['seed']}.json").write_text(json.dumps(r))
@@ -408,9 +494,9 @@ def test_plot_tradeoff_writes_a_png_and_refuses_results_without_a_sweep(tmp_path
     assert main(["plot", "tradeoff", str(tmp_path), "-o", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
     from fubench.report.plots import tradeoff
+
     with pytest.raises(ValueError, match="no swept method"):
-        tradeoff(fake_results({"finetune": (0.9, 0.5)}), tmp_path / "none.png",
-                 get_registry())
+        tradeoff(fake_results({"finetune": (0.9, 0.5)}), tmp_path / "none.png", get_registry())
 
 
 def test_reset_frac_metric_is_none_for_rows_without_it():

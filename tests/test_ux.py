@@ -29,14 +29,21 @@ ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 #: runs the CLI with the synthetic test data set registered (for subprocesses)
-CLI_WITH_TEST_DATA = ("import sys; from tests.conftest import TEST_PLUGIN; "
-                      "from fubench.plugins import load_registry, reset_registry; "
-                      "reset_registry(load_registry(extra_plugins=[TEST_PLUGIN])); "
-                      "from fubench.cli import main; sys.exit(main(sys.argv[1:]))")
+CLI_WITH_TEST_DATA = (
+    "import sys; from tests.conftest import TEST_PLUGIN; "
+    "from fubench.plugins import load_registry, reset_registry; "
+    "reset_registry(load_registry(extra_plugins=[TEST_PLUGIN])); "
+    "from fubench.cli import main; sys.exit(main(sys.argv[1:]))"
+)
 
 
-def tiny_yaml(tmp_path: Path, rounds: int = 3, methods: str = "{retrain: {}, finetune: {rounds: 1}}",
-              seeds: str = "[0]", name: str = "tiny") -> Path:
+def tiny_yaml(
+    tmp_path: Path,
+    rounds: int = 3,
+    methods: str = "{retrain: {}, finetune: {rounds: 1}}",
+    seeds: str = "[0]",
+    name: str = "tiny",
+) -> Path:
     text = BACKDOOR_YAML.format(name=name, dataset="tiny_images", rounds=rounds)
     text = text.replace("methods: {retrain: {}, finetune: {rounds: 1}}", f"methods: {methods}")
     text = text.replace("seeds: [0]", f"seeds: {seeds}")
@@ -46,8 +53,7 @@ def tiny_yaml(tmp_path: Path, rounds: int = 3, methods: str = "{retrain: {}, fin
 
 
 def subprocess_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), FUBENCH_CACHE=str(tmp_path / "cache"),
-               **extra)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), FUBENCH_CACHE=str(tmp_path / "cache"), **extra)
     env.pop("FUBENCH_PROGRESS_INTERVAL", None)
     env.update(extra)
     return env
@@ -61,10 +67,24 @@ def test_progress_bars_on_a_pseudo_terminal(tmp_path):
 
     file = tiny_yaml(tmp_path, rounds=2)
     master, slave = os.openpty()
-    proc = subprocess.Popen([sys.executable, "-c", CLI_WITH_TEST_DATA, "run", str(file),
-                             "--out", str(tmp_path / "out"), "--no-cache"],
-                            stdin=slave, stdout=slave, stderr=slave, cwd=ROOT,
-                            env=subprocess_env(tmp_path, TERM="xterm"), close_fds=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            CLI_WITH_TEST_DATA,
+            "run",
+            str(file),
+            "--out",
+            str(tmp_path / "out"),
+            "--no-cache",
+        ],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        cwd=ROOT,
+        env=subprocess_env(tmp_path, TERM="xterm"),
+        close_fds=True,
+    )
     os.close(slave)
     chunks = []
     while True:
@@ -78,7 +98,7 @@ def test_progress_bars_on_a_pseudo_terminal(tmp_path):
     os.close(master)
     assert proc.wait(timeout=300) == 0
     out = b"".join(chunks).decode("utf-8", "replace")
-    eta = r"\| *\d+/\d+ \[\d\d:\d\d<(\d\d:\d\d|\?)"   # "| 2/3 [00:01<00:00"
+    eta = r"\| *\d+/\d+ \[\d\d:\d\d<(\d\d:\d\d|\?)"  # "| 2/3 [00:01<00:00"
     assert re.search(r"seed 0 original: +\d+%\|.*" + eta, out), out[-3000:]
     assert re.search(r"clients: +\d+%\|.*" + eta, out), "a bar for the clients of a round"
     assert re.search(r"seed 0 methods: +\d+%\|", out), "a bar for the seed's methods"
@@ -88,17 +108,37 @@ def test_progress_bars_on_a_pseudo_terminal(tmp_path):
 
 def test_periodic_progress_lines_through_a_pipe(tmp_path):
     file = tiny_yaml(tmp_path, rounds=2)
-    done = subprocess.run([sys.executable, "-c", CLI_WITH_TEST_DATA, "run", str(file), "--out",
-                           str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True,
-                          env=subprocess_env(tmp_path, FUBENCH_PROGRESS_INTERVAL="0"),
-                          timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            CLI_WITH_TEST_DATA,
+            "run",
+            str(file),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=subprocess_env(tmp_path, FUBENCH_PROGRESS_INTERVAL="0"),
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     lines = done.stderr.splitlines()
     assert "\r" not in done.stderr and "%|" not in done.stderr, "no bars into a pipe"
-    assert any(re.fullmatch(r"seed 0 original: round 2/2, \d+ s elapsed, ETA \d+ s", line)
-               for line in lines), lines
-    assert any(re.fullmatch(r"seed 0 original: round 2/2 \(1/3 clients\), \d+ s elapsed, "
-                            r"ETA \d+ s", line) for line in lines), lines
+    assert any(
+        re.fullmatch(r"seed 0 original: round 2/2, \d+ s elapsed, ETA \d+ s", line)
+        for line in lines
+    ), lines
+    assert any(
+        re.fullmatch(
+            r"seed 0 original: round 2/2 \(1/3 clients\), \d+ s elapsed, "
+            r"ETA \d+ s",
+            line,
+        )
+        for line in lines
+    ), lines
     assert "| finetune" in done.stdout
 
 
@@ -119,8 +159,9 @@ def test_progress_lines_respect_the_interval(monkeypatch, capsys):
 
 def test_quiet_is_silent(test_registry, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("FUBENCH_PROGRESS_INTERVAL", "0")
-    assert run_cli("run", str(tiny_yaml(tmp_path, rounds=1)), "--out", str(tmp_path / "b"),
-                   "-q") == 0
+    assert (
+        run_cli("run", str(tiny_yaml(tmp_path, rounds=1)), "--out", str(tmp_path / "b"), "-q") == 0
+    )
     err = capsys.readouterr().err
     assert "elapsed" not in err and "seed 0" not in err, err
 
@@ -129,13 +170,19 @@ def test_progress_line_and_durations():
     from fubench import progress
 
     assert [progress.duration(s) for s in (4.4, 65, 120, 3720)] == [
-        "4 s", "1 min 5 s", "2 min", "1 h 2 min"]
+        "4 s",
+        "1 min 5 s",
+        "2 min",
+        "1 h 2 min",
+    ]
     rounds = progress._Lines(range(15), "seed 0 original", "round", 15)
     rounds.done, rounds.start = 7, 100.0
     progress._ACTIVE.append(rounds)
     try:
-        assert progress.progress_line(now=142.0) == \
-            "seed 0 original: round 7/15, 42 s elapsed, ETA 48 s"
+        assert (
+            progress.progress_line(now=142.0)
+            == "seed 0 original: round 7/15, 42 s elapsed, ETA 48 s"
+        )
     finally:
         progress._ACTIVE.remove(rounds)
 
@@ -187,10 +234,15 @@ def ux_registry():
     return registry
 
 
-def test_a_partial_run_changes_no_row_it_did_not_compute(ux_registry, tmp_path, capsys,
-                                                          monkeypatch):
-    file = tiny_yaml(tmp_path, rounds=1, seeds="[0, 1]",
-                     methods="{retrain: {}, finetune: {rounds: 1}, half_reset: {}, boom: {}}")
+def test_a_partial_run_changes_no_row_it_did_not_compute(
+    ux_registry, tmp_path, capsys, monkeypatch
+):
+    file = tiny_yaml(
+        tmp_path,
+        rounds=1,
+        seeds="[0, 1]",
+        methods="{retrain: {}, finetune: {rounds: 1}, half_reset: {}, boom: {}}",
+    )
     out = tmp_path / "results"
     assert run_cli("run", str(file), "--out", str(out)) == 1  # boom failed
     seed0, seed1 = out / "tiny" / "seed_0.json", out / "tiny" / "seed_1.json"
@@ -203,8 +255,20 @@ def test_a_partial_run_changes_no_row_it_did_not_compute(ux_registry, tmp_path, 
     # later date, since both runs may fall in the same second
     later = "2100-01-01T00:00:00+00:00"
     monkeypatch.setattr("fubench.results.utc_now", lambda: later)
-    assert run_cli("run", str(file), "--out", str(out), "--methods", "retrain,amnesia",
-                   "--seeds", "0", "--no-cache") == 0
+    assert (
+        run_cli(
+            "run",
+            str(file),
+            "--out",
+            str(out),
+            "--methods",
+            "retrain,amnesia",
+            "--seeds",
+            "0",
+            "--no-cache",
+        )
+        == 0
+    )
     after = read_result(seed0)
     for label in ("original", "retrain", "finetune", "half_reset"):
         assert after["methods"][label] == before["methods"][label], label
@@ -214,7 +278,12 @@ def test_a_partial_run_changes_no_row_it_did_not_compute(ux_registry, tmp_path, 
     assert after["methods"]["finetune"]["computed_at"]["date"] == before["provenance"]["date"]
     assert after["provenance"]["date"] == later != before["provenance"]["date"]
     assert set(after["scenario"]["config"]["methods"]) == {
-        "retrain", "finetune", "half_reset", "boom", "amnesia"}
+        "retrain",
+        "finetune",
+        "half_reset",
+        "boom",
+        "amnesia",
+    }
     assert after["scenario"]["config"]["seeds"] == [0, 1]
     assert read_result(seed1) == other_seed, "a seed not asked for is not touched"
     capsys.readouterr()
@@ -225,7 +294,8 @@ def test_a_partial_run_changes_no_row_it_did_not_compute(ux_registry, tmp_path, 
 
 
 def test_a_reference_row_is_replaced_when_its_model_measures_differently(
-        ux_registry, tmp_path, capsys):
+    ux_registry, tmp_path, capsys
+):
     file = tiny_yaml(tmp_path, rounds=1)
     out = tmp_path / "results"
     assert run_cli("run", str(file), "--out", str(out)) == 0
@@ -256,8 +326,14 @@ def test_list_without_argument_shows_every_category_with_headings(monkeypatch, c
     monkeypatch.chdir(ROOT)
     assert run_cli("list") == 0
     out = capsys.readouterr().out
-    for heading in ("Methods (", "Kinds (", "Metrics (", "Partitioners (", "Datasets (",
-                    "Models ("):
+    for heading in (
+        "Methods (",
+        "Kinds (",
+        "Metrics (",
+        "Partitioners (",
+        "Datasets (",
+        "Models (",
+    ):
         assert re.search(rf"^{re.escape(heading)}\d+\):$", out, re.M), heading
     assert re.search(r"^Scenario files in scenarios/ \(\d+;", out, re.M)
     assert re.search(r"^  backdoor_mnist\.yaml +backdoor on mnist, mnist_cnn", out, re.M)
@@ -265,9 +341,13 @@ def test_list_without_argument_shows_every_category_with_headings(monkeypatch, c
 
 def test_output_into_a_closed_pipe_stops_without_a_word(tmp_path):
     """``fubench list | head -1``: the reader leaves early; no traceback, no error line."""
-    proc = subprocess.Popen([sys.executable, "-m", "fubench.cli", "list"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=subprocess_env(tmp_path))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fubench.cli", "list"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=subprocess_env(tmp_path),
+    )
     proc.stdout.close()  # before the first line: every write meets a closed pipe
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141, err
@@ -275,13 +355,18 @@ def test_output_into_a_closed_pipe_stops_without_a_word(tmp_path):
 
 
 def test_list_scenarios_lists_the_files_of_a_folder_and_list_kinds_the_kinds(
-        tmp_path, capsys, test_registry):
+    tmp_path, capsys, test_registry
+):
     tiny_yaml(tmp_path, name="mine")
     (tmp_path / "broken.yaml").write_text("version: 1\nnope: 3\n")
     assert run_cli("list", "scenarios", str(tmp_path)) == 0
     out = capsys.readouterr().out
-    assert re.search(r"^  mine\.yaml +backdoor on tiny_images, mnist_cnn, 3 clients × 3 "
-                     r"rounds, 2 methods, seeds 0$", out, re.M), out
+    assert re.search(
+        r"^  mine\.yaml +backdoor on tiny_images, mnist_cnn, 3 clients × 3 "
+        r"rounds, 2 methods, seeds 0$",
+        out,
+        re.M,
+    ), out
     assert re.search(r"^  broken\.yaml +INVALID: ", out, re.M)
     assert run_cli("list", "kinds") == 0
     kinds = capsys.readouterr().out
@@ -300,8 +385,9 @@ def test_list_never_cuts_a_sentence_and_full_or_show_give_the_whole_text(capsys)
         assert text.startswith(first)
         assert first == text or more, name
         assert first.count("(") == first.count(")"), f"{name}: cut inside parentheses"
-        assert re.search(rf"^  {re.escape(name)} +{re.escape(first)}{' …' if more else ''}  \[",
-                         out, re.M), name
+        assert re.search(
+            rf"^  {re.escape(name)} +{re.escape(first)}{' …' if more else ''}  \[", out, re.M
+        ), name
     long = next(n for n, c in registry.metrics.items() if summary(c)[1])
     assert run_cli("list", "metrics", "--full") == 0
     full = " ".join(capsys.readouterr().out.split())
@@ -337,14 +423,20 @@ def test_validate_says_which_data_are_here(tmp_path, capsys):
     reset_registry(load_registry(extra_plugins=[TEST_PLUGIN, FAR]))
     here = tiny_yaml(tmp_path, name="here")
     far = tmp_path / "far.yaml"
-    far.write_text(here.read_text().replace("tiny_images", "far_away").replace(
-        "name: here", "name: far"))
-    assert run_cli("validate", str(here), str(far)) == 0   # valid files; data is a note
+    far.write_text(
+        here.read_text().replace("tiny_images", "far_away").replace("name: here", "name: far")
+    )
+    assert run_cli("validate", str(here), str(far)) == 0  # valid files; data is a note
     captured = capsys.readouterr()
-    assert re.search(r"^  data: tiny_images — here, no download needed: synthetic",
-                     captured.out, re.M)
-    assert re.search(r"^  data: far_away — NOT here without a download or a package: "
-                     r"far_away is not in .*/far", captured.out, re.M)
+    assert re.search(
+        r"^  data: tiny_images — here, no download needed: synthetic", captured.out, re.M
+    )
+    assert re.search(
+        r"^  data: far_away — NOT here without a download or a package: "
+        r"far_away is not in .*/far",
+        captured.out,
+        re.M,
+    )
     assert NeedsDownload.calls == [False], "asked not to download"
     assert "1 of 2 valid file(s) need data this machine lacks" in captured.err
 
@@ -367,14 +459,17 @@ def no_network(monkeypatch):
 
     def download(self):
         os.makedirs(self.raw_folder, exist_ok=True)
-        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\n"
-                           "<urlopen error [Errno -2] Name or service not known>")
+        raise RuntimeError(
+            "Error downloading train-images-idx3-ubyte.gz:\n"
+            "<urlopen error [Errno -2] Name or service not known>"
+        )
 
     monkeypatch.setattr(torchvision.datasets.FashionMNIST, "download", download)
 
 
-def test_missing_fashion_mnist_is_one_line_naming_the_folder(tmp_path, monkeypatch, capsys,
-                                                            no_network):
+def test_missing_fashion_mnist_is_one_line_naming_the_folder(
+    tmp_path, monkeypatch, capsys, no_network
+):
     from fubench_builtins import datasets
 
     monkeypatch.setattr(datasets, "DEBIAN_FASHION_MNIST", tmp_path / "not-installed")
@@ -391,8 +486,9 @@ def test_missing_fashion_mnist_is_one_line_naming_the_folder(tmp_path, monkeypat
     assert list(root.iterdir()) == [], "no empty folder left behind"
 
 
-def test_the_debian_fallback_is_announced_only_once_it_loaded(tmp_path, monkeypatch, capsys,
-                                                             no_network):
+def test_the_debian_fallback_is_announced_only_once_it_loaded(
+    tmp_path, monkeypatch, capsys, no_network
+):
     from fubench_builtins import datasets
 
     debian = tmp_path / "debian-package"
@@ -420,10 +516,14 @@ def test_tradeoff_keeps_an_outlier_off_the_axes_and_names_it():
     from fubench.report.plots import tradeoff_figure
 
     assert robust_limits([0.0, 0.1, 0.9, 1.0, 3.5], anchors=(0.0, 1.0))[1] < 1.2
-    results = sweep_results({"tis_reset[gamma=0.1]": (0.99, 0.2),
-                             "tis_reset[gamma=0.5]": (0.95, 0.9),
-                             "tis_reset[gamma=0.9]": (0.5, 1.0),
-                             "fedrecovery": (0.97, 3.5)})
+    results = sweep_results(
+        {
+            "tis_reset[gamma=0.1]": (0.99, 0.2),
+            "tis_reset[gamma=0.5]": (0.95, 0.9),
+            "tis_reset[gamma=0.9]": (0.5, 1.0),
+            "fedrecovery": (0.97, 3.5),
+        }
+    )
     fig = tradeoff_figure(results, load_registry())
     ax = fig.axes[0]
     assert ax.get_xlim()[1] < 1.5, "the outlier does not stretch the axis"
@@ -434,17 +534,22 @@ def test_tradeoff_keeps_an_outlier_off_the_axes_and_names_it():
 def test_tradeoff_labels_do_not_overlap_near_zero_one():
     from fubench.report.plots import tradeoff_figure
 
-    points = {f"tis_reset[gamma={g}]": (1.0 - g / 50, g / 40) for g in
-              (0.01, 0.02, 0.03, 0.05, 0.1, 0.2)}
-    points.update({f"random_reset[gamma={g}]": (1.0 - g / 45, g / 35) for g in
-                   (0.01, 0.02, 0.03, 0.05, 0.1, 0.2)})
+    points = {
+        f"tis_reset[gamma={g}]": (1.0 - g / 50, g / 40) for g in (0.01, 0.02, 0.03, 0.05, 0.1, 0.2)
+    }
+    points.update(
+        {
+            f"random_reset[gamma={g}]": (1.0 - g / 45, g / 35)
+            for g in (0.01, 0.02, 0.03, 0.05, 0.1, 0.2)
+        }
+    )
     fig = tradeoff_figure(sweep_results(points), load_registry())
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     boxes = [t.get_window_extent(renderer) for t in fig.axes[0].texts]
     assert len(boxes) >= 4, "a sweep's ends are always labelled"
     for i, a in enumerate(boxes):
-        for b in boxes[i + 1:]:
+        for b in boxes[i + 1 :]:
             assert not a.overlaps(b), (a, b)
 
 
@@ -453,9 +558,14 @@ def test_tradeoff_of_many_scenarios_is_a_grid_with_honest_titles_and_notes():
 
     results = []
     for i in range(8):
-        results += sweep_results({"tis_reset[gamma=0.1]": (0.99, 0.2),
-                                  "tis_reset[gamma=0.5]": (1.15 if i == 0 else 0.95, 0.9)},
-                                 seeds=(0,) if i == 1 else (0, 1), scenario=f"s{i}")
+        results += sweep_results(
+            {
+                "tis_reset[gamma=0.1]": (0.99, 0.2),
+                "tis_reset[gamma=0.5]": (1.15 if i == 0 else 0.95, 0.9),
+            },
+            seeds=(0,) if i == 1 else (0, 1),
+            scenario=f"s{i}",
+        )
     fig = tradeoff_figure(results, load_registry())
     width, height = fig.get_size_inches()
     assert width / height < 2, "a grid, not a strip"
@@ -464,8 +574,10 @@ def test_tradeoff_of_many_scenarios_is_a_grid_with_honest_titles_and_notes():
     titles = {ax.get_title().split(":")[0]: ax.get_title() for ax in panels}
     assert titles["s1"].endswith("(1 seed)") and "±" not in titles["s1"]
     assert titles["s2"].endswith("(2 seeds, mean ± std)")
-    notes = {name: any("NTA above 1" in t.get_text() for t in ax.texts)
-             for name, ax in zip(titles, panels)}
+    notes = {
+        name: any("NTA above 1" in t.get_text() for t in ax.texts)
+        for name, ax in zip(titles, panels)
+    }
     assert notes["s0"] and not notes["s2"]
 
 
@@ -489,10 +601,13 @@ def test_cost_chart_title_says_mean_and_std_only_for_several_seeds(tmp_path):
 
 
 # --------------------------------------------------------------- 8. declarations
-@pytest.mark.parametrize("param, expected", [
-    (fubench.Param("0.5", float), "default '0.5' is not a number; declare Param(0.5, ...)"),
-    (fubench.Param(3.5, int), "default 3.5 is not an integer; declare Param(3, ...)"),
-])
+@pytest.mark.parametrize(
+    "param, expected",
+    [
+        (fubench.Param("0.5", float), "default '0.5' is not a number; declare Param(0.5, ...)"),
+        (fubench.Param(3.5, int), "default 3.5 is not an integer; declare Param(3, ...)"),
+    ],
+)
 def test_a_wrong_default_is_caught_when_the_plugin_loads(param, expected, capsys):
     class Sloppy(fubench.Unlearner):
         name = "sloppy"
@@ -506,9 +621,12 @@ def test_a_wrong_default_is_caught_when_the_plugin_loads(param, expected, capsys
     registry = load_registry(extra_plugins=[module])
     assert capsys.readouterr().err.strip() == (
         f"fubench: plugin 'sloppy_plugin' is broken and was skipped: method 'sloppy' "
-        f"(Sloppy): parameter 'p': {expected}; fix it")
-    with pytest.raises(UnknownNameError, match="method 'sloppy' is unavailable: its plugin "
-                                               "failed to load .*parameter 'p'"):
+        f"(Sloppy): parameter 'p': {expected}; fix it"
+    )
+    with pytest.raises(
+        UnknownNameError,
+        match="method 'sloppy' is unavailable: its plugin failed to load .*parameter 'p'",
+    ):
         registry.methods.get("sloppy")
 
 
@@ -520,21 +638,26 @@ def test_the_kit_prints_one_line_for_a_plugin_it_cannot_find_or_load(capsys):
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and "no loaded plugin is called 'no_such_plugin'" in err[0]
     broken = types.ModuleType("half_baked")
-    broken.fubench_unlearners = lambda: []   # undecorated
+    broken.fubench_unlearners = lambda: []  # undecorated
     reset_registry(load_registry(extra_plugins=[broken]))
     capsys.readouterr()
     assert main(["half_baked"]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert err == ["fubench.testing: error: plugin 'half_baked' failed to load: "
-                   "fubench_unlearners lacks the @fubench.hookimpl decorator, so fubench "
-                   "would never call it; decorate it; fix it"]
+    assert err == [
+        "fubench.testing: error: plugin 'half_baked' failed to load: "
+        "fubench_unlearners lacks the @fubench.hookimpl decorator, so fubench "
+        "would never call it; decorate it; fix it"
+    ]
 
 
 def test_the_kit_names_the_line_where_unlearn_raised(kit):
     outcome = kit.unlearn(kit.stage("client"), "boom")
     assert outcome.status == "failed"
-    assert re.fullmatch(r"unlearn\(\) raised ZeroDivisionError: division by zero "
-                        r"\(test_ux\.py:\d+\)", outcome.error), outcome.error
+    assert re.fullmatch(
+        r"unlearn\(\) raised ZeroDivisionError: division by zero "
+        r"\(test_ux\.py:\d+\)",
+        outcome.error,
+    ), outcome.error
 
 
 def test_the_readme_documents_the_traceback_key():
@@ -600,34 +723,53 @@ def fubench_unlearners():
 
 
 def test_a_broken_plugin_does_not_stop_the_others(fake_distribution, capsys):  # noqa: F811
-    fake_distribution("fu-mixed", {"fu_undecorated": UNDECORATED, "fu_wrong": WRONG_RETURN,
-                                   "fu_good": GOOD, "fu_typo": "import not_a_module_at_all\n"},
-                      {"undecorated": "fu_undecorated", "wrong": "fu_wrong", "good": "fu_good",
-                       "typo": "fu_typo"})
+    fake_distribution(
+        "fu-mixed",
+        {
+            "fu_undecorated": UNDECORATED,
+            "fu_wrong": WRONG_RETURN,
+            "fu_good": GOOD,
+            "fu_typo": "import not_a_module_at_all\n",
+        },
+        {
+            "undecorated": "fu_undecorated",
+            "wrong": "fu_wrong",
+            "good": "fu_good",
+            "typo": "fu_typo",
+        },
+    )
     assert run_cli("list", "methods") == 0
     captured = capsys.readouterr()
     assert re.search(r"^  fine ", captured.out, re.M), "the good plugin loaded"
     broken = [line for line in captured.err.splitlines() if line.startswith("fubench: plugin")]
     assert len(broken) == 3, broken
     for line in broken:
-        assert line.endswith("fix it or `pip uninstall fu-mixed` (FUBENCH_DISABLE_PLUGIN_"
-                             "AUTOLOAD=1 runs without third-party plugins, FUBENCH_PLUGINS=a,b "
-                             "with only those)")
+        assert line.endswith(
+            "fix it or `pip uninstall fu-mixed` (FUBENCH_DISABLE_PLUGIN_"
+            "AUTOLOAD=1 runs without third-party plugins, FUBENCH_PLUGINS=a,b "
+            "with only those)"
+        )
     assert run_cli("plugins") == 0
     out = capsys.readouterr().out
-    assert re.search(r"^undecorated +\[fu-mixed 1\.2\.3\] FAILED: fubench_unlearners lacks",
-                     out, re.M)
-    assert re.search(r"^wrong +\[fu-mixed 1\.2\.3\] FAILED: fubench_unlearners\(\) returned",
-                     out, re.M)
+    assert re.search(
+        r"^undecorated +\[fu-mixed 1\.2\.3\] FAILED: fubench_unlearners lacks", out, re.M
+    )
+    assert re.search(
+        r"^wrong +\[fu-mixed 1\.2\.3\] FAILED: fubench_unlearners\(\) returned", out, re.M
+    )
     registry = load_registry()
-    with pytest.raises(UnknownNameError, match="method 'lonely' is unavailable: its plugin "
-                                               "failed to load \\(plugin 'wrong'"):
+    with pytest.raises(
+        UnknownNameError,
+        match="method 'lonely' is unavailable: its plugin failed to load \\(plugin 'wrong'",
+    ):
         registry.methods.get("lonely")
-    with pytest.raises(UnknownNameError, match="method 'typo' is unavailable: its plugin "
-                                               "failed to import"):
+    with pytest.raises(
+        UnknownNameError, match="method 'typo' is unavailable: its plugin failed to import"
+    ):
         registry.methods.get("typo")
-    with pytest.raises(UnknownNameError, match="plugin\\(s\\) typo, undecorated, wrong "
-                                               "failed to load"):
+    with pytest.raises(
+        UnknownNameError, match="plugin\\(s\\) typo, undecorated, wrong failed to load"
+    ):
         registry.methods.get("tidy")
     from fubench.testing import cases
 
@@ -636,12 +778,16 @@ def test_a_broken_plugin_does_not_stop_the_others(fake_distribution, capsys):  #
     assert "failed to import" in str(info.value) and "no loaded plugin" not in str(info.value)
 
 
-def test_a_name_conflict_stops_commands_but_plugins_shows_it(fake_distribution,  # noqa: F811
-                                                            capsys):
-    fake_distribution("fu-twins", {"fu_one": GOOD, "fu_two": GOOD},
-                      {"one": "fu_one", "two": "fu_two"})
-    with pytest.raises(PluginError, match="method 'fine' is registered by two plugins: "
-                                          "'one' and 'two'"):
+def test_a_name_conflict_stops_commands_but_plugins_shows_it(
+    fake_distribution,  # noqa: F811
+    capsys,
+):
+    fake_distribution(
+        "fu-twins", {"fu_one": GOOD, "fu_two": GOOD}, {"one": "fu_one", "two": "fu_two"}
+    )
+    with pytest.raises(
+        PluginError, match="method 'fine' is registered by two plugins: 'one' and 'two'"
+    ):
         load_registry()
     assert run_cli("list", "methods") == 2
     assert run_cli("plugins") == 0
@@ -668,7 +814,8 @@ def test_federation_train_returns_the_model_it_trained_in_place(kit):
     assert ctx.federation.train(ctx.model, rounds=1) is ctx.model
     assert any(not torch.equal(before[k], v) for k, v in ctx.model.state_dict().items())
     assert "trains `model` in place and returns that same object" in section(
-        "### What a method gets and declares")
+        "### What a method gets and declares"
+    )
 
 
 def test_retained_participation_includes_a_requesting_client_that_keeps_data(kit):

@@ -23,10 +23,17 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
-from fubench.cli.common import (EXIT_BROKEN_PIPE, EXIT_ENVIRONMENT, EXIT_INTERRUPTED,
-                                EXIT_OK, EXIT_USAGE, one_line_errors, print_error)
+from fubench.cli.common import (
+    EXIT_BROKEN_PIPE,
+    EXIT_ENVIRONMENT,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    one_line_errors,
+    print_error,
+)
 from fubench.cli.info import cmd_list, cmd_plugins, cmd_show, cmd_validate
 from fubench.cli.parser import build_parser
 from fubench.cli.quality import cmd_quality
@@ -34,9 +41,17 @@ from fubench.cli.reports import cmd_leaderboard, cmd_plot, cmd_table
 from fubench.cli.run import cmd_run
 from fubench.errors import EnvironmentFailure, FubenchError, os_error
 
-COMMANDS = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list, "show": cmd_show,
-            "plugins": cmd_plugins, "table": cmd_table, "plot": cmd_plot,
-            "leaderboard": cmd_leaderboard, "quality": cmd_quality}
+COMMANDS = {
+    "run": cmd_run,
+    "validate": cmd_validate,
+    "list": cmd_list,
+    "show": cmd_show,
+    "plugins": cmd_plugins,
+    "table": cmd_table,
+    "plot": cmd_plot,
+    "leaderboard": cmd_leaderboard,
+    "quality": cmd_quality,
+}
 
 
 def silence_stdout() -> None:
@@ -59,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return done.code if isinstance(done.code, int) else EXIT_USAGE
     if args.version:
         from fubench import __version__
+
         print(f"fubench {__version__}")
         return EXIT_OK
     if args.command is None:

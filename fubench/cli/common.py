@@ -43,8 +43,9 @@ def count(low: int, high: int):
     def parse(text: str) -> int:
         value = whole_number(text)
         if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"expected a whole number from {low} to "
-                                             f"{high:,}, got {value:,}")
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number from {low} to {high:,}, got {value:,}"
+            )
         return value
 
     return parse
@@ -55,8 +56,9 @@ def seed_list(text: str) -> list[int]:
     file: it would run the same seed twice and average it with itself."""
     parts = [t.strip() for t in text.split(",")]
     if not text.strip() or "" in parts:
-        raise argparse.ArgumentTypeError(f"expected comma-separated seeds with none "
-                                         f"empty, got {text[:40]!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated seeds with none empty, got {text[:40]!r}"
+        )
     negative = next((t for t in parts if t.startswith("-")), None)
     if negative is not None:
         raise argparse.ArgumentTypeError(f"expected seeds >= 0, got {negative[:40]!r}")

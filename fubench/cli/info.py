@@ -16,18 +16,38 @@ from typing import Any
 
 from fubench.cli.common import EXIT_OK, EXIT_USAGE
 from fubench.cli.parser import LIST_WHAT
-from fubench.errors import (ConfigError, DataUnavailable, FubenchError, UnknownNameError,
-                            one_line, origin, unknown)
+from fubench.errors import (
+    ConfigError,
+    DataUnavailable,
+    FubenchError,
+    UnknownNameError,
+    one_line,
+    origin,
+    unknown,
+)
 
 LIFECYCLE_HOOKS = ("fubench_run_start", "fubench_method_result", "fubench_run_end")
 #: where ``fubench list`` looks for scenario files when given no folder
 SCENARIO_FOLDER = "scenarios"
 #: declarations ``show`` prints, per component base class name
 DECLARATIONS = {
-    "Unlearner": ("participation", "needs_history", "unsupported_kinds", "reads", "reports",
-                  "reference"),
-    "Metric": ("role", "higher_is_better", "ideal", "normalises", "normalisation", "percent",
-               "count"),
+    "Unlearner": (
+        "participation",
+        "needs_history",
+        "unsupported_kinds",
+        "reads",
+        "reports",
+        "reference",
+    ),
+    "Metric": (
+        "role",
+        "higher_is_better",
+        "ideal",
+        "normalises",
+        "normalisation",
+        "percent",
+        "count",
+    ),
     "ScenarioKind": ("showcase", "example_params"),
     "DatasetLoader": ("modality", "n_classes"),
 }
@@ -57,16 +77,25 @@ def cmd_validate(args: argparse.Namespace) -> int:
             bad += 1
             continue
         methods = ", ".join(m.label for m in config.methods)
-        print(f"{file}: ok ({config.kind} on {config.dataset.name}, v{config.version}; "
-              f"methods: {methods}; seeds: {config.seeds})")
+        print(
+            f"{file}: ok ({config.kind} on {config.dataset.name}, v{config.version}; "
+            f"methods: {methods}; seeds: {config.seeds})"
+        )
         lacking += not here
-        print(f"  data: {config.dataset.name} — "
-              + (f"here, no download needed: {detail}" if here else
-                 f"NOT here without a download or a package: {detail}"))
+        print(
+            f"  data: {config.dataset.name} — "
+            + (
+                f"here, no download needed: {detail}"
+                if here
+                else f"NOT here without a download or a package: {detail}"
+            )
+        )
     if lacking:
-        print(f"{lacking} of {len(args.files) - bad} valid file(s) need data this machine "
-              f"lacks: run them where the data are, or get them as the 'data:' lines say",
-              file=sys.stderr)
+        print(
+            f"{lacking} of {len(args.files) - bad} valid file(s) need data this machine "
+            f"lacks: run them where the data are, or get them as the 'data:' lines say",
+            file=sys.stderr,
+        )
     return EXIT_USAGE if bad else EXIT_OK
 
 
@@ -115,8 +144,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.what == "scenarios":
         return list_scenario_files(Path(args.folder) if args.folder else None, registry)
     if args.folder:
-        raise ValueError(f"a folder is only for `fubench list scenarios`, not for "
-                         f"{args.what}")
+        raise ValueError(f"a folder is only for `fubench list scenarios`, not for {args.what}")
     wanted = [args.what] if args.what else list(LIST_WHAT)
     for i, what in enumerate(wanted):
         category = registry.category(LIST_WHAT[what])
@@ -130,8 +158,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         print()
         list_scenario_files(None, registry)
     if not args.full:
-        print("\n(first sentences only: `fubench list --full` or `fubench show NAME` for "
-              "the full descriptions)")
+        print(
+            "\n(first sentences only: `fubench list --full` or `fubench show NAME` for "
+            "the full descriptions)"
+        )
     return EXIT_OK
 
 
@@ -155,7 +185,7 @@ def summary(cls: type) -> tuple[str, bool]:
     paragraph = " ".join(text.split("\n\n")[0].split())
     first = paragraph
     for end in re.finditer(r"(?<=[.!?;:])\s+(?=[A-Z(`*])", paragraph):
-        candidate = paragraph[:end.start()]
+        candidate = paragraph[: end.start()]
         if candidate.count("(") <= candidate.count(")"):  # never inside parentheses
             first = candidate
             break
@@ -193,8 +223,10 @@ def list_scenario_files(folder: Path | None, registry: Any) -> int:
     if not folder.is_dir():
         raise ValueError(f"{folder} is not a folder")
     files = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))
-    print(f"Scenario files in {folder}/ ({len(files)}; `fubench validate FILE` checks one and "
-          f"its data, `fubench list kinds` lists the scenario kinds):")
+    print(
+        f"Scenario files in {folder}/ ({len(files)}; `fubench validate FILE` checks one and "
+        f"its data, `fubench list kinds` lists the scenario kinds):"
+    )
     for file in files:
         try:
             config = load_scenario(str(file), registry)
@@ -202,9 +234,11 @@ def list_scenario_files(folder: Path | None, registry: Any) -> int:
             print(f"  {file.name:<30} INVALID: {exc}")
             continue
         fed = config.federation
-        what = (f"{config.kind} on {config.dataset.name}, {config.model.name}, "
-                f"{fed.clients} clients × {fed.rounds} rounds, {len(config.methods)} methods, "
-                f"seeds {', '.join(map(str, config.seeds))}")
+        what = (
+            f"{config.kind} on {config.dataset.name}, {config.model.name}, "
+            f"{fed.clients} clients × {fed.rounds} rounds, {len(config.methods)} methods, "
+            f"seeds {', '.join(map(str, config.seeds))}"
+        )
         about = " ".join((config.description or "").split("\n\n")[0].split())
         print(f"  {file.name:<30} {what}{' — ' + about if about else ''}")
     return EXIT_OK
@@ -216,8 +250,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     from fubench.plugins import get_registry
 
     registry = get_registry()
-    found = [(category, category.classes[args.name]) for category in registry.categories
-             if args.name in category]
+    found = [
+        (category, category.classes[args.name])
+        for category in registry.categories
+        if args.name in category
+    ]
     if not found:
         for category in registry.categories:
             if args.name in category.failed_names:
@@ -227,15 +264,20 @@ def cmd_show(args: argparse.Namespace) -> int:
     for i, (category, cls) in enumerate(found):
         if i:
             print()
-        print(f"{category.what} '{cls.name}' — plugin {category.owner(cls.name)} "
-              f"({registry.version(category, cls.name)})\n")
+        print(
+            f"{category.what} '{cls.name}' — plugin {category.owner(cls.name)} "
+            f"({registry.version(category, cls.name)})\n"
+        )
         print(description(cls) or "(no description)")
         if cls.parameters:
             print("\nparameters:")
             for pname, spec in cls.parameters.items():
                 print(f"  {param_text(pname, as_param(spec), full=True)}")
-        declared = [(attr, getattr(cls, attr)) for base in type.mro(cls)
-                    for attr in DECLARATIONS.get(base.__name__, ())]
+        declared = [
+            (attr, getattr(cls, attr))
+            for base in type.mro(cls)
+            for attr in DECLARATIONS.get(base.__name__, ())
+        ]
         if declared:
             print("\ndeclarations:")
             for attr, value in declared:
@@ -255,11 +297,19 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         # lists them, so the conflict can be diagnosed (a broken built-in still raises)
         with contextlib.redirect_stderr(io.StringIO()):  # said once already
             registry = load_registry(allow_conflicts=True)
-    records = [{"name": p.name, "distribution": p.distribution, "version": p.version,
-                "builtin": p.builtin, "hooks": hooks_of(registry, p.name),
-                "provides": p.provides, "error": p.error,
-                "conflicts": [c for c in registry.conflicts if f"'{p.name}'" in c]}
-               for p in registry.plugins]
+    records = [
+        {
+            "name": p.name,
+            "distribution": p.distribution,
+            "version": p.version,
+            "builtin": p.builtin,
+            "hooks": hooks_of(registry, p.name),
+            "provides": p.provides,
+            "error": p.error,
+            "conflicts": [c for c in registry.conflicts if f"'{p.name}'" in c],
+        }
+        for p in registry.plugins
+    ]
     if args.json:
         print(json.dumps(records, indent=1))
         return EXIT_OK

@@ -7,43 +7,64 @@ import argparse
 from fubench.cli.common import count, csv_list, device_name, path_name, probability, seed_list
 
 #: ``fubench list WHAT``: the component categories, by the word the command line uses
-LIST_WHAT = {"methods": "method", "kinds": "scenario kind", "metrics": "metric",
-             "partitioners": "partitioner", "datasets": "dataset", "models": "model"}
+LIST_WHAT = {
+    "methods": "method",
+    "kinds": "scenario kind",
+    "metrics": "metric",
+    "partitioners": "partitioner",
+    "datasets": "dataset",
+    "models": "model",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="fubench", description="A benchmark suite for federated unlearning.")
+        prog="fubench", description="A benchmark suite for federated unlearning."
+    )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _run(sub)
     validate = sub.add_parser("validate", help="check scenario files without running them")
     validate.add_argument("files", nargs="+", metavar="FILE")
     lst = sub.add_parser(
-        "list", help="list installed components, or the scenario files of a folder",
+        "list",
+        help="list installed components, or the scenario files of a folder",
         description="With no argument: every installed component, a heading per category, "
-                    "then the scenario files in ./scenarios. `list scenarios [DIR]`: the "
-                    "scenario files (*.yaml) of DIR (default ./scenarios, else .); `list "
-                    "kinds`: the installed scenario kinds (what a file's `kind:` may name).")
-    lst.add_argument("what", nargs="?", choices=[*LIST_WHAT, "scenarios"],
-                     help="one category (default: all)")
-    lst.add_argument("folder", nargs="?", metavar="DIR",
-                     help="with `scenarios`: the folder of scenario files")
-    lst.add_argument("--full", action="store_true",
-                     help="full descriptions and parameter ranges, not first sentences")
-    show = sub.add_parser("show", help="the full description of a component",
-                          description="Everything about one installed component: its "
-                                      "plugin, full description, parameters (defaults, "
-                                      "ranges, help) and declarations.")
-    show.add_argument("name", help="a method, scenario kind, metric, partitioner, data set "
-                                   "or model")
+        "then the scenario files in ./scenarios. `list scenarios [DIR]`: the "
+        "scenario files (*.yaml) of DIR (default ./scenarios, else .); `list "
+        "kinds`: the installed scenario kinds (what a file's `kind:` may name).",
+    )
+    lst.add_argument(
+        "what", nargs="?", choices=[*LIST_WHAT, "scenarios"], help="one category (default: all)"
+    )
+    lst.add_argument(
+        "folder", nargs="?", metavar="DIR", help="with `scenarios`: the folder of scenario files"
+    )
+    lst.add_argument(
+        "--full",
+        action="store_true",
+        help="full descriptions and parameter ranges, not first sentences",
+    )
+    show = sub.add_parser(
+        "show",
+        help="the full description of a component",
+        description="Everything about one installed component: its "
+        "plugin, full description, parameters (defaults, "
+        "ranges, help) and declarations.",
+    )
+    show.add_argument(
+        "name", help="a method, scenario kind, metric, partitioner, data set or model"
+    )
     plugins = sub.add_parser("plugins", help="list loaded plugins and what they provide")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
     report = sub.add_parser("table", help="print the table of stored result files")
     report.add_argument("results", nargs="+", help="result JSON files or folders")
     report.add_argument("-o", "--output", type=path_name, help="write markdown to this file")
-    report.add_argument("--all-points", action="store_true",
-                        help="show every sweep point, not only each method's best")
+    report.add_argument(
+        "--all-points",
+        action="store_true",
+        help="show every sweep point, not only each method's best",
+    )
     _plot(sub)
     _leaderboard(sub)
     _quality(sub)
@@ -52,136 +73,224 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _quality(sub: argparse._SubParsersAction) -> None:
     quality = sub.add_parser(
-        "quality", help="forgetting quality ε of each method from K training replicas",
+        "quality",
+        help="forgetting quality ε of each method from K training replicas",
         description="Train K replicas of each seed (same data and forget set, K training "
-                    "seeds), run every method in each, and compare each method's K models "
-                    "with the K retrained ones on every forget example (logit-scaled "
-                    "confidence; NeurIPS 2023 unlearning challenge's ε and score). Costs K "
-                    "runs of every method; the original and reference models are cached "
-                    "(replica 0 is the seed's own run). Writes "
-                    "OUT/<scenario>/forget_quality_seed_<n>.json.")
+        "seeds), run every method in each, and compare each method's K models "
+        "with the K retrained ones on every forget example (logit-scaled "
+        "confidence; NeurIPS 2023 unlearning challenge's ε and score). Costs K "
+        "runs of every method; the original and reference models are cached "
+        "(replica 0 is the seed's own run). Writes "
+        "OUT/<scenario>/forget_quality_seed_<n>.json.",
+    )
     quality.add_argument("file", help="scenario YAML file")
-    quality.add_argument("--replicas", type=count(2, 1000), default=8, metavar="K",
-                         help="training replicas per seed (default 8)")
+    quality.add_argument(
+        "--replicas",
+        type=count(2, 1000),
+        default=8,
+        metavar="K",
+        help="training replicas per seed (default 8)",
+    )
     quality.add_argument("--seeds", type=seed_list, help="comma-separated seeds (default 0)")
-    quality.add_argument("--methods", type=csv_list,
-                         help="comma-separated methods (default: the file's)")
-    quality.add_argument("--delta", type=probability, default=0.01,
-                         help="the δ of (ε, δ)-unlearning (default 0.01, the challenge's)")
-    quality.add_argument("--out", type=path_name, default="results",
-                         help="result folder (default: results/)")
-    quality.add_argument("--device", type=device_name,
-                         help="auto, cpu, cuda or cuda:N (default: the file's)")
-    quality.add_argument("--no-cache", action="store_true",
-                         help="retrain the original and reference models of every replica")
+    quality.add_argument(
+        "--methods", type=csv_list, help="comma-separated methods (default: the file's)"
+    )
+    quality.add_argument(
+        "--delta",
+        type=probability,
+        default=0.01,
+        help="the δ of (ε, δ)-unlearning (default 0.01, the challenge's)",
+    )
+    quality.add_argument(
+        "--out", type=path_name, default="results", help="result folder (default: results/)"
+    )
+    quality.add_argument(
+        "--device", type=device_name, help="auto, cpu, cuda or cuda:N (default: the file's)"
+    )
+    quality.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="retrain the original and reference models of every replica",
+    )
     quality.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 
 
 def _run(sub: argparse._SubParsersAction) -> None:
-    run = sub.add_parser("run", help="run a scenario and print its table",
-                         description="Train the federation, run every method, score each "
-                                     "against the gold standard and print a table.")
+    run = sub.add_parser(
+        "run",
+        help="run a scenario and print its table",
+        description="Train the federation, run every method, score each "
+        "against the gold standard and print a table.",
+    )
     run.add_argument("file", help="scenario YAML file")
-    run.add_argument("--methods", type=csv_list,
-                     help="comma-separated methods (default: the file's)")
-    run.add_argument("--seeds", type=seed_list,
-                     help="comma-separated seeds (default: the file's)")
-    run.add_argument("--out", type=path_name, default="results",
-                     help="result folder (default: results/)")
-    run.add_argument("--device", type=device_name,
-                     help="auto, cpu, cuda or cuda:N (default: the file's)")
-    run.add_argument("--table", type=path_name, metavar="FILE",
-                     help="also save the table as markdown")
-    run.add_argument("--no-cache", action="store_true",
-                     help="retrain the original and reference models instead of reusing them")
-    run.add_argument("--fresh", action="store_true",
-                     help="recompute the rows asked for instead of resuming from existing "
-                          "results (other methods' stored rows stay)")
+    run.add_argument(
+        "--methods", type=csv_list, help="comma-separated methods (default: the file's)"
+    )
+    run.add_argument("--seeds", type=seed_list, help="comma-separated seeds (default: the file's)")
+    run.add_argument(
+        "--out", type=path_name, default="results", help="result folder (default: results/)"
+    )
+    run.add_argument(
+        "--device", type=device_name, help="auto, cpu, cuda or cuda:N (default: the file's)"
+    )
+    run.add_argument(
+        "--table", type=path_name, metavar="FILE", help="also save the table as markdown"
+    )
+    run.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="retrain the original and reference models instead of reusing them",
+    )
+    run.add_argument(
+        "--fresh",
+        action="store_true",
+        help="recompute the rows asked for instead of resuming from existing "
+        "results (other methods' stored rows stay)",
+    )
     run.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     _scale(run)
 
 
 def _scale(run: argparse.ArgumentParser) -> None:
     scale = run.add_argument_group("running at scale")
-    scale.add_argument("--jobs", type=count(1, 1024), metavar="N",
-                       help="tasks at once, in worker processes (default: one per CPU core, "
-                            "one per GPU on CUDA; 1 = one after the other in this process)")
-    scale.add_argument("--executor", choices=["local", "ray"], default="local",
-                       help="local worker processes (default) or a Ray cluster "
-                            "(pip install \"fubench[ray]\")")
-    scale.add_argument("--address", metavar="ADDR",
-                       help="with --executor ray: the cluster to join (e.g. auto, or "
-                            "HOST:6379); default: a local Ray")
-    scale.add_argument("--threads", type=count(1, 1024), metavar="T",
-                       help="torch threads per task (default: the cores divided among the "
-                            "jobs)")
-    scale.add_argument("--retime", action="store_true",
-                       help="time the reference again on this machine even when the cache "
-                            "holds a timing for it")
+    scale.add_argument(
+        "--jobs",
+        type=count(1, 1024),
+        metavar="N",
+        help="tasks at once, in worker processes (default: one per CPU core, "
+        "one per GPU on CUDA; 1 = one after the other in this process)",
+    )
+    scale.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help='local worker processes (default) or a Ray cluster (pip install "fubench[ray]")',
+    )
+    scale.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="with --executor ray: the cluster to join (e.g. auto, or "
+        "HOST:6379); default: a local Ray",
+    )
+    scale.add_argument(
+        "--threads",
+        type=count(1, 1024),
+        metavar="T",
+        help="torch threads per task (default: the cores divided among the jobs)",
+    )
+    scale.add_argument(
+        "--retime",
+        action="store_true",
+        help="time the reference again on this machine even when the cache holds a timing for it",
+    )
 
 
 def _plot(sub: argparse._SubParsersAction) -> None:
     plot = sub.add_parser("plot", help="draw figures from stored result files")
     plot_sub = plot.add_subparsers(dest="plot", metavar="FIGURE", required=True)
     tradeoff = plot_sub.add_parser(
-        "tradeoff", help="normalised utility against forgetting over each method's sweep",
+        "tradeoff",
+        help="normalised utility against forgetting over each method's sweep",
         description="The TIS paper's Figure 1: every swept method's NTA against its "
-                    "forgetting score, mean ± std over seeds, with the gold standard at "
-                    "(1, 1).")
+        "forgetting score, mean ± std over seeds, with the gold standard at "
+        "(1, 1).",
+    )
     tradeoff.add_argument("results", nargs="+", help="result JSON files or folders")
-    tradeoff.add_argument("-o", "--output", type=path_name, required=True, metavar="FILE.png",
-                          help="image file to write")
+    tradeoff.add_argument(
+        "-o",
+        "--output",
+        type=path_name,
+        required=True,
+        metavar="FILE.png",
+        help="image file to write",
+    )
     cost = plot_sub.add_parser(
-        "cost", help="bar chart of each method's cost relative to the gold standard",
+        "cost",
+        help="bar chart of each method's cost relative to the gold standard",
         description="One panel per scenario: each method's cost relative to the gold "
-                    "standard (rtr unless --metric says otherwise), mean ± std over seeds, "
-                    "the gold standard at 1 (swept methods at their best point).")
+        "standard (rtr unless --metric says otherwise), mean ± std over seeds, "
+        "the gold standard at 1 (swept methods at their best point).",
+    )
     cost.add_argument("results", nargs="+", help="result JSON files or folders")
     cost.add_argument("-o", "--output", type=path_name, required=True, metavar="FILE.png")
-    cost.add_argument("--metric", help="the cost metric to draw (default: the table's cost "
-                                       "relative to the gold standard)")
+    cost.add_argument(
+        "--metric",
+        help="the cost metric to draw (default: the table's cost relative to the gold standard)",
+    )
     attention = plot_sub.add_parser(
-        "attention", help="GradCAM attention maps of the same test images per model",
+        "attention",
+        help="GradCAM attention maps of the same test images per model",
         description="Runs the scenario's seed again (trained models come from the cache; "
-                    "methods run again, nothing is written to your results) and draws "
-                    "GradCAM maps of a few test images under original, each method and the "
-                    "gold standard (Ferrari paper, Fig. 5).")
+        "methods run again, nothing is written to your results) and draws "
+        "GradCAM maps of a few test images under original, each method and the "
+        "gold standard (Ferrari paper, Fig. 5).",
+    )
     attention.add_argument("file", help="scenario YAML file")
-    attention.add_argument("-o", "--output", type=path_name, required=True, metavar="FILE.png",
-                           help="image file; {scenario} is replaced by the scenario's name")
-    attention.add_argument("--seed", type=count(0, 2**63 - 1), default=0,
-                           help="seed to re-run (default 0)")
-    attention.add_argument("--methods", type=csv_list,
-                           help="methods to show (default: the file's)")
-    attention.add_argument("--results", metavar="DIR",
-                           help="this scenario's results: show each swept method only at "
-                                "the point its table shows")
+    attention.add_argument(
+        "-o",
+        "--output",
+        type=path_name,
+        required=True,
+        metavar="FILE.png",
+        help="image file; {scenario} is replaced by the scenario's name",
+    )
+    attention.add_argument(
+        "--seed", type=count(0, 2**63 - 1), default=0, help="seed to re-run (default 0)"
+    )
+    attention.add_argument("--methods", type=csv_list, help="methods to show (default: the file's)")
+    attention.add_argument(
+        "--results",
+        metavar="DIR",
+        help="this scenario's results: show each swept method only at the point its table shows",
+    )
     attention.add_argument("--images", type=count(1, 64), default=4, help="how many test images")
-    attention.add_argument("--split", help="evaluation set to draw from (default: the one "
-                                           "the scenario kind declares, else test)")
-    attention.add_argument("--device", type=device_name,
-                           help="auto, cpu, cuda or cuda:N (default: the file's)")
-    attention.add_argument("--no-cache", action="store_true",
-                           help="train the original and reference models instead of "
-                                "reusing cached ones")
+    attention.add_argument(
+        "--split",
+        help="evaluation set to draw from (default: the one the scenario kind declares, else test)",
+    )
+    attention.add_argument(
+        "--device", type=device_name, help="auto, cpu, cuda or cuda:N (default: the file's)"
+    )
+    attention.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="train the original and reference models instead of reusing cached ones",
+    )
 
 
 def _leaderboard(sub: argparse._SubParsersAction) -> None:
     board = sub.add_parser(
-        "leaderboard", help="write the leaderboard markdown from stored result files",
+        "leaderboard",
+        help="write the leaderboard markdown from stored result files",
         description="Per scenario a table of methods x metrics (best per column in bold), "
-                    "an overall ranking and a provenance footer, from result files only.")
-    board.add_argument("paths", nargs="+", metavar="RESULTS",
-                       help="result JSON files or folders (scenario files with --list-offline)")
-    board.add_argument("-o", "--output", type=path_name, metavar="FILE",
-                       help="markdown file to write")
-    board.add_argument("--check", action="store_true",
-                       help="write nothing; exit 1 when FILE differs from what the results give")
-    board.add_argument("--base", metavar="DIR",
-                       help="folder links are relative to (default: the folder holding the "
-                            "first RESULTS, e.g. leaderboard/ for leaderboard/results)")
-    board.add_argument("--plots", metavar="DIR",
-                       help="folder of the plots to link (default: BASE/plots)")
-    board.add_argument("--list-offline", action="store_true",
-                       help="print the scenario files given whose data load without network")
+        "an overall ranking and a provenance footer, from result files only.",
+    )
+    board.add_argument(
+        "paths",
+        nargs="+",
+        metavar="RESULTS",
+        help="result JSON files or folders (scenario files with --list-offline)",
+    )
+    board.add_argument(
+        "-o", "--output", type=path_name, metavar="FILE", help="markdown file to write"
+    )
+    board.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 when FILE differs from what the results give",
+    )
+    board.add_argument(
+        "--base",
+        metavar="DIR",
+        help="folder links are relative to (default: the folder holding the "
+        "first RESULTS, e.g. leaderboard/ for leaderboard/results)",
+    )
+    board.add_argument(
+        "--plots", metavar="DIR", help="folder of the plots to link (default: BASE/plots)"
+    )
+    board.add_argument(
+        "--list-offline",
+        action="store_true",
+        help="print the scenario files given whose data load without network",
+    )
     board.add_argument("--json", action="store_true", help="with --list-offline: a JSON list")

@@ -32,34 +32,57 @@ def cmd_quality(args: argparse.Namespace) -> int:
     progress.set_quiet(args.quiet)
     registry = get_registry()
     config = load_scenario(args.file, registry)
-    config = config.with_overrides(methods=args.methods, seeds=args.seeds or [0],
-                                   registry=registry)
+    config = config.with_overrides(methods=args.methods, seeds=args.seeds or [0], registry=registry)
     cache = ModelCache(enabled=not args.no_cache)
-    device, data = preflight.before_training(config, registry, args.device, args.out, None,
-                                             cache.root if cache.enabled else None)
+    device, data = preflight.before_training(
+        config, registry, args.device, args.out, None, cache.root if cache.enabled else None
+    )
     runner = Runner(config, registry, out=args.out, cache=cache, device=device)
     plan = runner.plan
     records, failed = [], False
     for seed in config.seeds:
         started = time.strftime("%Y-%m-%d %H:%M:%S")
-        rows = run_replicas(plan, data, seed, args.replicas, runner.cache, on_replica=lambda r, k:
-                            progress.say(f"{config.name} seed {seed}: replica {r + 1} of {k}"))
+        rows = run_replicas(
+            plan,
+            data,
+            seed,
+            args.replicas,
+            runner.cache,
+            on_replica=lambda r, k, seed=seed: progress.say(
+                f"{config.name} seed {seed}: replica {r + 1} of {k}"
+            ),
+        )
         stats = {row: rows.matrix(row) for row in rows.stats}
         record = {
-            "schema": SCHEMA, "what": "forget_quality",
-            "scenario": {"name": config.name, "kind": config.kind, "version": config.version,
-                         "file": config.file},
-            "config_hash": runner.config_hash(data), "seed": seed,
-            "replicas": args.replicas, "replica_seeds": rows.seeds,
-            "statistic": fq.STATISTIC, "delta": args.delta,
+            "schema": SCHEMA,
+            "what": "forget_quality",
+            "scenario": {
+                "name": config.name,
+                "kind": config.kind,
+                "version": config.version,
+                "file": config.file,
+            },
+            "config_hash": runner.config_hash(data),
+            "seed": seed,
+            "replicas": args.replicas,
+            "replica_seeds": rows.seeds,
+            "statistic": fq.STATISTIC,
+            "delta": args.delta,
             "rate_floor": fq.rate_floor(args.replicas),
             "epsilon_cap": fq.cap(args.replicas, args.replicas, args.delta),
             "aggregate": f"mean of 2/2^n, n = bin of width {fq.BIN_WIDTH} ({fq.BINS} bins)",
-            "forget_examples": rows.examples, "reference": rows.reference,
+            "forget_examples": rows.examples,
+            "reference": rows.reference,
             "null": fq.null_reference(args.replicas, args.replicas, args.delta),
-            "rows": fq.rows_record(stats, rows.status, rows.errors, rows.reference,
-                                   args.replicas, args.delta,
-                                   {spec.label: spec.params for spec in plan.method_rows()}),
+            "rows": fq.rows_record(
+                stats,
+                rows.status,
+                rows.errors,
+                rows.reference,
+                args.replicas,
+                args.delta,
+                {spec.label: spec.params for spec in plan.method_rows()},
+            ),
             "seconds": {"wall": rows.wall_seconds, "per_row": rows.seconds},
             "started": started,
             "provenance": provenance(plan.device, registry.loaded_versions()),
@@ -97,7 +120,8 @@ def merge(path: Path, record: dict) -> dict:
         say(f"  {path.name}: keeping {', '.join(sorted(kept))} from the earlier run")
     record["rows"] = {**kept, **record["rows"]}
     before = previous.get("seconds", {})
-    record["seconds"] = {"wall": before.get("wall", 0.0) + record["seconds"]["wall"],
-                         "per_row": {**before.get("per_row", {}),
-                                     **record["seconds"]["per_row"]}}
+    record["seconds"] = {
+        "wall": before.get("wall", 0.0) + record["seconds"]["wall"],
+        "per_row": {**before.get("per_row", {}), **record["seconds"]["per_row"]},
+    }
     return record

@@ -14,8 +14,7 @@ def cmd_table(args: argparse.Namespace) -> int:
     from fubench.plugins import get_registry
     from fubench.report import load_results, render_report
 
-    text = render_report(load_results(args.results), get_registry(),
-                         all_points=args.all_points)
+    text = render_report(load_results(args.results), get_registry(), all_points=args.all_points)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
     else:
@@ -30,9 +29,17 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if args.plot == "attention":
         from fubench.report.attention import attention_plot
 
-        out = attention_plot(args.file, args.output, seed=args.seed, methods=args.methods,
-                             results=args.results, n_images=args.images, split=args.split,
-                             device=args.device, use_cache=not args.no_cache)
+        out = attention_plot(
+            args.file,
+            args.output,
+            seed=args.seed,
+            methods=args.methods,
+            results=args.results,
+            n_images=args.images,
+            split=args.split,
+            device=args.device,
+            use_cache=not args.no_cache,
+        )
     elif args.plot == "cost":
         from fubench.report.plots import cost_chart
 
@@ -61,22 +68,30 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     output = Path(args.output)
     base = Path(args.base) if args.base else default_base(args.paths)
     if output.parent.resolve() != base.resolve():
-        print(f"fubench: note: links are relative to {base}/ (--base), not to "
-              f"{output.parent}/", file=sys.stderr)
+        print(
+            f"fubench: note: links are relative to {base}/ (--base), not to {output.parent}/",
+            file=sys.stderr,
+        )
     plots = Path(args.plots) if args.plots else base / "plots"
     text = lb.render_leaderboard(load_results(args.paths), registry, args.paths, base, plots)
     if args.check:
         if not output.is_file():
-            print(f"fubench: {output} does not exist; write it: fubench leaderboard "
-                  f"{' '.join(args.paths)} -o {output}", file=sys.stderr)
+            print(
+                f"fubench: {output} does not exist; write it: fubench leaderboard "
+                f"{' '.join(args.paths)} -o {output}",
+                file=sys.stderr,
+            )
             return EXIT_FAILED_ROWS
         diff = lb.stale_diff(text, output)
         if diff is None:
             print(f"{output} is up to date")
             return EXIT_OK
         print("\n".join(diff), file=sys.stderr)
-        print(f"fubench: {output} is stale against {', '.join(args.paths)}; regenerate: "
-              f"fubench leaderboard {' '.join(args.paths)} -o {output}", file=sys.stderr)
+        print(
+            f"fubench: {output} is stale against {', '.join(args.paths)}; regenerate: "
+            f"fubench leaderboard {' '.join(args.paths)} -o {output}",
+            file=sys.stderr,
+        )
         return EXIT_FAILED_ROWS
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text, encoding="utf-8")

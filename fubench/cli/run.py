@@ -29,18 +29,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     registry = get_registry()
     config = load_scenario(args.file, registry)
     try:
-        config = config.with_overrides(methods=args.methods, seeds=args.seeds,
-                                       registry=registry)
+        config = config.with_overrides(methods=args.methods, seeds=args.seeds, registry=registry)
     except UnknownNameError as exc:
         raise preflight.PreflightError(f"argument --methods: {exc}") from None
     cache = ModelCache(enabled=not args.no_cache)
     if args.address is not None and args.executor != "ray":
         raise preflight.PreflightError("argument --address: only used with --executor ray")
-    device, _ = preflight.before_training(config, registry, args.device, args.out,
-                                          args.table, cache.root if cache.enabled else None)
-    runner = Runner(config, registry, out=args.out, cache=cache, device=device,
-                    jobs=args.jobs, executor=args.executor, address=args.address,
-                    threads=args.threads, retime=args.retime)
+    device, _ = preflight.before_training(
+        config, registry, args.device, args.out, args.table, cache.root if cache.enabled else None
+    )
+    runner = Runner(
+        config,
+        registry,
+        out=args.out,
+        cache=cache,
+        device=device,
+        jobs=args.jobs,
+        executor=args.executor,
+        address=args.address,
+        threads=args.threads,
+        retime=args.retime,
+    )
     wanted = {ORIGINAL, runner.plan.reference.name, *(m.label for m in config.methods)}
     if args.fresh:  # recompute what this invocation asks for; other methods' rows stay
         for seed in config.seeds:

@@ -22,9 +22,7 @@ File layout (``version: 1``)::
     device: auto                    # auto | cpu | cuda | cuda:N
 """
 
-from fubench.config.records import (ComponentSpec, FederationConfig, MethodSpec,
-                                    ScenarioConfig)
+from fubench.config.records import ComponentSpec, FederationConfig, MethodSpec, ScenarioConfig
 from fubench.config.validate import load_scenario
 
-__all__ = ["ComponentSpec", "FederationConfig", "MethodSpec", "ScenarioConfig",
-           "load_scenario"]
+__all__ = ["ComponentSpec", "FederationConfig", "MethodSpec", "ScenarioConfig", "load_scenario"]

@@ -25,8 +25,9 @@ a missing relation or tolerance are one-line errors.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any
 
 from fubench.errors import did_you_mean
 
@@ -42,8 +43,8 @@ class Claim:
     source: str
     metric: str
     row: str
-    relation: str              # one of RELATIONS
-    other: str | None = None   # the row compared with (below / above / near_row)
+    relation: str  # one of RELATIONS
+    other: str | None = None  # the row compared with (below / above / near_row)
     value: float | None = None  # near: the value, in the table's unit
     tolerance: float | None = None
     note: str = ""
@@ -55,7 +56,7 @@ class Claim:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Claim":
+    def from_dict(cls, data: dict[str, Any]) -> Claim:
         return cls(**data)
 
     def statement(self) -> str:
@@ -68,8 +69,9 @@ class Claim:
         return f"{self.metric} of {self.row} = {self.other}'s ± {self.tolerance:g}"
 
 
-def parse_claims(data: Any, fail: Callable[[str, str], Exception], metrics: list[str],
-                 rows: list[str]) -> list[Claim]:
+def parse_claims(
+    data: Any, fail: Callable[[str, str], Exception], metrics: list[str], rows: list[str]
+) -> list[Claim]:
     """The ``claims`` section as :class:`Claim` records; ``fail(key, message)`` makes the
     one-line error. ``rows`` are the names a claim may compare (original, the methods,
     their sweep labels, the reference)."""
@@ -93,26 +95,29 @@ def _one(item: Any, key: str, fail, metrics: list[str], rows: list[str]) -> Clai
         raise fail(key, "expected a mapping with id, source, metric, row and a relation")
     for k in item:
         if k not in KEYS:
-            raise fail(f"{key}.{k}", f"unknown key{did_you_mean(str(k), KEYS)}; allowed: "
-                                     f"{', '.join(KEYS)}")
+            raise fail(
+                f"{key}.{k}", f"unknown key{did_you_mean(str(k), KEYS)}; allowed: {', '.join(KEYS)}"
+            )
     for k in ("id", "source", "metric", "row"):
         if not isinstance(item.get(k), str) or not item[k].strip():
             raise fail(f"{key}.{k}", "missing required key (a non-empty string)")
     if item["metric"] not in metrics:
-        raise fail(f"{key}.metric", f"unknown metric '{item['metric']}'"
-                                    f"{did_you_mean(item['metric'], metrics)}")
+        raise fail(
+            f"{key}.metric",
+            f"unknown metric '{item['metric']}'{did_you_mean(item['metric'], metrics)}",
+        )
     _row(item["row"], f"{key}.row", fail, rows)
     given = [r for r in RELATIONS if r in item]
     if len(given) != 1:
-        raise fail(key, f"expected exactly one of {', '.join(RELATIONS)}, got "
-                        f"{', '.join(given) or 'none'}")
+        raise fail(
+            key, f"expected exactly one of {', '.join(RELATIONS)}, got {', '.join(given) or 'none'}"
+        )
     relation = given[0]
     other = value = tolerance = None
     if relation in ("below", "above", "near_row"):
         other = _row(item[relation], f"{key}.{relation}", fail, rows)
         if other == item["row"]:
-            raise fail(f"{key}.{relation}", f"compares row '{other}' with itself; name "
-                                            f"another row")
+            raise fail(f"{key}.{relation}", f"compares row '{other}' with itself; name another row")
     else:
         value = _number(item["near"], f"{key}.near", fail)
     if relation in ("near", "near_row"):
@@ -133,15 +138,26 @@ def _one(item: Any, key: str, fail, metrics: list[str], rows: list[str]) -> Clai
     note = item.get("note", "")
     if not isinstance(note, str):
         raise fail(f"{key}.note", "expected a string")
-    return Claim(item["id"], item["source"], item["metric"], item["row"], relation, other,
-                 value, tolerance, note, margin)
+    return Claim(
+        item["id"],
+        item["source"],
+        item["metric"],
+        item["row"],
+        relation,
+        other,
+        value,
+        tolerance,
+        note,
+        margin,
+    )
 
 
 def _row(name: Any, key: str, fail, rows: list[str]) -> str:
     if not isinstance(name, str) or name not in rows:
         shown = name if isinstance(name, str) else repr(name)[:40]
-        raise fail(key, f"unknown row '{shown}'{did_you_mean(str(shown), rows)}; "
-                        f"rows: {', '.join(rows)}")
+        raise fail(
+            key, f"unknown row '{shown}'{did_you_mean(str(shown), rows)}; rows: {', '.join(rows)}"
+        )
     return name
 
 

@@ -52,8 +52,9 @@ class _StrictLoader(yaml.SafeLoader):
 
     def construct_document(self, node: Any) -> Any:
         if _size(node, self._expanded) > MAX_NODES:
-            raise _Refused(f"more than {MAX_NODES:,} values once aliases are expanded "
-                           f"(an alias bomb?)")
+            raise _Refused(
+                f"more than {MAX_NODES:,} values once aliases are expanded (an alias bomb?)"
+            )
         return super().construct_document(node)
 
 
@@ -63,23 +64,33 @@ class _StrictLoader(yaml.SafeLoader):
 # word. Here only true/false (True, TRUE, ...) are booleans, integers are decimal (or
 # 0o17, 0x1f), and floats may carry an exponent; anything else is a string, which the
 # settings then refuse by type.
-_YAML_1_1_SCALARS = {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:int",
-                     "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp",
-                     "tag:yaml.org,2002:value"}
+_YAML_1_1_SCALARS = {
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:timestamp",
+    "tag:yaml.org,2002:value",
+}
 _StrictLoader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag not in _YAML_1_1_SCALARS]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 _StrictLoader.add_implicit_resolver(  # before float: "10" is an integer
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-    list("tTfF"))
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 _StrictLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
-    list("-+0123456789"))
+    "tag:yaml.org,2002:int",
+    re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
+    list("-+0123456789"),
+)
 _StrictLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
-    re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
-               r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
-    list("-+0123456789."))
+    re.compile(
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
 
 
 def _construct_int(loader: _StrictLoader, node: yaml.ScalarNode) -> int:
@@ -115,25 +126,27 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
         if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults`: merged below by
-            key = "<<"                                  # SafeLoader, explicit keys winning
+            key = "<<"  # SafeLoader, explicit keys winning
         else:
             key = loader.construct_object(key_node, deep=deep)
         try:
             duplicate = key in seen
         except TypeError:  # an unhashable key (a list or mapping as a key)
             raise yaml.constructor.ConstructorError(
-                None, None, "a key must be a name, not a list or mapping",
-                key_node.start_mark) from None
+                None, None, "a key must be a name, not a list or mapping", key_node.start_mark
+            ) from None
         if duplicate:
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key '{key}' (first at line {seen[key] + 1})",
-                key_node.start_mark)
+                None,
+                None,
+                f"duplicate key '{key}' (first at line {seen[key] + 1})",
+                key_node.start_mark,
+            )
         seen[key] = key_node.start_mark.line
     return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
 
 
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-                              _construct_mapping)
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def read_yaml(path: str | Path) -> Any:
@@ -152,17 +165,19 @@ def read_yaml(path: str | Path) -> Any:
     except ValueError as exc:  # a NUL byte in the path
         raise ConfigError(file, "", f"cannot read file: {exc}") from None
     if len(raw) > MAX_FILE_BYTES:
-        raise ConfigError(file, "", f"more than {MAX_FILE_BYTES:,} bytes; a scenario file "
-                                    f"is a few kilobytes")
+        raise ConfigError(
+            file, "", f"more than {MAX_FILE_BYTES:,} bytes; a scenario file is a few kilobytes"
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(file, "", f"not UTF-8 text (byte {exc.start}); is this a "
-                                    f"scenario YAML file?") from None
+        raise ConfigError(
+            file, "", f"not UTF-8 text (byte {exc.start}); is this a scenario YAML file?"
+        ) from None
     if "\x00" in text:
         raise ConfigError(file, "", "binary data (a NUL byte); is this a scenario YAML file?")
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - strict SafeLoader
+        return yaml.load(text, Loader=_StrictLoader)
     except _Refused as exc:
         raise ConfigError(file, "", f"refused: {exc}") from None
     except RecursionError:

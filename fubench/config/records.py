@@ -46,7 +46,7 @@ class FederationConfig:
     weight_decay: float
     partition: ComponentSpec
     record_history: bool | str
-    history_dtype: str = "float32"   # storage precision of the round history
+    history_dtype: str = "float32"  # storage precision of the round history
 
 
 @dataclass
@@ -78,28 +78,49 @@ class ScenarioConfig:
         """The fully resolved configuration, as recorded in every result."""
         fed = self.federation
         return {
-            "version": self.version, "name": self.name,
-            "dataset": {"name": self.dataset.name, **self.dataset.params,
-                        "test_fraction": self.test_fraction, "split_seed": self.split_seed,
-                        # recorded only when set, so scenarios without it keep their hash
-                        **({"server_fraction": self.server_fraction,
-                            "server_from": self.server_from} if self.server_fraction else {})},
+            "version": self.version,
+            "name": self.name,
+            "dataset": {
+                "name": self.dataset.name,
+                **self.dataset.params,
+                "test_fraction": self.test_fraction,
+                "split_seed": self.split_seed,
+                # recorded only when set, so scenarios without it keep their hash
+                **(
+                    {"server_fraction": self.server_fraction, "server_from": self.server_from}
+                    if self.server_fraction
+                    else {}
+                ),
+            },
             "model": {"name": self.model.name, **self.model.params},
             "federation": {
-                "clients": fed.clients, "rounds": fed.rounds, "local_epochs": fed.local_epochs,
-                "client_fraction": fed.client_fraction, "batch_size": fed.batch_size,
-                "lr": fed.lr, "momentum": fed.momentum, "weight_decay": fed.weight_decay,
+                "clients": fed.clients,
+                "rounds": fed.rounds,
+                "local_epochs": fed.local_epochs,
+                "client_fraction": fed.client_fraction,
+                "batch_size": fed.batch_size,
+                "lr": fed.lr,
+                "momentum": fed.momentum,
+                "weight_decay": fed.weight_decay,
                 "partition": {"name": fed.partition.name, **fed.partition.params},
-                "record_history": fed.record_history, "history_dtype": fed.history_dtype},
+                "record_history": fed.record_history,
+                "history_dtype": fed.history_dtype,
+            },
             "scenario": {"kind": self.scenario.name, **self.scenario.params},
             "methods": {m.label: m.params for m in self.methods},
-            "metrics": self.metrics, "seeds": self.seeds, "device": self.device,
+            "metrics": self.metrics,
+            "seeds": self.seeds,
+            "device": self.device,
             "claims": [c.as_dict() for c in self.claims],
         }
 
-    def with_overrides(self, methods: list[str] | None = None,
-                       seeds: list[int] | None = None, device: str | None = None,
-                       registry: Registry | None = None) -> "ScenarioConfig":
+    def with_overrides(
+        self,
+        methods: list[str] | None = None,
+        seeds: list[int] | None = None,
+        device: str | None = None,
+        registry: Registry | None = None,
+    ) -> ScenarioConfig:
         """Apply CLI overrides: ``--methods`` may name methods the file does not list
         (they run with their defaults)."""
         new = copy.copy(self)
@@ -127,5 +148,3 @@ class ScenarioConfig:
 def label_value(value: Any) -> str:
     """A swept value as a row label shows it (0.1, not 0.1000000000000000055)."""
     return f"{value:g}" if isinstance(value, float) else str(value)
-
-

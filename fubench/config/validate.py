@@ -11,17 +11,37 @@ from typing import Any
 
 from fubench.config.claims import parse_claims
 from fubench.config.reader import read_yaml
-from fubench.config.records import (ComponentSpec, FederationConfig, MethodSpec,
-                                     ScenarioConfig, label_value)
-from fubench.config.values import (MAX_CLIENTS, MAX_INT, MAX_SWEEP_POINTS, check,
-                                   device_problem, expectation, got, is_type)
-from fubench.errors import (ConfigError, FubenchError, UnknownNameError, did_you_mean,
-                            one_line, origin, shown)
+from fubench.config.records import (
+    ComponentSpec,
+    FederationConfig,
+    MethodSpec,
+    ScenarioConfig,
+    label_value,
+)
+from fubench.config.values import (
+    MAX_CLIENTS,
+    MAX_INT,
+    MAX_SWEEP_POINTS,
+    check,
+    device_problem,
+    expectation,
+    got,
+    is_type,
+)
+from fubench.errors import (
+    ConfigError,
+    FubenchError,
+    UnknownNameError,
+    did_you_mean,
+    one_line,
+    origin,
+    shown,
+)
 from fubench.params import Param, as_param
 from fubench.plugins import get_registry
 from fubench.records import ConfigContext
-from fubench.results import ORIGINAL
 from fubench.registry import Category, Registry
+from fubench.results import ORIGINAL
 
 SUPPORTED_VERSIONS = (1,)
 
@@ -49,12 +69,13 @@ class _Validator:
                 raise self.fail(key, f"keys must be strings, got {got(k)}")
         return value
 
-    def keys(self, data: dict[str, Any], key: str, allowed: list[str],
-             required: list[str]) -> None:
+    def keys(self, data: dict[str, Any], key: str, allowed: list[str], required: list[str]) -> None:
         for k in data:
             if k not in allowed:
-                raise self.fail(_join(key, k), f"unknown key{did_you_mean(k, allowed)}; "
-                                f"allowed: {', '.join(sorted(allowed))}")
+                raise self.fail(
+                    _join(key, k),
+                    f"unknown key{did_you_mean(k, allowed)}; allowed: {', '.join(sorted(allowed))}",
+                )
         for k in required:
             if k not in data:
                 raise self.fail(_join(key, k), "missing required key")
@@ -67,22 +88,30 @@ class _Validator:
 
     expectation = staticmethod(expectation)
 
-    def component_params(self, cls: type, given: dict[str, Any], key: str,
-                         allow_sweep: bool = False,
-                         reserved: tuple[str, ...] = ()) -> tuple[dict[str, Any], dict[str, list]]:
+    def component_params(
+        self,
+        cls: type,
+        given: dict[str, Any],
+        key: str,
+        allow_sweep: bool = False,
+        reserved: tuple[str, ...] = (),
+    ) -> tuple[dict[str, Any], dict[str, list]]:
         declared = {k: as_param(v) for k, v in cls.parameters.items()}
         for k in given:
             if k not in declared:
                 accepts = ", ".join(sorted(declared)) or "no parameters"
-                raise self.fail(_join(key, k), f"unknown key{did_you_mean(k, declared)}; "
-                                f"'{cls.name}' accepts: {accepts}")
+                raise self.fail(
+                    _join(key, k),
+                    f"unknown key{did_you_mean(k, declared)}; '{cls.name}' accepts: {accepts}",
+                )
         params: dict[str, Any] = {}
         sweeps: dict[str, list] = {}
         for name, spec in declared.items():
             if name not in given:
                 if spec.required:
-                    raise self.fail(_join(key, name),
-                                    f"missing required key ({self.expectation(spec)})")
+                    raise self.fail(
+                        _join(key, name), f"missing required key ({self.expectation(spec)})"
+                    )
                 params[name] = copy.deepcopy(spec.default)
                 continue
             raw = given[name]
@@ -90,20 +119,30 @@ class _Validator:
                 if not raw:
                     raise self.fail(_join(key, name), "a sweep needs at least one value")
                 if len(raw) > MAX_SWEEP_POINTS:
-                    raise self.fail(_join(key, name), f"a sweep of {len(raw):,} values; at "
-                                    f"most {MAX_SWEEP_POINTS:,}")
-                sweeps[name] = [self.value(v, f"{_join(key, name)}[{i}]", spec)
-                                for i, v in enumerate(raw)]
-                self.no_repeats([label_value(v) for v in sweeps[name]], _join(key, name),
-                                "value", "its row would be the same as the earlier one's")
+                    raise self.fail(
+                        _join(key, name),
+                        f"a sweep of {len(raw):,} values; at most {MAX_SWEEP_POINTS:,}",
+                    )
+                sweeps[name] = [
+                    self.value(v, f"{_join(key, name)}[{i}]", spec) for i, v in enumerate(raw)
+                ]
+                self.no_repeats(
+                    [label_value(v) for v in sweeps[name]],
+                    _join(key, name),
+                    "value",
+                    "its row would be the same as the earlier one's",
+                )
                 params[name] = sweeps[name][0]
             else:
                 params[name] = self.value(raw, _join(key, name), spec)
         points = math.prod(len(v) for v in sweeps.values())
         if points > MAX_SWEEP_POINTS:
-            raise self.fail(key, f"the sweep expands to {points:,} rows ("
-                            f"{' x '.join(str(len(v)) for v in sweeps.values())}); "
-                            f"at most {MAX_SWEEP_POINTS:,}")
+            raise self.fail(
+                key,
+                f"the sweep expands to {points:,} rows ("
+                f"{' x '.join(str(len(v)) for v in sweeps.values())}); "
+                f"at most {MAX_SWEEP_POINTS:,}",
+            )
         return params, sweeps
 
     def lookup(self, category: Category[Any], name: Any, key: str) -> type:
@@ -119,19 +158,38 @@ class _Validator:
         data = self.mapping(data, "(top level)") if data is not None else None
         if data is None:
             raise self.fail("", "the file is empty; expected a scenario mapping")
-        top = ["version", "name", "description", "dataset", "model", "federation",
-               "scenario", "methods", "metrics", "seeds", "device", "claims"]
-        self.keys(data, "", top, ["version", "dataset", "model", "federation", "scenario",
-                                  "methods"])
+        top = [
+            "version",
+            "name",
+            "description",
+            "dataset",
+            "model",
+            "federation",
+            "scenario",
+            "methods",
+            "metrics",
+            "seeds",
+            "device",
+            "claims",
+        ]
+        self.keys(
+            data, "", top, ["version", "dataset", "model", "federation", "scenario", "methods"]
+        )
         version = data["version"]
         if not is_type(version, int) or version not in SUPPORTED_VERSIONS:
-            raise self.fail("version", f"expected one of {SUPPORTED_VERSIONS}, "
-                                       f"got {shown(version)}")
+            raise self.fail(
+                "version", f"expected one of {SUPPORTED_VERSIONS}, got {shown(version)}"
+            )
         name = data.get("name", Path(self.file).stem)
-        if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum() \
-                or len(name) > 100:
-            raise self.fail("name", f"expected a name of at most 100 letters, digits, '_' "
-                                    f"and '-', got {shown(name)}")
+        if (
+            not isinstance(name, str)
+            or not name.replace("_", "").replace("-", "").isalnum()
+            or len(name) > 100
+        ):
+            raise self.fail(
+                "name",
+                f"expected a name of at most 100 letters, digits, '_' and '-', got {shown(name)}",
+            )
         description = data.get("description", "")
         if not isinstance(description, str):
             raise self.fail("description", f"expected a string, got {got(description)}")
@@ -139,17 +197,22 @@ class _Validator:
         dataset_cls, dataset, test_fraction, split_seed, server = self.dataset(data["dataset"])
         model = self.component(self.registry.models, data["model"], "model")
         federation = self.federation(data["federation"])
-        scenario = self.component(self.registry.kinds, data["scenario"], "scenario",
-                                  name_key="kind")
+        scenario = self.component(
+            self.registry.kinds, data["scenario"], "scenario", name_key="kind"
+        )
         kind_cls = self.registry.kinds.get(scenario.name)
-        context = ConfigContext(dataset_cls.n_classes, federation.clients,
-                                dataset_cls.modality, dataset.name)
+        context = ConfigContext(
+            dataset_cls.n_classes, federation.clients, dataset_cls.modality, dataset.name
+        )
         self.plugin_checks(dataset_cls, dataset.params, context, "dataset")
-        self.plugin_checks(self.registry.partitioners.get(federation.partition.name),
-                           federation.partition.params, context, "federation.partition")
+        self.plugin_checks(
+            self.registry.partitioners.get(federation.partition.name),
+            federation.partition.params,
+            context,
+            "federation.partition",
+        )
         self.plugin_checks(kind_cls, scenario.params, context, "scenario")
-        self.plugin_checks(self.registry.models.get(model.name), model.params, context,
-                           "model")
+        self.plugin_checks(self.registry.models.get(model.name), model.params, context, "model")
         methods = self.methods(data["methods"], context)
         metrics = self.metrics(data.get("metrics"))
         seeds = self.seeds(data.get("seeds", [0, 1, 2]))
@@ -157,38 +220,59 @@ class _Validator:
         problem = device_problem(device)
         if problem:
             raise self.fail("device", problem)
-        claims = parse_claims(data.get("claims"), self.fail, self.registry.metrics.names(),
-                              self.claim_rows(methods))
+        claims = parse_claims(
+            data.get("claims"), self.fail, self.registry.metrics.names(), self.claim_rows(methods)
+        )
         if metrics is not None:  # else the kind's defaults, known once it is built
             self.claims_shown(claims, metrics, methods)
-        return ScenarioConfig(self.file, version, name, description, dataset, test_fraction,
-                              split_seed, model, federation, scenario, methods, metrics,
-                              seeds, device, claims, *server)
+        return ScenarioConfig(
+            self.file,
+            version,
+            name,
+            description,
+            dataset,
+            test_fraction,
+            split_seed,
+            model,
+            federation,
+            scenario,
+            methods,
+            metrics,
+            seeds,
+            device,
+            claims,
+            *server,
+        )
 
-    def claims_shown(self, claims: list[Any], metrics: list[str],
-                     methods: list[MethodSpec]) -> None:
+    def claims_shown(
+        self, claims: list[Any], metrics: list[str], methods: list[MethodSpec]
+    ) -> None:
         """Each claim's metric is one the rows get: listed, reported by a method, or one
         every row gets (a claim on anything else could never be tested)."""
         shown = self.registry.row_metrics(metrics, [spec.name for spec in methods])
         for i, claim in enumerate(claims):
             if claim.metric not in shown:
-                raise self.fail(f"claims[{i}].metric", f"'{claim.metric}' is not among the "
-                                f"scenario's metrics; add it to metrics:")
+                raise self.fail(
+                    f"claims[{i}].metric",
+                    f"'{claim.metric}' is not among the scenario's metrics; add it to metrics:",
+                )
 
     def claim_rows(self, methods: list[MethodSpec]) -> list[str]:
         """The rows a claim may name: original, each method and sweep point, the reference."""
         rows = [ORIGINAL]
         for spec in methods:
-            rows += [name for name in dict.fromkeys((spec.name, spec.label))
-                     if name not in rows]  # a method without a sweep: name == label
+            rows += [
+                name for name in dict.fromkeys((spec.name, spec.label)) if name not in rows
+            ]  # a method without a sweep: name == label
         try:
             reference = self.registry.reference_name
         except FubenchError:  # no gold standard installed: the runner says so
             return rows
         return rows if reference in rows else rows + [reference]
 
-    def component(self, category: Category[Any], data: Any, key: str,
-                  name_key: str = "name") -> ComponentSpec:
+    def component(
+        self, category: Category[Any], data: Any, key: str, name_key: str = "name"
+    ) -> ComponentSpec:
         if isinstance(data, str):
             data = {name_key: data}
         data = self.mapping(data, key)
@@ -199,27 +283,39 @@ class _Validator:
         params, _ = self.component_params(cls, given, key)
         return ComponentSpec(cls.name, params)
 
-    def dataset(self, data: Any) -> tuple[type, ComponentSpec, float | None, int,
-                                          tuple[float, str]]:
+    def dataset(
+        self, data: Any
+    ) -> tuple[type, ComponentSpec, float | None, int, tuple[float, str]]:
         if isinstance(data, str):
             data = {"name": data}
         data = self.mapping(data, "dataset")
-        harness = {"test_fraction": Param(None, float, min=0.0, max=0.9, min_exclusive=True,
-                                          nullable=True),
-                   "split_seed": Param(0, int, min=0),
-                   "server_fraction": Param(0.0, float, min=0.0, max=0.5),
-                   "server_from": Param("train", str, choices=("train", "test"))}
+        harness = {
+            "test_fraction": Param(
+                None, float, min=0.0, max=0.9, min_exclusive=True, nullable=True
+            ),
+            "split_seed": Param(0, int, min=0),
+            "server_fraction": Param(0.0, float, min=0.0, max=0.5),
+            "server_from": Param("train", str, choices=("train", "test")),
+        }
         if "name" not in data:
             raise self.fail("dataset.name", "missing required key")
         cls = self.lookup(self.registry.datasets, data["name"], "dataset.name")
-        test_fraction = self.value(data.get("test_fraction"), "dataset.test_fraction",
-                                   harness["test_fraction"])
-        split_seed = self.value(data.get("split_seed", 0), "dataset.split_seed",
-                                harness["split_seed"])
-        server = (self.value(data.get("server_fraction", 0.0), "dataset.server_fraction",
-                             harness["server_fraction"]),
-                  self.value(data.get("server_from", "train"), "dataset.server_from",
-                             harness["server_from"]))
+        test_fraction = self.value(
+            data.get("test_fraction"), "dataset.test_fraction", harness["test_fraction"]
+        )
+        split_seed = self.value(
+            data.get("split_seed", 0), "dataset.split_seed", harness["split_seed"]
+        )
+        server = (
+            self.value(
+                data.get("server_fraction", 0.0),
+                "dataset.server_fraction",
+                harness["server_fraction"],
+            ),
+            self.value(
+                data.get("server_from", "train"), "dataset.server_from", harness["server_from"]
+            ),
+        )
         if "server_from" in data and not server[0]:
             raise self.fail("dataset.server_from", "only used with server_fraction > 0")
         given = {k: v for k, v in data.items() if k not in ("name", *harness)}
@@ -243,26 +339,35 @@ class _Validator:
         data = self.mapping(data, "federation")
         allowed = [*self.FEDERATION, "partition"]
         self.keys(data, "federation", allowed, ["clients", "rounds"])
-        values = {k: self.value(data.get(k, spec.default), f"federation.{k}", spec)
-                  for k, spec in self.FEDERATION.items()}
+        values = {
+            k: self.value(data.get(k, spec.default), f"federation.{k}", spec)
+            for k, spec in self.FEDERATION.items()
+        }
         if values["clients"] > MAX_CLIENTS:
-            raise self.fail("federation.clients", f"expected at most {MAX_CLIENTS:,} clients, "
-                                                  f"got {values['clients']:,}")
+            raise self.fail(
+                "federation.clients",
+                f"expected at most {MAX_CLIENTS:,} clients, got {values['clients']:,}",
+            )
         if values["record_history"] not in (True, False, "auto"):
-            raise self.fail("federation.record_history", f"expected true, false or auto, "
-                                                         f"got {shown(values['record_history'])}")
-        partition = self.component(self.registry.partitioners, data.get("partition", "iid"),
-                                   "federation.partition")
+            raise self.fail(
+                "federation.record_history",
+                f"expected true, false or auto, got {shown(values['record_history'])}",
+            )
+        partition = self.component(
+            self.registry.partitioners, data.get("partition", "iid"), "federation.partition"
+        )
         return FederationConfig(partition=partition, **values)
 
-    def plugin_checks(self, cls: Any, params: dict[str, Any], context: ConfigContext,
-                      where: str) -> None:
+    def plugin_checks(
+        self, cls: Any, params: dict[str, Any], context: ConfigContext, where: str
+    ) -> None:
         """A component's own ``validate_config``: its first problem is the error."""
         try:
             problems = list(cls.validate_config(params, context) or ())
         except Exception as exc:  # a plugin's check that crashes is still one line
-            raise self.fail(where, f"{cls.name}: its check failed: "
-                                   f"{one_line(exc)}{origin(exc)}") from None
+            raise self.fail(
+                where, f"{cls.name}: its check failed: {one_line(exc)}{origin(exc)}"
+            ) from None
         for key, message in problems:
             raise self.fail(_join(where, str(key)), str(message))
 
@@ -293,8 +398,9 @@ class _Validator:
         if data is None:
             return None
         if not isinstance(data, list) or not data:
-            raise self.fail("metrics", f"expected a non-empty list of metric names, "
-                                       f"got {got(data)}")
+            raise self.fail(
+                "metrics", f"expected a non-empty list of metric names, got {got(data)}"
+            )
         for i, name in enumerate(data):
             self.lookup(self.registry.metrics, name, f"metrics[{i}]")
         self.no_repeats(data, "metrics", "metric", "a column is shown once")
@@ -313,16 +419,18 @@ class _Validator:
             raise self.fail("seeds", f"expected a non-empty list of integers, got {got(data)}")
         for i, seed in enumerate(data):
             if not is_type(seed, int) or not 0 <= seed <= MAX_INT:
-                raise self.fail(f"seeds[{i}]", f"expected an integer >= 0 and < 2^63, "
-                                               f"got {shown(seed)}")
+                raise self.fail(
+                    f"seeds[{i}]", f"expected an integer >= 0 and < 2^63, got {shown(seed)}"
+                )
         if len(set(data)) != len(data):
             dup = next(s for s in data if data.count(s) > 1)
             raise self.fail("seeds", f"seed {dup} is listed twice")
         return list(data)
 
 
-def expand_method(cls: type, given: dict[str, Any], file: str, key: str,
-                  registry: Registry) -> list[MethodSpec]:
+def expand_method(
+    cls: type, given: dict[str, Any], file: str, key: str, registry: Registry
+) -> list[MethodSpec]:
     """The sweep points of a method named on the command line (given parameters only)."""
     validator = _Validator(file, registry)
     fixed, sweeps = validator.component_params(cls, given, key, allow_sweep=True)

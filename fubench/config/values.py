@@ -19,8 +19,14 @@ MAX_SWEEP_POINTS = 1_000
 #: the device names a scenario file or ``--device`` may give (``cuda:N`` besides)
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
-_TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
-               list: "a list", dict: "a mapping"}
+_TYPE_WORDS = {
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    str: "a string",
+    list: "a list",
+    dict: "a mapping",
+}
 
 
 def describe(expected: Any) -> str:
@@ -42,8 +48,14 @@ def got(value: Any) -> str:
     """``a list [1, 2, ...]``: the kind of a value and a short view of it."""
     if value is None:
         return "null"
-    kind = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-            list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
+    kind = {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a mapping",
+    }.get(type(value), type(value).__name__)
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
         return shown(value)
     return f"{kind} {shown(value)}"
@@ -73,17 +85,21 @@ def check(value: Any, spec: Param) -> tuple[Any, str | None]:
         return None, f"expected {expectation(spec)}, got {got(value)}"
     if spec.choices is not None and value not in spec.choices:
         hint = did_you_mean(str(value), map(str, spec.choices)) if isinstance(value, str) else ""
-        return None, f"expected one of {', '.join(map(str, spec.choices))}, got {shown(value)}{hint}"
+        return (
+            None,
+            f"expected one of {', '.join(map(str, spec.choices))}, got {shown(value)}{hint}",
+        )
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return value, None
     if isinstance(value, float) and not math.isfinite(value):
         return None, f"expected a finite number, got {value}"
     if isinstance(value, int) and abs(value) > MAX_INT:
         return None, f"expected {expectation(spec)} of at most 2^63 - 1, got {got(value)}"
-    if isinstance(value, float) and expected == int:
+    if isinstance(value, float) and expected is int:
         return None, f"expected an integer, got {value}"
     low_bad = spec.min is not None and (
-        value <= spec.min if spec.min_exclusive else value < spec.min)
+        value <= spec.min if spec.min_exclusive else value < spec.min
+    )
     high_bad = spec.max is not None and value > spec.max
     if low_bad or high_bad:
         return None, f"expected {expectation(spec)}, got {value}"
@@ -95,8 +111,14 @@ def check(value: Any, spec: Param) -> tuple[Any, str | None]:
 def device_problem(name: Any) -> str | None:
     """Why ``name`` is not a device name of the right form (None when it is); whether
     the machine has that device is checked before a run (:mod:`fubench.preflight`)."""
-    if isinstance(name, str) and (name in DEVICES or (
-            name.startswith("cuda:") and name[5:].isascii() and name[5:].isdigit()
-            and len(name) < 12)):
+    if isinstance(name, str) and (
+        name in DEVICES
+        or (
+            name.startswith("cuda:")
+            and name[5:].isascii()
+            and name[5:].isdigit()
+            and len(name) < 12
+        )
+    ):
         return None
     return f"expected {', '.join(DEVICES)} or cuda:N (N a GPU number), got {got(name)}"

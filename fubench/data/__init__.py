@@ -30,8 +30,10 @@ def data_root() -> Path:
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise FubenchError(f"FUBENCH_DATA={root}: the data folder cannot be created "
-                           f"({os_error(exc)}); set FUBENCH_DATA to a writable folder") from None
+        raise FubenchError(
+            f"FUBENCH_DATA={root}: the data folder cannot be created "
+            f"({os_error(exc)}); set FUBENCH_DATA to a writable folder"
+        ) from None
     return root
 
 
@@ -51,9 +53,15 @@ def split(data: Dataset, test_fraction: float, seed: int) -> Dataset:
         train_parts.append(idx[n_test:])
     train_idx = torch.cat(train_parts).sort().values
     test_idx = torch.cat(test_parts).sort().values
-    return replace(data, x_train=x[train_idx], y_train=y[train_idx], x_test=x[test_idx],
-                   y_test=y[test_idx], source=f"{data.source}; split {1 - test_fraction:.0%}/"
-                   f"{test_fraction:.0%} (split_seed {seed})")
+    return replace(
+        data,
+        x_train=x[train_idx],
+        y_train=y[train_idx],
+        x_test=x[test_idx],
+        y_test=y[test_idx],
+        source=f"{data.source}; split {1 - test_fraction:.0%}/"
+        f"{test_fraction:.0%} (split_seed {seed})",
+    )
 
 
 def reserve_for_server(data: Dataset, fraction: float, source: str, seed: int) -> Dataset:
@@ -72,8 +80,10 @@ def reserve_for_server(data: Dataset, fraction: float, source: str, seed: int) -
         keep_parts.append(idx[n_server:])
     server_idx = torch.cat(server_parts).sort().values
     keep_idx = torch.cat(keep_parts).sort().values
-    what = (f"; the server holds {len(server_idx)} unlabeled {source}-split samples "
-            f"(server_fraction {fraction:g})")
+    what = (
+        f"; the server holds {len(server_idx)} unlabeled {source}-split samples "
+        f"(server_fraction {fraction:g})"
+    )
     kept = {f"x_{source}": x[keep_idx], f"y_{source}": y[keep_idx]}
     return replace(data, **kept, x_server=x[server_idx], source=data.source + what)
 
@@ -94,17 +104,25 @@ _LOADED: dict[str, Dataset] = {}
 
 def load(config: ScenarioConfig, registry: Registry) -> Dataset:
     """Load the scenario's data set, split it, and keep it for the process."""
-    key = repr((config.dataset.name, sorted(config.dataset.params.items()),
-                config.test_fraction, config.split_seed, config.server_fraction,
-                config.server_from))
+    key = repr(
+        (
+            config.dataset.name,
+            sorted(config.dataset.params.items()),
+            config.test_fraction,
+            config.split_seed,
+            config.server_fraction,
+            config.server_from,
+        )
+    )
     if key not in _LOADED:
         loader = registry.datasets.get(config.dataset.name)(**config.dataset.params)
         data = loader.load(data_root())
         if config.test_fraction is not None or data.x_test is None:
             data = split(data, config.test_fraction or 0.3, config.split_seed)
         if config.server_fraction:
-            data = reserve_for_server(data, config.server_fraction, config.server_from,
-                                      config.split_seed)
+            data = reserve_for_server(
+                data, config.server_fraction, config.server_from, config.split_seed
+            )
         _LOADED[key] = data
     return _LOADED[key]
 

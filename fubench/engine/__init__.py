@@ -9,5 +9,15 @@ from fubench.engine.methods import model_problem
 from fubench.engine.plan import Plan, resolve_device
 from fubench.engine.references import Outcome
 
-__all__ = ["determinism", "CachedModel", "ModelCache", "cache_root", "Job", "make_row", "model_problem",
-           "Plan", "resolve_device", "Outcome"]
+__all__ = [
+    "determinism",
+    "CachedModel",
+    "ModelCache",
+    "cache_root",
+    "Job",
+    "make_row",
+    "model_problem",
+    "Plan",
+    "resolve_device",
+    "Outcome",
+]

@@ -15,9 +15,10 @@ import contextlib
 import fcntl
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
@@ -76,8 +77,7 @@ class ModelCache:
             data = torch.load(path, map_location="cpu", weights_only=True)
             entry = _entry(data, self.history_dir(key))
         except Exception as exc:  # a truncated or foreign file is a miss, not a crash
-            say(f"fubench: cache entry {path} is unreadable ({one_line(exc)}); "
-                f"rebuilding it")
+            say(f"fubench: cache entry {path} is unreadable ({one_line(exc)}); rebuilding it")
             with contextlib.suppress(OSError):
                 path.unlink(missing_ok=True)
             return None
@@ -94,10 +94,15 @@ class ModelCache:
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.root / f".{key}.{os.getpid()}.tmp"
         try:
-            torch.save({"state": {k: v.detach().cpu() for k, v in entry.state.items()},
-                        "info": entry.info.as_dict(),
-                        "history_dtype": entry.history_dtype if entry.history_dir else None,
-                        "timings": dict(entry.timings)}, tmp)
+            torch.save(
+                {
+                    "state": {k: v.detach().cpu() for k, v in entry.state.items()},
+                    "info": entry.info.as_dict(),
+                    "history_dtype": entry.history_dtype if entry.history_dir else None,
+                    "timings": dict(entry.timings),
+                },
+                tmp,
+            )
             os.replace(tmp, self.path(key))
         except BaseException:  # a full disk: leave no partial entry behind
             tmp.unlink(missing_ok=True)
@@ -166,8 +171,10 @@ def _complete(entry: CachedModel) -> bool:
         return False
     recorded = len(list(folder.glob("round_*.pt")))
     if recorded != entry.info.comm_rounds:
-        say(f"fubench: cache entry {folder} holds {recorded} of {entry.info.comm_rounds} "
-            f"rounds; recording it again")
+        say(
+            f"fubench: cache entry {folder} holds {recorded} of {entry.info.comm_rounds} "
+            f"rounds; recording it again"
+        )
         return False
     return True
 
@@ -177,10 +184,17 @@ def _entry(data: Any, history_dir: Path) -> CachedModel:
     if not isinstance(data, dict) or not {"state", "info"} <= data.keys():
         raise ValueError("not a fubench cache entry")
     state, info = data["state"], data["info"]
-    if not isinstance(state, dict) or not isinstance(info, dict) or not all(
-            isinstance(v, torch.Tensor) for v in state.values()):
+    if (
+        not isinstance(state, dict)
+        or not isinstance(info, dict)
+        or not all(isinstance(v, torch.Tensor) for v in state.values())
+    ):
         raise ValueError("not a fubench cache entry")
     dtype = data.get("history_dtype")
-    return CachedModel(state, RowInfo.from_dict(info),
-                       history_dir if dtype is not None else None, dtype,
-                       dict(data.get("timings") or {}))
+    return CachedModel(
+        state,
+        RowInfo.from_dict(info),
+        history_dir if dtype is not None else None,
+        dtype,
+        dict(data.get("timings") or {}),
+    )

@@ -68,12 +68,16 @@ def settings(device: torch.device) -> dict[str, Any]:
     if device.type == "cuda":
         why = "no: CUDA kernels choose their reduction order at run time"
     elif cpu_ok:
-        why = ("yes: CPU, oneDNN off, MKL strict: the same bits on any thread count (on "
-               "processors with the same instruction set)")
+        why = (
+            "yes: CPU, oneDNN off, MKL strict: the same bits on any thread count (on "
+            "processors with the same instruction set)"
+        )
     else:
         why = "only at this thread count: oneDNN on or MKL not in strict mode"
-    return {"torch_threads": torch.get_num_threads(),
-            "mkldnn": bool(torch.backends.mkldnn.enabled),
-            "mkl_cbwr": mode,
-            "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
-            "bitwise_reproducible": why}
+    return {
+        "torch_threads": torch.get_num_threads(),
+        "mkldnn": bool(torch.backends.mkldnn.enabled),
+        "mkl_cbwr": mode,
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "bitwise_reproducible": why,
+    }

@@ -9,9 +9,10 @@ set up when a job is made), a job is repeatable bit for bit on any thread count.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -36,8 +37,14 @@ class Job:
     """One (scenario, seed). Build it, call :meth:`references`, then :meth:`run` each
     method and :meth:`row` each outcome."""
 
-    def __init__(self, plan: Plan, data: Dataset, seed: int, cache: ModelCache | None = None,
-                 data_seed: int | None = None):
+    def __init__(
+        self,
+        plan: Plan,
+        data: Dataset,
+        seed: int,
+        cache: ModelCache | None = None,
+        data_seed: int | None = None,
+    ):
         self.plan = plan
         self.data = data
         self.seed = seed
@@ -60,8 +67,9 @@ class Job:
     @cached_property
     def setup(self) -> ScenarioSetup:
         """The kind's data for this seed, on the plan's device."""
-        parts = self.plan.partitioner.partition(self.data.y_train, self.plan.n_clients,
-                                                generator(self.data_seed, "partition"))
+        parts = self.plan.partitioner.partition(
+            self.data.y_train, self.plan.n_clients, generator(self.data_seed, "partition")
+        )
         setup = self.plan.kind.build(self.data, parts, generator(self.data_seed, "scenario"))
         setup.server_data = self.data.x_server  # the harness's, the same for every method
         setup.to(self.plan.device)
@@ -99,26 +107,51 @@ class Job:
     def federation(self, participation: str, desc: str, reference: bool = False) -> Federation:
         plan = self.plan
         progress = (lambda it: bar(it, desc=desc, unit="round")) if plan.progress else None
-        return Federation(self.setup, plan.settings, plan.rounds, plan.client_fraction,
-                          self.seed, plan.device, participation, progress=progress,
-                          reference=reference, shared=self.shared)
+        return Federation(
+            self.setup,
+            plan.settings,
+            plan.rounds,
+            plan.client_fraction,
+            self.seed,
+            plan.device,
+            participation,
+            progress=progress,
+            reference=reference,
+            shared=self.shared,
+        )
 
-    def row_info(self, seconds: float | None, federation: Federation,
-                 reported: dict[str, float] | None = None) -> RowInfo:
+    def row_info(
+        self,
+        seconds: float | None,
+        federation: Federation,
+        reported: dict[str, float] | None = None,
+    ) -> RowInfo:
         stats = federation.stats
         client = federation.client_work
-        return RowInfo(seconds, tuple(sorted(stats.clients_involved)), stats.rounds,
-                       stats.bytes, reported, work=client + federation.server_work,
-                       client_work=client,
-                       timed_on=hardware(self.plan.device) if seconds is not None else None)
+        return RowInfo(
+            seconds,
+            tuple(sorted(stats.clients_involved)),
+            stats.rounds,
+            stats.bytes,
+            reported,
+            work=client + federation.server_work,
+            client_work=client,
+            timed_on=hardware(self.plan.device) if seconds is not None else None,
+        )
 
     def cache_key(self, role: str) -> str:
         if self.plan.identity is None:
             return f"uncached-{role}"
         replica = {"data_seed": self.data_seed} if self.data_seed != self.seed else {}
-        return self.cache.key({"role": role, "seed": self.seed, **replica,
-                               "data_fingerprint": datasets.fingerprint(self.data),
-                               **self.plan.identity})
+        return self.cache.key(
+            {
+                "role": role,
+                "seed": self.seed,
+                **replica,
+                "data_fingerprint": datasets.fingerprint(self.data),
+                **self.plan.identity,
+            }
+        )
 
     def tempdir(self) -> Path:
         """A temporary folder, removed with the job (or by the operating system)."""
@@ -136,16 +169,23 @@ class Job:
         for row, outcome in ((ORIGINAL, self.original), (REFERENCE_ROW, self.reference)):
             label = ORIGINAL if row == ORIGINAL else self.reference_name
             model = outcome.model if outcome.status == "ok" else self.original.model
-            self.evaluations[row] = Evaluation(label, model, self.setup, self.plan.registry,
-                                               outcome.info, self.evaluations,
-                                               self.reference_name)
+            self.evaluations[row] = Evaluation(
+                label,
+                model,
+                self.setup,
+                self.plan.registry,
+                outcome.info,
+                self.evaluations,
+                self.reference_name,
+            )
         return self.original, self.reference
 
     def warnings(self) -> list[str]:
         """What the kind's ``check`` says about whether the scenario happened."""
         try:
-            return list(self.plan.kind.check(self.evaluations[ORIGINAL],
-                                             self.evaluations[REFERENCE_ROW]))
+            return list(
+                self.plan.kind.check(self.evaluations[ORIGINAL], self.evaluations[REFERENCE_ROW])
+            )
         except Exception as exc:
             return [f"the scenario's precondition check failed: {one_line(exc)}"]
 
@@ -158,8 +198,9 @@ class Job:
         assert self.original is not None, "call references() first"
         return run_method(self, spec, self.original, self._outputs)
 
-    def context(self, name: str, label: str | None = None,
-                upstream: dict[str, Any] | None = None) -> Any:
+    def context(
+        self, name: str, label: str | None = None, upstream: dict[str, Any] | None = None
+    ) -> Any:
         """The ``UnlearnContext`` method ``name`` gets in this job (for a plugin's own
         unit tests: call ``unlearn(ctx)`` and inspect ``ctx.federation.stats``)."""
         from fubench.engine.methods import make_context
@@ -170,8 +211,15 @@ class Job:
         return make_context(self, cls, label, self.original, federation, upstream or {})
 
     def evaluate(self, label: str, outcome: Outcome) -> Evaluation:
-        return Evaluation(label, outcome.model, self.setup, self.plan.registry, outcome.info,
-                          self.evaluations, self.reference_name)
+        return Evaluation(
+            label,
+            outcome.model,
+            self.setup,
+            self.plan.registry,
+            outcome.info,
+            self.evaluations,
+            self.reference_name,
+        )
 
     # ------------------------------------------------------------------- rows
     def reference_rows(self) -> dict[str, dict[str, Any]]:
@@ -179,8 +227,7 @@ class Job:
         rows = {}
         for row, outcome in ((ORIGINAL, self.original), (REFERENCE_ROW, self.reference)):
             label = ORIGINAL if row == ORIGINAL else self.reference_name
-            rows[label] = make_row(label, {}, {}, outcome, self.evaluations[row],
-                                   self.metrics)
+            rows[label] = make_row(label, {}, {}, outcome, self.evaluations[row], self.metrics)
         return rows
 
     def method_row(self, spec: MethodSpec, outcome: Outcome) -> dict[str, Any]:
@@ -188,8 +235,14 @@ class Job:
         return make_row(spec.name, spec.params, spec.sweep, outcome, ev, self.metrics)
 
 
-def make_row(name: str, params: dict[str, Any], sweep: dict[str, Any], outcome: Outcome,
-             ev: Evaluation | None, metrics: list[str]) -> dict[str, Any]:
+def make_row(
+    name: str,
+    params: dict[str, Any],
+    sweep: dict[str, Any],
+    outcome: Outcome,
+    ev: Evaluation | None,
+    metrics: list[str],
+) -> dict[str, Any]:
     """One row of the result file (see :mod:`fubench.results` for the schema)."""
     values: dict[str, Any] = {}
     metric_errors: dict[str, str] = {}
@@ -204,9 +257,15 @@ def make_row(name: str, params: dict[str, Any], sweep: dict[str, Any], outcome: 
                 values[metric] = None
                 metric_errors[metric] = one_line(exc)
         seconds = ev.info.seconds
-    row: dict[str, Any] = {"method": name, "params": params, "sweep": sweep,
-                           "metrics": values, "seconds": seconds, "status": outcome.status,
-                           "error": outcome.error}
+    row: dict[str, Any] = {
+        "method": name,
+        "params": params,
+        "sweep": sweep,
+        "metrics": values,
+        "seconds": seconds,
+        "status": outcome.status,
+        "error": outcome.error,
+    }
     if ev is not None:
         row["clients"] = list(ev.info.clients)
         if ev.info.work is not None:  # the split of the work metric, in FLOPs

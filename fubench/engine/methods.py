@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from fubench.api import Unlearner
 from fubench.config import MethodSpec
 from fubench.engine.plan import agree
 from fubench.engine.references import Outcome
 from fubench.errors import NotApplicable, one_line
+from fubench.fl.federation import Federation
 from fubench.fl.training import generator
 from fubench.progress import say
-from fubench.api import Unlearner
-from fubench.fl.federation import Federation
 from fubench.records import UnlearnContext, UnlearnResult
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -31,23 +31,32 @@ if TYPE_CHECKING:  # pragma: no cover
 Outputs = dict[str, tuple[MethodSpec, UnlearnResult]]
 
 
-def run_method(job: "Job", spec: MethodSpec, original: Outcome, outputs: Outputs,
-               seen: tuple[str, ...] = ()) -> Outcome:
+def run_method(
+    job: Job, spec: MethodSpec, original: Outcome, outputs: Outputs, seen: tuple[str, ...] = ()
+) -> Outcome:
     """Run ``spec`` on ``job``; ``outputs`` collects every successful result."""
     cls = job.plan.registry.methods.get(spec.name)
     kind = job.plan.kind_name
     if kind in cls.unsupported_kinds:
-        return Outcome("n/a", error=f"{spec.name} does not serve '{kind}' scenarios: "
-                                    f"{cls.unsupported_kinds[kind]}")
+        return Outcome(
+            "n/a",
+            error=f"{spec.name} does not serve '{kind}' scenarios: {cls.unsupported_kinds[kind]}",
+        )
     if cls.needs_history and original.history is None:
-        return Outcome("n/a", error=f"{spec.name} needs the round history; set "
-                                    f"federation.record_history to true or auto")
+        return Outcome(
+            "n/a",
+            error=f"{spec.name} needs the round history; set "
+            f"federation.record_history to true or auto",
+        )
     say(f"  seed {job.seed}: {spec.label}")
-    federation = job.federation(cls.participation, f"seed {job.seed} {spec.label}",
-                                reference=cls.reference)
+    federation = job.federation(
+        cls.participation, f"seed {job.seed} {spec.label}", reference=cls.reference
+    )
     try:
-        upstream = {name: upstream_result(job, name, spec, original, outputs,
-                                          seen + (spec.name,)) for name in cls.reads}
+        upstream = {
+            name: upstream_result(job, name, spec, original, outputs, seen + (spec.name,))
+            for name in cls.reads
+        }
         method = cls(**spec.params)
         ctx = make_context(job, cls, spec.label, original, federation, upstream)
         start = time.perf_counter()
@@ -65,15 +74,26 @@ def run_method(job: "Job", spec: MethodSpec, original: Outcome, outputs: Outputs
         return Outcome("n/a", error=str(exc), info=job.row_info(None, federation))
     except Exception as exc:  # a failing method is recorded, the run goes on
         say(f"  !! {spec.label} failed: {one_line(exc)}")
-        return Outcome("failed", error=one_line(exc), traceback=traceback.format_exc(),
-                       exception=exc, info=job.row_info(None, federation))
+        return Outcome(
+            "failed",
+            error=one_line(exc),
+            traceback=traceback.format_exc(),
+            exception=exc,
+            info=job.row_info(None, federation),
+        )
     outputs[spec.label] = (spec, result)
     info = job.row_info(seconds, federation, reported=dict(result.metrics))
     return Outcome("ok", result.model, info, result=result)
 
 
-def make_context(job: "Job", cls: type[Unlearner], label: str, original: Outcome,
-                 federation: Federation, upstream: dict[str, UnlearnResult]) -> UnlearnContext:
+def make_context(
+    job: Job,
+    cls: type[Unlearner],
+    label: str,
+    original: Outcome,
+    federation: Federation,
+    upstream: dict[str, UnlearnResult],
+) -> UnlearnContext:
     """What method ``cls`` gets for the row ``label``: a copy of θ^i, the seeded generator
     and fresh models of that row, the federation, and the round history when the method
     declares ``needs_history`` or the scenario asks for one (``record_history: true``) —
@@ -81,15 +101,29 @@ def make_context(job: "Job", cls: type[Unlearner], label: str, original: Outcome
     other methods ran."""
     wants_history = cls.needs_history or job.plan.record_history is True
     return UnlearnContext(
-        model=copy.deepcopy(original.model), initial_state=job.initial_state,
-        make_model=job.fresh_models(label), request=job.setup.request, federation=federation,
-        history=original.history if wants_history else None, device=job.plan.device,
-        seed=job.seed, generator=generator(job.seed, label), scenario_kind=job.plan.kind_name,
-        upstream=upstream, server_data=job.setup.server_data)
+        model=copy.deepcopy(original.model),
+        initial_state=job.initial_state,
+        make_model=job.fresh_models(label),
+        request=job.setup.request,
+        federation=federation,
+        history=original.history if wants_history else None,
+        device=job.plan.device,
+        seed=job.seed,
+        generator=generator(job.seed, label),
+        scenario_kind=job.plan.kind_name,
+        upstream=upstream,
+        server_data=job.setup.server_data,
+    )
 
 
-def upstream_result(job: "Job", name: str, reader: MethodSpec, original: Outcome,
-                    outputs: Outputs, seen: tuple[str, ...]) -> UnlearnResult:
+def upstream_result(
+    job: Job,
+    name: str,
+    reader: MethodSpec,
+    original: Outcome,
+    outputs: Outputs,
+    seen: tuple[str, ...],
+) -> UnlearnResult:
     """The result of method ``name`` at the sweep point matching ``reader``: reused when
     this job computed it, else computed now (without a row of its own)."""
     if name in seen:
@@ -109,13 +143,16 @@ def upstream_result(job: "Job", name: str, reader: MethodSpec, original: Outcome
 def model_problem(model: object, original: nn.Module) -> str | None:
     """Why a method's answer is not a model like the original (None when it is)."""
     if not isinstance(model, nn.Module):
-        return (f"returned {type(model).__name__}; return an nn.Module or "
-                f"fubench.UnlearnResult(model)")
+        return (
+            f"returned {type(model).__name__}; return an nn.Module or fubench.UnlearnResult(model)"
+        )
     got = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     want = {k: tuple(v.shape) for k, v in original.state_dict().items()}
     if got != want:
         where = next(k for k in sorted(got.keys() | want.keys()) if got.get(k) != want.get(k))
-        return (f"returned a model of another architecture (state entry '{where}': "
-                f"{got.get(where, 'missing')} instead of {want.get(where, 'none')}); "
-                f"return ctx.model changed in place, or a model built like it")
+        return (
+            f"returned a model of another architecture (state entry '{where}': "
+            f"{got.get(where, 'missing')} instead of {want.get(where, 'none')}); "
+            f"return ctx.model changed in place, or a model built like it"
+        )
     return None

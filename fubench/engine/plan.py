@@ -4,8 +4,9 @@ scenario file; the conformance kit makes one of its own for each scenario kind."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -43,7 +44,7 @@ class Plan:
     device: torch.device
     registry: Registry
     methods: list[MethodSpec] = field(default_factory=list)
-    metrics: list[str] | None = None          # None: the kind's defaults
+    metrics: list[str] | None = None  # None: the kind's defaults
     record_history: bool | str = "auto"
     history_dtype: str = "float32"
     #: what identifies the trained models besides seed and data; None: never cache
@@ -56,22 +57,32 @@ class Plan:
     timed: bool = True
 
     @classmethod
-    def from_config(cls, config: ScenarioConfig, registry: Registry,
-                    device: str | None = None) -> "Plan":
+    def from_config(
+        cls, config: ScenarioConfig, registry: Registry, device: str | None = None
+    ) -> Plan:
         fed = config.federation
         model = registry.models.get(config.model.name)(**config.model.params)
-        settings = TrainSettings(fed.local_epochs, fed.batch_size, fed.lr, fed.momentum,
-                                 fed.weight_decay)
+        settings = TrainSettings(
+            fed.local_epochs, fed.batch_size, fed.lr, fed.momentum, fed.weight_decay
+        )
         return cls(
-            name=config.name, kind_name=config.kind,
+            name=config.name,
+            kind_name=config.kind,
             kind=registry.kinds.get(config.kind)(**config.scenario.params),
             partitioner=registry.partitioners.get(fed.partition.name)(**fed.partition.params),
-            n_clients=fed.clients, build_model=model.build, settings=settings,
-            rounds=fed.rounds, client_fraction=fed.client_fraction,
-            device=resolve_device(device or config.device), registry=registry,
-            methods=ordered(config.methods, registry), metrics=config.metrics,
-            record_history=fed.record_history, history_dtype=fed.history_dtype,
-            identity=model_identity(config, registry))
+            n_clients=fed.clients,
+            build_model=model.build,
+            settings=settings,
+            rounds=fed.rounds,
+            client_fraction=fed.client_fraction,
+            device=resolve_device(device or config.device),
+            registry=registry,
+            methods=ordered(config.methods, registry),
+            metrics=config.metrics,
+            record_history=fed.record_history,
+            history_dtype=fed.history_dtype,
+            identity=model_identity(config, registry),
+        )
 
     # -- the methods
     @property
@@ -112,8 +123,9 @@ class Plan:
     def row_metrics(self, default_metrics: list[str]) -> list[str]:
         """The scenario's metrics (the kind's defaults unless the file lists them), then
         the others every row gets (:meth:`Registry.row_metrics`)."""
-        return self.registry.row_metrics(list(self.metrics or default_metrics),
-                                         [spec.name for spec in self.methods])
+        return self.registry.row_metrics(
+            list(self.metrics or default_metrics), [spec.name for spec in self.methods]
+        )
 
     def readers_of(self, labels: set[str]) -> set[str]:
         """The rows that read, directly or through another reader, a method with a row
@@ -123,8 +135,12 @@ class Plan:
         found: set[str] = set()
         while True:
             names = {spec.name for spec in rows if spec.label in labels | found}
-            more = {spec.label for spec in rows if spec.label not in labels | found
-                    and names & set(self.registry.methods.get(spec.name).reads)}
+            more = {
+                spec.label
+                for spec in rows
+                if spec.label not in labels | found
+                and names & set(self.registry.methods.get(spec.name).reads)
+            }
             if not more:
                 return found
             found |= more
@@ -133,8 +149,9 @@ class Plan:
         """The sweep point of method ``name`` that ``reader`` reads: the listed point whose
         parameters agree with the reader's, else ``name`` with the listed (or default)
         parameters and the reader's values for the parameters the two share."""
-        listed = next((m for m in self.methods
-                       if m.name == name and agree(m.params, reader.params)), None)
+        listed = next(
+            (m for m in self.methods if m.name == name and agree(m.params, reader.params)), None
+        )
         if listed is not None:
             return listed
         cls = self.registry.methods.get(name)
@@ -157,8 +174,7 @@ def agree(a: dict[str, Any], b: dict[str, Any]) -> bool:
 def model_settings(federation: dict[str, Any]) -> dict[str, Any]:
     """The resolved ``federation`` settings that shape the trained models: all but how
     the round history is kept (whether, and at which precision), which changes none."""
-    return {k: v for k, v in federation.items()
-            if k not in ("record_history", "history_dtype")}
+    return {k: v for k, v in federation.items() if k not in ("record_history", "history_dtype")}
 
 
 def model_identity(config: ScenarioConfig, registry: Registry) -> dict[str, Any]:
@@ -170,9 +186,14 @@ def model_identity(config: ScenarioConfig, registry: Registry) -> dict[str, Any]
     versions = {
         "dataset": registry.version(registry.datasets, config.dataset.name),
         "model": registry.version(registry.models, config.model.name),
-        "partitioner": registry.version(registry.partitioners,
-                                        config.federation.partition.name),
+        "partitioner": registry.version(registry.partitioners, config.federation.partition.name),
         "kind": registry.version(registry.kinds, config.kind),
-        "reference": registry.version(registry.methods, reference)}
-    return {"dataset": cfg["dataset"], "model": cfg["model"], "federation": fed,
-            "scenario": cfg["scenario"], "plugins": versions}
+        "reference": registry.version(registry.methods, reference),
+    }
+    return {
+        "dataset": cfg["dataset"],
+        "model": cfg["model"],
+        "federation": fed,
+        "scenario": cfg["scenario"],
+        "plugins": versions,
+    }

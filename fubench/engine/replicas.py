@@ -15,8 +15,8 @@ Cost: K × (original + reference training, the first time) + K × every method's
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 import numpy as np
 
@@ -49,8 +49,14 @@ class ReplicaRows:
     wall_seconds: float = 0.0
     examples: int = 0
 
-    def add(self, row: str, status: str, stat: np.ndarray | None = None,
-            seconds: float | None = None, error: str | None = None) -> None:
+    def add(
+        self,
+        row: str,
+        status: str,
+        stat: np.ndarray | None = None,
+        seconds: float | None = None,
+        error: str | None = None,
+    ) -> None:
         self.status.setdefault(row, []).append(status)
         if stat is not None:
             self.stats.setdefault(row, []).append(stat)
@@ -64,9 +70,15 @@ class ReplicaRows:
         return np.stack(self.stats.get(row, [])) if self.stats.get(row) else np.zeros((0, 0))
 
 
-def run_replicas(plan: Plan, data: Dataset, seed: int, replicas: int,
-                 cache: ModelCache | None = None, methods: list[MethodSpec] | None = None,
-                 on_replica: Callable[[int, int], None] | None = None) -> ReplicaRows:
+def run_replicas(
+    plan: Plan,
+    data: Dataset,
+    seed: int,
+    replicas: int,
+    cache: ModelCache | None = None,
+    methods: list[MethodSpec] | None = None,
+    on_replica: Callable[[int, int], None] | None = None,
+) -> ReplicaRows:
     """Train ``replicas`` replicas of ``seed`` and collect every row's statistic on the
     forget set (the kind's ``"forget"`` evaluation set)."""
     start = time.perf_counter()
@@ -83,13 +95,19 @@ def run_replicas(plan: Plan, data: Dataset, seed: int, replicas: int,
         rows.examples = len(forget)
         original, reference = job.references()
         for label, outcome in ((ORIGINAL, original), (rows.reference, reference)):
-            stat = (logit_confidence(outcome.model, forget.x, forget.y)
-                    if outcome.status == "ok" else None)
+            stat = (
+                logit_confidence(outcome.model, forget.x, forget.y)
+                if outcome.status == "ok"
+                else None
+            )
             rows.add(label, outcome.status, stat, outcome.info.seconds, outcome.error)
         for spec in specs:
             outcome = job.run(spec)
-            stat = (logit_confidence(outcome.model, forget.x, forget.y)
-                    if outcome.status == "ok" else None)
+            stat = (
+                logit_confidence(outcome.model, forget.x, forget.y)
+                if outcome.status == "ok"
+                else None
+            )
             rows.add(spec.label, outcome.status, stat, outcome.info.seconds, outcome.error)
     rows.wall_seconds = time.perf_counter() - start
     return rows

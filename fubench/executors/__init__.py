@@ -9,8 +9,9 @@ does."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -48,8 +49,9 @@ class Where:
 
     def __post_init__(self) -> None:
         if self.executor not in EXECUTORS:
-            raise ValueError(f"unknown executor '{self.executor}'; expected one of "
-                             f"{', '.join(EXECUTORS)}")
+            raise ValueError(
+                f"unknown executor '{self.executor}'; expected one of {', '.join(EXECUTORS)}"
+            )
         if self.jobs is None:
             self.jobs = default_jobs(self.device)
         if self.jobs < 1:
@@ -71,8 +73,12 @@ class Where:
         return max(1, cpu_count() // max(1, min(self.jobs, n_tasks)))
 
 
-def run(where: Where, tasks: list["Task"], handle: Callable[["Event"], None],
-        in_process: Callable[["Task", Callable[["Event"], None]], None]) -> None:
+def run(
+    where: Where,
+    tasks: list[Task],
+    handle: Callable[[Event], None],
+    in_process: Callable[[Task, Callable[[Event], None]], None],
+) -> None:
     """Run ``tasks`` where ``where`` says; every event reaches ``handle`` here."""
     if not tasks:
         return
@@ -85,7 +91,9 @@ def run(where: Where, tasks: list["Task"], handle: Callable[["Event"], None],
     with Display(tasks, handle) as display:
         if where.executor == "ray":
             from fubench.executors.cluster import run_on_ray
+
             run_on_ray(tasks, display.handle, where.address, where.device)
         else:
             from fubench.executors.local import run_in_processes
+
             run_in_processes(tasks, display.handle, min(where.jobs, len(tasks)))

@@ -12,7 +12,8 @@ locks make a reference train once however many tasks need it."""
 from __future__ import annotations
 
 import queue as queues
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -30,7 +31,7 @@ def _ray() -> Any:
     return ray
 
 
-def remote_task(task: "Task", events: Any) -> None:
+def remote_task(task: Task, events: Any) -> None:
     """One task on a Ray worker; what it prints goes to the queue too."""
     from fubench.executors.local import Forward
     from fubench.runner import run_task
@@ -39,8 +40,12 @@ def remote_task(task: "Task", events: Any) -> None:
         run_task(task, events.put)
 
 
-def run_on_ray(tasks: list["Task"], handle: Callable[["Event"], None], address: str | None,
-               device: torch.device) -> None:
+def run_on_ray(
+    tasks: list[Task],
+    handle: Callable[[Event], None],
+    address: str | None,
+    device: torch.device,
+) -> None:
     """Submit every task to Ray (connecting to ``address``, or starting a local Ray
     when none is running and no address is given) and handle events until all ended."""
     ray = _ray()
@@ -51,8 +56,10 @@ def run_on_ray(tasks: list["Task"], handle: Callable[["Event"], None], address: 
     events = Queue()
     gpus = 1 if device.type == "cuda" else 0
     function = ray.remote(remote_task)
-    pending = [function.options(num_cpus=task.threads or 1, num_gpus=gpus).remote(task, events)
-               for task in tasks]
+    pending = [
+        function.options(num_cpus=task.threads or 1, num_gpus=gpus).remote(task, events)
+        for task in tasks
+    ]
     try:
         while pending:
             done, pending = ray.wait(pending, num_returns=len(pending), timeout=0.2)
@@ -66,7 +73,7 @@ def run_on_ray(tasks: list["Task"], handle: Callable[["Event"], None], address: 
         ray.kill(events.actor)
 
 
-def _drain(events: Any, handle: Callable[["Event"], None]) -> None:
+def _drain(events: Any, handle: Callable[[Event], None]) -> None:
     while True:
         try:
             event = events.get_nowait()

@@ -4,7 +4,8 @@ the lines the tasks print, passed on through :func:`fubench.progress.say`."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from fubench.progress import counter
 
@@ -13,20 +14,20 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class Display:
-    def __init__(self, tasks: list["Task"], handle: Callable[["Event"], None]):
+    def __init__(self, tasks: list[Task], handle: Callable[[Event], None]):
         self.rows = sum(len(t.labels) for t in tasks)
         self.labels = {(t.seed, label) for t in tasks for label in t.labels}
         self.forward = handle
         self.bar: Any = None
 
-    def __enter__(self) -> "Display":
+    def __enter__(self) -> Display:
         self.bar = counter(self.rows, desc=f"{self.rows} rows", unit="row")
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.bar.close()
 
-    def handle(self, event: "Event") -> None:
+    def handle(self, event: Event) -> None:
         self.forward(event)
         if event[0] == "row" and (event[1], event[2]) in self.labels:
             self.labels.discard((event[1], event[2]))

@@ -15,8 +15,9 @@ import queue as queues
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from fubench.runner import Event, Task
@@ -24,14 +25,14 @@ if TYPE_CHECKING:  # pragma: no cover
 _QUEUE: Any = None
 
 
-def run_in_processes(tasks: list["Task"], handle: Callable[["Event"], None],
-                     workers: int) -> None:
+def run_in_processes(tasks: list[Task], handle: Callable[[Event], None], workers: int) -> None:
     """Run ``tasks`` on ``workers`` processes; return when all finished. The first
     task that raises stops the run and its exception is raised here."""
     context = multiprocessing.get_context("spawn")
     events = context.Queue()
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                               initializer=_start_worker, initargs=(events,))
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_start_worker, initargs=(events,)
+    )
     try:
         futures: dict[int, Future] = {t.unit: pool.submit(work, t) for t in tasks}
         waiting = set(futures)
@@ -41,7 +42,7 @@ def run_in_processes(tasks: list["Task"], handle: Callable[["Event"], None],
             except queues.Empty:
                 for unit in list(waiting):
                     if futures[unit].done() and futures[unit].exception() is not None:
-                        raise futures[unit].exception()
+                        raise futures[unit].exception() from None
                 continue
             if event[0] == "done":
                 waiting.discard(event[1])
@@ -68,7 +69,7 @@ def _exit_with_parent(parent: int, every: float = 1.0) -> None:
     os._exit(1)
 
 
-def work(task: "Task") -> None:
+def work(task: Task) -> None:
     """One task in a worker: its events go to the queue, and so do its printed lines."""
     from fubench.runner import run_task
 
@@ -84,10 +85,10 @@ class Forward:
     """Replaces ``sys.stderr`` while a task runs: every complete line becomes a
     ("say", line) event, shown by the parent in its one display."""
 
-    def __init__(self, emit: Callable[["Event"], None]):
+    def __init__(self, emit: Callable[[Event], None]):
         self.emit, self.buffer = emit, ""
 
-    def __enter__(self) -> "Forward":
+    def __enter__(self) -> Forward:
         self.saved, sys.stderr = sys.stderr, self
         return self
 

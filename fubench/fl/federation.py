@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import torch
 from torch import nn
 
-from fubench.records import ScenarioSetup, Split
 from fubench.errors import ParticipationError
 from fubench.fl.training import RoundCallback, TrainSettings, fedavg, state_bytes
 from fubench.fl.work import WorkMeter, state_fingerprint, training_flops_per_sample
+from fubench.records import ScenarioSetup, Split
 
 
 @dataclass
@@ -76,10 +77,19 @@ def detached_copy(obj: Any) -> Any:
 class Federation:
     """Clients holding their data, and the accounting of what a method asks of them."""
 
-    def __init__(self, setup: ScenarioSetup, settings: TrainSettings, rounds: int,
-                 client_fraction: float, seed: int, device: torch.device,
-                 participation: str = "all", progress: Callable | None = None,
-                 reference: bool = False, shared: dict | None = None):
+    def __init__(
+        self,
+        setup: ScenarioSetup,
+        settings: TrainSettings,
+        rounds: int,
+        client_fraction: float,
+        seed: int,
+        device: torch.device,
+        participation: str = "all",
+        progress: Callable | None = None,
+        reference: bool = False,
+        shared: dict | None = None,
+    ):
         self.setup = setup
         self.settings = settings
         self.default_rounds = rounds
@@ -138,20 +148,32 @@ class Federation:
         clients = list(clients)
         for c in clients:
             if not 0 <= c < self.n_clients:
-                raise ParticipationError(f"there is no client {c} (clients 0..{self.n_clients - 1})")
+                raise ParticipationError(
+                    f"there is no client {c} (clients 0..{self.n_clients - 1})"
+                )
             if not self.allowed(c):
                 raise ParticipationError(
                     f"the method declared participation='{self.participation}' but asked "
-                    f"client {c} for work")
+                    f"client {c} for work"
+                )
         return clients
 
     def view(self, client: int) -> ClientView:
-        return ClientView(client, self.setup.train[client], self.setup.forget_part(client),
-                          self.setup.retained[client])
+        return ClientView(
+            client,
+            self.setup.train[client],
+            self.setup.forget_part(client),
+            self.setup.retained[client],
+        )
 
     # -- work
-    def ask(self, clients: Iterable[int], work: Callable[[nn.Module, ClientView], Any],
-            model: nn.Module, share: Any = None) -> dict[int, Any]:
+    def ask(
+        self,
+        clients: Iterable[int],
+        work: Callable[[nn.Module, ClientView], Any],
+        model: nn.Module,
+        share: Any = None,
+    ) -> dict[int, Any]:
         """One communication round: the server sends ``model`` to each client, which runs
         ``work(its_copy_of_model, its_view)`` on its own data and sends the result back.
         The FLOPs the clients compute are counted as they run.
@@ -171,8 +193,12 @@ class Federation:
         clients = self._check(clients)
         key = None
         if share is not None:
-            key = (share, tuple(clients), getattr(work, "__qualname__", repr(work)),
-                   state_fingerprint(model))
+            key = (
+                share,
+                tuple(clients),
+                getattr(work, "__qualname__", repr(work)),
+                state_fingerprint(model),
+            )
             if key in self.shared:
                 results, cost = self.shared[key]
                 self._charge(clients, **cost)
@@ -199,11 +225,16 @@ class Federation:
         self.stats.clients_involved.update(clients)
         self.stats.rounds += 1
 
-    def train(self, model: nn.Module, rounds: int | None = None,
-              clients: Iterable[int] | None = None, data: str = "retained",
-              settings: TrainSettings | None = None,
-              param_masks: dict[str, torch.Tensor] | None = None,
-              on_round: RoundCallback | None = None) -> nn.Module:
+    def train(
+        self,
+        model: nn.Module,
+        rounds: int | None = None,
+        clients: Iterable[int] | None = None,
+        data: str = "retained",
+        settings: TrainSettings | None = None,
+        param_masks: dict[str, torch.Tensor] | None = None,
+        on_round: RoundCallback | None = None,
+    ) -> nn.Module:
         """FedAvg rounds on the clients' ``data`` ("retained", "train" or "forget"; the
         gold standard alone may use "reference", the data the scenario prepared for it),
         in place, and return the same ``model`` object. Every floating-point
@@ -226,12 +257,27 @@ class Federation:
         self._calls += 1
         settings = settings or self.settings
         with self.meter.phase(None):  # counted from the schedule below, not watched
-            per_sample = next((training_flops_per_sample(model, parts[c])
-                               for c in candidates if len(parts[c]) > 0), 0)
-            chosen = fedavg(model, parts, settings, rounds, self.seed, self.client_fraction,
-                            tag=("federation", self._calls), param_masks=param_masks,
-                            participants=candidates, on_round=on_round,
-                            progress=self.progress)
+            per_sample = next(
+                (
+                    training_flops_per_sample(model, parts[c])
+                    for c in candidates
+                    if len(parts[c]) > 0
+                ),
+                0,
+            )
+            chosen = fedavg(
+                model,
+                parts,
+                settings,
+                rounds,
+                self.seed,
+                self.client_fraction,
+                tag=("federation", self._calls),
+                param_masks=param_masks,
+                participants=candidates,
+                on_round=on_round,
+                progress=self.progress,
+            )
         for selected in chosen:
             self.stats.clients_involved.update(selected)
             self.stats.bytes += 2 * per_client * len(selected)
@@ -245,7 +291,8 @@ class Federation:
             if not self.reference:
                 raise ParticipationError(
                     "data='reference' is the gold standard's data; a method trains on "
-                    "'retained', 'train' or 'forget'")
+                    "'retained', 'train' or 'forget'"
+                )
             return self.setup.reference_data()
         if data not in ("retained", "train", "forget"):
             raise ValueError(f"data={data!r}; expected 'retained', 'train' or 'forget'")

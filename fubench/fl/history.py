@@ -15,8 +15,9 @@ from fubench.fl.training import StateDict
 
 def flatten(state: StateDict) -> torch.Tensor:
     """The floating-point entries of a state, concatenated in key order."""
-    return torch.cat([v.detach().reshape(-1).double() for v in state.values()
-                      if v.is_floating_point()])
+    return torch.cat(
+        [v.detach().reshape(-1).double() for v in state.values() if v.is_floating_point()]
+    )
 
 
 def unflatten(vector: torch.Tensor, like: StateDict) -> StateDict:
@@ -24,7 +25,7 @@ def unflatten(vector: torch.Tensor, like: StateDict) -> StateDict:
     out, offset = {}, 0
     for k, v in like.items():
         if v.is_floating_point():
-            out[k] = vector[offset:offset + v.numel()].reshape(v.shape).to(v.dtype)
+            out[k] = vector[offset : offset + v.numel()].reshape(v.shape).to(v.dtype)
             offset += v.numel()
         else:
             out[k] = v.clone()
@@ -34,9 +35,9 @@ def unflatten(vector: torch.Tensor, like: StateDict) -> StateDict:
 @dataclass
 class RoundRecord:
     round: int
-    global_state: torch.Tensor          # flat, float32
-    updates: dict[int, torch.Tensor]    # client -> flat update (local - global)
-    sizes: dict[int, int]               # client -> samples it trained on
+    global_state: torch.Tensor  # flat, float32
+    updates: dict[int, torch.Tensor]  # client -> flat update (local - global)
+    sizes: dict[int, int]  # client -> samples it trained on
 
 
 class RoundHistory:
@@ -48,13 +49,20 @@ class RoundHistory:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.dtype = dtype
 
-    def record(self, r: int, global_state: StateDict, client_states: dict[int, StateDict],
-               sizes: dict[int, int]) -> None:
+    def record(
+        self,
+        r: int,
+        global_state: StateDict,
+        client_states: dict[int, StateDict],
+        sizes: dict[int, int],
+    ) -> None:
         start = flatten(global_state)
-        payload = {"round": r, "global": start.to(self.dtype),
-                   "updates": {c: (flatten(s) - start).to(self.dtype)
-                               for c, s in client_states.items()},
-                   "sizes": dict(sizes)}
+        payload = {
+            "round": r,
+            "global": start.to(self.dtype),
+            "updates": {c: (flatten(s) - start).to(self.dtype) for c, s in client_states.items()},
+            "sizes": dict(sizes),
+        }
         tmp = self.directory / f".round_{r:05d}.tmp"
         torch.save(payload, tmp)
         os.replace(tmp, self.directory / f"round_{r:05d}.pt")
@@ -67,8 +75,12 @@ class RoundHistory:
         if not path.exists():
             raise IndexError(r)
         data = torch.load(path, weights_only=True)
-        return RoundRecord(data["round"], data["global"].float(),
-                           {c: u.float() for c, u in data["updates"].items()}, data["sizes"])
+        return RoundRecord(
+            data["round"],
+            data["global"].float(),
+            {c: u.float() for c, u in data["updates"].items()},
+            data["sizes"],
+        )
 
     def __iter__(self):
         return (self[r] for r in range(len(self)))

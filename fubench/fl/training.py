@@ -8,8 +8,8 @@ bit-for-bit repeatable."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable
 
 import torch
 from torch import nn
@@ -30,7 +30,7 @@ class TrainSettings:
     momentum: float = 0.0
     weight_decay: float = 0.0
 
-    def but(self, **changes) -> "TrainSettings":
+    def but(self, **changes) -> TrainSettings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
@@ -44,10 +44,14 @@ def generator(*parts: object) -> torch.Generator:
     return torch.Generator().manual_seed(derive_seed(*parts))
 
 
-def train_local(model: nn.Module, data: Split, settings: TrainSettings,
-                gen: torch.Generator, param_masks: dict[str, torch.Tensor] | None = None,
-                loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy
-                ) -> None:
+def train_local(
+    model: nn.Module,
+    data: Split,
+    settings: TrainSettings,
+    gen: torch.Generator,
+    param_masks: dict[str, torch.Tensor] | None = None,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
+) -> None:
     """Train ``model`` in place with SGD on ``data``.
 
     ``param_masks`` (name -> bool tensor) restricts training to the masked entries: the
@@ -57,15 +61,17 @@ def train_local(model: nn.Module, data: Split, settings: TrainSettings,
     model.train()
     params = dict(model.named_parameters())
     trainable = [p for n, p in params.items() if param_masks is None or n in param_masks]
-    optimizer = torch.optim.SGD(trainable, lr=settings.lr, momentum=settings.momentum,
-                                weight_decay=settings.weight_decay)
-    frozen = ({n: params[n].detach().clone() for n in param_masks}
-              if param_masks is not None else None)
+    optimizer = torch.optim.SGD(
+        trainable, lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay
+    )
+    frozen = (
+        {n: params[n].detach().clone() for n in param_masks} if param_masks is not None else None
+    )
     n = len(data)
     for _ in range(settings.epochs):
         order = torch.randperm(n, generator=gen).to(data.x.device)
         for start in range(0, n, settings.batch_size):
-            index = order[start:start + settings.batch_size]
+            index = order[start : start + settings.batch_size]
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(model(data.x[index]), data.y[index])
             loss.backward()
@@ -96,8 +102,10 @@ class WeightedAverage:
 
     def add(self, state: StateDict, weight: float) -> None:
         if self.total is None:
-            self.total = {k: (v.double() * weight if v.is_floating_point() else v.clone())
-                          for k, v in state.items()}
+            self.total = {
+                k: (v.double() * weight if v.is_floating_point() else v.clone())
+                for k, v in state.items()
+            }
         else:
             for k, v in state.items():
                 if v.is_floating_point():
@@ -106,8 +114,12 @@ class WeightedAverage:
 
     def result(self, like: StateDict) -> StateDict:
         assert self.total is not None and self.weight > 0, "no client contributed"
-        return {k: (self.total[k] / self.weight).to(like[k].dtype)
-                if like[k].is_floating_point() else self.total[k] for k in like}
+        return {
+            k: (self.total[k] / self.weight).to(like[k].dtype)
+            if like[k].is_floating_point()
+            else self.total[k]
+            for k in like
+        }
 
 
 def sample_clients(candidates: list[int], fraction: float, gen: torch.Generator) -> list[int]:
@@ -122,20 +134,31 @@ def sample_clients(candidates: list[int], fraction: float, gen: torch.Generator)
 RoundCallback = Callable[[int, StateDict, dict[int, StateDict], dict[int, int]], None]
 
 
-def fedavg(model: nn.Module, clients: list[Split], settings: TrainSettings, rounds: int,
-           seed: int, client_fraction: float = 1.0, *, tag: str = "train",
-           param_masks: dict[str, torch.Tensor] | None = None,
-           on_round: RoundCallback | None = None,
-           participants: Iterable[int] | None = None,
-           progress: Callable[[Iterable[int]], Iterable[int]] | None = None) -> list[list[int]]:
+def fedavg(
+    model: nn.Module,
+    clients: list[Split],
+    settings: TrainSettings,
+    rounds: int,
+    seed: int,
+    client_fraction: float = 1.0,
+    *,
+    tag: str = "train",
+    param_masks: dict[str, torch.Tensor] | None = None,
+    on_round: RoundCallback | None = None,
+    participants: Iterable[int] | None = None,
+    progress: Callable[[Iterable[int]], Iterable[int]] | None = None,
+) -> list[list[int]]:
     """Run ``rounds`` FedAvg rounds on ``model`` in place. Clients without data are never
     sampled. Returns the clients selected in each round.
 
     ``on_round(r, global_state, client_states, client_sizes)`` is called after each round's
     local training with the global state the round started from, each selected client's
     resulting state and its sample count (for the round history)."""
-    candidates = [c for c in (participants if participants is not None else range(len(clients)))
-                  if len(clients[c]) > 0]
+    candidates = [
+        c
+        for c in (participants if participants is not None else range(len(clients)))
+        if len(clients[c]) > 0
+    ]
     if not candidates:
         raise ValueError("no client has data to train on")
     chosen_per_round: list[list[int]] = []
@@ -143,12 +166,13 @@ def fedavg(model: nn.Module, clients: list[Split], settings: TrainSettings, roun
     # a progress display may follow each round's clients too (fubench.progress.bar)
     clients_of = getattr(steps, "clients", None)
     for r in steps:
-        chosen = sample_clients(candidates, client_fraction,
-                                generator(seed, tag, "client_sampling", r))
+        chosen = sample_clients(
+            candidates, client_fraction, generator(seed, tag, "client_sampling", r)
+        )
         start = state_copy(model)
         average = WeightedAverage()
         client_states: dict[int, StateDict] = {}
-        for c in (chosen if clients_of is None else clients_of(chosen)):
+        for c in chosen if clients_of is None else clients_of(chosen):
             model.load_state_dict(start)
             train_local(model, clients[c], settings, generator(seed, tag, r, c), param_masks)
             state = state_copy(model)
@@ -172,5 +196,5 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int | None = None) ->
     """Predicted labels, in evaluation mode, in batches sized for the device."""
     batch_size = batch_size or PREDICT_BATCH.get(x.device.type, 1024)
     model.eval()
-    out = [model(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)]
+    out = [model(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)]
     return torch.cat(out) if out else torch.empty(0, dtype=torch.long, device=x.device)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
@@ -39,12 +39,20 @@ _PER_SAMPLE: dict[tuple, int] = {}
 def architecture_key(model: nn.Module, data: Split) -> tuple:
     """What a per-sample count depends on: the model's code and shapes, the input shape."""
     params = tuple((n, tuple(p.shape), p.requires_grad) for n, p in model.named_parameters())
-    return (type(model).__module__, type(model).__qualname__, repr(model), params,
-            tuple(data.x.shape[1:]), str(data.x.dtype), data.x.device.type)
+    return (
+        type(model).__module__,
+        type(model).__qualname__,
+        repr(model),
+        params,
+        tuple(data.x.shape[1:]),
+        str(data.x.dtype),
+        data.x.device.type,
+    )
 
 
-def training_flops_per_sample(model: nn.Module, data: Split,
-                              loss_fn: Callable = F.cross_entropy) -> int:
+def training_flops_per_sample(
+    model: nn.Module, data: Split, loss_fn: Callable = F.cross_entropy
+) -> int:
     """Forward + backward FLOPs of one training sample of ``model`` on ``data``'s inputs
     (counted on a copy, so the model's state, BatchNorm statistics included, is left
     alone); cached per architecture."""

@@ -7,5 +7,4 @@ from fubench.report.reader import ResultsError, load_results
 from fubench.report.table import ScenarioTable, aggregate, render
 from fubench.report.text import render_report
 
-__all__ = ["ResultsError", "load_results", "ScenarioTable", "aggregate", "render",
-           "render_report"]
+__all__ = ["ResultsError", "load_results", "ScenarioTable", "aggregate", "render", "render_report"]

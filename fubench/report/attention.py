@@ -77,18 +77,24 @@ def outline_box(mask: torch.Tensor | None) -> tuple[int, int, int, int] | None:
         return None
     rows = torch.nonzero(mask.any(dim=0).any(dim=1)).flatten()
     cols = torch.nonzero(mask.any(dim=0).any(dim=0)).flatten()
-    return (int(rows[0]), int(cols[0]), int(rows[-1] - rows[0] + 1),
-            int(cols[-1] - cols[0] + 1))
+    return (int(rows[0]), int(cols[0]), int(rows[-1] - rows[0] + 1), int(cols[-1] - cols[0] + 1))
 
 
-def draw(models: dict[str, nn.Module], x: torch.Tensor, y: torch.Tensor,
-         output: str | Path, title: str, box: tuple[int, int, int, int] | None = None) -> Path:
+def draw(
+    models: dict[str, nn.Module],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    output: str | Path,
+    title: str,
+    box: tuple[int, int, int, int] | None = None,
+) -> Path:
     """One column per image; the first row shows the inputs, then one row per model with
     its GradCAM map over the image, titled with the model's prediction; the trigger
     (``box``) outlined in dashes."""
     n_rows, n_cols = len(models) + 1, len(x)
-    fig, axes = pyplot().subplots(n_rows, n_cols, squeeze=False,
-                             figsize=(1.6 * n_cols + 1.4, 1.7 * n_rows + 0.6))
+    fig, axes = pyplot().subplots(
+        n_rows, n_cols, squeeze=False, figsize=(1.6 * n_cols + 1.4, 1.7 * n_rows + 0.6)
+    )
     images = x.detach().cpu()
     for c in range(n_cols):  # first row: the inputs alone, so the overlays can be read
         _show(axes[0][c], images[c], None, box, f"true {int(y[c])}")
@@ -96,15 +102,21 @@ def draw(models: dict[str, nn.Module], x: torch.Tensor, y: torch.Tensor,
     for r, (label, model) in enumerate(models.items(), 1):
         cams, predicted = gradcam(model, x)
         for c in range(n_cols):
-            _show(axes[r][c], images[c], cams[c], box,
-                  f"pred {int(predicted[c])} (true {int(y[c])})")
+            _show(
+                axes[r][c], images[c], cams[c], box, f"pred {int(predicted[c])} (true {int(y[c])})"
+            )
         axes[r][0].set_ylabel(label, fontsize=8)
     fig.suptitle(title, fontsize=9)
     return save_figure(fig, output, dpi=110)
 
 
-def _show(ax: Any, img: torch.Tensor, cam: torch.Tensor | None,
-          box: tuple[int, int, int, int] | None, title: str) -> None:
+def _show(
+    ax: Any,
+    img: torch.Tensor,
+    cam: torch.Tensor | None,
+    box: tuple[int, int, int, int] | None,
+    title: str,
+) -> None:
     from matplotlib.patches import Rectangle
 
     if img.shape[0] == 1:
@@ -115,8 +127,17 @@ def _show(ax: Any, img: torch.Tensor, cam: torch.Tensor | None,
         ax.imshow(cam.numpy(), cmap="jet", alpha=0.45, vmin=0, vmax=1)
     if box is not None:
         top, left, h, w = box
-        ax.add_patch(Rectangle((left - 0.5, top - 0.5), w, h, fill=False, edgecolor="white",
-                               linestyle="--", linewidth=1))
+        ax.add_patch(
+            Rectangle(
+                (left - 0.5, top - 0.5),
+                w,
+                h,
+                fill=False,
+                edgecolor="white",
+                linestyle="--",
+                linewidth=1,
+            )
+        )
     ax.set_title(title, fontsize=7)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -138,15 +159,24 @@ def chosen_methods(config: Any, results: str | None, registry: Any) -> list[Any]
         raise ValueError(f"no results of scenario '{config.name}' under {results}")
     (table,) = aggregate(found, registry)
     groups = sweep_groups(found)
-    hidden = {label for method, choice in best_sweep_points(table, registry).items()
-              for label in groups[method] if label != choice.label}
+    hidden = {
+        label
+        for method, choice in best_sweep_points(table, registry).items()
+        for label in groups[method]
+        if label != choice.label
+    }
     stored = {label for r in found for label in r["methods"]}
     return [m for m in config.methods if m.label in stored - hidden]
 
 
-def scenario_job(file: str, seed: int, methods: list[str] | None = None,
-                 results: str | None = None, device: str | None = None,
-                 use_cache: bool = True) -> tuple[Any, Any]:
+def scenario_job(
+    file: str,
+    seed: int,
+    methods: list[str] | None = None,
+    results: str | None = None,
+    device: str | None = None,
+    use_cache: bool = True,
+) -> tuple[Any, Any]:
     """(config, the seed's job), checked as a run is before any training: the device,
     the data, the sizes (refusals are one line)."""
     from fubench import preflight
@@ -159,8 +189,9 @@ def scenario_job(file: str, seed: int, methods: list[str] | None = None,
     config = config.with_overrides(methods=methods, seeds=[seed], registry=registry)
     config.methods = chosen_methods(config, results, registry)
     cache = ModelCache(enabled=use_cache)
-    device, data = preflight.before_training(config, registry, device, None, None,
-                                             cache.root if cache.enabled else None)
+    device, data = preflight.before_training(
+        config, registry, device, None, None, cache.root if cache.enabled else None
+    )
     plan = Plan.from_config(config, registry, device)
     plan.progress, plan.timed = False, False
     return config, Job(plan, data, seed, cache)
@@ -180,10 +211,17 @@ def trained_models(config: Any, job: Any) -> dict[str, nn.Module]:
     return {k: models[k] for k in row_order(models, job.reference_name, listed)}
 
 
-def attention_plot(file: str, output: str | Path, seed: int = 0,
-                   methods: list[str] | None = None, results: str | None = None,
-                   n_images: int = 4, split: str | None = None,
-                   device: str | None = None, use_cache: bool = True) -> Path:
+def attention_plot(
+    file: str,
+    output: str | Path,
+    seed: int = 0,
+    methods: list[str] | None = None,
+    results: str | None = None,
+    n_images: int = 4,
+    split: str | None = None,
+    device: str | None = None,
+    use_cache: bool = True,
+) -> Path:
     if n_images < 1:
         raise ValueError(f"--images must be at least 1, got {n_images}")
     from fubench import preflight, progress
@@ -194,18 +232,21 @@ def attention_plot(file: str, output: str | Path, seed: int = 0,
         split = split or get_registry().kinds.get(config.kind).showcase or "test"
         setup = job.setup  # built from the partition and the kind: no training yet
         if split not in setup.eval_sets:
-            raise ValueError(f"--split: scenario '{config.name}' has no evaluation set "
-                             f"'{split}' (it has: {', '.join(sorted(setup.eval_sets))})")
+            raise ValueError(
+                f"--split: scenario '{config.name}' has no evaluation set "
+                f"'{split}' (it has: {', '.join(sorted(setup.eval_sets))})"
+            )
         # "{scenario}" in the path lets a script name the file without reading the YAML
         output = Path(str(output).replace("{scenario}", config.name))
         problem = preflight.folder_problem(output.parent)
         if problem:
-            raise preflight.PreflightError(f"-o {output}: its folder {output.parent} "
-                                           f"{problem}")
+            raise preflight.PreflightError(f"-o {output}: its folder {output.parent} {problem}")
     models = trained_models(config, job)
     data = setup.eval_sets[split]
     index = pick_images(data.y.cpu(), n_images).to(data.y.device)
     box = outline_box(setup.request.feature_mask)
-    title = (f"{config.name}, seed {seed}: GradCAM of the predicted class at the last conv "
-             f"layer, '{split}' images" + ("; dashed: the feature" if box else ""))
+    title = (
+        f"{config.name}, seed {seed}: GradCAM of the predicted class at the last conv "
+        f"layer, '{split}' images" + ("; dashed: the feature" if box else "")
+    )
     return draw(models, data.x[index], data.y[index].cpu(), output, title, box)

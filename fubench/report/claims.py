@@ -36,15 +36,16 @@ VERDICTS = ("held", "not held", "inconclusive", "not testable")
 @dataclass
 class ClaimResult:
     claim: Claim
-    verdict: str            # one of VERDICTS
-    measured: str           # what the seeds gave, in words
-    n: int                  # seeds paired
+    verdict: str  # one of VERDICTS
+    measured: str  # what the seeds gave, in words
+    n: int  # seeds paired
 
 
 def scenario_claims(table: ScenarioTable) -> list[Claim]:
     """The claims the scenario's results carry (from the newest result file)."""
-    for result in sorted(table.results, key=lambda r: r.get("provenance", {}).get("date", ""),
-                         reverse=True):
+    for result in sorted(
+        table.results, key=lambda r: r.get("provenance", {}).get("date", ""), reverse=True
+    ):
         stored = result["scenario"].get("config", {}).get("claims")
         if stored is not None:
             return [Claim.from_dict(c) for c in stored]
@@ -60,16 +61,18 @@ def check(table: ScenarioTable, claim: Claim, registry: Registry) -> ClaimResult
     if cls is None:
         return ClaimResult(claim, "not testable", f"metric {claim.metric} is not installed", 0)
     if claim.metric in table.undefined:
-        return ClaimResult(claim, "not testable",
-                           f"{claim.metric} is undefined here: {table.undefined[claim.metric]}",
-                           0)
+        return ClaimResult(
+            claim,
+            "not testable",
+            f"{claim.metric} is undefined here: {table.undefined[claim.metric]}",
+            0,
+        )
     row = shown_row(table, claim.row)
     other = shown_row(table, claim.other) if claim.other else None
     pairs = paired_values(table, claim.metric, row, other, 100.0 if cls.percent else 1.0)
     if not pairs:
         missing = other if per_seed(table, claim.metric, row) else row
-        return ClaimResult(claim, "not testable", f"no seed gives {claim.metric} of {missing}",
-                           0)
+        return ClaimResult(claim, "not testable", f"no seed gives {claim.metric} of {missing}", 0)
     return _verdict(claim, row, other, pairs, cls)
 
 
@@ -94,13 +97,17 @@ def per_seed(table: ScenarioTable, metric: str, row: str) -> dict[int, float]:
     return values
 
 
-def paired_values(table: ScenarioTable, metric: str, row: str, other: str | None,
-                  scale: float) -> list[tuple[float, float | None]]:
+def paired_values(
+    table: ScenarioTable, metric: str, row: str, other: str | None, scale: float
+) -> list[tuple[float, float | None]]:
     """(row, other) per seed where both have a value, in the table's unit."""
     mine = per_seed(table, metric, row)
     theirs = per_seed(table, metric, other) if other else {}
-    return [(mine[s] * scale, theirs[s] * scale if other else None)
-            for s in sorted(mine) if other is None or s in theirs]
+    return [
+        (mine[s] * scale, theirs[s] * scale if other else None)
+        for s in sorted(mine)
+        if other is None or s in theirs
+    ]
 
 
 def _verdict(claim: Claim, row: str, other: str | None, pairs: list, cls) -> ClaimResult:
@@ -110,9 +117,11 @@ def _verdict(claim: Claim, row: str, other: str | None, pairs: list, cls) -> Cla
     if claim.relation in ("below", "above", "near_row"):
         diffs = [a - b for a, b in pairs]
         theirs = [b for _, b in pairs]
-        measured = (f"{row} {shown(statistics.fmean(mine))} vs {other} "
-                    f"{shown(statistics.fmean(theirs))}; difference "
-                    f"{statistics.fmean(diffs):+.3g}{_spread(diffs)}")
+        measured = (
+            f"{row} {shown(statistics.fmean(mine))} vs {other} "
+            f"{shown(statistics.fmean(theirs))}; difference "
+            f"{statistics.fmean(diffs):+.3g}{_spread(diffs)}"
+        )
         centre, sample = 0.0, diffs
     else:
         measured = f"{row} {shown(statistics.fmean(mine))}{_spread(mine)}"
@@ -145,12 +154,15 @@ def _ordered(diffs: list[float], sign: int, margin: float = 0.0) -> str:
 
 def _equivalent(sample: list[float], centre: float, tolerance: float) -> str:
     low, high = centre - tolerance, centre + tolerance
-    if one_sided_p(sample, low, greater=True) < ALPHA and \
-            one_sided_p(sample, high, greater=False) < ALPHA:
+    if (
+        one_sided_p(sample, low, greater=True) < ALPHA
+        and one_sided_p(sample, high, greater=False) < ALPHA
+    ):
         return "held"
     mean = statistics.fmean(sample)
-    if (mean > high and one_sided_p(sample, high, greater=True) < ALPHA) or \
-            (mean < low and one_sided_p(sample, low, greater=False) < ALPHA):
+    if (mean > high and one_sided_p(sample, high, greater=True) < ALPHA) or (
+        mean < low and one_sided_p(sample, low, greater=False) < ALPHA
+    ):
         return "not held"
     return "inconclusive"
 
@@ -159,11 +171,12 @@ def render_claims(results: list[ClaimResult]) -> list[str]:
     """Markdown lines: one table row per claim."""
     if not results:
         return []
-    lines = ["| claim | source | statement | measured | verdict |",
-             "|---|---|---|---|---|"]
+    lines = ["| claim | source | statement | measured | verdict |", "|---|---|---|---|---|"]
     for r in results:
         note = f" ({r.claim.note})" if r.claim.note else ""
         verdict = f"**{r.verdict}**" if r.verdict in ("held", "not held") else r.verdict
-        lines.append(f"| {r.claim.id} | {r.claim.source}{note} | {r.claim.statement()} | "
-                     f"{r.measured} | {verdict} |")
+        lines.append(
+            f"| {r.claim.id} | {r.claim.source}{note} | {r.claim.statement()} | "
+            f"{r.measured} | {verdict} |"
+        )
     return lines

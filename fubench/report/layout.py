@@ -5,8 +5,9 @@ where they overlap neither each other nor the points."""
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 #: a value beyond the quartiles by more than this many interquartile ranges is an
 #: outlier (Tukey's fences, a little wider than his 1.5)
@@ -16,8 +17,9 @@ OUTLIER_SPREADS = 2.0
 MIN_SPREAD = 0.15
 
 
-def robust_limits(values: Iterable[float], anchors: Iterable[float] = (),
-                  pad: float = 0.08) -> tuple[float, float]:
+def robust_limits(
+    values: Iterable[float], anchors: Iterable[float] = (), pad: float = 0.08
+) -> tuple[float, float]:
     """Axis limits covering ``anchors`` and every value that is not an outlier (see
     :func:`inliers`), padded by ``pad`` of the span on each side."""
     values = [float(v) for v in values]
@@ -52,24 +54,42 @@ class Label:
 
 
 #: where a label may go, in points from its data point (right, left, above, below...)
-CANDIDATES = ((5, 4), (5, -11), (-5, 4), (-5, -11), (0, 9), (0, -17), (10, 14),
-              (10, -21), (-10, 14), (-10, -21), (16, -3), (-16, -3))
+CANDIDATES = (
+    (5, 4),
+    (5, -11),
+    (-5, 4),
+    (-5, -11),
+    (0, 9),
+    (0, -17),
+    (10, 14),
+    (10, -21),
+    (-10, 14),
+    (-10, -21),
+    (16, -3),
+    (-16, -3),
+)
 
 
-def place_labels(ax: Any, labels: list[Label], fontsize: float = 7.0,
-                 obstacles: Iterable[tuple[float, float]] = (),
-                 avoid: Iterable[tuple[float, float, float, float]] = ()) -> list[Label]:
+def place_labels(
+    ax: Any,
+    labels: list[Label],
+    fontsize: float = 7.0,
+    obstacles: Iterable[tuple[float, float]] = (),
+    avoid: Iterable[tuple[float, float, float, float]] = (),
+) -> list[Label]:
     """Annotate ``ax`` with ``labels``, each at the first candidate spot whose box
     overlaps no placed label, no data point (``obstacles`` and the labels' own points),
     no pixel box of ``avoid`` (e.g. the legend) and stays inside the axes; a label that
     finds no spot is left out unless ``always``. Call once the layout and the axis
     limits are final. Returns the labels shown."""
     fig = ax.figure
-    scale = fig.dpi / 72.0                  # points -> pixels
+    scale = fig.dpi / 72.0  # points -> pixels
     char_w, line_h = 0.6 * fontsize * scale, 1.25 * fontsize * scale
     to_px = ax.transData.transform
     box = ax.get_window_extent()
-    points = [tuple(to_px((x, y))) for x, y in [*obstacles, *((l.x, l.y) for l in labels)]]
+    points = [
+        tuple(to_px((x, y))) for x, y in [*obstacles, *((label.x, label.y) for label in labels)]
+    ]
     dot = 4 * scale
     taken = [(px - dot, py - dot, px + dot, py + dot) for px, py in points] + list(avoid)
     shown = []
@@ -83,8 +103,9 @@ def place_labels(ax: Any, labels: list[Label], fontsize: float = 7.0,
                 left = px - width / 2
             bottom = py + dy * scale
             rect = (left, bottom, left + width, bottom + line_h)
-            inside = (rect[0] >= box.x0 and rect[2] <= box.x1 and rect[1] >= box.y0
-                      and rect[3] <= box.y1)
+            inside = (
+                rect[0] >= box.x0 and rect[2] <= box.x1 and rect[1] >= box.y0 and rect[3] <= box.y1
+            )
             if inside and not any(_overlap(rect, t) for t in taken):
                 chosen = (dx, dy), rect
                 break
@@ -96,9 +117,16 @@ def place_labels(ax: Any, labels: list[Label], fontsize: float = 7.0,
         taken.append(rect)
         label.offset = (dx, dy)
         ha = "right" if dx < 0 else "center" if dx == 0 else "left"
-        ax.annotate(label.text, (label.x, label.y), textcoords="offset points",
-                    xytext=(dx, dy), fontsize=fontsize, color=label.colour, ha=ha,
-                    va="bottom")
+        ax.annotate(
+            label.text,
+            (label.x, label.y),
+            textcoords="offset points",
+            xytext=(dx, dy),
+            fontsize=fontsize,
+            color=label.colour,
+            ha=ha,
+            va="bottom",
+        )
         shown.append(label)
     return shown
 
@@ -107,8 +135,9 @@ def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
-def mark_outliers(ax: Any, points: list[tuple[float, float, str, Any]],
-                  xname: str, yname: str) -> list[Label]:
+def mark_outliers(
+    ax: Any, points: list[tuple[float, float, str, Any]], xname: str, yname: str
+) -> list[Label]:
     """Draw every point outside the axis limits as an arrow head on the edge it lies
     beyond; return the labels naming each with its true value (to place with the
     others)."""
@@ -120,9 +149,18 @@ def mark_outliers(ax: Any, points: list[tuple[float, float, str, Any]],
             continue
         cx, cy = min(max(x, x0), x1), min(max(y, y0), y1)
         marker = (">" if x > x1 else "<") if off_x else ("^" if y > y1 else "v")
-        ax.plot([cx], [cy], marker=marker, color=colour, markersize=9, clip_on=False,
-                linestyle="none", zorder=5)
-        value = ", ".join(filter(None, (f"{xname} {x:.3g}" if off_x else "",
-                                        f"{yname} {y:.3g}" if off_y else "")))
+        ax.plot(
+            [cx],
+            [cy],
+            marker=marker,
+            color=colour,
+            markersize=9,
+            clip_on=False,
+            linestyle="none",
+            zorder=5,
+        )
+        value = ", ".join(
+            filter(None, (f"{xname} {x:.3g}" if off_x else "", f"{yname} {y:.3g}" if off_y else ""))
+        )
         labels.append(Label(cx, cy, f"{name}: {value} (off the axis)", colour, always=True))
     return labels

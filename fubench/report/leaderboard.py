@@ -22,19 +22,20 @@ from tabulate import tabulate
 
 from fubench.registry import Registry
 from fubench.report import ranking, uncertainty
-from fubench.report.explain import (cost_rules, intro, link, ranking_rules,
-                                    render_provenance)
-from fubench.report.ranking import best_rows, cost_ranks, scenario_ranks
 from fubench.report.claims import VERDICTS, ClaimResult, check_claims, render_claims
+from fubench.report.explain import cost_rules, intro, link, ranking_rules, render_provenance
 from fubench.report.quality import load_quality, render_records
+from fubench.report.ranking import best_rows, cost_ranks, scenario_ranks
 from fubench.report.reader import Result
 from fubench.report.sweeps import keep_best_sweep_points
 from fubench.report.table import ScenarioTable, aggregate, cell_text, header
 from fubench.report.text import notes
 
 #: per-scenario plots the leaderboard links when they exist under the plots folder
-SCENARIO_PLOTS = (("trade-off curves", "{scenario}_tradeoff.png"),
-                  ("attention maps", "{scenario}_attention.png"))
+SCENARIO_PLOTS = (
+    ("trade-off curves", "{scenario}_tradeoff.png"),
+    ("attention maps", "{scenario}_attention.png"),
+)
 GLOBAL_PLOTS = (("cost per method", "cost.png"),)
 
 
@@ -44,9 +45,9 @@ class Section:
 
     table: ScenarioTable
     notes: list[str]
-    ranks: dict[str, float]            # competing row -> mean rank over quality columns
+    ranks: dict[str, float]  # competing row -> mean rank over quality columns
     ranked_columns: list[str]
-    cost_ranks: dict[str, float]       # competing row -> mean rank over cost columns
+    cost_ranks: dict[str, float]  # competing row -> mean rank over cost columns
     cost_columns: list[str]
     claims: list[ClaimResult]
     #: the bootstrap over seeds: rank samples (by method) with weights, row intervals
@@ -61,12 +62,16 @@ def build_sections(results: list[Result], registry: Registry) -> list[Section]:
         sweep_notes = keep_best_sweep_points(table, registry)
         original, reference = table.references
         middle = sorted(r for r in table.rows if r not in table.references)
-        table.rows = ([original] if original in table.rows else []) + middle + (
-            [reference] if reference in table.rows else [])
+        table.rows = (
+            ([original] if original in table.rows else [])
+            + middle
+            + ([reference] if reference in table.rows else [])
+        )
         ranks, columns = scenario_ranks(table, registry)
         costs, cost_columns = cost_ranks(table, registry)
-        section = Section(table, sweep_notes, ranks, columns, costs, cost_columns,
-                          check_claims(table, registry))
+        section = Section(
+            table, sweep_notes, ranks, columns, costs, cost_columns, check_claims(table, registry)
+        )
         bootstrap(section, registry)
         sections.append(section)
     return sections
@@ -99,29 +104,42 @@ def _by_method(table: ScenarioTable, ranks: dict[str, float]) -> dict[str, float
 
 def overall(sections: list[Section], cost: bool = False) -> dict[str, dict[str, float]]:
     """{method: {scenario: rank}} (with ``cost``: cost ranks) over the sections."""
-    return ranking.overall([s.table for s in sections],
-                           [s.cost_ranks if cost else s.ranks for s in sections])
+    return ranking.overall(
+        [s.table for s in sections], [s.cost_ranks if cost else s.ranks for s in sections]
+    )
 
 
 # ------------------------------------------------------------------------ rendering
 def render_table(section: Section, registry: Registry) -> str:
     table = section.table
     best = {m: best_rows(table, m, registry) for m in table.metrics}
-    headers = ["method", "rank ↓", "cost rank ↓", "seeds"] + [header(m, registry, table.kind)
-                                                            for m in table.metrics]
+    headers = ["method", "rank ↓", "cost rank ↓", "seeds"] + [
+        header(m, registry, table.kind) for m in table.metrics
+    ]
     body = []
     for row in table.rows:
         cells = []
         for m in table.metrics:
             text = cell_text(table, row, m, registry)
             cells.append(f"**{text}**" if row in best[m] else text)
-        body.append([row, rank_text(table, section.ranks, row, section.intervals),
-                     rank_text(table, section.cost_ranks, row), seeds_text(table, row)] + cells)
+        body.append(
+            [
+                row,
+                rank_text(table, section.ranks, row, section.intervals),
+                rank_text(table, section.cost_ranks, row),
+                seeds_text(table, row),
+            ]
+            + cells
+        )
     return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
 
 
-def rank_text(table: ScenarioTable, ranks: dict[str, float], row: str,
-              intervals: dict[str, tuple[float, float]] | None = None) -> str:
+def rank_text(
+    table: ScenarioTable,
+    ranks: dict[str, float],
+    row: str,
+    intervals: dict[str, tuple[float, float]] | None = None,
+) -> str:
     """A row's rank, with its bootstrap interval over the seeds when it has one."""
     if row in table.references:
         return "ref"
@@ -145,21 +163,27 @@ def render_section(section: Section, registry: Registry, base: Path, plots: Path
     hashes = sorted({r.get("config_hash") or "?" for r in table.results})
     file = first.get("file")
     where = f"[`{file}`]({link(file, base)})" if file else "(no scenario file recorded)"
-    lines = [f"## {table.scenario}", "",
-             f"Scenario {where}, version {table.version}, kind `{table.kind}`, config "
-             f"{', '.join(f'`{h}`' for h in hashes)}; seeds "
-             f"{', '.join(map(str, table.seeds))}.  "]
+    lines = [
+        f"## {table.scenario}",
+        "",
+        f"Scenario {where}, version {table.version}, kind `{table.kind}`, config "
+        f"{', '.join(f'`{h}`' for h in hashes)}; seeds "
+        f"{', '.join(map(str, table.seeds))}.  ",
+    ]
     if first.get("description"):
         lines.append(f"{first['description']}  ")
     lines += [f"Data: {table.source}.", "", render_table(section, registry), ""]
-    cautions = (["the seeds were computed under different configurations"]
-                if len(hashes) > 1 else [])
+    cautions = ["the seeds were computed under different configurations"] if len(hashes) > 1 else []
     lines += notes(table, section.notes, cautions)
-    lines.append(f"- ranked columns: {', '.join(section.ranked_columns) or 'none'}; cost "
-                 f"columns: {', '.join(section.cost_columns) or 'none'}")
-    found = [f"[{title}]({link(plots / name.format(scenario=table.scenario), base)})"
-             for title, name in SCENARIO_PLOTS
-             if (plots / name.format(scenario=table.scenario)).is_file()]
+    lines.append(
+        f"- ranked columns: {', '.join(section.ranked_columns) or 'none'}; cost "
+        f"columns: {', '.join(section.cost_columns) or 'none'}"
+    )
+    found = [
+        f"[{title}]({link(plots / name.format(scenario=table.scenario), base)})"
+        for title, name in SCENARIO_PLOTS
+        if (plots / name.format(scenario=table.scenario)).is_file()
+    ]
     if found:
         lines += ["", "Plots: " + " · ".join(found)]
     return "\n".join(lines) + "\n"
@@ -170,17 +194,25 @@ def render_ranking(sections: list[Section], registry: Registry) -> str:
     ranks, costs = overall(sections), overall(sections, cost=True)
     scenarios = [t.scenario for t in tables]
     sizes = {s.table.scenario: len(s.ranks) for s in sections}
-    statuses = {t.scenario: {t.method_of(r): t.status.get(r, []) for r in t.rows
-                             if r not in t.references} for t in tables}
+    statuses = {
+        t.scenario: {t.method_of(r): t.status.get(r, []) for r in t.rows if r not in t.references}
+        for t in tables
+    }
     order = sorted(ranks, key=lambda m: (_mean(ranks[m]), m))
     spreads = uncertainty.overall_intervals(
-        {s.table.scenario: s.rank_samples for s in sections if s.rank_samples})
+        {s.table.scenario: s.rank_samples for s in sections if s.rank_samples}
+    )
     place_of = uncertainty.places(order, spreads)
     shared = {p for p in place_of.values() if list(place_of.values()).count(p) > 1}
     # methods that never ran successfully are listed last, so a failure stays visible
     order += sorted({m for st in statuses.values() for m in st} - set(ranks))
-    headers = ["#", "method", "mean rank ↓ (95% over seeds)", "mean cost rank ↓",
-               "scenarios"] + scenarios
+    headers = [
+        "#",
+        "method",
+        "mean rank ↓ (95% over seeds)",
+        "mean cost rank ↓",
+        "scenarios",
+    ] + scenarios
     body = []
     for method in order:
         mine = ranks.get(method, {})
@@ -196,12 +228,23 @@ def render_ranking(sections: list[Section], registry: Registry) -> str:
             mean += f" ({spreads[method][0]:.2f}–{spreads[method][1]:.2f})"
         cost = f"{_mean(costs[method]):.2f}" if costs.get(method) else "—"
         place = place_of.get(method)
-        place_text = "—" if not mine or place is None else (
-            f"={place}" if place in shared else str(place))
+        place_text = (
+            "—" if not mine or place is None else (f"={place}" if place in shared else str(place))
+        )
         body.append([place_text, method, mean, cost, f"{len(mine)}/{len(scenarios)}"] + cells)
     table = tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
-    return "\n".join(["## Overall ranking", "", ranking_rules(tables, registry), "",
-                      cost_rules(tables, registry), "", table, ""])
+    return "\n".join(
+        [
+            "## Overall ranking",
+            "",
+            ranking_rules(tables, registry),
+            "",
+            cost_rules(tables, registry),
+            "",
+            table,
+            "",
+        ]
+    )
 
 
 def _mean(values: dict[str, float]) -> float:
@@ -214,15 +257,18 @@ def render_claim_summary(sections: list[Section]) -> str:
     if not found:
         return ""
     counts = {v: sum(r.verdict == v for _, r in found) for v in VERDICTS}
-    lines = ["## Claims of the papers", "",
-             "Each scenario file states the orderings and values its source papers report "
-             "(`claims:`); they are tested over the seeds here (paired one-sided t-tests for "
-             "orderings, beyond the stated margin where a paper claims a large effect; "
-             "two one-sided tests for \"≈ value ± tolerance\", level 0.05, in the "
-             "unit the tables show). A method is taken at the row its table shows. "
-             f"{counts['held']} held, {counts['not held']} not held, "
-             f"{counts['inconclusive']} inconclusive, {counts['not testable']} not testable.",
-             ""]
+    lines = [
+        "## Claims of the papers",
+        "",
+        "Each scenario file states the orderings and values its source papers report "
+        "(`claims:`); they are tested over the seeds here (paired one-sided t-tests for "
+        "orderings, beyond the stated margin where a paper claims a large effect; "
+        'two one-sided tests for "≈ value ± tolerance", level 0.05, in the '
+        "unit the tables show). A method is taken at the row its table shows. "
+        f"{counts['held']} held, {counts['not held']} not held, "
+        f"{counts['inconclusive']} inconclusive, {counts['not testable']} not testable.",
+        "",
+    ]
     for scenario in dict.fromkeys(name for name, _ in found):
         lines += [f"**{scenario}**", ""]
         lines += render_claims([r for name, r in found if name == scenario])
@@ -230,19 +276,24 @@ def render_claim_summary(sections: list[Section]) -> str:
     return "\n".join(lines)
 
 
-def render_leaderboard(results: list[Result], registry: Registry, paths: list[str],
-                       base: Path, plots: Path) -> str:
+def render_leaderboard(
+    results: list[Result], registry: Registry, paths: list[str], base: Path, plots: Path
+) -> str:
     sections = build_sections(results, registry)
     references = sorted({s.table.reference for s in sections})
     parts = [intro(paths, base, references), render_ranking(sections, registry)]
-    found = [f"[{title}]({link(plots / name, base)})" for title, name in GLOBAL_PLOTS
-             if (plots / name).is_file()]
+    found = [
+        f"[{title}]({link(plots / name, base)})"
+        for title, name in GLOBAL_PLOTS
+        if (plots / name).is_file()
+    ]
     if found:
         parts.append("Plots: " + " · ".join(found) + "\n")
     parts.append(render_claim_summary(sections))
     quality = load_quality(paths)  # the forgetting-quality ε files, where computed
-    parts += [render_section(s, registry, base, plots) + quality_section(s, quality)
-              for s in sections]
+    parts += [
+        render_section(s, registry, base, plots) + quality_section(s, quality) for s in sections
+    ]
     parts.append(render_provenance(results))
     return "\n".join(p for p in parts if p)
 
@@ -262,8 +313,7 @@ def stale_diff(text: str, path: Path, limit: int = 40) -> list[str] | None:
     old = path.read_text(encoding="utf-8") if path.is_file() else ""
     if old == text:
         return None
-    diff = difflib.unified_diff(old.splitlines(), text.splitlines(), str(path),
-                                "regenerated", lineterm="", n=1)
+    diff = difflib.unified_diff(
+        old.splitlines(), text.splitlines(), str(path), "regenerated", lineterm="", n=1
+    )
     return list(diff)[:limit]
-
-

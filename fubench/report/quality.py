@@ -45,8 +45,9 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
-def render_records(records: list[Record], result_hashes: set[str] | None = None,
-                   level: str = "###") -> str:
+def render_records(
+    records: list[Record], result_hashes: set[str] | None = None, level: str = "###"
+) -> str:
     """One markdown section for one scenario's ε records (one per seed)."""
     if not records:
         return ""
@@ -64,32 +65,55 @@ def render_records(records: list[Record], result_hashes: set[str] | None = None,
             body.append([label, *(["/".join(sorted(status))] * 3), "0"])
             continue
         replicas = "/".join(str(e["replicas_ok"]) for e in entries)
-        body.append([label, _cell([e["epsilon_mean"] for e in ok], 2),
-                     _cell([e["epsilon_median"] for e in ok], 2),
-                     _cell([e["score"] for e in ok], 3), replicas])
-    table = tabulate(body, headers=["method", "ε mean ↓", "ε median ↓", "score F ↑",
-                                    "replicas ok"],
-                     tablefmt="github", disable_numparse=True)
+        body.append(
+            [
+                label,
+                _cell([e["epsilon_mean"] for e in ok], 2),
+                _cell([e["epsilon_median"] for e in ok], 2),
+                _cell([e["score"] for e in ok], 3),
+                replicas,
+            ]
+        )
+    table = tabulate(
+        body,
+        headers=["method", "ε mean ↓", "ε median ↓", "score F ↑", "replicas ok"],
+        tablefmt="github",
+        disable_numparse=True,
+    )
     wall = sum(r["seconds"]["wall"] for r in records)
-    lines = [f"{level} Forgetting quality ε ({first['scenario']['name']})", "",
-             f"K = {k} training replicas per seed (seed{'s' if len(seeds) > 1 else ''} "
-             f"{', '.join(map(str, seeds))}; same data and forget set, new training "
-             f"randomness), each method's K models against {first['reference']}'s K models "
-             f"on each of the {n} forget examples. Statistic: logit-scaled confidence "
-             f"log(p/(1−p)) of the example's label; attack: the best threshold on either "
-             f"side; δ = {first['delta']:g}; rates clipped at 1/(2K), so ε ≤ "
-             f"{first['epsilon_cap']:.2f}. Score F: the NeurIPS 2023 unlearning challenge's "
-             f"mean of 2/2^n over examples (n: ε's bin of width 0.5; 1 = no example told "
-             f"apart). **A perfect unlearner scores ε ≈ {null['epsilon_mean']:.2f}, F ≈ "
-             f"{null['score']:.3f} at K = {k}** (the attack's sampling noise with K models, "
-             f"not leakage); `original` (no unlearning) shows how far apart the models "
-             f"start. Runtime: {_duration(wall)} (K × every method, and the replicas' "
-             f"original and {first['reference']} models unless cached).", "", table, ""]
-    errors = sorted({f"{label}: {e['error']}" for r in records
-                     for label, e in r["rows"].items() if e.get("error")})
+    lines = [
+        f"{level} Forgetting quality ε ({first['scenario']['name']})",
+        "",
+        f"K = {k} training replicas per seed (seed{'s' if len(seeds) > 1 else ''} "
+        f"{', '.join(map(str, seeds))}; same data and forget set, new training "
+        f"randomness), each method's K models against {first['reference']}'s K models "
+        f"on each of the {n} forget examples. Statistic: logit-scaled confidence "
+        f"log(p/(1−p)) of the example's label; attack: the best threshold on either "
+        f"side; δ = {first['delta']:g}; rates clipped at 1/(2K), so ε ≤ "
+        f"{first['epsilon_cap']:.2f}. Score F: the NeurIPS 2023 unlearning challenge's "
+        f"mean of 2/2^n over examples (n: ε's bin of width 0.5; 1 = no example told "
+        f"apart). **A perfect unlearner scores ε ≈ {null['epsilon_mean']:.2f}, F ≈ "
+        f"{null['score']:.3f} at K = {k}** (the attack's sampling noise with K models, "
+        f"not leakage); `original` (no unlearning) shows how far apart the models "
+        f"start. Runtime: {_duration(wall)} (K × every method, and the replicas' "
+        f"original and {first['reference']} models unless cached).",
+        "",
+        table,
+        "",
+    ]
+    errors = sorted(
+        {
+            f"{label}: {e['error']}"
+            for r in records
+            for label, e in r["rows"].items()
+            if e.get("error")
+        }
+    )
     lines += [f"- {text}" for text in errors]
     hashes = {r.get("config_hash") for r in records}
     if result_hashes is not None and hashes - result_hashes:
-        lines.append("- caution: ε was computed under another configuration than the seed "
-                     "results above; re-run `fubench quality`")
+        lines.append(
+            "- caution: ε was computed under another configuration than the seed "
+            "results above; re-run `fubench quality`"
+        )
     return "\n".join(lines).rstrip() + "\n"

@@ -41,8 +41,7 @@ def shown_mean(table: ScenarioTable, row: str, metric: str, registry: Registry) 
 
 def competing(table: ScenarioTable) -> list[str]:
     """Rows that compete: every method row with at least one successful seed."""
-    return [r for r in table.rows
-            if r not in table.references and "ok" in table.status.get(r, [])]
+    return [r for r in table.rows if r not in table.references and "ok" in table.status.get(r, [])]
 
 
 def raw_twins(table: ScenarioTable, registry: Registry) -> dict[str, str]:
@@ -50,8 +49,7 @@ def raw_twins(table: ScenarioTable, registry: Registry) -> dict[str, str]:
     twins = {}
     for metric in table.metrics:
         cls = metric_class(metric, registry)
-        if cls is not None and cls.normalises in table.metrics and \
-                metric not in table.undefined:
+        if cls is not None and cls.normalises in table.metrics and metric not in table.undefined:
             twins[cls.normalises] = metric
     return twins
 
@@ -62,8 +60,13 @@ def ranked_columns(table: ScenarioTable, registry: Registry, cost: bool = False)
     columns = []
     for metric in table.metrics:
         cls = metric_class(metric, registry)
-        if (cls is None or not cls.ranked() or metric in twins or metric in table.unranked
-                or metric in table.undefined):
+        if (
+            cls is None
+            or not cls.ranked()
+            or metric in twins
+            or metric in table.unranked
+            or metric in table.undefined
+        ):
             continue
         if (cls.role == "cost") == cost:
             columns.append(metric)
@@ -77,8 +80,11 @@ def badness(table: ScenarioTable, metric: str, value: float, registry: Registry)
     cls = metric_class(metric, registry)
     target = ideal_of(cls, table.kind, registry)
     if target is not None:
-        ideal = (shown_mean(table, table.reference, metric, registry)
-                 if isinstance(target, str) else shown_value(cls, target))
+        ideal = (
+            shown_mean(table, table.reference, metric, registry)
+            if isinstance(target, str)
+            else shown_value(cls, target)
+        )
         return abs(value - ideal) if ideal is not None else 0.0
     return -value if cls.higher_is_better else value
 
@@ -88,13 +94,17 @@ def shown_value(cls, value: float) -> float:
     return float(format_value(cls, value, 0.0, 1))
 
 
-def column_ranks(table: ScenarioTable, metric: str, rows: list[str],
-                 registry: Registry) -> dict[str, float]:
+def column_ranks(
+    table: ScenarioTable, metric: str, rows: list[str], registry: Registry
+) -> dict[str, float]:
     """Fractional ranks (1 = best; tied values share the mean of their positions).
     Rows without a value share the positions after every row with one."""
     values = {r: shown_mean(table, r, metric, registry) for r in rows}
-    have = sorted((round(badness(table, metric, v, registry), 12), r)
-                  for r, v in values.items() if v is not None)
+    have = sorted(
+        (round(badness(table, metric, v, registry), 12), r)
+        for r, v in values.items()
+        if v is not None
+    )
     groups: list[tuple[float | None, list[str]]] = []
     for key, row in have:
         if groups and groups[-1][0] == key:
@@ -121,19 +131,22 @@ def broken(table: ScenarioTable, row: str, registry: Registry) -> bool:
     return value is not None and value < MIN_USEFUL
 
 
-def mean_ranks(table: ScenarioTable, rows: list[str], columns: list[str],
-               registry: Registry) -> tuple[dict[str, float], list[str]]:
+def mean_ranks(
+    table: ScenarioTable, rows: list[str], columns: list[str], registry: Registry
+) -> tuple[dict[str, float], list[str]]:
     """Each row's mean rank over those ``columns`` that have a value for some row."""
-    columns = [m for m in columns
-               if any(shown_mean(table, r, m, registry) is not None for r in rows)]
+    columns = [
+        m for m in columns if any(shown_mean(table, r, m, registry) is not None for r in rows)
+    ]
     if not rows or not columns:
         return {r: 1.0 for r in rows}, columns
     per_column = [column_ranks(table, m, rows, registry) for m in columns]
     return {r: sum(c[r] for c in per_column) / len(per_column) for r in rows}, columns
 
 
-def scenario_ranks(table: ScenarioTable, registry: Registry,
-                   columns: list[str] | None = None) -> tuple[dict[str, float], list[str]]:
+def scenario_ranks(
+    table: ScenarioTable, registry: Registry, columns: list[str] | None = None
+) -> tuple[dict[str, float], list[str]]:
     """Each useful competing row's mean rank over the quality columns (``columns``, or
     those the table ranks); broken rows share the last positions."""
     rows = competing(table)
@@ -149,26 +162,28 @@ def scenario_ranks(table: ScenarioTable, registry: Registry,
 def cost_ranks(table: ScenarioTable, registry: Registry) -> tuple[dict[str, float], list[str]]:
     """Each competing row's mean rank over the cost columns (a broken model's cost is
     still what it cost)."""
-    return mean_ranks(table, competing(table), ranked_columns(table, registry, cost=True),
-                      registry)
+    return mean_ranks(table, competing(table), ranked_columns(table, registry, cost=True), registry)
 
 
 def best_rows(table: ScenarioTable, metric: str, registry: Registry) -> set[str]:
     """The competing rows with the best displayed value of a ranked column (ties share)."""
     cls = metric_class(metric, registry)
-    if cls is None or not cls.ranked() or metric in table.unranked or \
-            metric in table.undefined:
+    if cls is None or not cls.ranked() or metric in table.unranked or metric in table.undefined:
         return set()
-    scores = {r: round(badness(table, metric, v, registry), 12) for r in competing(table)
-              if (v := shown_mean(table, r, metric, registry)) is not None}
+    scores = {
+        r: round(badness(table, metric, v, registry), 12)
+        for r in competing(table)
+        if (v := shown_mean(table, r, metric, registry)) is not None
+    }
     if not scores:
         return set()
     best = min(scores.values())
     return {r for r, v in scores.items() if v == best}
 
 
-def overall(tables: list[ScenarioTable], ranks: list[dict[str, float]]
-            ) -> dict[str, dict[str, float]]:
+def overall(
+    tables: list[ScenarioTable], ranks: list[dict[str, float]]
+) -> dict[str, dict[str, float]]:
     """{method: {scenario: rank}} from per-table row ranks; a method with several rows
     in one scenario (a sweep without a chosen point) counts with its best row."""
     out: dict[str, dict[str, float]] = defaultdict(dict)

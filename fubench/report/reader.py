@@ -29,8 +29,9 @@ def load_results(paths: list[str]) -> list[Result]:
         try:
             results.append(read_result(file))
         except (OSError, ValueError) as exc:
-            raise ResultsError(f"{file}: cannot be read as a fubench result: "
-                               f"{' '.join(str(exc).split())}") from None
+            raise ResultsError(
+                f"{file}: cannot be read as a fubench result: {' '.join(str(exc).split())}"
+            ) from None
     return results
 
 

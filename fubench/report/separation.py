@@ -34,8 +34,8 @@ class Separation:
 
     metric: str
     gaps: list[float]
-    p_value: float | None      # None: not testable (fewer than two seeds)
-    side: str | None = None    # "above" / "below": one-sided test; None: two-sided
+    p_value: float | None  # None: not testable (fewer than two seeds)
+    side: str | None = None  # "above" / "below": one-sided test; None: two-sided
 
     @property
     def mean(self) -> float:
@@ -46,25 +46,27 @@ class Separation:
         """True / False by the test; None when it cannot be tested (one seed)."""
         if len(self.gaps) < 2:
             return None
-        return (abs(self.mean) >= MIN_GAP and self.p_value is not None
-                and self.p_value < ALPHA)
+        return abs(self.mean) >= MIN_GAP and self.p_value is not None and self.p_value < ALPHA
 
     def why_not(self) -> str:
         """Why an unseparated gap does not count, in words."""
         if self.side and self.gaps and (self.mean > 0) != (self.side == "above"):
-            return (f"the original is not {self.side} the gold standard, so the metric "
-                    f"does not see the forgetting")
+            return (
+                f"the original is not {self.side} the gold standard, so the metric "
+                f"does not see the forgetting"
+            )
         return "within the seeds' noise"
 
     def describe(self, percent: bool) -> str:
         scale, unit = (100.0, " points") if percent else (1.0, "")
         spread = statistics.stdev(self.gaps) * scale if len(self.gaps) > 1 else 0.0
         test = f"one-sided (original {self.side}) " if self.side else ""
-        p = (f", {test}paired t-test p = {self.p_value:.2g}" if self.p_value is not None
-             else "")
-        return (f"original − reference {self.metric} = {self.mean * scale:+.2f} ± "
-                f"{spread:.2f}{unit} over {len(self.gaps)} seed"
-                f"{'s' if len(self.gaps) != 1 else ''}{p}")
+        p = f", {test}paired t-test p = {self.p_value:.2g}" if self.p_value is not None else ""
+        return (
+            f"original − reference {self.metric} = {self.mean * scale:+.2f} ± "
+            f"{spread:.2f}{unit} over {len(self.gaps)} seed"
+            f"{'s' if len(self.gaps) != 1 else ''}{p}"
+        )
 
 
 def one_sided_p(sample: list[float], bound: float, greater: bool) -> float:
@@ -92,8 +94,7 @@ def paired_p_value(gaps: list[float], side: str | None = None) -> float | None:
     return min(1.0, 2 * one_sided_p(gaps, 0.0, greater=statistics.fmean(gaps) > 0))
 
 
-def gap_of(results: list[dict], reference: str, metric: str,
-           side: str | None = None) -> Separation:
+def gap_of(results: list[dict], reference: str, metric: str, side: str | None = None) -> Separation:
     """The per-seed original − reference gap of ``metric`` in one scenario's results,
     tested toward ``side`` (the metric's ``original_side``)."""
     gaps = []

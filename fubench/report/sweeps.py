@@ -22,10 +22,10 @@ from fubench.report.table import ScenarioTable, metric_class
 @dataclass
 class SweepChoice:
     method: str
-    label: str                   # the chosen row
-    sweep: dict[str, Any]        # its swept values, e.g. {"gamma": 0.3}
-    distance: float | None       # to (1, 1); None where chosen to match an upstream method
-    points: int                  # how many points were swept
+    label: str  # the chosen row
+    sweep: dict[str, Any]  # its swept values, e.g. {"gamma": 0.3}
+    distance: float | None  # to (1, 1); None where chosen to match an upstream method
+    points: int  # how many points were swept
     reason: str = ""
 
 
@@ -33,8 +33,12 @@ def utility_axis(table: ScenarioTable, registry: Registry) -> str | None:
     """The table's normalised utility metric (a ratio to the reference, e.g. nta)."""
     for metric in table.metrics:
         cls = metric_class(metric, registry)
-        if (cls is not None and cls.role == "utility" and cls.normalises
-                and cls.normalisation == "ratio"):
+        if (
+            cls is not None
+            and cls.role == "utility"
+            and cls.normalises
+            and cls.normalisation == "ratio"
+        ):
             return metric
     return None
 
@@ -43,9 +47,13 @@ def forgetting_axis(table: ScenarioTable, registry: Registry) -> str | None:
     """The first normalised forgetting metric (a gap, e.g. nfs) with values."""
     for metric in table.metrics:
         cls = metric_class(metric, registry)
-        if (cls is not None and cls.role == "forgetting" and cls.normalises
-                and cls.normalisation == "gap"
-                and any(c.values for (_, m), c in table.cells.items() if m == metric)):
+        if (
+            cls is not None
+            and cls.role == "forgetting"
+            and cls.normalises
+            and cls.normalisation == "gap"
+            and any(c.values for (_, m), c in table.cells.items() if m == metric)
+        ):
             return metric
     return None
 
@@ -60,8 +68,9 @@ def sweep_groups(results: list[Result]) -> dict[str, dict[str, dict[str, Any]]]:
     return {m: rows for m, rows in groups.items() if len(rows) > 1}
 
 
-def distance_to_ideal(table: ScenarioTable, label: str, utility: str,
-                      forgetting: str) -> float | None:
+def distance_to_ideal(
+    table: ScenarioTable, label: str, utility: str, forgetting: str
+) -> float | None:
     """Euclidean distance of the seed means (utility, forgetting) from (1, 1), where
     both normalised metrics equal the gold standard."""
     a, b = table.stats(label, utility), table.stats(label, forgetting)
@@ -78,24 +87,44 @@ def best_sweep_points(table: ScenarioTable, registry: Registry) -> dict[str, Swe
     groups = sweep_groups(table.results)
     choices: dict[str, SweepChoice] = {}
     for method, rows in groups.items():
-        scored = [(d, label) for label in rows if utility and forgetting and
-                  (d := distance_to_ideal(table, label, utility, forgetting)) is not None]
+        scored = [
+            (d, label)
+            for label in rows
+            if utility
+            and forgetting
+            and (d := distance_to_ideal(table, label, utility, forgetting)) is not None
+        ]
         if scored:
             d, label = min(scored)
-            choices[method] = SweepChoice(method, label, rows[label], d, len(rows),
-                                          f"closest to ({utility.upper()}, "
-                                          f"{forgetting.upper()}) = (1, 1) over the seed "
-                                          f"means")
+            choices[method] = SweepChoice(
+                method,
+                label,
+                rows[label],
+                d,
+                len(rows),
+                f"closest to ({utility.upper()}, "
+                f"{forgetting.upper()}) = (1, 1) over the seed "
+                f"means",
+            )
     for method, rows in groups.items():
         for upstream in _reads(registry, method):
             if upstream not in choices:
                 continue
             target = choices[upstream].sweep
-            match = [label for label, sweep in rows.items()
-                     if sweep and all(target.get(k) == v for k, v in sweep.items())]
+            match = [
+                label
+                for label, sweep in rows.items()
+                if sweep and all(target.get(k) == v for k, v in sweep.items())
+            ]
             if match:
-                choices[method] = SweepChoice(method, match[0], rows[match[0]], None, len(rows),
-                                              f"the point of {upstream} it mirrors")
+                choices[method] = SweepChoice(
+                    method,
+                    match[0],
+                    rows[match[0]],
+                    None,
+                    len(rows),
+                    f"the point of {upstream} it mirrors",
+                )
     return choices
 
 
@@ -104,17 +133,24 @@ def keep_best_sweep_points(table: ScenarioTable, registry: Registry) -> list[str
     lines that name the chosen points."""
     choices = best_sweep_points(table, registry)
     groups = sweep_groups(table.results)
-    drop = {label for method, choice in choices.items()
-            for label in groups[method] if label != choice.label}
+    drop = {
+        label
+        for method, choice in choices.items()
+        for label in groups[method]
+        if label != choice.label
+    }
     table.rows = [row for row in table.rows if row not in drop]
     notes = []
     for method, choice in sorted(choices.items()):
-        point = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
-                          for k, v in choice.sweep.items())
+        point = ", ".join(
+            f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in choice.sweep.items()
+        )
         distance = f", distance {choice.distance:.3f}" if choice.distance is not None else ""
-        notes.append(f"- **{method}**: shown at {point}, {choice.reason}{distance} "
-                     f"({choice.points} points swept; all of them: `fubench table "
-                     f"--all-points`, `fubench plot tradeoff`)")
+        notes.append(
+            f"- **{method}**: shown at {point}, {choice.reason}{distance} "
+            f"({choice.points} points swept; all of them: `fubench table "
+            f"--all-points`, `fubench plot tradeoff`)"
+        )
     return notes
 
 

@@ -87,8 +87,9 @@ def metric_class(metric: str, registry: Registry) -> type[Metric] | None:
     return registry.metrics.classes.get(metric)
 
 
-def aggregate(results: list[Result], registry: Registry,
-              separate: bool = True) -> list[ScenarioTable]:
+def aggregate(
+    results: list[Result], registry: Registry, separate: bool = True
+) -> list[ScenarioTable]:
     """Group result files by scenario and aggregate each row and metric over seeds; a
     metric that cannot tell the original from the gold standard beyond the seeds' noise
     is made undefined (normalised by that gap) or unranked (read against the gold
@@ -112,7 +113,7 @@ def mark_inseparable(table: ScenarioTable, registry: Registry) -> None:
         if gap.separated is not False:
             continue
         reason = f"{gap.describe(bool(cls and cls.percent))}: {gap.why_not()}"
-        if raw != metric:   # a ratio of noise: undefined
+        if raw != metric:  # a ratio of noise: undefined
             table.undefined[metric] = reason
             for row in table.rows:
                 cell = table.cells.get((row, metric))
@@ -150,10 +151,22 @@ def _aggregate_one(name: str, group: list[Result], reference: str) -> ScenarioTa
                 else:
                     cell.values.append(float(value))
     first = group[0]
-    return ScenarioTable(name, first["scenario"]["kind"], first["scenario"].get("version"),
-                         [r["seed"] for r in group], row_order(rows, reference), metrics,
-                         dict(cells), dict(status), errors, warnings,
-                         first["dataset"]["source"], params, reference, group)
+    return ScenarioTable(
+        name,
+        first["scenario"]["kind"],
+        first["scenario"].get("version"),
+        [r["seed"] for r in group],
+        row_order(rows, reference),
+        metrics,
+        dict(cells),
+        dict(status),
+        errors,
+        warnings,
+        first["dataset"]["source"],
+        params,
+        reference,
+        group,
+    )
 
 
 def format_value(cls: type[Metric] | None, mean: float, std: float, n: int) -> str:
@@ -230,7 +243,8 @@ def row_label(table: ScenarioTable, row: str) -> str:
 
 def render(table: ScenarioTable, registry: Registry, fmt: str = "github") -> str:
     headers = ["method"] + [header(m, registry, table.kind) for m in table.metrics]
-    body = [[row_label(table, row)] + [cell_text(table, row, m, registry)
-                                       for m in table.metrics]
-            for row in table.rows]
+    body = [
+        [row_label(table, row)] + [cell_text(table, row, m, registry) for m in table.metrics]
+        for row in table.rows
+    ]
     return tabulate(body, headers=headers, tablefmt=fmt, disable_numparse=True)

@@ -13,8 +13,11 @@ from fubench.report.table import ScenarioTable, aggregate, render
 def notes(table: ScenarioTable, sweep_notes: list[str], cautions: list[str] = ()) -> list[str]:
     """The lines under a table: why rows failed or do not apply, which sweep point each
     swept method shows, then cautions and the scenario's own warnings."""
-    lines = [f"- **{row}**: {table.status[row][0]} — {err}"
-             for row, err in sorted(table.errors.items()) if row in table.rows]
+    lines = [
+        f"- **{row}**: {table.status[row][0]} — {err}"
+        for row, err in sorted(table.errors.items())
+        if row in table.rows
+    ]
     lines += sweep_notes
     lines += [f"- **{m}** undefined: {why}" for m, why in table.undefined.items()]
     lines += [f"- **{m}** not ranked: {why}" for m, why in table.unranked.items()]
@@ -29,8 +32,10 @@ def render_report(results: list[Result], registry: Registry, all_points: bool = 
     parts = []
     for table in aggregate(results, registry):
         seeds = ", ".join(map(str, table.seeds))
-        parts.append(f"## {table.scenario} ({table.kind}, v{table.version})\n\n"
-                     f"Data: {table.source}. Seeds: {seeds} (mean ± std).\n")
+        parts.append(
+            f"## {table.scenario} ({table.kind}, v{table.version})\n\n"
+            f"Data: {table.source}. Seeds: {seeds} (mean ± std).\n"
+        )
         sweep_notes = [] if all_points else keep_best_sweep_points(table, registry)
         parts.append(render(table, registry) + "\n")
         lines = notes(table, sweep_notes)
@@ -38,6 +43,7 @@ def render_report(results: list[Result], registry: Registry, all_points: bool = 
             parts.append("\n".join(lines) + "\n")
         claims = render_claims(check_claims(table, registry))
         if claims:
-            parts.append("Claims of the papers, tested over the seeds:\n\n"
-                         + "\n".join(claims) + "\n")
+            parts.append(
+                "Claims of the papers, tested over the seeds:\n\n" + "\n".join(claims) + "\n"
+            )
     return "\n".join(parts)

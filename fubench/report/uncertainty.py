@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import Counter
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -41,14 +41,15 @@ def resamples(results: list[Result]) -> list[tuple[list[Result], float]]:
         for combo in itertools.combinations_with_replacement(range(n), n):
             counts = Counter(combo)
             weight = math.factorial(n) / math.prod(math.factorial(c) for c in counts.values())
-            out.append(([results[i] for i in combo], weight / n ** n))
+            out.append(([results[i] for i in combo], weight / n**n))
         return out
     rng = np.random.default_rng(SEED)
     return [([results[i] for i in rng.integers(0, n, n)], 1.0 / DRAWS) for _ in range(DRAWS)]
 
 
-def rank_samples(results: list[Result], ranks_of: Callable[[list[Result]], Ranks]
-                 ) -> list[tuple[Ranks, float]]:
+def rank_samples(
+    results: list[Result], ranks_of: Callable[[list[Result]], Ranks]
+) -> list[tuple[Ranks, float]]:
     """The scenario's ranks on every resample of its seeds, with their weights."""
     return [(ranks_of(sample), weight) for sample, weight in resamples(results)]
 
@@ -67,12 +68,15 @@ def interval(values: list[float], weights: list[float]) -> tuple[float, float]:
 def row_intervals(samples: list[tuple[Ranks, float]]) -> dict[str, tuple[float, float]]:
     """Per row, the interval of its rank over the resamples."""
     rows = {row for ranks, _ in samples for row in ranks}
-    return {row: interval([r[row] for r, _ in samples if row in r],
-                          [w for r, w in samples if row in r]) for row in rows}
+    return {
+        row: interval([r[row] for r, _ in samples if row in r], [w for r, w in samples if row in r])
+        for row in rows
+    }
 
 
-def overall_intervals(per_scenario: dict[str, list[tuple[dict[str, float], float]]]
-                      ) -> dict[str, tuple[float, float]]:
+def overall_intervals(
+    per_scenario: dict[str, list[tuple[dict[str, float], float]]],
+) -> dict[str, tuple[float, float]]:
     """Per method, the interval of its mean rank over the scenarios it ran on, drawing
     one resample per scenario by weight (``per_scenario``: {scenario: [({method: rank},
     weight)]})."""
@@ -81,8 +85,9 @@ def overall_intervals(per_scenario: dict[str, list[tuple[dict[str, float], float
     for scenario, samples in per_scenario.items():
         weights = np.asarray([w for _, w in samples], dtype=float)
         picks[scenario] = rng.choice(len(samples), size=COMBINATIONS, p=weights / weights.sum())
-    methods = sorted({m for samples in per_scenario.values() for ranks, _ in samples
-                      for m in ranks})
+    methods = sorted(
+        {m for samples in per_scenario.values() for ranks, _ in samples for m in ranks}
+    )
     out = {}
     for method in methods:
         totals = np.zeros(COMBINATIONS)
@@ -102,6 +107,12 @@ def overall_intervals(per_scenario: dict[str, list[tuple[dict[str, float], float
 def places(order: list[str], intervals: dict[str, tuple[float, float]]) -> dict[str, int]:
     """Each method's place: 1 + the methods whose whole interval lies below its own
     (methods whose intervals overlap share a place)."""
-    return {m: 1 + sum(1 for o in order if o != m and o in intervals and m in intervals
-                       and intervals[o][1] < intervals[m][0])
-            for m in order}
+    return {
+        m: 1
+        + sum(
+            1
+            for o in order
+            if o != m and o in intervals and m in intervals and intervals[o][1] < intervals[m][0]
+        )
+        for m in order
+    }

@@ -43,14 +43,25 @@ engine that ``fubench run`` uses (:mod:`fubench.engine`), on its tiny world
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from fubench.registry import Registry
 from fubench.testing.kit import Case, ConformanceError, Kit
 
-__all__ = ["ConformanceError", "Kit", "Case", "cases", "parametrize", "check_plugin",
-           "check_unlearner", "check_metric", "check_partitioner", "check_scenario_kind",
-           "check_model", "main"]
+__all__ = [
+    "ConformanceError",
+    "Kit",
+    "Case",
+    "cases",
+    "parametrize",
+    "check_plugin",
+    "check_unlearner",
+    "check_metric",
+    "check_partitioner",
+    "check_scenario_kind",
+    "check_model",
+    "main",
+]
 
 _KITS: dict[int, Kit] = {}
 
@@ -67,15 +78,22 @@ def _kit(registry: Registry | None) -> Kit:
     return _KITS[id(registry)]
 
 
-def cases(plugin: str | Iterable[str] | None = None, registry: Registry | None = None,
-          builtin_only: bool = False) -> list[Case]:
+def cases(
+    plugin: str | Iterable[str] | None = None,
+    registry: Registry | None = None,
+    builtin_only: bool = False,
+) -> list[Case]:
     """The components to check: all, or those of ``plugin`` (entry-point or
     distribution name, or several)."""
     return _kit(registry).cases(plugin, builtin_only)
 
 
-def parametrize(plugin: str | Iterable[str] | None = None, registry: Registry | None = None,
-                builtin_only: bool = False, argname: str = "case"):
+def parametrize(
+    plugin: str | Iterable[str] | None = None,
+    registry: Registry | None = None,
+    builtin_only: bool = False,
+    argname: str = "case",
+):
     """``pytest.mark.parametrize`` over :func:`cases`: one test per component."""
     import pytest
 
@@ -113,7 +131,6 @@ def check_scenario_kind(name: str, registry: Registry | None = None) -> None:
 
 def check_model(name: str, registry: Registry | None = None) -> None:
     _kit(registry).check("model", name)
-
 
 
 def main(argv: list[str] | None = None) -> int:

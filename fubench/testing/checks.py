@@ -6,8 +6,9 @@ from __future__ import annotations
 import copy
 import math
 import numbers
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -43,26 +44,32 @@ def _check_unlearner(kit: Kit, name: str) -> list[str]:
         for problem in found:  # one line per problem, listing the kinds it occurs on
             kinds_of.setdefault(problem, []).append(f"'{kind}'")
         served += ok
-    problems += [f"on scenario kind{'s' if len(k) > 1 else ''} {', '.join(k)}: {p}"
-                 for p, k in kinds_of.items()]
+    problems += [
+        f"on scenario kind{'s' if len(k) > 1 else ''} {', '.join(k)}: {p}"
+        for p, k in kinds_of.items()
+    ]
     if not problems and not served:
-        problems.append("declined every registered scenario kind, so nothing about it could "
-                        "be checked; it must serve at least one")
+        problems.append(
+            "declined every registered scenario kind, so nothing about it could "
+            "be checked; it must serve at least one"
+        )
     return problems
 
 
 def _declarations(cls: type[Unlearner]) -> list[str]:
     problems = declaration_problems(cls)
     if not isinstance(cls.unsupported_kinds, dict) or not all(
-            isinstance(v, str) and v for v in cls.unsupported_kinds.values()):
+        isinstance(v, str) and v for v in cls.unsupported_kinds.values()
+    ):
         problems.append("unsupported_kinds must map each kind to a non-empty reason string")
     if isinstance(cls.reads, str):
         problems.append(f"reads = {cls.reads!r} is a string; use a tuple: ({cls.reads!r},)")
     return problems
 
 
-def _unlearner_on(kit: Kit, stage: Stage, name: str,
-                  cls: type[Unlearner]) -> tuple[list[str], bool]:
+def _unlearner_on(
+    kit: Kit, stage: Stage, name: str, cls: type[Unlearner]
+) -> tuple[list[str], bool]:
     """Problems of one method on one kind, and whether it served the kind."""
     initial = stage.job.initial_state
     before = {k: v.clone() for k, v in initial.items()}
@@ -83,12 +90,22 @@ def _unlearner_on(kit: Kit, stage: Stage, name: str,
 
 
 def _participation(cls: type[Unlearner], stage: Stage, clients: set[int]) -> list[str]:
-    fed = Federation(stage.setup, TrainSettings(), 1, 1.0, 0, torch.device("cpu"),
-                     cls.participation, reference=cls.reference)
+    fed = Federation(
+        stage.setup,
+        TrainSettings(),
+        1,
+        1.0,
+        0,
+        torch.device("cpu"),
+        cls.participation,
+        reference=cls.reference,
+    )
     outside = sorted(c for c in clients if not fed.allowed(c))
     if outside:
-        return [f"involved client(s) {outside} although participation="
-                f"'{cls.participation}' excludes them"]
+        return [
+            f"involved client(s) {outside} although participation="
+            f"'{cls.participation}' excludes them"
+        ]
     return []
 
 
@@ -96,8 +113,11 @@ def _model_problems(model: Any, original: nn.Module) -> list[str]:
     problem = model_problem(model, original)
     if problem:
         return [f"unlearn() {problem}"]
-    bad = [k for k, v in model.state_dict().items()
-           if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    bad = [
+        k
+        for k, v in model.state_dict().items()
+        if v.is_floating_point() and not bool(torch.isfinite(v).all())
+    ]
     if bad:
         return [f"returned a model with NaN/inf weights in {', '.join(bad[:3])}"]
     return []
@@ -106,14 +126,17 @@ def _model_problems(model: Any, original: nn.Module) -> list[str]:
 def _determinism(kit: Kit, stage: Stage, name: str, first: Outcome) -> list[str]:
     second = kit.unlearn(stage, name)
     if second.status != "ok":
-        return [f"a second run with the same seed gave status '{second.status}' "
-                f"({second.error})"]
+        return [f"a second run with the same seed gave status '{second.status}' ({second.error})"]
     if not _same_state(first.model, second.model):
-        return ["two runs with the same seed gave different models; draw every random "
-                "number from ctx.generator (or ctx.make_model), not torch's global RNG"]
+        return [
+            "two runs with the same seed gave different models; draw every random "
+            "number from ctx.generator (or ctx.make_model), not torch's global RNG"
+        ]
     if first.result.metrics != second.result.metrics:
-        return [f"two runs with the same seed reported different metrics "
-                f"({first.result.metrics} vs {second.result.metrics})"]
+        return [
+            f"two runs with the same seed reported different metrics "
+            f"({first.result.metrics} vs {second.result.metrics})"
+        ]
     return []
 
 
@@ -131,8 +154,9 @@ def _check_metric(kit: Kit, name: str) -> list[str]:
         computed += n_ok
         declined += [refusal] if refusal else []
     if not problems and not computed:
-        problems.append(f"could not be computed on any registered scenario kind "
-                        f"({'; '.join(declined[:3])})")
+        problems.append(
+            f"could not be computed on any registered scenario kind ({'; '.join(declined[:3])})"
+        )
     return problems
 
 
@@ -153,8 +177,11 @@ def _metric_on(kit: Kit, stage: Stage, cls: type, strict: bool) -> tuple[list[st
             computed += 1
         if message:
             bad.setdefault(message, []).append(row)
-    return ([f"on '{stage.kind}', rows {', '.join(rows)}: {message}"
-             for message, rows in bad.items()], computed, refusal)
+    return (
+        [f"on '{stage.kind}', rows {', '.join(rows)}: {message}" for message, rows in bad.items()],
+        computed,
+        refusal,
+    )
 
 
 def _rows(kit: Kit, stage: Stage) -> dict[str, Evaluation]:
@@ -162,20 +189,35 @@ def _rows(kit: Kit, stage: Stage) -> dict[str, Evaluation]:
     see a model that is neither reference."""
     mixed = copy.deepcopy(stage.refs[ORIGINAL].model)
     other = stage.refs[REFERENCE_ROW].model.state_dict()
-    mixed.load_state_dict({k: (v + other[k]) / 2 if v.is_floating_point() else v
-                           for k, v in mixed.state_dict().items()})
+    mixed.load_state_dict(
+        {
+            k: (v + other[k]) / 2 if v.is_floating_point() else v
+            for k, v in mixed.state_dict().items()
+        }
+    )
     info = replace(stage.refs[ORIGINAL].info, seconds=0.5, reported={})
-    return {ORIGINAL: stage.refs[ORIGINAL], stage.job.reference_name: stage.refs[REFERENCE_ROW],
-            "unlearned": Evaluation("unlearned", mixed, stage.setup, kit.registry, info,
-                                    stage.refs, stage.job.reference_name)}
+    return {
+        ORIGINAL: stage.refs[ORIGINAL],
+        stage.job.reference_name: stage.refs[REFERENCE_ROW],
+        "unlearned": Evaluation(
+            "unlearned",
+            mixed,
+            stage.setup,
+            kit.registry,
+            info,
+            stage.refs,
+            stage.job.reference_name,
+        ),
+    }
 
 
 def _bad_value(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return f"returned {value!r} ({type(value).__name__}); return a float, or None " \
-               f"when undefined"
+        return (
+            f"returned {value!r} ({type(value).__name__}); return a float, or None when undefined"
+        )
     if not math.isfinite(float(value)):
         return f"returned {value}; return None for an undefined value, never NaN or inf"
     return ""
@@ -196,17 +238,26 @@ def _check_partitioner(kit: Kit, name: str) -> list[str]:
         if bad:
             problems.append(f"{n_clients} clients: {bad}")
         elif any(not torch.equal(a, b) for a, b in zip(parts, again)):
-            problems.append(f"{n_clients} clients: the same generator seed gave another "
-                            f"partition; draw randomness from the generator argument only")
+            problems.append(
+                f"{n_clients} clients: the same generator seed gave another "
+                f"partition; draw randomness from the generator argument only"
+            )
     return problems
 
 
 def _cover_problem(parts: Any, n: int, n_clients: int) -> str:
     if not isinstance(parts, (list, tuple)) or len(parts) != n_clients:
-        return (f"returned {type(parts).__name__} {parts!r:.60}; return a list with one "
-                f"index tensor per client ({n_clients})")
-    if any(not isinstance(p, torch.Tensor) or p.dim() != 1 or p.is_floating_point()
-           or p.dtype == torch.bool for p in parts):
+        return (
+            f"returned {type(parts).__name__} {parts!r:.60}; return a list with one "
+            f"index tensor per client ({n_clients})"
+        )
+    if any(
+        not isinstance(p, torch.Tensor)
+        or p.dim() != 1
+        or p.is_floating_point()
+        or p.dtype == torch.bool
+        for p in parts
+    ):
         return "every part must be a 1-D integer index tensor"
     joined = torch.cat(list(parts))
     if len(joined) != len(torch.unique(joined)):
@@ -223,8 +274,10 @@ def _check_scenario_kind(kit: Kit, name: str) -> list[str]:
     problems = _setup_problems(kit, stage.setup)
     instance, modality, _ = kit.kind_instance(name)
     if not _same_setup(stage.setup, kit.job(name, instance, modality).setup):
-        problems.append("build() with the same generator seed gave different data; draw "
-                        "randomness from the generator argument only")
+        problems.append(
+            "build() with the same generator seed gave different data; draw "
+            "randomness from the generator argument only"
+        )
     try:
         said = instance.check(stage.refs[ORIGINAL], stage.refs[REFERENCE_ROW])
         if not isinstance(said, list) or not all(isinstance(s, str) for s in said):
@@ -241,16 +294,19 @@ def _setup_problems(kit: Kit, setup: ScenarioSetup) -> list[str]:
         problems.append(f"{n} train splits but {len(setup.retained)} retained; one per client")
     request = setup.request
     if not request.clients or any(not 0 <= c < n for c in request.clients):
-        problems.append(f"request.clients = {request.clients}; name the requesting "
-                        f"clients, in 0..{n - 1}")
+        problems.append(
+            f"request.clients = {request.clients}; name the requesting clients, in 0..{n - 1}"
+        )
     for c, mask in request.forget_masks.items():
         if not 0 <= c < n or mask.dtype != torch.bool or mask.shape != (len(setup.train[c]),):
-            problems.append(f"forget_masks[{c}] must be a bool tensor with one entry per "
-                            f"sample of client {c}")
+            problems.append(
+                f"forget_masks[{c}] must be a bool tensor with one entry per sample of client {c}"
+            )
     missing = {"test", "forget"} - set(setup.eval_sets)
     if missing:
-        problems.append(f"eval_sets lacks {sorted(missing)}; every kind provides 'test' and "
-                        f"'forget' (D_T)")
+        problems.append(
+            f"eval_sets lacks {sorted(missing)}; every kind provides 'test' and 'forget' (D_T)"
+        )
     known = set(kit.registry.metrics.names())
     unknown = [m for m in setup.default_metrics if m not in known]
     if unknown:
@@ -260,8 +316,9 @@ def _setup_problems(kit: Kit, setup: ScenarioSetup) -> list[str]:
 
 def _same_setup(a: ScenarioSetup, b: ScenarioSetup) -> bool:
     splits = lambda s: [*s.train, *s.retained, *s.eval_sets.values()]  # noqa: E731
-    return (len(splits(a)) == len(splits(b)) and all(
-        torch.equal(x.x, y.x) and torch.equal(x.y, y.y) for x, y in zip(splits(a), splits(b))))
+    return len(splits(a)) == len(splits(b)) and all(
+        torch.equal(x.x, y.x) and torch.equal(x.y, y.y) for x, y in zip(splits(a), splits(b))
+    )
 
 
 def _check_model(kit: Kit, name: str) -> list[str]:
@@ -300,8 +357,10 @@ def _model_on(cls: type, shape: tuple[int, ...]) -> str:
 
 
 CHECKS: dict[str, Callable[[Kit, str], list[str]]] = {
-    "partitioner": _check_partitioner, "model": _check_model,
-    "scenario kind": _check_scenario_kind, "metric": _check_metric,
+    "partitioner": _check_partitioner,
+    "model": _check_model,
+    "scenario kind": _check_scenario_kind,
+    "metric": _check_metric,
     "method": _check_unlearner,
 }
 ORDER = list(CHECKS)

@@ -4,8 +4,9 @@ would."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 
@@ -57,9 +58,15 @@ class Kit:
     """Runs the conformance checks against one registry; builds each scenario kind and
     trains its reference models once, and shares them between checks."""
 
-    def __init__(self, registry: Registry | None = None, *, seed: int = 0, rounds: int = 1,
-                 kind_params: dict[str, dict[str, Any]] | None = None,
-                 check_determinism: bool = True):
+    def __init__(
+        self,
+        registry: Registry | None = None,
+        *,
+        seed: int = 0,
+        rounds: int = 1,
+        kind_params: dict[str, dict[str, Any]] | None = None,
+        check_determinism: bool = True,
+    ):
         self.registry = registry if registry is not None else load_registry()
         self.seed = seed
         self.rounds = rounds
@@ -71,8 +78,9 @@ class Kit:
     def owner(self, what: str, name: str) -> str:
         return self.registry.category(what).owner(name) or "?"
 
-    def cases(self, plugin: str | Iterable[str] | None = None,
-              builtin_only: bool = False) -> list["Case"]:
+    def cases(
+        self, plugin: str | Iterable[str] | None = None, builtin_only: bool = False
+    ) -> list[Case]:
         """One case per registered component (datasets excepted), optionally only those
         of the given plugins (entry-point or distribution names) or of the built-ins."""
         from fubench.testing.checks import CHECKS, ORDER
@@ -80,21 +88,35 @@ class Kit:
         wanted = {plugin} if isinstance(plugin, str) else set(plugin or ())
         loaded = [p for p in self.registry.plugins if p.error is None]
         known = {p.name for p in loaded} | {p.distribution for p in loaded}
-        failed = [p for p in self.registry.plugins if p.error and
-                  (p.name in wanted or p.distribution in wanted)]
+        failed = [
+            p
+            for p in self.registry.plugins
+            if p.error and (p.name in wanted or p.distribution in wanted)
+        ]
         if failed:
-            raise ConformanceError("; ".join(f"{p.described} {p.failure}; {p.remedy}"
-                                             for p in failed))
-        infos = [p for p in self.registry.plugins if p.error is None
-                 and (not wanted or p.name in wanted or p.distribution in wanted)
-                 and (p.builtin or not builtin_only)]
+            raise ConformanceError(
+                "; ".join(f"{p.described} {p.failure}; {p.remedy}" for p in failed)
+            )
+        infos = [
+            p
+            for p in self.registry.plugins
+            if p.error is None
+            and (not wanted or p.name in wanted or p.distribution in wanted)
+            and (p.builtin or not builtin_only)
+        ]
         if wanted and not infos:
-            raise ConformanceError(f"no loaded plugin is called "
-                                   f"{', '.join(repr(w) for w in sorted(wanted))}; loaded: "
-                                   f"{', '.join(sorted(known))}")
-        out = [Case(self, what, name, info.name)
-               for info in infos for what, names in info.provides.items()
-               for name in names if what in CHECKS]
+            raise ConformanceError(
+                f"no loaded plugin is called "
+                f"{', '.join(repr(w) for w in sorted(wanted))}; loaded: "
+                f"{', '.join(sorted(known))}"
+            )
+        out = [
+            Case(self, what, name, info.name)
+            for info in infos
+            for what, names in info.provides.items()
+            for name in names
+            if what in CHECKS
+        ]
         return sorted(out, key=lambda c: (ORDER.index(c.what), c.name))
 
     def check(self, what: str, name: str) -> None:
@@ -113,8 +135,10 @@ class Kit:
         finally:
             torch.set_num_threads(threads)
         if problems:
-            head = f"{what} '{name}' (plugin '{self.owner(what, name)}') fails the " \
-                   f"fubench conformance kit:"
+            head = (
+                f"{what} '{name}' (plugin '{self.owner(what, name)}') fails the "
+                f"fubench conformance kit:"
+            )
             raise ConformanceError("\n".join([head, *(f"  - {p}" for p in problems)]))
 
     # -- building scenario kinds
@@ -151,7 +175,8 @@ class Kit:
             stage.problems.append(
                 f"refuses the kit's tiny data with parameters {self.params_of(kind)} "
                 f"({'; '.join(refusals)}); declare working ones as the kind's "
-                f"example_params or pass fubench.testing.Kit(kind_params={{'{kind}': {{...}}}})")
+                f"example_params or pass fubench.testing.Kit(kind_params={{'{kind}': {{...}}}})"
+            )
             return stage
         stage.job = self.job(kind, instance, modality)
         try:
@@ -160,8 +185,9 @@ class Kit:
             stage.problems.append(f"build() raised {one_line(exc)}{origin(exc)}")
             return stage
         if not isinstance(setup, ScenarioSetup):
-            stage.problems.append(f"build() returned {type(setup).__name__}; return a "
-                                  f"fubench.ScenarioSetup")
+            stage.problems.append(
+                f"build() returned {type(setup).__name__}; return a fubench.ScenarioSetup"
+            )
             return stage
         try:
             stage.job.references(needs_history=True)
@@ -173,8 +199,13 @@ class Kit:
         return stage
 
     # -- running a method
-    def context(self, stage: Stage, cls: type, label: str | None = None,
-                upstream: dict[str, Any] | None = None) -> Any:
+    def context(
+        self,
+        stage: Stage,
+        cls: type,
+        label: str | None = None,
+        upstream: dict[str, Any] | None = None,
+    ) -> Any:
         """The ``UnlearnContext`` the runner would give method ``cls`` on ``stage`` (for a
         plugin's own unit tests)."""
         return stage.job.context(cls.name, label, upstream)
@@ -186,10 +217,12 @@ class Kit:
         exc = outcome.exception
         if isinstance(exc, ParticipationError):
             cls = self.registry.methods.get(name)
-            outcome.error = (f"the federation refused a client: {exc}; ask only the clients "
-                             f"that participation='{cls.participation}' allows "
-                             f"(ctx.federation.requesting / .retained_clients) or declare "
-                             f"another participation")
+            outcome.error = (
+                f"the federation refused a client: {exc}; ask only the clients "
+                f"that participation='{cls.participation}' allows "
+                f"(ctx.federation.requesting / .retained_clients) or declare "
+                f"another participation"
+            )
         elif exc is not None:
             outcome.error = f"unlearn() raised {one_line(exc)}{origin(exc, _ENGINE_FRAMES)}"
         return outcome

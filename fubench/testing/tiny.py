@@ -26,13 +26,23 @@ def tiny_data(modality: str, seed: int = 0) -> Dataset:
     """Synthetic, learnable data: each class lights up its own image row (grey, in
     three equal channels, so colouring kinds can work) or its own feature; the server
     holds ``N_SERVER`` more inputs of the same kind, unlabeled."""
-    x, y, names = _draw(modality, N_CLIENTS * SAMPLES_PER_CLIENT + N_TEST,
-                        torch.Generator().manual_seed(seed))
+    x, y, names = _draw(
+        modality, N_CLIENTS * SAMPLES_PER_CLIENT + N_TEST, torch.Generator().manual_seed(seed)
+    )
     server, _, _ = _draw(modality, N_SERVER, torch.Generator().manual_seed(seed + 7_919))
     split = N_CLIENTS * SAMPLES_PER_CLIENT
-    return Dataset(f"kit_{modality}", "synthetic (fubench.testing)", x[:split], y[:split],
-                   x[split:], y[split:], N_CLASSES, modality=modality, feature_names=names,
-                   x_server=server)
+    return Dataset(
+        f"kit_{modality}",
+        "synthetic (fubench.testing)",
+        x[:split],
+        y[:split],
+        x[split:],
+        y[split:],
+        N_CLASSES,
+        modality=modality,
+        feature_names=names,
+        x_server=server,
+    )
 
 
 def _draw(modality: str, n: int, g: torch.Generator):
@@ -57,9 +67,17 @@ def tiny_model(input_shape: tuple[int, ...], n_classes: int) -> nn.Module:
         return nn.Sequential(nn.Linear(input_shape[0], 16), nn.ReLU(), nn.Linear(16, n_classes))
     side = ((input_shape[1] - 2) // 2 - 2) // 2
     return nn.Sequential(
-        nn.Conv2d(input_shape[0], 4, 3), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(4, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-        nn.Linear(8 * side * side, 16), nn.ReLU(), nn.Linear(16, n_classes))
+        nn.Conv2d(input_shape[0], 4, 3),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(4, 8, 3),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(8 * side * side, 16),
+        nn.ReLU(),
+        nn.Linear(16, n_classes),
+    )
 
 
 class EvenSplit(Partitioner):
@@ -75,7 +93,17 @@ class EvenSplit(Partitioner):
 
 def tiny_plan(kind_name: str, kind: ScenarioKind, registry: Registry, rounds: int) -> Plan:
     """A plan for one kind on the tiny world: one FedAvg round, CPU, no cache."""
-    return Plan(name=f"kit_{kind_name}", kind_name=kind_name, kind=kind,
-                partitioner=EvenSplit(), n_clients=N_CLIENTS, build_model=tiny_model,
-                settings=SETTINGS, rounds=rounds, client_fraction=1.0,
-                device=torch.device("cpu"), registry=registry, progress=False)
+    return Plan(
+        name=f"kit_{kind_name}",
+        kind_name=kind_name,
+        kind=kind,
+        partitioner=EvenSplit(),
+        n_clients=N_CLIENTS,
+        build_model=tiny_model,
+        settings=SETTINGS,
+        rounds=rounds,
+        client_fraction=1.0,
+        device=torch.device("cpu"),
+        registry=registry,
+        progress=False,
+    )

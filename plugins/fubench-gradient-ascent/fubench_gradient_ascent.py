@@ -78,8 +78,9 @@ def reference_state(model: nn.Module, history, requesting: list[int]) -> dict[st
     if not own or removed >= total:
         return state
     global_now = flatten(state)
-    theirs = sum(last.sizes[c] * (last.global_state.double() + last.updates[c].double())
-                 for c in own)
+    theirs = sum(
+        last.sizes[c] * (last.global_state.double() + last.updates[c].double()) for c in own
+    )
     return unflatten((total * global_now - theirs) / (total - removed), state)
 
 
@@ -87,8 +88,10 @@ def reference_state(model: nn.Module, history, requesting: list[int]) -> dict[st
 def accuracy(model: nn.Module, data: fubench.Split, batch_size: int = 1024) -> float:
     """Share of ``data`` the model classifies right, in batches (a leaving client may
     hold thousands of samples)."""
-    right = sum(int((model(data.x[i:i + batch_size]).argmax(1) == data.y[i:i + batch_size]).sum())
-                for i in range(0, len(data), batch_size))
+    right = sum(
+        int((model(data.x[i : i + batch_size]).argmax(1) == data.y[i : i + batch_size]).sum())
+        for i in range(0, len(data), batch_size)
+    )
     return right / len(data)
 
 
@@ -104,31 +107,47 @@ class ProjectedGradientAscent(fubench.Unlearner):
         "bias": "gradient ascent erases the client's samples, not their colour shortcut",
     }
     parameters = {
-        "lr": fubench.Param(0.01, float, min=0.0, min_exclusive=True,
-                            help="step size of the ascent"),
+        "lr": fubench.Param(
+            0.01, float, min=0.0, min_exclusive=True, help="step size of the ascent"
+        ),
         "epochs": fubench.Param(5, int, min=1, help="most passes over the forget data"),
         "batch_size": fubench.Param(32, int, min=1),
-        "radius_fraction": fubench.Param(1 / 3, float, min=0.0, min_exclusive=True,
-                                         help="δ as a share of ||w_ref − w_fresh||"),
-        "radius": fubench.Param(None, float, min=0.0, min_exclusive=True, nullable=True,
-                                help="δ itself; overrides radius_fraction"),
-        "stop_accuracy": fubench.Param(0.1, float, min=0.0, max=1.0,
-                                       help="stop once forget-data accuracy is this low"),
-        "recovery_rounds": fubench.Param(2, int, min=0,
-                                         help="FedAvg rounds on the retained clients"),
-        "recovery_lr": fubench.Param(None, float, min=0.0, min_exclusive=True,
-                                     nullable=True, help="null = the scenario's lr"),
+        "radius_fraction": fubench.Param(
+            1 / 3, float, min=0.0, min_exclusive=True, help="δ as a share of ||w_ref − w_fresh||"
+        ),
+        "radius": fubench.Param(
+            None,
+            float,
+            min=0.0,
+            min_exclusive=True,
+            nullable=True,
+            help="δ itself; overrides radius_fraction",
+        ),
+        "stop_accuracy": fubench.Param(
+            0.1, float, min=0.0, max=1.0, help="stop once forget-data accuracy is this low"
+        ),
+        "recovery_rounds": fubench.Param(
+            2, int, min=0, help="FedAvg rounds on the retained clients"
+        ),
+        "recovery_lr": fubench.Param(
+            None, float, min=0.0, min_exclusive=True, nullable=True, help="null = the scenario's lr"
+        ),
     }
 
     def unlearn(self, ctx: fubench.UnlearnContext) -> fubench.UnlearnResult:
         model = ctx.model
         model.load_state_dict(reference_state(model, ctx.history, ctx.federation.requesting))
         centre = parameter_vector(model)
-        radius = self.radius if self.radius is not None else self.radius_fraction * float(
-            (centre - parameter_vector(ctx.make_model())).norm())
+        radius = (
+            self.radius
+            if self.radius is not None
+            else self.radius_fraction * float((centre - parameter_vector(ctx.make_model())).norm())
+        )
         answers = ctx.federation.ask(
             ctx.federation.requesting,
-            lambda local, view: self.ascend(local, view, centre, radius, ctx.generator), model)
+            lambda local, view: self.ascend(local, view, centre, radius, ctx.generator),
+            model,
+        )
         answers = {c: a for c, a in answers.items() if a is not None}
         if not answers:
             raise fubench.NotApplicable("no requesting client holds data to forget")
@@ -138,8 +157,14 @@ class ProjectedGradientAscent(fubench.Unlearner):
             ctx.federation.train(model, rounds=self.recovery_rounds, settings=settings)
         return fubench.UnlearnResult(model)
 
-    def ascend(self, model: nn.Module, view: fubench.ClientView, centre: torch.Tensor,
-               radius: float, generator: torch.Generator) -> dict | None:
+    def ascend(
+        self,
+        model: nn.Module,
+        view: fubench.ClientView,
+        centre: torch.Tensor,
+        radius: float,
+        generator: torch.Generator,
+    ) -> dict | None:
         """What the requesting client runs on its own data: projected gradient ascent
         on the cross-entropy of its forget part; it sends back its model."""
         data = view.forget
@@ -152,22 +177,29 @@ class ProjectedGradientAscent(fubench.Unlearner):
                 break
             order = torch.randperm(len(data), generator=generator).to(data.x.device)
             for start in range(0, len(data), self.batch_size):
-                index = order[start:start + self.batch_size]
+                index = order[start : start + self.batch_size]
                 optimiser.zero_grad(set_to_none=True)
                 (-F.cross_entropy(model(data.x[index]), data.y[index])).backward()
                 optimiser.step()
                 project(model, centre, radius)
-        return {"state": {k: v.detach().clone() for k, v in model.state_dict().items()},
-                "samples": len(data)}
+        return {
+            "state": {k: v.detach().clone() for k, v in model.state_dict().items()},
+            "samples": len(data),
+        }
 
     @staticmethod
     def combine(model: nn.Module, answers: dict[int, dict]) -> None:
         """The requesting clients' models, averaged by forget-set size, into ``model``."""
         total = sum(a["samples"] for a in answers.values())
         state = model.state_dict()
-        averaged = {k: sum(a["state"][k].double() * a["samples"] for a in answers.values())
-                    .div(total).to(v.dtype) if v.is_floating_point() else v
-                    for k, v in state.items()}
+        averaged = {
+            k: sum(a["state"][k].double() * a["samples"] for a in answers.values())
+            .div(total)
+            .to(v.dtype)
+            if v.is_floating_point()
+            else v
+            for k, v in state.items()
+        }
         model.load_state_dict(averaged)
 
 

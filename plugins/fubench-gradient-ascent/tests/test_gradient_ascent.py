@@ -4,13 +4,13 @@ Run them after installing the package: ``pip install -e . && pytest``."""
 
 from __future__ import annotations
 
+import fubench_gradient_ascent as ga
 import pytest
 import torch
 from torch.nn import functional as F
 
 import fubench
 import fubench.testing
-import fubench_gradient_ascent as ga
 from fubench.plugins import load_registry
 
 
@@ -54,15 +54,15 @@ def test_reference_removes_the_clients_last_contribution(tmp_path):
     history = fubench.RoundHistory(tmp_path)
     history.record(0, start, clients, sizes)
     model = torch.nn.Linear(3, 2)
-    model.load_state_dict({k: sum(sizes[c] * clients[c][k] for c in clients) / 100
-                           for k in start})
+    model.load_state_dict({k: sum(sizes[c] * clients[c][k] for c in clients) / 100 for k in start})
     ref = ga.reference_state(model, history, requesting=[2])
     for k in start:
         expected = (30 * clients[1][k] + 10 * clients[0][k]) / 40
         assert torch.allclose(ref[k], expected, atol=1e-5)
     without = ga.reference_state(model, None, [2])
-    assert all(torch.equal(without[k], v) for k, v in model.state_dict().items()), \
+    assert all(torch.equal(without[k], v) for k, v in model.state_dict().items()), (
         "no history: the global model"
+    )
 
 
 def test_ascent_raises_the_forget_loss_within_the_ball(kit):
