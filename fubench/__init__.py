@@ -24,7 +24,9 @@ from fubench.api import (
     ModelFactory,
     Partitioner,
     ScenarioKind,
+    UnlearnContext,
     Unlearner,
+    UnlearnResult,
 )
 from fubench.errors import (
     ConfigError,
@@ -34,24 +36,15 @@ from fubench.errors import (
     ParticipationError,
     PluginError,
 )
-from fubench.evaluation import Evaluation, ratio
+from fubench.evaluation import Evaluation, RowInfo, ratio
 from fubench.features import Feature, RegionFeature, whole_input
 from fubench.fl.federation import ClientView, Federation
 from fubench.fl.history import RoundHistory, RoundRecord, flatten, unflatten
 from fubench.fl.training import TrainSettings, WeightedAverage, derive_seed, state_copy, train_local
-from fubench.params import Component, Param
+from fubench.params import Component, ConfigContext, Param
 from fubench.plugins import hookimpl
 from fubench.progress import say as log
-from fubench.records import (
-    ConfigContext,
-    Dataset,
-    ForgetRequest,
-    RowInfo,
-    ScenarioSetup,
-    Split,
-    UnlearnContext,
-    UnlearnResult,
-)
+from fubench.scenario import Dataset, ForgetRequest, ScenarioSetup, Split
 
 __version__ = "0.1.0"
 

@@ -7,16 +7,20 @@ attribute defined here, so the harness reads declarations and never names a plug
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import torch
-from torch import nn
-
 from fubench.params import Component
-from fubench.records import Dataset, ScenarioSetup, UnlearnContext, UnlearnResult
 
 if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from torch import nn
+
     from fubench.evaluation import Evaluation
+    from fubench.fl.federation import Federation
+    from fubench.fl.history import RoundHistory
+    from fubench.scenario import Dataset, ForgetRequest, ScenarioSetup
 
 #: who a method may ask for work (``Unlearner.participation``)
 PARTICIPATION = ("requesting", "retained", "all", "none")
@@ -30,6 +34,46 @@ NORMALISATIONS = ("ratio", "gap")
 #: where the original sits against the gold standard on a raw forgetting metric
 #: (``Metric.original_side``)
 SIDES = ("above", "below", None)
+
+
+@dataclass
+class UnlearnContext:
+    """What an unlearning method gets. It never sees client data directly: it asks
+    clients to work through ``federation``.
+
+    ``generator`` is a CPU ``torch.Generator`` seeded for this row: draw every random
+    number from it on the CPU and move the result to ``device``
+    (``torch.randn(shape, generator=ctx.generator).to(ctx.device)``) so runs repeat.
+    ``initial_state`` is the model's whole ``state_dict()`` (parameters and buffers, on
+    ``device``) when training started; ``federation.train`` trains a model in place and
+    returns that same model.
+
+    ``server_data`` holds the unlabeled inputs the server keeps (the scenario's
+    ``dataset.server_fraction``; the same tensor for every method of a job), or None
+    when the scenario gives the server no data. No client's data are among them."""
+
+    model: nn.Module  # a copy of the trained global model, θ^i
+    initial_state: dict[str, torch.Tensor]  # state_dict() training started from (read-only)
+    make_model: Callable[[], nn.Module]  # a fresh, randomly initialised model
+    request: ForgetRequest
+    federation: Federation
+    history: RoundHistory | None
+    device: torch.device
+    seed: int
+    generator: torch.Generator
+    scenario_kind: str
+    upstream: dict[str, UnlearnResult] = field(default_factory=dict)
+    server_data: torch.Tensor | None = None
+
+
+@dataclass
+class UnlearnResult:
+    """A method's answer: the unlearned model, optional artifacts other methods may
+    read (see ``Unlearner.reads``) and optional extra metric values (e.g. reset_frac)."""
+
+    model: nn.Module
+    artifacts: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
 class DatasetLoader(Component):

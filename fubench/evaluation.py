@@ -6,13 +6,14 @@ and every model is run over each evaluation set at most once."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from fubench.fl.training import predict
-from fubench.records import RowInfo, ScenarioSetup, Split
+from fubench.scenario import ScenarioSetup, Split
 
 if TYPE_CHECKING:  # pragma: no cover
     from fubench.registry import Registry
@@ -22,6 +23,55 @@ UNDEFINED_BELOW = 1e-3
 #: ``ev.value(metric, of=REFERENCE_ROW)``: the gold standard's row (θ^r), whatever the
 #: reference method is called
 REFERENCE_ROW = "reference"
+
+
+@dataclass
+class RowInfo:
+    """What a run measured outside the model, for one row: wall time, what it asked of
+    the federation, and the metrics the method reported itself (``None`` for the
+    original model, which was trained, not unlearned).
+
+    ``work`` is the FLOPs the row computed, clients and server together, of which
+    ``client_work`` on the clients (see :mod:`fubench.fl.work`); ``timed_on`` is the
+    hardware and thread count ``seconds`` was measured on."""
+
+    seconds: float | None = None
+    clients: tuple[int, ...] = ()
+    comm_rounds: int = 0
+    comm_bytes: int = 0
+    reported: dict[str, float] | None = None
+    work: int | None = None
+    client_work: int | None = None
+    timed_on: str | None = None
+
+    @property
+    def clients_involved(self) -> int:
+        return len(self.clients)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seconds": self.seconds,
+            "clients": list(self.clients),
+            "comm_rounds": self.comm_rounds,
+            "comm_bytes": self.comm_bytes,
+            "reported": self.reported,
+            "work": self.work,
+            "client_work": self.client_work,
+            "timed_on": self.timed_on,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RowInfo:
+        return cls(
+            data.get("seconds"),
+            tuple(data.get("clients", ())),
+            int(data.get("comm_rounds", 0)),
+            int(data.get("comm_bytes", 0)),
+            data.get("reported"),
+            data.get("work"),
+            data.get("client_work"),
+            data.get("timed_on"),
+        )
 
 
 def ratio(numerator: float | None, denominator: float | None) -> float | None:

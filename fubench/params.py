@@ -11,12 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
-
-if TYPE_CHECKING:  # pragma: no cover
-    from fubench.records import ConfigContext
+from typing import Any, ClassVar
 
 _MISSING = object()
+
+
+@dataclass
+class ConfigContext:
+    """What a component's ``validate_config`` may check parameters against. ``swept``
+    names the component's parameters the file sweeps: a setting pointless at one sweep
+    point (mc_samples beside curvature: [ggn_exact, ggn_mc]) may count at another."""
+
+    n_classes: int | None
+    clients: int
+    modality: str
+    dataset: str
+    swept: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,8 @@ from fubench import data as datasets
 from fubench.config import ScenarioConfig
 from fubench.config.values import device_problem
 from fubench.errors import ConfigError, EnvironmentFailure, FubenchError, one_line, origin, os_error
-from fubench.records import Dataset
 from fubench.registry import Registry
+from fubench.scenario import Dataset
 
 #: a scratch file of an atomic result write older than this was left by a killed run
 STALE_SECONDS = 300

@@ -31,7 +31,6 @@ from fubench.engine import Job, ModelCache, Plan, determinism
 from fubench.engine.plan import model_settings
 from fubench.plugins import get_registry, load_registry, reset_registry
 from fubench.progress import bar, quietly, say
-from fubench.records import Dataset
 from fubench.registry import Registry
 from fubench.results import (
     ORIGINAL,
@@ -45,6 +44,7 @@ from fubench.results import (
     stable_hash,
     write_json_atomic,
 )
+from fubench.scenario import Dataset
 
 #: what a task sends back: ("say", text) | ("setup", seed, info, warnings)
 #: | ("row", seed, label, row)

@@ -11,8 +11,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from fubench.evaluation import RowInfo
 from fubench.plugins import load_registry
-from fubench.records import RowInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = sorted((ROOT / "fubench").rglob("*.py"))

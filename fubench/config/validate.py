@@ -37,9 +37,8 @@ from fubench.errors import (
     origin,
     shown,
 )
-from fubench.params import Param, as_param
+from fubench.params import ConfigContext, Param, as_param
 from fubench.plugins import get_registry
-from fubench.records import ConfigContext
 from fubench.registry import Category, Registry
 from fubench.results import ORIGINAL
 

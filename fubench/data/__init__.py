@@ -14,8 +14,8 @@ import torch
 from fubench.config import ScenarioConfig
 from fubench.errors import DataUnavailable, FubenchError, os_error
 from fubench.progress import quietly
-from fubench.records import Dataset
 from fubench.registry import Registry
+from fubench.scenario import Dataset
 
 
 def data_folder() -> Path:

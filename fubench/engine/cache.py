@@ -23,8 +23,8 @@ from typing import Any
 import torch
 
 from fubench.errors import one_line
+from fubench.evaluation import RowInfo
 from fubench.progress import say
-from fubench.records import RowInfo
 from fubench.results import stable_hash
 
 #: bump when training changes in a way that changes trained models (2: the seed tag of

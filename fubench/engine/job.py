@@ -25,12 +25,12 @@ from fubench.engine.methods import Outputs, run_method
 from fubench.engine.plan import Plan
 from fubench.engine.references import Outcome, train_original, train_reference
 from fubench.errors import one_line
-from fubench.evaluation import REFERENCE_ROW, Evaluation
+from fubench.evaluation import REFERENCE_ROW, Evaluation, RowInfo
 from fubench.fl.federation import Federation
 from fubench.fl.training import derive_seed, generator, state_copy
 from fubench.progress import bar
-from fubench.records import Dataset, RowInfo, ScenarioSetup
 from fubench.results import ORIGINAL, clean_number, hardware
+from fubench.scenario import Dataset, ScenarioSetup
 
 
 class Job:

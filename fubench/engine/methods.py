@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from fubench.api import Unlearner
+from fubench.api import UnlearnContext, Unlearner, UnlearnResult
 from fubench.config import MethodSpec
 from fubench.engine.plan import agree
 from fubench.engine.references import Outcome
@@ -22,7 +22,6 @@ from fubench.errors import NotApplicable, one_line
 from fubench.fl.federation import Federation
 from fubench.fl.training import generator
 from fubench.progress import say
-from fubench.records import UnlearnContext, UnlearnResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from fubench.engine.job import Job

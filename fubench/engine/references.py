@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from fubench.api import UnlearnResult
 from fubench.config import MethodSpec
 from fubench.engine.cache import CachedModel
+from fubench.evaluation import RowInfo
 from fubench.fl.history import RoundHistory
 from fubench.progress import say
-from fubench.records import RowInfo, UnlearnResult
 from fubench.results import hardware
 
 if TYPE_CHECKING:  # pragma: no cover

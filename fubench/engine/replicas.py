@@ -26,8 +26,8 @@ from fubench.engine.job import Job
 from fubench.engine.plan import Plan
 from fubench.fl.training import derive_seed
 from fubench.forget_quality import logit_confidence
-from fubench.records import Dataset
 from fubench.results import ORIGINAL
+from fubench.scenario import Dataset
 
 
 def replica_seed(seed: int, replica: int) -> int:

@@ -21,7 +21,7 @@ from torch import nn
 from fubench.errors import ParticipationError
 from fubench.fl.training import RoundCallback, TrainSettings, fedavg, state_bytes
 from fubench.fl.work import WorkMeter, state_fingerprint, training_flops_per_sample
-from fubench.records import ScenarioSetup, Split
+from fubench.scenario import ScenarioSetup, Split
 
 
 @dataclass

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from fubench.records import Split
+from fubench.scenario import Split
 
 StateDict = dict[str, torch.Tensor]
 

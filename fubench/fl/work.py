@@ -31,7 +31,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from fubench.records import Split
+from fubench.scenario import Split
 
 _PER_SAMPLE: dict[tuple, int] = {}
 

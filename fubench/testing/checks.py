@@ -19,8 +19,8 @@ from fubench.errors import one_line
 from fubench.evaluation import REFERENCE_ROW, Evaluation
 from fubench.fl.federation import Federation
 from fubench.fl.training import TrainSettings, generator
-from fubench.records import ScenarioSetup
 from fubench.results import ORIGINAL
+from fubench.scenario import ScenarioSetup
 from fubench.testing.kit import Kit, Stage
 from fubench.testing.tiny import N_CLASSES, tiny_data
 

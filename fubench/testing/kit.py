@@ -14,10 +14,10 @@ from fubench.api import CATEGORIES
 from fubench.config import MethodSpec
 from fubench.engine import Job, Outcome
 from fubench.errors import ParticipationError, one_line, origin
-from fubench.params import defaults
+from fubench.params import ConfigContext, defaults
 from fubench.plugins import load_registry
-from fubench.records import ConfigContext, ScenarioSetup
 from fubench.registry import Registry
+from fubench.scenario import ScenarioSetup
 from fubench.testing.tiny import N_CLASSES, N_CLIENTS, tiny_data, tiny_plan
 
 #: the engine's own frames are not where a plugin went wrong

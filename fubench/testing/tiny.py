@@ -9,8 +9,8 @@ from torch import nn
 from fubench.api import Partitioner, ScenarioKind
 from fubench.engine import Plan
 from fubench.fl.training import TrainSettings
-from fubench.records import Dataset
 from fubench.registry import Registry
+from fubench.scenario import Dataset
 
 N_CLASSES = 10
 IMAGE_SHAPE = (3, 16, 16)

@@ -1,20 +1,14 @@
-"""The records components exchange: data, the scenario a kind builds, what a method gets
-and returns, and what a run measured outside the model."""
+"""What a scenario kind builds and the harness hands around: data sets as tensors, the
+splits each client holds, the forget request, and the set-up of one seed."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
-from torch import nn
 
 from fubench.features import Feature, RegionFeature
-
-if TYPE_CHECKING:  # pragma: no cover
-    from fubench.fl.federation import Federation
-    from fubench.fl.history import RoundHistory
 
 
 @dataclass
@@ -147,105 +141,3 @@ class ScenarioSetup:
         if self.server_data is not None:
             self.server_data = self.server_data.to(device)
         self.request.to(device)
-
-
-@dataclass
-class ConfigContext:
-    """What a component's ``validate_config`` may check parameters against. ``swept``
-    names the component's parameters the file sweeps: a setting pointless at one sweep
-    point (mc_samples beside curvature: [ggn_exact, ggn_mc]) may count at another."""
-
-    n_classes: int | None
-    clients: int
-    modality: str
-    dataset: str
-    swept: frozenset[str] = frozenset()
-
-
-@dataclass
-class UnlearnContext:
-    """What an unlearning method gets. It never sees client data directly: it asks
-    clients to work through ``federation``.
-
-    ``generator`` is a CPU ``torch.Generator`` seeded for this row: draw every random
-    number from it on the CPU and move the result to ``device``
-    (``torch.randn(shape, generator=ctx.generator).to(ctx.device)``) so runs repeat.
-    ``initial_state`` is the model's whole ``state_dict()`` (parameters and buffers, on
-    ``device``) when training started; ``federation.train`` trains a model in place and
-    returns that same model.
-
-    ``server_data`` holds the unlabeled inputs the server keeps (the scenario's
-    ``dataset.server_fraction``; the same tensor for every method of a job), or None
-    when the scenario gives the server no data. No client's data are among them."""
-
-    model: nn.Module  # a copy of the trained global model, θ^i
-    initial_state: dict[str, torch.Tensor]  # state_dict() training started from (read-only)
-    make_model: Callable[[], nn.Module]  # a fresh, randomly initialised model
-    request: ForgetRequest
-    federation: Federation
-    history: RoundHistory | None
-    device: torch.device
-    seed: int
-    generator: torch.Generator
-    scenario_kind: str
-    upstream: dict[str, UnlearnResult] = field(default_factory=dict)
-    server_data: torch.Tensor | None = None
-
-
-@dataclass
-class UnlearnResult:
-    """A method's answer: the unlearned model, optional artifacts other methods may
-    read (see ``Unlearner.reads``) and optional extra metric values (e.g. reset_frac)."""
-
-    model: nn.Module
-    artifacts: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
-class RowInfo:
-    """What a run measured outside the model, for one row: wall time, what it asked of
-    the federation, and the metrics the method reported itself (``None`` for the
-    original model, which was trained, not unlearned).
-
-    ``work`` is the FLOPs the row computed, clients and server together, of which
-    ``client_work`` on the clients (see :mod:`fubench.fl.work`); ``timed_on`` is the
-    hardware and thread count ``seconds`` was measured on."""
-
-    seconds: float | None = None
-    clients: tuple[int, ...] = ()
-    comm_rounds: int = 0
-    comm_bytes: int = 0
-    reported: dict[str, float] | None = None
-    work: int | None = None
-    client_work: int | None = None
-    timed_on: str | None = None
-
-    @property
-    def clients_involved(self) -> int:
-        return len(self.clients)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "seconds": self.seconds,
-            "clients": list(self.clients),
-            "comm_rounds": self.comm_rounds,
-            "comm_bytes": self.comm_bytes,
-            "reported": self.reported,
-            "work": self.work,
-            "client_work": self.client_work,
-            "timed_on": self.timed_on,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RowInfo:
-        return cls(
-            data.get("seconds"),
-            tuple(data.get("clients", ())),
-            int(data.get("comm_rounds", 0)),
-            int(data.get("comm_bytes", 0)),
-            data.get("reported"),
-            data.get("work"),
-            data.get("client_work"),
-            data.get("timed_on"),
-        )
