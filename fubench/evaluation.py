@@ -7,7 +7,7 @@ and every model is run over each evaluation set at most once."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -15,8 +15,13 @@ from torch import nn
 from fubench.fl.training import predict
 from fubench.scenario import ScenarioSetup, Split
 
-if TYPE_CHECKING:  # pragma: no cover
-    from fubench.registry import Registry
+
+class MetricCatalog(Protocol):
+    """Where an evaluation finds a metric's class by name (``registry.metrics``)."""
+
+    def get(self, name: str) -> type:
+        """The :class:`fubench.Metric` subclass registered as ``name``."""
+
 
 #: below this, a normalised metric's denominator counts as zero: the metric is undefined
 UNDEFINED_BELOW = 1e-3
@@ -85,7 +90,8 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
 class Evaluation:
     """Metrics of one model on one scenario setup.
 
-    ``info`` is what the run measured outside the model (:class:`fubench.RowInfo`:
+    ``metrics`` finds a metric's class by name (the registry's ``metrics``); ``info`` is
+    what the run measured outside the model (:class:`fubench.RowInfo`:
     ``seconds``, ``clients_involved``, ``reported``...). ``references`` maps "original"
     and "reference" to their evaluations (shared, filled as they are made), so metrics
     can normalise against them; ``reference_name`` is the gold standard's row label
@@ -96,7 +102,7 @@ class Evaluation:
         row: str,
         model: nn.Module,
         setup: ScenarioSetup,
-        registry: Registry,
+        metrics: MetricCatalog,
         info: RowInfo | None = None,
         references: dict[str, Evaluation] | None = None,
         reference_name: str = REFERENCE_ROW,
@@ -104,7 +110,7 @@ class Evaluation:
         self.row = row
         self.model = model
         self.setup = setup
-        self.registry = registry
+        self.metrics = metrics
         self.info = info if info is not None else RowInfo()
         self.references = references if references is not None else {}
         self.reference_name = reference_name
@@ -155,7 +161,7 @@ class Evaluation:
                 raise RuntimeError(f"metric '{metric}' depends on itself")
             self._computing.add(metric)
             try:
-                value = self.registry.metrics.get(metric)().compute(self)
+                value = self.metrics.get(metric)().compute(self)
             finally:
                 self._computing.discard(metric)
             self._values[metric] = None if value is None else float(value)

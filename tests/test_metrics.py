@@ -56,7 +56,7 @@ def evaluation(
         default_metrics=[],
         attack_seed=attack_seed,
     )
-    return Evaluation(row, model or Echo(), setup, get_registry(), info, refs, "retrain")
+    return Evaluation(row, model or Echo(), setup, get_registry().metrics, info, refs, "retrain")
 
 
 def with_refs(own: dict, original: dict, retrain: dict) -> Evaluation:

@@ -77,7 +77,7 @@ def with_metrics(original: dict, retrain: dict) -> tuple[Evaluation, Evaluation]
         ("reference", "retrain", retrain),
     ):
         refs[row] = Evaluation(
-            label, None, setup, get_registry(), RowInfo(reported=values), refs, "retrain"
+            label, None, setup, get_registry().metrics, RowInfo(reported=values), refs, "retrain"
         )
     return refs["original"], refs["reference"]
 

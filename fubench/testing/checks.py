@@ -203,7 +203,7 @@ def _rows(kit: Kit, stage: Stage) -> dict[str, Evaluation]:
             "unlearned",
             mixed,
             stage.setup,
-            kit.registry,
+            kit.registry.metrics,
             info,
             stage.refs,
             stage.job.reference_name,
