@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from fubench import data as datasets
-from fubench.config import ScenarioConfig
+from fubench.config.spec import ScenarioConfig
 from fubench.config.values import device_problem
 from fubench.errors import ConfigError, EnvironmentFailure, FubenchError, one_line, origin, os_error
 from fubench.registry import Registry

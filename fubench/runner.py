@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from fubench import data as datasets
-from fubench.config import MethodSpec, ScenarioConfig
+from fubench.config.spec import MethodSpec, ScenarioConfig
 from fubench.engine import Job, ModelCache, Plan, determinism
 from fubench.engine.plan import model_settings
 from fubench.plugins import get_registry, load_registry, reset_registry

@@ -20,8 +20,8 @@ import pytest
 import yaml
 
 from fubench.cli import main
-from fubench.config import load_scenario
-from fubench.config.reader import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES
+from fubench.config.validate import load_scenario
+from fubench.config.yaml12 import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES
 from fubench.plugins import get_registry, load_registry, reset_registry
 from tests.conftest import TEST_PLUGIN
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from fubench.config import load_scenario
+from fubench.config.validate import apply_overrides, load_scenario
 from fubench.errors import ConfigError
 from tests.conftest import BACKDOOR_YAML, run_cli
 
@@ -182,7 +182,7 @@ def test_sweep_values_are_each_validated(write_yaml):
 
 
 def test_cli_overrides_select_methods_and_seeds(write_yaml):
-    config = load_scenario(write_yaml(GOOD)).with_overrides(methods=["finetune"], seeds=[4, 5])
+    config = apply_overrides(load_scenario(write_yaml(GOOD)), methods=["finetune"], seeds=[4, 5])
     assert [m.name for m in config.methods] == ["finetune"] and config.seeds == [4, 5]
 
 

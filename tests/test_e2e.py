@@ -12,7 +12,7 @@ import torch
 
 import fubench
 import fubench.engine
-from fubench.config import load_scenario
+from fubench.config.validate import load_scenario
 from fubench.plugins import load_registry, reset_registry
 from fubench.results import read_result
 from fubench.runner import Runner

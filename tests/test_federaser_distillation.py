@@ -15,7 +15,8 @@ from torch.nn import functional as F
 
 import fubench.testing
 from fubench import ForgetRequest, ScenarioSetup, Split, UnlearnContext
-from fubench.config import MethodSpec, load_scenario
+from fubench.config.spec import MethodSpec
+from fubench.config.validate import load_scenario
 from fubench.data import fingerprint, reserve_for_server
 from fubench.errors import ConfigError, NotApplicable
 from fubench.fl.federation import Federation

@@ -29,7 +29,7 @@ from torch import nn
 
 from fubench import ForgetRequest, RegionFeature, ScenarioSetup, Split, UnlearnContext
 from fubench import data as datasets
-from fubench.config import load_scenario
+from fubench.config.validate import apply_overrides, load_scenario
 from fubench.engine import Job
 from fubench.errors import NotApplicable
 from fubench.fl.federation import Federation
@@ -394,7 +394,7 @@ def test_float16_history_halves_history_bytes(test_registry, write_yaml, tmp_pat
     sizes = {}
     for dtype in ("float32", "float16"):
         config = load_scenario(scenario(write_yaml, f"tiny_{dtype}", dtype), test_registry)
-        config = config.with_overrides(methods=["fedrecovery"], registry=test_registry)
+        config = apply_overrides(config, methods=["fedrecovery"], registry=test_registry)
         result = read_result(Runner(config, test_registry, out=tmp_path / dtype).run()[0])
         sizes[dtype] = result["methods"]["fedrecovery"]["metrics"]["history_bytes"]
     assert 0.45 < sizes["float16"] / sizes["float32"] < 0.55

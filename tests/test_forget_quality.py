@@ -14,7 +14,7 @@ from torch import nn
 
 import fubench
 from fubench import forget_quality as fq
-from fubench.config import load_scenario
+from fubench.config.validate import load_scenario
 from fubench.engine import Job, Plan
 from fubench.engine.replicas import replica_seed
 from fubench.plugins import load_registry, reset_registry

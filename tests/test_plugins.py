@@ -172,7 +172,7 @@ def test_unknown_name_suggests():
 
 
 def test_lifecycle_hooks_are_called(test_registry, backdoor_yaml, tmp_path):
-    from fubench.config import load_scenario
+    from fubench.config.validate import load_scenario
     from fubench.plugins import load_registry, reset_registry
     from fubench.runner import Runner
     from tests.conftest import TEST_PLUGIN

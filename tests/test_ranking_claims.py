@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from fubench.config import load_scenario
+from fubench.config.validate import load_scenario
 from fubench.errors import ConfigError
 from fubench.plugins import get_registry
 from fubench.report import leaderboard as lb

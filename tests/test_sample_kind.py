@@ -11,7 +11,7 @@ from fubench_builtins.partitioners import IID
 from fubench_builtins.sample_unlearning import SampleUnlearning
 
 from fubench import ForgetRequest
-from fubench.config import load_scenario
+from fubench.config.validate import load_scenario
 from fubench.errors import ConfigError
 from tests.test_scenarios import context, gen, images, problems, with_metrics
 

@@ -16,7 +16,7 @@ from torch import nn
 
 from fubench import Federation, ForgetRequest, ScenarioSetup, Split, TrainSettings
 from fubench import data as datasets
-from fubench.config import load_scenario
+from fubench.config.validate import apply_overrides, load_scenario
 from fubench.engine import Job, ModelCache, Plan, determinism
 from fubench.fl.work import WorkMeter, training_flops_per_sample
 from fubench.plugins import get_registry, load_registry, reset_registry
@@ -295,8 +295,8 @@ def test_ray_reproduces_a_serial_run(small, tmp_path):
 
 def test_plugins_living_only_here_run_here(test_registry, backdoor_yaml, tmp_path, capsys):
     # two seeds: two tasks, which would go to worker processes
-    config = load_scenario(backdoor_yaml(), test_registry).with_overrides(
-        seeds=[0, 1], registry=test_registry
+    config = apply_overrides(
+        load_scenario(backdoor_yaml(), test_registry), seeds=[0, 1], registry=test_registry
     )
     out = Runner(config, test_registry, out=tmp_path, jobs=2).run()[0]
     assert "exist only in this process" in capsys.readouterr().err

@@ -18,7 +18,7 @@ from fubench_builtins.partitioners import IID, Dirichlet, Preferential
 from fubench_builtins.sensitive import SensitiveFeature
 
 from fubench import ConfigContext, Dataset, ForgetRequest, RowInfo, ScenarioSetup
-from fubench.config import load_scenario
+from fubench.config.validate import load_scenario
 from fubench.errors import ConfigError, DataUnavailable
 from fubench.evaluation import Evaluation
 from fubench.plugins import get_registry

@@ -358,7 +358,7 @@ metrics: [test_acc, nta, nfs, asr, reset_frac, seconds]
 def test_runner_sweep_random_reset_reads_the_matching_tis_point(
     backdoor_yaml, test_registry, tmp_path, monkeypatch
 ):
-    from fubench.config import load_scenario
+    from fubench.config.validate import load_scenario
     from fubench.results import read_result
     from fubench.runner import Runner
 

@@ -55,7 +55,7 @@ DECLARATIONS = {
 
 # ------------------------------------------------------------------------- validate
 def cmd_validate(args: argparse.Namespace) -> int:
-    from fubench.config import load_scenario
+    from fubench.config.validate import load_scenario
     from fubench.plugins import get_registry
 
     registry = get_registry()
@@ -216,7 +216,7 @@ def param_text(name: str, spec: Any, full: bool = False) -> str:
 def list_scenario_files(folder: Path | None, registry: Any) -> int:
     """The scenario files a user runs: ``*.yaml`` of ``folder`` (default ``scenarios/``
     here, else the current folder), one line each."""
-    from fubench.config import load_scenario
+    from fubench.config.validate import load_scenario
 
     if folder is None:
         folder = Path(SCENARIO_FOLDER) if Path(SCENARIO_FOLDER).is_dir() else Path(".")

@@ -21,7 +21,7 @@ def quality_path(out: str | Path, scenario: str, seed: int) -> Path:
 def cmd_quality(args: argparse.Namespace) -> int:
     from fubench import forget_quality as fq
     from fubench import preflight, progress
-    from fubench.config import load_scenario
+    from fubench.config.validate import apply_overrides, load_scenario
     from fubench.engine import ModelCache
     from fubench.engine.replicas import run_replicas
     from fubench.plugins import get_registry
@@ -32,7 +32,9 @@ def cmd_quality(args: argparse.Namespace) -> int:
     progress.set_quiet(args.quiet)
     registry = get_registry()
     config = load_scenario(args.file, registry)
-    config = config.with_overrides(methods=args.methods, seeds=args.seeds or [0], registry=registry)
+    config = apply_overrides(
+        config, methods=args.methods, seeds=args.seeds or [0], registry=registry
+    )
     cache = ModelCache(enabled=not args.no_cache)
     device, data = preflight.before_training(
         config, registry, args.device, args.out, None, cache.root if cache.enabled else None

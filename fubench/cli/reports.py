@@ -100,7 +100,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def list_offline(files: list[str], as_json: bool, registry) -> int:
-    from fubench.config import load_scenario
+    from fubench.config.validate import load_scenario
     from fubench.data import loads_offline
 
     offline = []

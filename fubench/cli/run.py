@@ -17,7 +17,7 @@ from fubench.cli.common import EXIT_FAILED_ROWS, EXIT_OK
 def cmd_run(args: argparse.Namespace) -> int:
     from fubench import data as datasets
     from fubench import preflight, progress
-    from fubench.config import load_scenario
+    from fubench.config.validate import apply_overrides, load_scenario
     from fubench.engine import ModelCache
     from fubench.errors import UnknownNameError
     from fubench.plugins import get_registry
@@ -29,7 +29,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     registry = get_registry()
     config = load_scenario(args.file, registry)
     try:
-        config = config.with_overrides(methods=args.methods, seeds=args.seeds, registry=registry)
+        config = apply_overrides(config, methods=args.methods, seeds=args.seeds, registry=registry)
     except UnknownNameError as exc:
         raise preflight.PreflightError(f"argument --methods: {exc}") from None
     cache = ModelCache(enabled=not args.no_cache)

@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fubench.config.claims import parse_claims
-from fubench.config.reader import read_yaml
-from fubench.config.records import (
+from fubench.config.spec import (
     ComponentSpec,
     FederationConfig,
     MethodSpec,
@@ -28,6 +27,7 @@ from fubench.config.values import (
     got,
     is_type,
 )
+from fubench.config.yaml12 import read_yaml
 from fubench.errors import (
     ConfigError,
     FubenchError,
@@ -49,6 +49,34 @@ def load_scenario(path: str | Path, registry: Registry | None = None) -> Scenari
     """Read and validate a scenario file."""
     registry = registry or get_registry()
     return _Validator(str(path), registry).scenario(read_yaml(path))
+
+
+def apply_overrides(
+    config: ScenarioConfig,
+    methods: list[str] | None = None,
+    seeds: list[int] | None = None,
+    device: str | None = None,
+    registry: Registry | None = None,
+) -> ScenarioConfig:
+    """A copy of ``config`` with the command line's choices: ``--methods`` may name
+    methods the file does not list (they run with their defaults)."""
+    new = copy.copy(config)
+    if seeds is not None:
+        new.seeds = seeds
+    if device is not None:
+        new.device = device
+    if methods is not None:
+        registry = registry or get_registry()
+        keep: list[MethodSpec] = []
+        for name in methods:
+            listed = [m for m in config.methods if m.name == name]
+            if listed:
+                keep.extend(listed)
+                continue
+            cls = registry.methods.get(name)  # raises with "did you mean"
+            keep.extend(expand_method(cls, {}, config.file, f"methods.{name}", registry))
+        new.methods = keep
+    return new
 
 
 class _Validator:
@@ -224,23 +252,25 @@ class _Validator:
         )
         if metrics is not None:  # else the kind's defaults, known once it is built
             self.claims_shown(claims, metrics, methods)
+        server_fraction, server_from = server
         return ScenarioConfig(
-            self.file,
-            version,
-            name,
-            description,
-            dataset,
-            test_fraction,
-            split_seed,
-            model,
-            federation,
-            scenario,
-            methods,
-            metrics,
-            seeds,
-            device,
-            claims,
-            *server,
+            file=self.file,
+            version=version,
+            name=name,
+            description=description,
+            dataset=dataset,
+            test_fraction=test_fraction,
+            split_seed=split_seed,
+            model=model,
+            federation=federation,
+            scenario=scenario,
+            methods=methods,
+            metrics=metrics,
+            seeds=seeds,
+            device=device,
+            claims=claims,
+            server_fraction=server_fraction,
+            server_from=server_from,
         )
 
     def claims_shown(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from fubench.config import ScenarioConfig
+from fubench.config.spec import ScenarioConfig
 from fubench.errors import DataUnavailable, FubenchError, os_error
 from fubench.progress import quietly
 from fubench.registry import Registry

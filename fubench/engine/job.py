@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from fubench import data as datasets
-from fubench.config import MethodSpec
+from fubench.config.spec import MethodSpec
 from fubench.engine import determinism
 from fubench.engine.cache import ModelCache
 from fubench.engine.methods import Outputs, run_method

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from fubench.api import UnlearnContext, Unlearner, UnlearnResult
-from fubench.config import MethodSpec
+from fubench.config.spec import MethodSpec
 from fubench.engine.plan import agree
 from fubench.engine.references import Outcome
 from fubench.errors import NotApplicable, one_line

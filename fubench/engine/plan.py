@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from fubench.api import Partitioner, ScenarioKind, Unlearner
-from fubench.config import MethodSpec, ScenarioConfig
+from fubench.config.spec import MethodSpec, ScenarioConfig
 from fubench.fl.training import TrainSettings
 from fubench.registry import Registry
 

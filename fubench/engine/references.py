@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from fubench.api import UnlearnResult
-from fubench.config import MethodSpec
+from fubench.config.spec import MethodSpec
 from fubench.engine.cache import CachedModel
 from fubench.evaluation import RowInfo
 from fubench.fl.history import RoundHistory

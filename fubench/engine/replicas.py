@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from fubench.config import MethodSpec
+from fubench.config.spec import MethodSpec
 from fubench.engine.cache import ModelCache
 from fubench.engine.job import Job
 from fubench.engine.plan import Plan

@@ -180,13 +180,13 @@ def scenario_job(
     """(config, the seed's job), checked as a run is before any training: the device,
     the data, the sizes (refusals are one line)."""
     from fubench import preflight
-    from fubench.config import load_scenario
+    from fubench.config.validate import apply_overrides, load_scenario
     from fubench.engine import Job, ModelCache, Plan
     from fubench.plugins import get_registry
 
     registry = get_registry()
     config = load_scenario(file, registry)
-    config = config.with_overrides(methods=methods, seeds=[seed], registry=registry)
+    config = apply_overrides(config, methods=methods, seeds=[seed], registry=registry)
     config.methods = chosen_methods(config, results, registry)
     cache = ModelCache(enabled=use_cache)
     device, data = preflight.before_training(

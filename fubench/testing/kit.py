@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from fubench.api import CATEGORIES
-from fubench.config import MethodSpec
+from fubench.config.spec import MethodSpec
 from fubench.engine import Job, Outcome
 from fubench.errors import ParticipationError, one_line, origin
 from fubench.params import ConfigContext, defaults

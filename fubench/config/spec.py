@@ -1,15 +1,12 @@
-"""The typed records a validated scenario file becomes."""
+"""The typed records a validated scenario file becomes (built by
+:mod:`fubench.config.validate`, which also applies command-line overrides)."""
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fubench.config.claims import Claim
-
-if TYPE_CHECKING:  # pragma: no cover
-    from fubench.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -49,7 +46,7 @@ class FederationConfig:
     history_dtype: str = "float32"  # storage precision of the round history
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ScenarioConfig:
     file: str
     version: int
@@ -113,36 +110,6 @@ class ScenarioConfig:
             "device": self.device,
             "claims": [c.as_dict() for c in self.claims],
         }
-
-    def with_overrides(
-        self,
-        methods: list[str] | None = None,
-        seeds: list[int] | None = None,
-        device: str | None = None,
-        registry: Registry | None = None,
-    ) -> ScenarioConfig:
-        """Apply CLI overrides: ``--methods`` may name methods the file does not list
-        (they run with their defaults)."""
-        new = copy.copy(self)
-        if seeds is not None:
-            new.seeds = seeds
-        if device is not None:
-            new.device = device
-        if methods is not None:
-            from fubench.config.validate import expand_method
-            from fubench.plugins import get_registry
-
-            registry = registry or get_registry()
-            keep: list[MethodSpec] = []
-            for name in methods:
-                listed = [m for m in self.methods if m.name == name]
-                if listed:
-                    keep.extend(listed)
-                    continue
-                cls = registry.methods.get(name)  # raises with "did you mean"
-                keep.extend(expand_method(cls, {}, self.file, f"methods.{name}", registry))
-            new.methods = keep
-        return new
 
 
 def label_value(value: Any) -> str:
