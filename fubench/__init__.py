@@ -7,90 +7,167 @@ needs: the component base classes and their declarations, the records they excha
 history (``RoundHistory``, ``RoundRecord``, ``flatten``, ``unflatten``), what metrics
 read (``Evaluation``, ``RowInfo``, ``ratio``) and small utilities (``derive_seed``,
 ``state_copy``, ``log``). Plugins import from ``fubench`` only; ``fubench.testing`` is
-the conformance kit for a plugin's own tests."""
+the conformance kit for a plugin's own tests.
 
-import os as _os
+The names are imported on first use, so ``import fubench`` (and ``fubench --help``)
+does not load torch."""
 
-# MKL reads this once, at its first call: set before any computation so CPU results do
-# not depend on the thread count (see fubench.engine.determinism)
-_os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
+from __future__ import annotations
 
-from fubench.api import (
-    PARTICIPATION,
-    REFERENCE,
-    ROLES,
-    DatasetLoader,
-    Metric,
-    ModelFactory,
-    Partitioner,
-    ScenarioKind,
-    UnlearnContext,
-    Unlearner,
-    UnlearnResult,
-)
-from fubench.errors import (
-    ConfigError,
-    DataUnavailable,
-    FubenchError,
-    NotApplicable,
-    ParticipationError,
-    PluginError,
-)
-from fubench.evaluation import Evaluation, RowInfo, ratio
-from fubench.features import Feature, RegionFeature, whole_input
-from fubench.fl.federation import ClientView, Federation
-from fubench.fl.history import RoundHistory, RoundRecord, flatten, unflatten
-from fubench.fl.training import TrainSettings, WeightedAverage, derive_seed, state_copy, train_local
-from fubench.params import Component, ConfigContext, Param
-from fubench.plugins import hookimpl
-from fubench.progress import say as log
-from fubench.scenario import Dataset, ForgetRequest, ScenarioSetup, Split
+import importlib
+import os
+from typing import TYPE_CHECKING, Any
+
+# Both are read once, when the libraries start: set them before torch is imported.
+# MKL_CBWR: CPU results do not depend on the thread count (fubench.engine.determinism).
+# OMP_WAIT_POLICY: an OpenMP thread that waits for its team sleeps instead of spinning,
+# so a run on a busy machine does not collapse (fubench.engine.determinism).
+os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
 
+#: exported name -> (module, attribute)
+_EXPORTS = {
+    "ClientView": ("fubench.fl.federation", "ClientView"),
+    "Component": ("fubench.params", "Component"),
+    "ConfigContext": ("fubench.params", "ConfigContext"),
+    "ConfigError": ("fubench.errors", "ConfigError"),
+    "Dataset": ("fubench.scenario", "Dataset"),
+    "DatasetLoader": ("fubench.api", "DatasetLoader"),
+    "DataUnavailable": ("fubench.errors", "DataUnavailable"),
+    "derive_seed": ("fubench.fl.training", "derive_seed"),
+    "Evaluation": ("fubench.evaluation", "Evaluation"),
+    "Feature": ("fubench.features", "Feature"),
+    "Federation": ("fubench.fl.federation", "Federation"),
+    "flatten": ("fubench.fl.history", "flatten"),
+    "ForgetRequest": ("fubench.scenario", "ForgetRequest"),
+    "FubenchError": ("fubench.errors", "FubenchError"),
+    "hookimpl": ("fubench.plugins", "hookimpl"),
+    "log": ("fubench.progress", "say"),
+    "Metric": ("fubench.api", "Metric"),
+    "ModelFactory": ("fubench.api", "ModelFactory"),
+    "NotApplicable": ("fubench.errors", "NotApplicable"),
+    "Param": ("fubench.params", "Param"),
+    "PARTICIPATION": ("fubench.api", "PARTICIPATION"),
+    "ParticipationError": ("fubench.errors", "ParticipationError"),
+    "Partitioner": ("fubench.api", "Partitioner"),
+    "PluginError": ("fubench.errors", "PluginError"),
+    "ratio": ("fubench.evaluation", "ratio"),
+    "REFERENCE": ("fubench.api", "REFERENCE"),
+    "RegionFeature": ("fubench.features", "RegionFeature"),
+    "ROLES": ("fubench.api", "ROLES"),
+    "RoundHistory": ("fubench.fl.history", "RoundHistory"),
+    "RoundRecord": ("fubench.fl.history", "RoundRecord"),
+    "RowInfo": ("fubench.evaluation", "RowInfo"),
+    "ScenarioKind": ("fubench.api", "ScenarioKind"),
+    "ScenarioSetup": ("fubench.scenario", "ScenarioSetup"),
+    "Split": ("fubench.scenario", "Split"),
+    "state_copy": ("fubench.fl.training", "state_copy"),
+    "train_local": ("fubench.fl.training", "train_local"),
+    "TrainSettings": ("fubench.fl.training", "TrainSettings"),
+    "unflatten": ("fubench.fl.history", "unflatten"),
+    "UnlearnContext": ("fubench.api", "UnlearnContext"),
+    "Unlearner": ("fubench.api", "Unlearner"),
+    "UnlearnResult": ("fubench.api", "UnlearnResult"),
+    "WeightedAverage": ("fubench.fl.training", "WeightedAverage"),
+    "whole_input": ("fubench.features", "whole_input"),
+}
+
 __all__ = [
+    "ClientView",
     "Component",
-    "Param",
+    "ConfigContext",
+    "ConfigError",
+    "Dataset",
     "DatasetLoader",
+    "DataUnavailable",
+    "derive_seed",
+    "Evaluation",
+    "Feature",
+    "Federation",
+    "flatten",
+    "ForgetRequest",
+    "FubenchError",
+    "hookimpl",
+    "log",
     "Metric",
     "ModelFactory",
-    "Partitioner",
-    "ScenarioKind",
-    "Unlearner",
-    "PARTICIPATION",
-    "REFERENCE",
-    "ROLES",
-    "ConfigContext",
-    "Dataset",
-    "ForgetRequest",
-    "RowInfo",
-    "ScenarioSetup",
-    "Split",
-    "UnlearnContext",
-    "UnlearnResult",
-    "ConfigError",
-    "DataUnavailable",
-    "FubenchError",
     "NotApplicable",
+    "Param",
+    "PARTICIPATION",
     "ParticipationError",
+    "Partitioner",
     "PluginError",
-    "hookimpl",
-    "__version__",
-    "Evaluation",
     "ratio",
-    "ClientView",
-    "Federation",
+    "REFERENCE",
+    "RegionFeature",
+    "ROLES",
     "RoundHistory",
     "RoundRecord",
-    "flatten",
-    "unflatten",
-    "TrainSettings",
-    "WeightedAverage",
-    "derive_seed",
+    "RowInfo",
+    "ScenarioKind",
+    "ScenarioSetup",
+    "Split",
     "state_copy",
     "train_local",
-    "log",
-    "Feature",
-    "RegionFeature",
+    "TrainSettings",
+    "unflatten",
+    "UnlearnContext",
+    "Unlearner",
+    "UnlearnResult",
+    "WeightedAverage",
     "whole_input",
+    "__version__",
 ]
+
+if TYPE_CHECKING:  # the same names, for type checkers and documentation tools
+    from fubench.api import (
+        PARTICIPATION,
+        REFERENCE,
+        ROLES,
+        DatasetLoader,
+        Metric,
+        ModelFactory,
+        Partitioner,
+        ScenarioKind,
+        UnlearnContext,
+        Unlearner,
+        UnlearnResult,
+    )
+    from fubench.errors import (
+        ConfigError,
+        DataUnavailable,
+        FubenchError,
+        NotApplicable,
+        ParticipationError,
+        PluginError,
+    )
+    from fubench.evaluation import Evaluation, RowInfo, ratio
+    from fubench.features import Feature, RegionFeature, whole_input
+    from fubench.fl.federation import ClientView, Federation
+    from fubench.fl.history import RoundHistory, RoundRecord, flatten, unflatten
+    from fubench.fl.training import (
+        TrainSettings,
+        WeightedAverage,
+        derive_seed,
+        state_copy,
+        train_local,
+    )
+    from fubench.params import Component, ConfigContext, Param
+    from fubench.plugins import hookimpl
+    from fubench.progress import say as log
+    from fubench.scenario import Dataset, ForgetRequest, ScenarioSetup, Split
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'fubench' has no attribute '{name}'")
+    module, attribute = _EXPORTS[name]
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value  # the next access is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -203,7 +203,10 @@ class Metric(Component):
       direction: a gap the other way means the metric cannot see the forgetting;
     * ``percent``: shown ×100; ``count``: an integer count (no decimals when whole);
     * ``always``: every row of every scenario gets it, listed or not (a measurement the
-      harness makes of every run, like the counted work).
+      harness makes of every run, like the counted work);
+    * ``timed``: its value comes from a clock (seconds, rtr), so it differs between
+      runs and machines; ``fubench verify`` does not compare it, everything else must
+      reproduce.
     """
 
     higher_is_better: ClassVar[bool | None] = None
@@ -215,6 +218,7 @@ class Metric(Component):
     percent: ClassVar[bool] = False
     count: ClassVar[bool] = False
     always: ClassVar[bool] = False
+    timed: ClassVar[bool] = False
 
     def compute(self, ev: Evaluation) -> float | None:  # pragma: no cover
         raise NotImplementedError
@@ -225,15 +229,27 @@ class Metric(Component):
         return cls.role != "info" and (cls.higher_is_better is not None or cls.ideal is not None)
 
 
-#: every component category: (what the YAML and the CLI call it, its base class, hook)
-CATEGORIES: dict[str, tuple[type[Component], str]] = {
-    "method": (Unlearner, "fubench_unlearners"),
-    "partitioner": (Partitioner, "fubench_partitioners"),
-    "scenario kind": (ScenarioKind, "fubench_scenario_kinds"),
-    "metric": (Metric, "fubench_metrics"),
-    "dataset": (DatasetLoader, "fubench_datasets"),
-    "model": (ModelFactory, "fubench_models"),
-}
+@dataclass(frozen=True)
+class Category:
+    """A kind of component: what YAML files and the CLI call it (``what``), the
+    registry's accessor (``attribute``: ``registry.methods``), its base class and the
+    registration hook that returns its classes."""
+
+    what: str
+    attribute: str
+    base: type[Component]
+    hook: str
+
+
+#: every component category; the registry, the hooks and the kit are built from it
+CATEGORIES: tuple[Category, ...] = (
+    Category("method", "methods", Unlearner, "fubench_unlearners"),
+    Category("partitioner", "partitioners", Partitioner, "fubench_partitioners"),
+    Category("scenario kind", "kinds", ScenarioKind, "fubench_scenario_kinds"),
+    Category("metric", "metrics", Metric, "fubench_metrics"),
+    Category("dataset", "datasets", DatasetLoader, "fubench_datasets"),
+    Category("model", "models", ModelFactory, "fubench_models"),
+)
 
 
 def declaration_problems(cls: type) -> list[str]:

@@ -37,7 +37,7 @@ class RowInfo:
     original model, which was trained, not unlearned).
 
     ``work`` is the FLOPs the row computed, clients and server together, of which
-    ``client_work`` on the clients (see :mod:`fubench.fl.work`); ``timed_on`` is the
+    ``client_work`` on the clients (see :mod:`fubench.fl.flops`); ``timed_on`` is the
     hardware and thread count ``seconds`` was measured on."""
 
     seconds: float | None = None

@@ -14,10 +14,12 @@ folder turned read-only, memory ran out), :func:`environment_failure` says so on
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ from fubench.config.spec import ScenarioConfig
 from fubench.config.values import device_problem
 from fubench.errors import ConfigError, EnvironmentFailure, FubenchError, one_line, origin, os_error
 from fubench.registry import Registry
+from fubench.results import file_problem
 from fubench.scenario import Dataset
 
 #: a scratch file of an atomic result write older than this was left by a killed run
@@ -124,6 +127,9 @@ def check_paths(
         result = folder / f"seed_{seed}.json"
         if result.is_dir():
             raise PreflightError(f"--out {out}: {result} is a folder; it must be a result file")
+        problem = file_problem(result) if os.path.lexists(result) else None
+        if problem:  # a FIFO would hang the read, a link would send the write elsewhere
+            raise PreflightError(f"--out {out}: {result} is {problem}; remove it")
     if table is not None:
         target = Path(table)
         if target.is_dir() or str(table).endswith(os.sep):
@@ -188,10 +194,10 @@ def load_data(config: ScenarioConfig, registry: Registry) -> Dataset:
 def check_sizes(config: ScenarioConfig, plan: Any, data: Dataset) -> None:
     """Every client gets training data, every seed's partition and scenario build, and
     the model builds for the data."""
-    from fubench.engine import Job
+    from fubench.engine.job import Job
     from fubench.fl.training import generator
 
-    with _keyed(config, "model", plan.registry.models.get(config.model.name)):
+    with as_config_errors(config, "model", plan.registry.models.get(config.model.name)):
         Job(plan, data, config.seeds[0]).make_model("preflight")
     clients, n_train = config.federation.clients, len(data.y_train)
     if clients > n_train:
@@ -202,7 +208,7 @@ def check_sizes(config: ScenarioConfig, plan: Any, data: Dataset) -> None:
             f"every client needs at least one",
         )
     for seed in config.seeds:
-        with _keyed(config, "federation.partition", type(plan.partitioner)):
+        with as_config_errors(config, "federation.partition", type(plan.partitioner)):
             parts = plan.partitioner.partition(data.y_train, clients, generator(seed, "partition"))
         empty = [c for c, part in enumerate(parts) if len(part) == 0]
         if empty:
@@ -214,34 +220,31 @@ def check_sizes(config: ScenarioConfig, plan: Any, data: Dataset) -> None:
                 f"under seed {seed} (clients {shown}); use fewer clients or "
                 f"another partition",
             )
-        with _keyed(config, "scenario", type(plan.kind)):
+        with as_config_errors(config, "scenario", type(plan.kind)):
             Job(plan, data, seed).setup  # noqa: B018 - building it is the check
 
 
-class _keyed:
-    """Turn a plugin's exception into a one-line ConfigError naming file and key."""
+@contextlib.contextmanager
+def as_config_errors(config: ScenarioConfig, section: str, cls: type) -> Iterator[None]:
+    """Turn a plugin's exception inside the block into a one-line ConfigError naming the
+    scenario file and the ``section`` whose component (``cls``) raised it."""
+    try:
+        yield
+    except FubenchError:
+        raise
+    except Exception as exc:
+        raise _config_error(config, section, cls, exc) from None
 
-    def __init__(self, config: ScenarioConfig, section: str, cls: type):
-        self.config, self.section, self.cls = config, section, cls
 
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
-        if exc is None or not isinstance(exc, Exception) or isinstance(exc, FubenchError):
-            return False
-        if isinstance(exc, ValueError):
-            message = " ".join(str(exc).split())
-            head, sep, rest = message.partition(": ")
-            if sep and head in getattr(self.cls, "parameters", {}):
-                raise ConfigError(self.config.file, f"{self.section}.{head}", rest) from None
-        else:
-            message = f"{one_line(exc)}{origin(exc)}"
-        raise ConfigError(
-            self.config.file,
-            self.section,
-            f"{getattr(self.cls, 'name', self.cls.__name__)}: {message}",
-        ) from None
+def _config_error(config: ScenarioConfig, section: str, cls: type, exc: Exception) -> ConfigError:
+    if isinstance(exc, ValueError):
+        message = " ".join(str(exc).split())
+        head, sep, rest = message.partition(": ")
+        if sep and head in getattr(cls, "parameters", {}):
+            return ConfigError(config.file, f"{section}.{head}", rest)
+    else:
+        message = f"{one_line(exc)}{origin(exc)}"
+    return ConfigError(config.file, section, f"{getattr(cls, 'name', cls.__name__)}: {message}")
 
 
 def before_training(
@@ -256,13 +259,13 @@ def before_training(
     device name and the loaded data. Loading notes are held: a refusal is the only line.
     ``out`` None: a command that writes no results (``plot attention``)."""
     from fubench import progress
-    from fubench.engine import Plan
+    from fubench.engine.plan import Plan
 
     device = check_device(config, device_flag)
     check_paths(out, table, cache_root, config.name, config.seeds)
     if out is not None:
         sweep_results(out, config.name)
-    with progress.held():
+    with progress.shown_on_success():
         data = load_data(config, registry)
         check_sizes(config, Plan.from_config(config, registry, device), data)
     return device, data

@@ -55,7 +55,7 @@ def quietly(quiet: bool = True) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def held() -> Iterator[None]:
+def shown_on_success() -> Iterator[None]:
     """Status lines said inside the block are shown when it ends normally and dropped
     when it raises: a run refused during its checks prints the refusal alone, not the
     notes of loading that led up to it."""

@@ -14,6 +14,7 @@ import pluggy
 
 from fubench.api import (
     CATEGORIES,
+    Category,
     Component,
     DatasetLoader,
     Metric,
@@ -37,13 +38,14 @@ class PluginInfo:
     version: str
     builtin: bool
     provides: dict[str, list[str]] = field(default_factory=dict)
-    error: str | None = None
-    #: what failed: "import" (the module did not import) or "load" (its hooks or the
-    #: classes they returned are broken)
-    failed_to: str = "load"
-    #: the same, for a sentence about the plugin: "failed to import (x.py:3): ..." or
+    #: what is wrong with it, one line (None: it loaded)
+    problem: str | None = None
+    #: where it failed: "import" (the module did not import) or "load" (its hooks or
+    #: the classes they returned are broken)
+    failed_step: str = "load"
+    #: the same as a phrase about the plugin: "failed to import (x.py:3): ..." or
     #: "failed to load: ..."
-    failure: str | None = None
+    failure_text: str | None = None
 
     @property
     def origin(self) -> str:
@@ -72,12 +74,12 @@ SKIP_HINT = (
 )
 
 
-#: while true, a broken plugin is recorded but not printed (see :func:`reports_held`)
+#: while true, a broken plugin is recorded but not printed (see :func:`plugin_failures_unreported`)
 _HOLD_REPORTS = False
 
 
 @contextlib.contextmanager
-def reports_held() -> Iterator[None]:
+def plugin_failures_unreported() -> Iterator[None]:
     """Record broken plugins without printing the loader's line: for a caller that
     reports them itself (the conformance kit asked about a plugin prints one line, not
     the loader's and its own)."""
@@ -93,30 +95,30 @@ def report_broken(info: PluginInfo, problem: str, failed_to: str = "load", at: s
     """Record a broken plugin and say so on one line (``at``: where it failed, e.g.
     `` (module.py:3)``); a built-in plugin's failure is a bug of fubench and stays an
     error."""
-    info.failed_to = failed_to
-    info.error = f"import failed{at}: {problem}" if failed_to == "import" else problem + at
-    info.failure = (
+    info.failed_step = failed_to
+    info.problem = f"import failed{at}: {problem}" if failed_to == "import" else problem + at
+    info.failure_text = (
         f"failed to import{at}: {problem}"
         if failed_to == "import"
-        else f"failed to load: {info.error}"
+        else f"failed to load: {info.problem}"
     )
     if info.builtin:
-        raise PluginError(f"plugin '{info.name}': {info.error}")
+        raise PluginError(f"plugin '{info.name}': {info.problem}")
     if _HOLD_REPORTS:
         return
     verb = f"failed to import{at}" if failed_to == "import" else "is broken"
     print(
         f"fubench: {info.described} {verb} and was skipped: "
-        f"{problem if failed_to == 'import' else info.error}; {info.remedy}",
+        f"{problem if failed_to == 'import' else info.problem}; {info.remedy}",
         file=sys.stderr,
     )
 
 
-class Category(Generic[T]):
+class Components(Generic[T]):
     """The components of one category, by name, with the plugin that registered each."""
 
-    def __init__(self, what: str, base: type[T], hook: str):
-        self.what, self.base, self.hook = what, base, hook
+    def __init__(self, category: Category):
+        self.what, self.base, self.hook = category.what, category.base, category.hook
         self.classes: dict[str, type[T]] = {}
         self.owners: dict[str, str] = {}
         #: plugins that failed to import or load, so "unknown" can say why
@@ -135,7 +137,7 @@ class Category(Generic[T]):
         if broken is not None:
             return (
                 f"{self.what} '{name}' is unavailable: its plugin failed to "
-                f"{broken.failed_to} ({broken.described}: {broken.error}); "
+                f"{broken.failed_step} ({broken.described}: {broken.problem}); "
                 f"{broken.remedy}"
             )
         text = unknown(self.what, name, self.classes)
@@ -166,50 +168,41 @@ class Category(Generic[T]):
 
 
 class Registry:
-    """Loaded plugins and every component they registered."""
+    """Loaded plugins and every component they registered: one :class:`Components` per
+    category of :data:`fubench.api.CATEGORIES`, under the category's attribute."""
+
+    methods: Components[Unlearner]
+    partitioners: Components[Partitioner]
+    kinds: Components[ScenarioKind]
+    metrics: Components[Metric]
+    datasets: Components[DatasetLoader]
+    models: Components[ModelFactory]
 
     def __init__(self, pm: pluggy.PluginManager, plugins: list[PluginInfo]):
         self.pm = pm
         self.plugins = plugins
-        self.methods: Category[Unlearner] = Category("method", Unlearner, "fubench_unlearners")
-        self.partitioners: Category[Partitioner] = Category(
-            "partitioner", Partitioner, "fubench_partitioners"
-        )
-        self.kinds: Category[ScenarioKind] = Category(
-            "scenario kind", ScenarioKind, "fubench_scenario_kinds"
-        )
-        self.metrics: Category[Metric] = Category("metric", Metric, "fubench_metrics")
-        self.datasets: Category[DatasetLoader] = Category(
-            "dataset", DatasetLoader, "fubench_datasets"
-        )
-        self.models: Category[ModelFactory] = Category("model", ModelFactory, "fubench_models")
+        for category in CATEGORIES:
+            setattr(self, category.attribute, Components(category))
         #: "<what> 'x' is registered by two plugins ..." (load_registry raises the first)
         self.conflicts: list[str] = []
         self._collect()
 
     @property
-    def categories(self) -> list[Category[Any]]:
-        return [
-            self.methods,
-            self.partitioners,
-            self.kinds,
-            self.metrics,
-            self.datasets,
-            self.models,
-        ]
+    def categories(self) -> list[Components[Any]]:
+        return [getattr(self, category.attribute) for category in CATEGORIES]
 
-    def category(self, what: str) -> Category[Any]:
+    def category(self, what: str) -> Components[Any]:
         """The category a CLI / YAML word names ("method", "metric", ...)."""
         for category in self.categories:
             if category.what == what:
                 return category
-        raise UnknownNameError(unknown("component category", what, CATEGORIES))
+        raise UnknownNameError(unknown("component category", what, [c.what for c in CATEGORIES]))
 
     @property
     def hook(self) -> Any:
         return self.pm.hook
 
-    def version(self, category: Category[Any], name: str) -> str:
+    def version(self, category: Components[Any], name: str) -> str:
         """``"<distribution> <version>"`` of the plugin that registered ``name``."""
         owner = category.owner(name)
         for info in self.plugins:
@@ -219,7 +212,7 @@ class Registry:
 
     def loaded_versions(self) -> dict[str, str]:
         """{plugin: version} of every plugin that loaded, as results record them."""
-        return {p.name: p.version for p in self.plugins if p.error is None}
+        return {p.name: p.version for p in self.plugins if p.problem is None}
 
     # -- the gold standard
     def reference(self) -> type[Unlearner]:
@@ -265,13 +258,13 @@ class Registry:
                     impl.plugin_name, PluginInfo(impl.plugin_name, LOCAL, "", builtin=False)
                 )
                 classes, problem = _offered(impl, category)
-                if problem and info.error is None:
+                if problem and info.problem is None:
                     report_broken(info, problem)
                 offered[category.what] += [(info.name, cls) for cls in classes]
         for category in self.categories:
             for plugin, cls in offered[category.what]:
                 info = infos[plugin]
-                if info.error is not None:  # asked for by name: "its plugin failed to load"
+                if info.problem is not None:  # asked for by name: "its plugin failed to load"
                     category.failed_names.setdefault(cls.__dict__["name"], info)
                 elif cls.name in category.classes:
                     self.conflicts.append(
@@ -285,18 +278,18 @@ class Registry:
                     info.provides.setdefault(category.what, []).append(cls.name)
             category.classes = dict(sorted(category.classes.items()))
         for info in infos.values():
-            if info.error is None:
+            if info.problem is None:
                 continue
             if self.pm.get_plugin(info.name) is not None:  # its lifecycle hooks stay silent
                 self.pm.unregister(name=info.name)
             for category in self.categories:
-                category.failed_plugins[info.name] = info.error
+                category.failed_plugins[info.name] = info.problem
                 if not any(i is info for i in category.failed_names.values()):
                     # its hooks never ran: the entry-point name is all that is known
                     category.failed_names.setdefault(info.name, info)
 
 
-def _offered(impl: Any, category: Category[Any]) -> tuple[list[type[Component]], str | None]:
+def _offered(impl: Any, category: Components[Any]) -> tuple[list[type[Component]], str | None]:
     """The well-formed classes a registration hook returned (with a name), and what is
     wrong with its answer, if anything."""
     try:
@@ -320,7 +313,7 @@ def _named(cls: type) -> bool:
     return isinstance(name, str) and bool(name)
 
 
-def _component_problem(category: Category[Any], cls: Any) -> str | None:
+def _component_problem(category: Components[Any], cls: Any) -> str | None:
     """What is wrong with one class a registration hook returned (None: nothing)."""
     hook, base = category.hook, category.base
     if not (isinstance(cls, type) and issubclass(cls, base)):

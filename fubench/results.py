@@ -24,14 +24,18 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 import platform
+import re
+import stat
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "failed", "n/a")
@@ -69,37 +73,104 @@ def umask() -> int:
     return mask
 
 
+#: a result file larger than this is not one (a row is a few kB; a file, a few 100 kB)
+MAX_RESULT_BYTES = 64 * 2**20
+
+
 def read_result(path: str | Path) -> dict[str, Any]:
-    """A result file; ValueError (one line) when it is not JSON or not a result."""
+    """A result file, read strictly; ValueError (one line) when it is not a regular
+    file, not JSON, or not a complete, unedited result (see :func:`result_problem`)."""
+    path = Path(path)
+    problem = file_problem(path)
+    if problem:
+        raise ValueError(problem)
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_RESULT_BYTES + 1)
+        if len(raw) > MAX_RESULT_BYTES:
+            raise ValueError(f"larger than {MAX_RESULT_BYTES // 2**20} MiB: not a result")
+        data = json.loads(
+            raw.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite_float
+        )
     except UnicodeDecodeError as exc:
         raise ValueError(f"not UTF-8 text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON (truncated?): {exc.msg} at line {exc.lineno}") from None
     except RecursionError:
         raise ValueError("not a result: nested too deep") from None
+    problem = result_problem(data, path.name)
+    if problem:
+        raise ValueError(problem)
+    return data
+
+
+def file_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be a result file: a symbolic link, or not a regular file
+    (a FIFO would block a reader forever, a device would feed it anything)."""
+    try:
+        mode = path.lstat().st_mode
+    except OSError as exc:
+        return os_problem(exc)
+    if stat.S_ISLNK(mode):
+        return "a symbolic link, not a result file (results are plain files)"
+    if not stat.S_ISREG(mode):
+        return "not a regular file (a FIFO, a device or a folder)"
+    return None
+
+
+def os_problem(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"holds {name}, which JSON results never do (undefined is null)")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"holds the number {text[:20]}, too large for a float")
+    return value
+
+
+def result_problem(data: Any, file_name: str | None = None) -> str | None:
+    """What makes ``data`` not a complete, unedited result (None: nothing)."""
     if not isinstance(data, dict):
-        raise ValueError(f"not a result: a JSON {type(data).__name__}, not an object")
+        return f"not a result: a JSON {type(data).__name__}, not an object"
     if data.get("schema") != SCHEMA_VERSION:
-        raise ValueError(
+        return (
             f"result schema {str(data.get('schema'))[:20]!r} is not "
             f"{SCHEMA_VERSION}; re-run the scenario"
         )
     problem = _shape_problem(data)
     if problem:
-        raise ValueError(f"not a complete result: {problem}")
-    return data
+        return f"not a complete result: {problem}"
+    match = re.fullmatch(r"seed_(\d+)\.json", file_name or "")
+    if match and int(match.group(1)) != data["seed"]:
+        return f"holds seed {data['seed']}, but its name says seed {match.group(1)}"
+    for label, row in data["methods"].items():
+        problem = _row_problem(row) or _edited(data, row)
+        if problem:
+            return f"row '{_shown(label)}': {problem}"
+    return None
 
 
 #: the parts of a result every reader relies on, and their JSON types
-_SHAPE = {"scenario": dict, "seed": int, "methods": dict}
+_SHAPE = {
+    "scenario": dict,
+    "seed": int,
+    "methods": dict,
+    "dataset": dict,
+    "provenance": dict,
+    "config_hash": str,
+}
 
 
 def _shape_problem(data: dict[str, Any]) -> str | None:
     for key, kind in _SHAPE.items():
-        if not isinstance(data.get(key), kind) or isinstance(data.get(key), bool):
-            return f"'{key}' is missing or not {'an object' if kind is dict else 'an integer'}"
+        value = data.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return f"'{key}' is missing or not {_TYPE_WORDS[kind]}"
     if not isinstance(data["scenario"].get("name"), str):
         return "'scenario' lacks its name"
     for label, row in data["methods"].items():
@@ -108,8 +179,56 @@ def _shape_problem(data: dict[str, Any]) -> str | None:
             or not isinstance(row.get("metrics"), dict)
             or row.get("status") not in STATUSES
         ):
-            return f"the row '{str(label)[:40]}' is not a row (status, metrics)"
+            return f"the row '{_shown(label)}' is not a row (status, metrics)"
     return None
+
+
+_TYPE_WORDS = {dict: "an object", int: "an integer", str: "a string"}
+
+
+def _row_problem(row: dict[str, Any]) -> str | None:
+    for metric, value in row["metrics"].items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return (
+                f"metric '{_shown(metric)}' is {type(value).__name__} {_shown(value)}; "
+                f"a metric is a number or null"
+            )
+    return None
+
+
+def _edited(data: dict[str, Any], row: dict[str, Any]) -> str | None:
+    if "digest" not in row:
+        return "it carries no digest (written by hand, or by an older fubench): re-run it"
+    if row["digest"] != row_digest(data["config_hash"], data["seed"], row):
+        return (
+            "its digest does not match its content: the row was edited after the run "
+            "wrote it; re-run it"
+        )
+    return None
+
+
+def row_digest(config_hash: str, seed: int, row: dict[str, Any]) -> str:
+    """The digest a row carries: of what the run computed (configuration, code, seed,
+    parameters, status and metrics), so an edit by hand shows. Not a signature: it
+    tells an edited file from a written one, not a forger from an honest writer."""
+    content = [config_hash, row.get("code"), seed, row.get("params"), row.get("status")]
+    content.append(row.get("metrics"))
+    return stable_hash(content)
+
+
+def sealed(result: dict[str, Any]) -> dict[str, Any]:
+    """``result`` with every row's digest (re)computed: what the runner does after
+    every row, and what a tool that writes results must do."""
+    for row in result["methods"].values():
+        row["digest"] = row_digest(result["config_hash"], result["seed"], row)
+    return result
+
+
+def _shown(value: Any, limit: int = 40) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def find_results(paths: list[str | Path]) -> list[Path]:
@@ -206,6 +325,8 @@ def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 
 def hardware(device: torch.device) -> str:
+    import torch
+
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     cpu = platform.processor() or platform.machine()
@@ -225,7 +346,25 @@ def utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def instruction_set() -> str:
+    """The processor's widest vector extension (what MKL's ``AUTO`` mode picks its code
+    path by): CPU results are bit-identical only between machines that share it."""
+    flags: set[str] = set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        pass
+    widest = next((f for f in ("avx512f", "avx2", "avx", "sse4_2") if f in flags), "unknown")
+    return f"{platform.machine()} {widest}"
+
+
 def provenance(device: torch.device, plugins: dict[str, str]) -> dict[str, Any]:
+    import numpy
+    import torch
+
     from fubench import __version__
 
     return {
@@ -234,7 +373,9 @@ def provenance(device: torch.device, plugins: dict[str, str]) -> dict[str, Any]:
         "date": utc_now(),
         "python": platform.python_version(),
         "torch": torch.__version__,
+        "numpy": numpy.__version__,
         "device": str(device),
         "hardware": hardware(device),
+        "instruction_set": instruction_set(),
         "plugins": plugins,
     }

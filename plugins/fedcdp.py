@@ -314,7 +314,7 @@ class FedCDP(Unlearner):
             name: masks.get(name, torch.ones_like(p, dtype=torch.bool))
             for name, p in ctx.model.named_parameters()
         }
-        settings = ctx.federation.settings.but(epochs=self.local_epochs)
+        settings = ctx.federation.settings.with_changes(epochs=self.local_epochs)
         ctx.federation.train(
             ctx.model,
             rounds=self.finetune_rounds,

@@ -127,7 +127,7 @@ class FedEraser(Unlearner):
         like = ctx.model.state_dict()
         slices = layer_slices(like)
         epochs = math.ceil(self.epoch_ratio * federation.settings.epochs)
-        settings = federation.settings.but(epochs=epochs)
+        settings = federation.settings.with_changes(epochs=epochs)
         base = int(torch.randint(0, 2**62, (1,), generator=ctx.generator))
         w = history[stored[0]].global_state.to(ctx.device).double()  # the initial model
         calibrated_rounds = 0

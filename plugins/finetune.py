@@ -30,7 +30,7 @@ class FineTune(Unlearner):
     }
 
     def unlearn(self, ctx: UnlearnContext):
-        settings = ctx.federation.settings.but(epochs=self.local_epochs, lr=self.lr)
+        settings = ctx.federation.settings.with_changes(epochs=self.local_epochs, lr=self.lr)
         return ctx.federation.train(ctx.model, rounds=self.rounds, settings=settings)
 
 

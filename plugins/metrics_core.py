@@ -78,6 +78,7 @@ class Seconds(Metric):
     name = "seconds"
     higher_is_better = False
     role = "cost"
+    timed = True
 
     def compute(self, ev: Evaluation) -> float | None:
         return ev.info.seconds
@@ -90,6 +91,7 @@ class RelativeTimeToRetrain(Metric):
     name = "rtr"
     higher_is_better = False
     role = "cost"
+    timed = True
     normalises = "seconds"
 
     def compute(self, ev: Evaluation) -> float | None:

@@ -306,7 +306,7 @@ def minimal_retrain(
     trainable = {k: m for k, m in masks.items() if bool(m.any())}
     if rounds <= 0 or not trainable:
         return
-    settings = ctx.federation.settings.but(epochs=1, lr=lr)
+    settings = ctx.federation.settings.with_changes(epochs=1, lr=lr)
     ctx.federation.train(model, rounds=rounds, settings=settings, param_masks=trainable)
 
 

@@ -116,3 +116,58 @@ def test_ruff_finds_nothing_to_fix():
     for args in (["check", "--output-format", "concise"], ["format", "--check"]):
         done = subprocess.run([ruff, *args, "."], cwd=ROOT, capture_output=True, text=True)
         assert done.returncode == 0, f"ruff {' '.join(args)}:\n{done.stdout}{done.stderr}"
+
+
+def harness_imports() -> dict[str, set[str]]:
+    """module -> the fubench modules it imports anywhere in its text: at the top, under
+    ``if TYPE_CHECKING:`` and inside functions (a cycle through any of them is a knot)."""
+    modules = {}
+    for path in HARNESS:
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        modules[name] = path
+
+    def resolve(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                targets = [
+                    f"{node.module}.{alias.name}"
+                    if f"{node.module}.{alias.name}" in modules
+                    else node.module
+                    for alias in node.names
+                ]
+            else:
+                continue
+            for target in targets:
+                found = resolve(target) if target.startswith("fubench") else None
+                if found and found != name:
+                    graph[name].add(found)
+    return graph
+
+
+def test_the_harness_has_no_import_cycle():
+    graph = harness_imports()
+    assert "fubench.engine.job" in graph and graph["fubench.runner"], "the scan finds modules"
+    cycles, state = [], {}
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = "open"
+        for target in sorted(graph[module]):
+            if state.get(target) == "open":
+                cycles.append(" -> ".join([*path[path.index(target) :], target]))
+            elif target not in state:
+                visit(target, [*path, target])
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)

@@ -6,6 +6,7 @@ where a number is expected) must validate."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -795,7 +796,15 @@ def test_other_commands_refuse_before_training(case, tiny, tmp_path, capsys):
 
 
 def test_leaderboard_flags_and_a_missing_board_are_one_line(tmp_path, capsys):
-    results = str(ROOT / "leaderboard" / "results" / "sensitive_fair")
+    from tests.resultfiles import write
+    from tests.test_leaderboard import two_scenarios
+
+    for result in two_scenarios():
+        write(
+            tmp_path / "results" / result["scenario"]["name"] / f"seed_{result['seed']}.json",
+            result,
+        )
+    results = str(tmp_path / "results")
     base = ["--base", str(tmp_path)]  # the board's own folder: no note on links
     line = one_error(capsys, ["leaderboard", results, "-o", str(tmp_path / "b.md"), "--json"])
     assert "--json is only used with --list-offline" in line
@@ -1011,3 +1020,120 @@ def test_a_sensitive_column_the_data_lack_is_refused_before_training(tmp_path, c
     line = one_error(capsys, ["run", str(typo), "--out", str(tmp_path / "out"), "--seeds", "0"])
     assert f"{typo}: scenario.columns: no feature 'religiosity'" in line, line
     assert_nothing_ran(tmp_path)
+
+
+# ---------------------------------------------- stored results, read strictly (22.4)
+def stored_result(seed: int = 0, scenario: str = "s", **changes: Any) -> dict[str, Any]:
+    """A complete, sealed result of two rows, with ``changes`` applied to it."""
+    from fubench.results import sealed
+
+    rows = {
+        label: {"method": label, "params": {}, "metrics": {"test_acc": 0.9}, "status": "ok"}
+        for label in ("original", "retrain")
+    }
+    result = {
+        "schema": 1,
+        "scenario": {"name": scenario, "kind": "backdoor", "version": 1},
+        "config_hash": "abc",
+        "seed": seed,
+        "dataset": {"name": "d", "source": "a test"},
+        "reference": "retrain",
+        "methods": rows,
+        "provenance": {"fubench_version": "0"},
+    }
+    sealed(result)
+    for key, value in changes.items():
+        if value is None:
+            result.pop(key)
+        else:
+            result[key] = value
+    return result
+
+
+def with_metric(value_json: str) -> str:
+    """A sealed result whose retrain test_acc is replaced by raw JSON ``value_json``."""
+    text = json.dumps(stored_result())
+    return text.replace('"test_acc": 0.9}, "status": "ok", "digest"', "X", 1).replace(
+        "X", f'"test_acc": {value_json}}}, "status": "ok", "digest"', 1
+    )
+
+
+STORED_CASES = {
+    "nan": (with_metric("NaN"), "NaN"),
+    "infinity": (with_metric("Infinity"), "Infinity"),
+    "overflow": (with_metric("1e999"), "too large"),
+    "a-list": (with_metric("[1, 2]"), "a metric is a number or null"),
+    "a-string": (with_metric('"high"'), "a metric is a number or null"),
+    "a-boolean": (with_metric("true"), "a metric is a number or null"),
+    "no-dataset": (json.dumps(stored_result(dataset=None)), "'dataset' is missing"),
+    "no-provenance": (json.dumps(stored_result(provenance=None)), "'provenance' is missing"),
+    "seed-in-the-name": (json.dumps(stored_result(seed=2)), "its name says seed 0"),
+}
+
+
+@pytest.mark.parametrize("case", list(STORED_CASES))
+def test_a_result_file_is_read_strictly(case, tmp_path, capsys):
+    text, words = STORED_CASES[case]
+    path = tmp_path / "s" / "seed_0.json"
+    path.parent.mkdir()
+    path.write_text(text)
+    line = one_error(capsys, ["table", str(tmp_path)])
+    assert str(path) in line and words in line, line
+
+
+def test_an_edited_row_is_refused(tmp_path, capsys):
+    result = stored_result()
+    result["methods"]["retrain"]["metrics"]["test_acc"] = 0.99  # by hand: digest stale
+    path = tmp_path / "s" / "seed_0.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(result))
+    line = one_error(capsys, ["table", str(tmp_path)])
+    assert str(path) in line and "row 'retrain'" in line and "edited" in line, line
+
+
+def test_the_same_scenario_and_seed_twice_is_refused(tmp_path, capsys):
+    for folder in ("a", "b"):
+        path = tmp_path / folder / "s" / "seed_0.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(stored_result()))
+    line = one_error(capsys, ["table", str(tmp_path / "a"), str(tmp_path / "b")])
+    assert "both hold scenario 's' seed 0" in line, line
+
+
+def test_a_gold_standard_that_is_not_the_reference_method_is_refused(tmp_path, capsys):
+    from fubench.results import sealed
+
+    result = stored_result()
+    result["methods"]["finetune"] = dict(result["methods"]["retrain"], method="finetune")
+    result["reference"] = "finetune"
+    path = tmp_path / "s" / "seed_0.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(sealed(result)))
+    line = one_error(capsys, ["table", str(tmp_path)])
+    assert "'finetune' as its gold standard" in line and "'retrain'" in line, line
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink", "device"])
+def test_a_result_that_is_no_plain_file_is_refused_without_hanging(kind, tmp_path, capsys):
+    folder = tmp_path / "s"
+    folder.mkdir()
+    path = folder / "seed_0.json"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "symlink":
+        target = tmp_path / "elsewhere.json"
+        target.write_text(json.dumps(stored_result()))
+        path.symlink_to(target)
+    else:
+        path.symlink_to("/dev/zero")  # a device behind a link: refused as a link
+    line = one_error(capsys, ["table", str(tmp_path)])
+    assert str(path) in line, line
+
+
+def test_a_run_into_a_folder_holding_a_fifo_refuses_before_training(tiny, tmp_path, capsys):
+    out = tmp_path / "out"
+    (out / "tiny_backdoor").mkdir(parents=True)
+    os.mkfifo(out / "tiny_backdoor" / "seed_0.json")
+    line = one_error(capsys, ["run", str(tiny), "--out", str(out)])
+    assert "seed_0.json" in line and "not a regular file" in line, line
+    assert not list(Path(os.environ["FUBENCH_CACHE"]).glob("*.pt")), "trained before the check"

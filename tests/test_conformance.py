@@ -272,7 +272,7 @@ def test_plugin_errors_are_one_line_naming_plugin_and_fix(module, expected, caps
     assert capsys.readouterr().err.splitlines() == [
         f"fubench: {name} is broken and was skipped: {problem}; fix it"
     ]
-    assert next(p for p in registry.plugins if p.name == module.__name__).error == problem
+    assert next(p for p in registry.plugins if p.name == module.__name__).problem == problem
     assert "kit_amnesia" in registry.methods, "the other plugins still load"
 
 
@@ -318,7 +318,7 @@ def test_the_kit_asked_about_a_plugin_that_cannot_import_prints_one_line(
     install_typo_plugin(tmp_path, monkeypatch)
     monkeypatch.delenv("FUBENCH_DISABLE_PLUGIN_AUTOLOAD", raising=False)
     reset_registry()  # the kit loads the installed plugins itself, as from a shell
-    from fubench.testing.__main__ import run
+    from fubench.testing.shell import run
 
     try:
         assert run(["typo"]) == 2

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 import fubench
-import fubench.engine
 from fubench.config.validate import load_scenario
+from fubench.engine.cache import ModelCache
 from fubench.plugins import load_registry, reset_registry
 from fubench.results import read_result
 from fubench.runner import Runner
@@ -157,7 +157,7 @@ def test_runs_are_deterministic_on_cpu(test_registry, backdoor_yaml, tmp_path):
             config,
             test_registry,
             out=tmp_path / str(i),
-            cache=fubench.engine.ModelCache(enabled=False),
+            cache=ModelCache(enabled=False),
         )
         results.append(read_result(runner.run()[0]))
     for row in ("original", "finetune", "retrain"):

@@ -161,7 +161,7 @@ def test_federaser_calibrates_on_the_retained_clients_only():
 
 def test_federaser_serves_backdoor_by_dropping_the_malicious_client():
     stage = KIT.stage("backdoor")
-    outcome = stage.job.run(MethodSpec("federaser", {}))
+    outcome = stage.job.run_method(MethodSpec("federaser", {}))
     assert outcome.status == "ok"
     assert outcome.clients == set(range(3)) - set(stage.setup.request.clients)
 
@@ -274,6 +274,6 @@ def test_whole_client_methods_serve_the_feature_kinds_where_the_client_keeps_not
     assert stage.setup.request.clients and not any(
         len(stage.setup.retained[c]) for c in stage.setup.request.clients
     )
-    outcome = stage.job.run(MethodSpec("federaser", {}))
+    outcome = stage.job.run_method(MethodSpec("federaser", {}))
     assert outcome.status == "ok", outcome.error
     assert outcome.clients == set(range(3)) - set(stage.setup.request.clients)

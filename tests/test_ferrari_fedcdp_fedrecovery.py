@@ -30,7 +30,7 @@ from torch import nn
 from fubench import ForgetRequest, RegionFeature, ScenarioSetup, Split, UnlearnContext
 from fubench import data as datasets
 from fubench.config.validate import apply_overrides, load_scenario
-from fubench.engine import Job
+from fubench.engine.job import Job
 from fubench.errors import NotApplicable
 from fubench.fl.federation import Federation
 from fubench.fl.history import RoundHistory
@@ -370,7 +370,7 @@ def test_the_three_methods_end_to_end(test_registry, write_yaml, tmp_path):
     # the engine gives the models back: the same job again (references from the cache)
     job = Job(runner.plan, datasets.load(config, test_registry), 0, runner.cache)
     original, _ = job.references()
-    models = {spec.label: job.run(spec).model for spec in runner.plan.method_rows()}
+    models = {spec.label: job.run_method(spec).model for spec in runner.plan.method_rows()}
     forget, mask = job.setup.forget_part(0), job.setup.request.feature_mask
     before = feature_sensitivity(original.model, forget, mask)
     after = feature_sensitivity(models["ferrari"], forget, mask)

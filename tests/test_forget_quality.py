@@ -15,7 +15,8 @@ from torch import nn
 import fubench
 from fubench import forget_quality as fq
 from fubench.config.validate import load_scenario
-from fubench.engine import Job, Plan
+from fubench.engine.job import Job
+from fubench.engine.plan import Plan
 from fubench.engine.replicas import replica_seed
 from fubench.plugins import load_registry, reset_registry
 from tests.conftest import TEST_PLUGIN, run_cli

@@ -14,8 +14,9 @@ from fubench import DatasetLoader, Param
 from fubench.errors import DataUnavailable
 from fubench.plugins import get_registry, load_registry, reset_registry
 from fubench.report import leaderboard as lb
-from fubench.results import write_json_atomic
+from fubench.results import sealed
 from tests.conftest import TEST_PLUGIN, run_cli
+from tests.resultfiles import write
 
 METRICS = ("test_acc", "nta", "asr", "seconds", "rtr", "target_acc")
 
@@ -208,7 +209,7 @@ def test_links_provenance_and_determinism(tmp_path):
 
 def write_results(folder: Path) -> None:
     for r in two_scenarios():
-        write_json_atomic(folder / r["scenario"]["name"] / f"seed_{r['seed']}.json", r)
+        write(folder / r["scenario"]["name"] / f"seed_{r['seed']}.json", r)
 
 
 def test_check_passes_when_fresh_and_fails_after_editing_a_result(tmp_path, capsys):
@@ -227,6 +228,12 @@ def test_check_passes_when_fresh_and_fails_after_editing_a_result(tmp_path, caps
     data["methods"]["slow"]["metrics"]["asr"] = 0.9
     path.write_text(json.dumps(data))
     capsys.readouterr()
+    assert run_cli("leaderboard", *args, "--check") == 2  # an edited row is refused
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "seed_1.json" in err[0] and "row 'slow'" in err[0], err
+    assert "edited" in err[0]
+
+    path.write_text(json.dumps(sealed(data)))  # a new result, as a run writes it
     assert run_cli("leaderboard", *args, "--check") == 1
     err = capsys.readouterr().err
     assert "is stale" in err and "-| slow" in err

@@ -12,8 +12,8 @@ from torch import nn
 
 from fubench.report.attention import draw, gradcam, outline_box, pick_images
 from fubench.report.plots import cost_chart
-from fubench.results import write_json_atomic
 from tests.conftest import run_cli
+from tests.resultfiles import write
 from tests.test_leaderboard import result, row, two_scenarios
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -45,13 +45,13 @@ def test_cost_chart_draws_a_bar_per_method(tmp_path):
 
 def test_plot_cost_cli_and_its_error(tmp_path, capsys):
     for r in two_scenarios():
-        write_json_atomic(tmp_path / "res" / r["scenario"]["name"] / f"seed_{r['seed']}.json", r)
+        write(tmp_path / "res" / r["scenario"]["name"] / f"seed_{r['seed']}.json", r)
     assert run_cli("plot", "cost", str(tmp_path / "res"), "-o", str(tmp_path / "a.png")) == 0
     drawn(tmp_path / "a.png")
     no_rtr = result(0, {"m": row({"test_acc": 0.5})})
     for r in no_rtr["methods"].values():
         r["metrics"].pop("rtr", None)
-    write_json_atomic(tmp_path / "bare" / "s" / "seed_0.json", no_rtr)
+    write(tmp_path / "bare" / "s" / "seed_0.json", no_rtr)
     capsys.readouterr()
     assert run_cli("plot", "cost", str(tmp_path / "bare"), "-o", str(tmp_path / "b.png")) == 2
     assert capsys.readouterr().err.startswith("fubench: error: no method has a relative cost")

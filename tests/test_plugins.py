@@ -79,7 +79,7 @@ def test_broken_plugin_is_reported_and_skipped(fake_distribution, capsys):
     err = capsys.readouterr().err
     assert "plugin 'broken'" in err and "failed to import" in err and "not_a_module_anywhere" in err
     assert "amnesia" in registry.methods.names(), "the others still load"
-    assert next(p for p in registry.plugins if p.name == "broken").error
+    assert next(p for p in registry.plugins if p.name == "broken").problem
 
 
 def test_env_switches(fake_distribution, monkeypatch):

@@ -17,8 +17,11 @@ from torch import nn
 from fubench import Federation, ForgetRequest, ScenarioSetup, Split, TrainSettings
 from fubench import data as datasets
 from fubench.config.validate import apply_overrides, load_scenario
-from fubench.engine import Job, ModelCache, Plan, determinism
-from fubench.fl.work import WorkMeter, training_flops_per_sample
+from fubench.engine import determinism, worklist
+from fubench.engine.cache import ModelCache
+from fubench.engine.job import Job
+from fubench.engine.plan import Plan
+from fubench.fl.flops import WorkMeter, training_flops_per_sample
 from fubench.plugins import get_registry, load_registry, reset_registry
 from fubench.results import hardware, read_result
 from fubench.runner import Runner
@@ -354,7 +357,7 @@ def test_the_reference_is_timed_on_this_hardware(test_registry, backdoor_yaml, t
 def test_row_groups_keep_sweeps_and_readers_together():
     registry = get_registry()
     config = load_scenario(ROOT / "scenarios" / "backdoor_mnist.yaml", registry)
-    groups = Plan.from_config(config, registry, "cpu").row_groups()
+    groups = worklist.row_groups(Plan.from_config(config, registry, "cpu"))
     assert groups[0] == [
         *(f"tis_reset[gamma={g}]" for g in (0.05, 0.2, 0.5, 0.8)),
         *(f"random_reset[gamma={g}]" for g in (0.05, 0.2, 0.5, 0.8)),

@@ -6,7 +6,6 @@ trade-off plot. Tiny synthetic models and data only."""
 from __future__ import annotations
 
 import copy
-import json
 
 import pytest
 import torch
@@ -28,6 +27,7 @@ from fubench.errors import NotApplicable
 from fubench.fl.federation import Federation
 from fubench.fl.training import TrainSettings, generator
 from fubench.plugins import get_registry
+from tests.resultfiles import write
 
 # ----------------------------------------------------------------------- helpers
 
@@ -489,7 +489,7 @@ def test_plot_tradeoff_writes_a_png_and_refuses_results_without_a_sweep(tmp_path
     )
     for r in results:
         r["schema"] = 1
-        (tmp_path / f"seed_{r['seed']}.json").write_text(json.dumps(r))
+        write(tmp_path / f"seed_{r['seed']}.json", r)
     out = tmp_path / "fig" / "tradeoff.png"
     assert main(["plot", "tradeoff", str(tmp_path), "-o", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000

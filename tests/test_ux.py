@@ -21,7 +21,7 @@ import torch
 import fubench
 from fubench.errors import DataUnavailable, PluginError, UnknownNameError
 from fubench.plugins import load_registry, reset_registry
-from fubench.results import read_result, write_json_atomic
+from fubench.results import read_result, sealed, write_json_atomic
 from tests.conftest import BACKDOOR_YAML, TEST_PLUGIN, run_cli
 from tests.test_plugins import fake_distribution  # noqa: F401  (a fixture)
 
@@ -303,7 +303,7 @@ def test_a_reference_row_is_replaced_when_its_model_measures_differently(
     stored = read_result(path)
     true_acc = stored["methods"]["retrain"]["metrics"]["test_acc"]
     stored["methods"]["retrain"]["metrics"]["test_acc"] = true_acc + 0.25
-    write_json_atomic(path, stored)
+    write_json_atomic(path, sealed(stored))  # as a run with another retrain wrote it
     capsys.readouterr()
     assert run_cli("run", str(file), "--out", str(out), "--methods", "amnesia") == 0
     assert "the retrain model differs" in capsys.readouterr().err

@@ -12,6 +12,7 @@
     fubench leaderboard RESULTS... -o FILE [--check] [--base DIR] [--plots DIR]
     fubench leaderboard --list-offline FILE... [--json]
     fubench quality FILE [--replicas K] [--seeds 0] [--methods a,b] [--out DIR]
+    fubench verify RESULTS... [--seeds S] [--methods a,b] [--device D] [--jobs N]
 
 Exit codes: 0 success; 1 a run finished but some row failed; 2 bad input (a scenario
 file, an argument, an unknown name, a path that cannot be written, a device this machine
@@ -39,6 +40,7 @@ from fubench.cli.parser import build_parser
 from fubench.cli.quality import cmd_quality
 from fubench.cli.reports import cmd_leaderboard, cmd_plot, cmd_table
 from fubench.cli.run import cmd_run
+from fubench.cli.verify import cmd_verify
 from fubench.errors import EnvironmentFailure, FubenchError, os_error
 
 COMMANDS = {
@@ -51,6 +53,7 @@ COMMANDS = {
     "plot": cmd_plot,
     "leaderboard": cmd_leaderboard,
     "quality": cmd_quality,
+    "verify": cmd_verify,
 }
 
 

@@ -123,7 +123,7 @@ def setup_problem(config: Any, registry: Any) -> str | None:
     client left without data, a kind's setting the data do not allow, such as a column
     they lack), on one line; None when every seed's setup builds."""
     from fubench import preflight
-    from fubench.engine import Plan
+    from fubench.engine.plan import Plan
 
     with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
         try:
@@ -305,7 +305,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             "builtin": p.builtin,
             "hooks": hooks_of(registry, p.name),
             "provides": p.provides,
-            "error": p.error,
+            "error": p.problem,
             "conflicts": [c for c in registry.conflicts if f"'{p.name}'" in c],
         }
         for p in registry.plugins

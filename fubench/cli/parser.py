@@ -114,6 +114,29 @@ def _quality(sub: argparse._SubParsersAction) -> None:
     )
     quality.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 
+    check = sub.add_parser(
+        "verify",
+        help="run stored rows again from an empty cache and compare with the results",
+        description="For every scenario under RESULTS, run the named seeds and methods "
+        "again (from the scenario file the results name, this checkout's code, an empty "
+        "private model cache) and compare each row with the stored one: bit for bit where "
+        "the provenance says the stored row was computed on the same instruction set and "
+        "library versions, else within the stored seeds' spread with every claim verdict "
+        "and rank interval unchanged. One verdict per row; exit 1 on a mismatch.",
+    )
+    check.add_argument("results", nargs="+", metavar="RESULTS", help="result files or folders")
+    check.add_argument("--seeds", type=seed_list, help="comma-separated seeds (default: all)")
+    check.add_argument(
+        "--methods", type=csv_list, help="comma-separated methods (default: every stored one)"
+    )
+    check.add_argument(
+        "--device", type=device_name, help="auto, cpu, cuda or cuda:N (default: the file's)"
+    )
+    check.add_argument(
+        "--jobs", type=count(1, 4096), metavar="N", help="tasks at once (default: one per core)"
+    )
+    check.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
 
 def _run(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser(

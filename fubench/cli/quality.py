@@ -22,7 +22,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
     from fubench import forget_quality as fq
     from fubench import preflight, progress
     from fubench.config.validate import apply_overrides, load_scenario
-    from fubench.engine import ModelCache
+    from fubench.engine.cache import ModelCache
     from fubench.engine.replicas import run_replicas
     from fubench.plugins import get_registry
     from fubench.report.quality import render_records

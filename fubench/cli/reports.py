@@ -14,7 +14,9 @@ def cmd_table(args: argparse.Namespace) -> int:
     from fubench.plugins import get_registry
     from fubench.report import load_results, render_report
 
-    text = render_report(load_results(args.results), get_registry(), all_points=args.all_points)
+    registry = get_registry()
+    results = load_results(args.results, registry)
+    text = render_report(results, registry, all_points=args.all_points)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
     else:
@@ -43,11 +45,13 @@ def cmd_plot(args: argparse.Namespace) -> int:
     elif args.plot == "cost":
         from fubench.report.plots import cost_chart
 
-        out = cost_chart(load_results(args.results), args.output, get_registry(), args.metric)
+        out = cost_chart(
+            load_results(args.results, get_registry()), args.output, get_registry(), args.metric
+        )
     else:
         from fubench.report.plots import tradeoff
 
-        out = tradeoff(load_results(args.results), args.output, get_registry())
+        out = tradeoff(load_results(args.results, get_registry()), args.output, get_registry())
     print(f"wrote {out}")
     return EXIT_OK
 
@@ -73,7 +77,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     plots = Path(args.plots) if args.plots else base / "plots"
-    text = lb.render_leaderboard(load_results(args.paths), registry, args.paths, base, plots)
+    text = lb.render_leaderboard(
+        load_results(args.paths, registry, one_code=args.check), registry, args.paths, base, plots
+    )
     if args.check:
         if not output.is_file():
             print(

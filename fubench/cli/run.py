@@ -18,7 +18,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from fubench import data as datasets
     from fubench import preflight, progress
     from fubench.config.validate import apply_overrides, load_scenario
-    from fubench.engine import ModelCache
+    from fubench.engine.cache import ModelCache
     from fubench.errors import UnknownNameError
     from fubench.plugins import get_registry
     from fubench.report import render_report

@@ -39,7 +39,7 @@ from fubench.errors import (
 )
 from fubench.params import ConfigContext, Param, as_param
 from fubench.plugins import get_registry
-from fubench.registry import Category, Registry
+from fubench.registry import Components, Registry
 from fubench.results import ORIGINAL
 
 SUPPORTED_VERSIONS = (1,)
@@ -172,7 +172,7 @@ class _Validator:
             )
         return params, sweeps
 
-    def lookup(self, category: Category[Any], name: Any, key: str) -> type:
+    def lookup(self, category: Components[Any], name: Any, key: str) -> type:
         if not isinstance(name, str):
             raise self.fail(key, f"expected a name (string), got {got(name)}")
         try:
@@ -300,7 +300,7 @@ class _Validator:
         return rows if reference in rows else rows + [reference]
 
     def component(
-        self, category: Category[Any], data: Any, key: str, name_key: str = "name"
+        self, category: Components[Any], data: Any, key: str, name_key: str = "name"
     ) -> ComponentSpec:
         if isinstance(data, str):
             data = {name_key: data}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import weakref
 from dataclasses import replace
 from pathlib import Path
 
@@ -88,8 +89,20 @@ def reserve_for_server(data: Dataset, fraction: float, source: str, seed: int) -
     return replace(data, **kept, x_server=x[server_idx], source=data.source + what)
 
 
+_FINGERPRINTS: dict[int, str] = {}
+
+
 def fingerprint(data: Dataset) -> str:
-    """A short hash of the tensors, so a cache never mixes two versions of the data."""
+    """A short hash of the tensors, so a cache never mixes two versions of the data
+    (computed once per loaded data set: hashing a large one takes a while)."""
+    key = id(data)
+    if key not in _FINGERPRINTS:
+        _FINGERPRINTS[key] = _hash(data)
+        weakref.finalize(data, _FINGERPRINTS.pop, key, None)
+    return _FINGERPRINTS[key]
+
+
+def _hash(data: Dataset) -> str:
     h = hashlib.sha256()
     tensors = [data.x_train, data.y_train, data.x_test, data.y_test]
     if data.x_server is not None:  # only then: data without a server keep their hash

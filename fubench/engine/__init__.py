@@ -1,23 +1,12 @@
-"""The engine: one job per (scenario, seed) — its setup, its reference models (trained
-once and cached), its methods and its rows. The runner, the conformance kit and the
-attention plots all run jobs through it, so there is one way a row is produced."""
+"""The engine: one job per (scenario, seed) — its set-up, its reference models (trained
+once and cached), its methods and its rows — and the tasks that run jobs anywhere.
 
-from fubench.engine import determinism
-from fubench.engine.cache import CachedModel, ModelCache, cache_root
-from fubench.engine.job import Job, make_row
-from fubench.engine.methods import model_problem
-from fubench.engine.plan import Plan, resolve_device
-from fubench.engine.references import Outcome
+* :mod:`~fubench.engine.plan` — everything that decides a scenario's jobs but the seed;
+* :mod:`~fubench.engine.job` — one (scenario, seed);
+* :mod:`~fubench.engine.outcome` — what a row produced, and the row it becomes;
+* :mod:`~fubench.engine.cache` — trained models on disk;
+* :mod:`~fubench.engine.tasks` — what a run hands its executors, and what comes back;
+* :mod:`~fubench.engine.determinism`, :mod:`~fubench.engine.replicas`.
 
-__all__ = [
-    "determinism",
-    "CachedModel",
-    "ModelCache",
-    "cache_root",
-    "Job",
-    "make_row",
-    "model_problem",
-    "Plan",
-    "resolve_device",
-    "Outcome",
-]
+The runner, the conformance kit and the attention plots all run jobs through it, so
+there is one way a row is produced. Import from the submodules."""

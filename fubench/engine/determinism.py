@@ -12,6 +12,11 @@ serial run bit for bit) when two things hold:
   in and records it in every result's provenance.
 
 NumPy's BLAS (the attack models of some metrics) is limited to the same thread count.
+
+Speed, not bits: ``import fubench`` also sets ``OMP_WAIT_POLICY=PASSIVE`` (unless the
+user set it), so that an OpenMP thread waiting for its team sleeps instead of spinning.
+On a busy machine a spinning thread burns the core its descheduled team-mate needs, and
+training slowed down 10–20×; tests/test_bench_contention.py measures it.
 A CUDA run is not reproducible bit for bit (cuBLAS and cuDNN pick kernels and reduction
 orders at run time), nor are two CPUs with different instruction sets (MKL's ``AUTO``
 picks the code path by processor); the provenance says so. The cost in speed:
@@ -79,5 +84,7 @@ def settings(device: torch.device) -> dict[str, Any]:
         "mkldnn": bool(torch.backends.mkldnn.enabled),
         "mkl_cbwr": mode,
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        # how waiting OpenMP threads behave: speed on a busy machine, never the bits
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset"),
         "bitwise_reproducible": why,
     }

@@ -1,15 +1,36 @@
-"""One job: one scenario on one seed — its setup, its reference models, its methods and
-its rows. The runner, the conformance kit and the attention plots all run jobs.
+"""One job: one scenario on one seed — its set-up, its two reference models, its methods
+and its rows. The runner, the conformance kit, the ε replicas and the attention plots all
+run jobs, so there is one way a row is produced.
 
 Every random choice draws from generators seeded from (seed, purpose): the partition,
 the scenario's poisoning or masking, each model's initialisation, each method's own
 generator. With the CPU in its reproducible mode (:mod:`fubench.engine.determinism`,
-set up when a job is made), a job is repeatable bit for bit on any thread count."""
+set up when a job is made), a job is repeatable bit for bit on any thread count.
+
+**The reference models** — the original (FedAvg on every client's training data, θ^i)
+and the gold standard (the reference method on the reference data, θ^r) — are trained
+once and cached (:mod:`fubench.engine.cache`). A model is looked up under its entry's
+lock, so concurrent jobs that need the same reference train it once. The round history,
+when a method needs it, is recorded into a scratch folder beside the entry and moved
+into place only when training finished. Timings are kept per hardware (processor or GPU,
+and thread count): the reference's ``seconds`` — what ``rtr`` divides by — always comes
+from this hardware. A cached reference that was timed elsewhere is trained again here to
+time it (``Plan.retime`` re-times it even when a timing exists); its weights must come
+out identical, and the row records where it was timed (``timed_on``).
+
+**A method** runs on a copy of the original model, as the federation allows it. Its own
+failure never raises out of here: it becomes an :class:`Outcome` with status "n/a" (it
+declared the kind unsupported, or raised ``NotApplicable``) or "failed" (anything else,
+with the one-line error and the traceback), and the run goes on."""
 
 from __future__ import annotations
 
+import copy
 import tempfile
+import time
+import traceback
 from collections.abc import Callable
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -18,24 +39,28 @@ import torch
 from torch import nn
 
 from fubench import data as datasets
+from fubench.api import UnlearnContext, Unlearner, UnlearnResult
 from fubench.config.spec import MethodSpec
 from fubench.engine import determinism
-from fubench.engine.cache import ModelCache
-from fubench.engine.methods import Outputs, run_method
-from fubench.engine.plan import Plan
-from fubench.engine.references import Outcome, train_original, train_reference
-from fubench.errors import one_line
+from fubench.engine.cache import CachedModel, ModelCache
+from fubench.engine.outcome import Outcome, make_row, model_problem
+from fubench.engine.plan import Plan, params_agree
+from fubench.errors import NotApplicable, one_line
 from fubench.evaluation import REFERENCE_ROW, Evaluation, RowInfo
 from fubench.fl.federation import Federation
+from fubench.fl.history import RoundHistory
 from fubench.fl.training import derive_seed, generator, state_copy
-from fubench.progress import bar
-from fubench.results import ORIGINAL, clean_number, hardware
+from fubench.progress import bar, say
+from fubench.results import ORIGINAL, hardware
 from fubench.scenario import Dataset, ScenarioSetup
+
+#: results of methods already run in a job, by row label: other methods may read them
+Outputs = dict[str, tuple[MethodSpec, UnlearnResult]]
 
 
 class Job:
-    """One (scenario, seed). Build it, call :meth:`references`, then :meth:`run` each
-    method and :meth:`row` each outcome."""
+    """One (scenario, seed). Build it, call :meth:`references`, then
+    :meth:`run_method` for each method and :meth:`method_row` for each outcome."""
 
     def __init__(
         self,
@@ -164,20 +189,12 @@ class Job:
         """θ^i and θ^r (cached or trained), and their evaluations."""
         if needs_history is None:
             needs_history = self.plan.needs_history()
-        self.original = train_original(self, needs_history)
-        self.reference = train_reference(self, self.original)
+        self.original = self._original(needs_history)
+        self.reference = self._reference(self.original)
         for row, outcome in ((ORIGINAL, self.original), (REFERENCE_ROW, self.reference)):
             label = ORIGINAL if row == ORIGINAL else self.reference_name
             model = outcome.model if outcome.status == "ok" else self.original.model
-            self.evaluations[row] = Evaluation(
-                label,
-                model,
-                self.setup,
-                self.plan.registry.metrics,
-                outcome.info,
-                self.evaluations,
-                self.reference_name,
-            )
+            self.evaluations[row] = self._evaluation(label, model, outcome.info)
         return self.original, self.reference
 
     def warnings(self) -> list[str]:
@@ -189,91 +206,258 @@ class Job:
         except Exception as exc:
             return [f"the scenario's precondition check failed: {one_line(exc)}"]
 
-    # ---------------------------------------------------------------- methods
-    def unlearn(self, spec: MethodSpec, original: Outcome, outputs: Outputs) -> Outcome:
-        return run_method(self, spec, original, outputs)
+    def _original(self, needs_history: bool) -> Outcome:
+        """θ^i from the cache, or trained now (and cached)."""
+        cache, key = self.cache, self.cache_key("original")
+        with cache.lock(key):
+            cached = cache.get(key, need_history=needs_history)
+            if (
+                cached is not None
+                and needs_history
+                and cached.history_dtype != (self.plan.history_dtype)
+            ):
+                cached = None  # its history was stored at another precision: record anew
+            if cached is not None:
+                say(f"  seed {self.seed}: original model from cache")
+                history = RoundHistory(cached.history_dir) if cached.history_dir else None
+                model = self.load_model(cached.state)
+                return Outcome("ok", model, self._timed_here(cached), history=history)
+            return self._train_original(key, needs_history)
 
-    def run(self, spec: MethodSpec) -> Outcome:
+    def _train_original(self, key: str, needs_history: bool) -> Outcome:
+        cache, plan = self.cache, self.plan
+        model = self.make_model("init")
+        model.load_state_dict(self.initial_state)
+        federation = self.federation("all", f"seed {self.seed} original")
+        history = None
+        if needs_history:
+            folder = cache.scratch_history(key) if cache.enabled else self.tempdir()
+            history = RoundHistory(folder, dtype=getattr(torch, plan.history_dtype))
+        say(
+            f"  seed {self.seed}: training the original model "
+            f"({plan.rounds} rounds, {self.setup.n_clients} clients)"
+        )
+        start = time.perf_counter()
+        federation.train(
+            model,
+            data="train",
+            clients=range(self.setup.n_clients),
+            on_round=history.record if history is not None else None,
+        )
+        info = self.row_info(time.perf_counter() - start, federation, reported=None)
+        # not bool(history): an empty RoundHistory has len 0 and would read as False
+        if history is not None and cache.enabled:
+            history = RoundHistory(cache.keep_history(key, history.directory))
+        cache.put(
+            key,
+            CachedModel(
+                model.state_dict(),
+                info,
+                history.directory if history is not None else None,
+                plan.history_dtype if history is not None else None,
+                timings={info.timed_on: info.seconds},
+            ),
+        )
+        return Outcome("ok", model, info, history=history)
+
+    def _reference(self, original: Outcome) -> Outcome:
+        """θ^r from the cache, or the reference method run now (and cached when it
+        worked)."""
+        cache, key, name = self.cache, self.cache_key("reference"), self.reference_name
+        with cache.lock(key):
+            cached = cache.get(key)
+            here = hardware(self.plan.device)
+            timed_here_already = cached is not None and here in cached.timings
+            if cached is not None and (
+                not self.plan.timed or (timed_here_already and not self.plan.retime)
+            ):
+                say(f"  seed {self.seed}: {name} reference from cache")
+                return Outcome("ok", self.load_model(cached.state), self._timed_here(cached))
+            if cached is None:
+                say(f"  seed {self.seed}: {name} without the forgotten data (the reference)")
+            else:
+                say(
+                    f"  seed {self.seed}: {name} reference from cache; training it again "
+                    f"to time it on {here}"
+                )
+            outcome = self._run(MethodSpec(name, {}), original, {})
+            if outcome.status != "ok":
+                return outcome
+            seconds = outcome.info.seconds
+            if cached is None:
+                state = outcome.model.state_dict()
+                cache.put(key, CachedModel(state, outcome.info, timings={here: seconds}))
+                return outcome
+            if not same_state(outcome.model.state_dict(), cached.state):
+                say(
+                    f"  !! seed {self.seed}: timing the reference again gave other weights "
+                    f"than the cached ones (not reproducible on {self.plan.device}); the "
+                    f"cached model is kept"
+                )
+            cached.timings[here] = seconds
+            cache.put(key, cached)
+            return Outcome("ok", self.load_model(cached.state), self._timed_here(cached))
+
+    def _timed_here(self, cached: CachedModel) -> RowInfo:
+        """The cached row info, with the time measured on this hardware when there is
+        one (else the cached time and where it was measured)."""
+        here = hardware(self.plan.device)
+        if here in cached.timings:
+            return replace(cached.info, seconds=cached.timings[here], timed_on=here)
+        return cached.info
+
+    # ---------------------------------------------------------------- methods
+    def run_method(self, spec: MethodSpec) -> Outcome:
         """Run one method on a copy of the original; never raises for its failure."""
         assert self.original is not None, "call references() first"
-        return run_method(self, spec, self.original, self._outputs)
+        return self._run(spec, self.original, self._outputs)
+
+    def _run(
+        self, spec: MethodSpec, original: Outcome, outputs: Outputs, seen: tuple[str, ...] = ()
+    ) -> Outcome:
+        """Run ``spec``; ``outputs`` collects every successful result (methods that
+        ``read`` another's find it there)."""
+        cls = self.plan.registry.methods.get(spec.name)
+        kind = self.plan.kind_name
+        if kind in cls.unsupported_kinds:
+            reason = cls.unsupported_kinds[kind]
+            return Outcome("n/a", error=f"{spec.name} does not serve '{kind}' scenarios: {reason}")
+        if cls.needs_history and original.history is None:
+            return Outcome(
+                "n/a",
+                error=f"{spec.name} needs the round history; set "
+                f"federation.record_history to true or auto",
+            )
+        say(f"  seed {self.seed}: {spec.label}")
+        federation = self.federation(
+            cls.participation, f"seed {self.seed} {spec.label}", reference=cls.reference
+        )
+        try:
+            upstream = {
+                name: self._upstream(name, spec, original, outputs, seen + (spec.name,))
+                for name in cls.reads
+            }
+            method = cls(**spec.params)
+            ctx = self._context(cls, spec.label, original, federation, upstream)
+            start = time.perf_counter()
+            with federation.meter.phase("server"):  # FLOPs outside training and asks
+                answer = method.unlearn(ctx)
+            if self.plan.device.type == "cuda":
+                torch.cuda.synchronize(self.plan.device)
+            # shared asks answered from an earlier row are charged the time they took then
+            seconds = time.perf_counter() - start + federation.stats.replayed_seconds
+            result = answer if isinstance(answer, UnlearnResult) else UnlearnResult(answer)
+            problem = model_problem(result.model, original.model)
+            if problem:
+                raise TypeError(f"{spec.name}.unlearn {problem}")
+        except NotApplicable as exc:
+            return Outcome("n/a", error=str(exc), info=self.row_info(None, federation))
+        except Exception as exc:  # a failing method is recorded, the run goes on
+            say(f"  !! {spec.label} failed: {one_line(exc)}")
+            return Outcome(
+                "failed",
+                error=one_line(exc),
+                traceback=traceback.format_exc(),
+                exception=exc,
+                info=self.row_info(None, federation),
+            )
+        outputs[spec.label] = (spec, result)
+        info = self.row_info(seconds, federation, reported=dict(result.metrics))
+        return Outcome("ok", result.model, info, result=result)
 
     def context(
         self, name: str, label: str | None = None, upstream: dict[str, Any] | None = None
-    ) -> Any:
+    ) -> UnlearnContext:
         """The ``UnlearnContext`` method ``name`` gets in this job (for a plugin's own
         unit tests: call ``unlearn(ctx)`` and inspect ``ctx.federation.stats``)."""
-        from fubench.engine.methods import make_context
-
+        assert self.original is not None, "call references() first"
         cls = self.plan.registry.methods.get(name)
         label = label or name
         federation = self.federation(cls.participation, label, reference=cls.reference)
-        return make_context(self, cls, label, self.original, federation, upstream or {})
+        return self._context(cls, label, self.original, federation, upstream or {})
 
+    def _context(
+        self,
+        cls: type[Unlearner],
+        label: str,
+        original: Outcome,
+        federation: Federation,
+        upstream: dict[str, UnlearnResult],
+    ) -> UnlearnContext:
+        """What method ``cls`` gets for the row ``label``: a copy of θ^i, the seeded
+        generator and fresh models of that row, the federation, and the round history
+        when the method declares ``needs_history`` or the scenario asks for one
+        (``record_history: true``) — never because another method happened to need it,
+        so a row does not depend on which other methods ran."""
+        wants_history = cls.needs_history or self.plan.record_history is True
+        return UnlearnContext(
+            model=copy.deepcopy(original.model),
+            initial_state=self.initial_state,
+            make_model=self.fresh_models(label),
+            request=self.setup.request,
+            federation=federation,
+            history=original.history if wants_history else None,
+            device=self.plan.device,
+            seed=self.seed,
+            generator=generator(self.seed, label),
+            scenario_kind=self.plan.kind_name,
+            upstream=upstream,
+            server_data=self.setup.server_data,
+        )
+
+    def _upstream(
+        self,
+        name: str,
+        reader: MethodSpec,
+        original: Outcome,
+        outputs: Outputs,
+        seen: tuple[str, ...],
+    ) -> UnlearnResult:
+        """The result of method ``name`` at the sweep point matching ``reader``: reused
+        when this job computed it, else computed now (without a row of its own)."""
+        if name in seen:
+            raise RuntimeError(f"`reads` forms a cycle: {' -> '.join(seen + (name,))}")
+        for done, result in outputs.values():
+            if done.name == name and params_agree(done.params, reader.params):
+                return result
+        # the configured sweep point itself when there is one: same label, hence the same
+        # random generator and fresh models as its own row
+        spec = self.plan.upstream_spec(name, reader)
+        outcome = self._run(spec, original, {}, seen)
+        if outcome.status != "ok" or outcome.result is None:
+            raise RuntimeError(f"upstream method {name} did not succeed: {outcome.error}")
+        return outcome.result
+
+    # ------------------------------------------------------------------- rows
     def evaluate(self, label: str, outcome: Outcome) -> Evaluation:
+        """The evaluation of a method's outcome, beside the references'."""
+        return self._evaluation(label, outcome.model, outcome.info)
+
+    def _evaluation(self, label: str, model: nn.Module, info: RowInfo) -> Evaluation:
         return Evaluation(
             label,
-            outcome.model,
+            model,
             self.setup,
             self.plan.registry.metrics,
-            outcome.info,
+            info,
             self.evaluations,
             self.reference_name,
         )
 
-    # ------------------------------------------------------------------- rows
     def reference_rows(self) -> dict[str, dict[str, Any]]:
         """The rows of θ^i and θ^r, as the result file stores them."""
         rows = {}
         for row, outcome in ((ORIGINAL, self.original), (REFERENCE_ROW, self.reference)):
             label = ORIGINAL if row == ORIGINAL else self.reference_name
-            rows[label] = make_row(label, {}, {}, outcome, self.evaluations[row], self.metrics)
+            ev, code = self.evaluations[row], self.plan.row_code(None, self.metrics)
+            rows[label] = make_row(label, {}, {}, outcome, ev, self.metrics, code)
         return rows
 
     def method_row(self, spec: MethodSpec, outcome: Outcome) -> dict[str, Any]:
         ev = self.evaluate(spec.label, outcome) if outcome.status == "ok" else None
-        return make_row(spec.name, spec.params, spec.sweep, outcome, ev, self.metrics)
+        code = self.plan.row_code(spec.name, self.metrics)
+        return make_row(spec.name, spec.params, spec.sweep, outcome, ev, self.metrics, code)
 
 
-def make_row(
-    name: str,
-    params: dict[str, Any],
-    sweep: dict[str, Any],
-    outcome: Outcome,
-    ev: Evaluation | None,
-    metrics: list[str],
-) -> dict[str, Any]:
-    """One row of the result file (see :mod:`fubench.results` for the schema)."""
-    values: dict[str, Any] = {}
-    metric_errors: dict[str, str] = {}
-    seconds = None
-    if ev is not None and outcome.status == "ok":
-        # metrics the method reported itself (e.g. reset_frac) join the row
-        reported = [m for m in (ev.info.reported or {}) if m not in metrics]
-        for metric in [*metrics, *reported]:
-            try:
-                values[metric] = clean_number(ev.value(metric))
-            except Exception as exc:  # one broken metric must not lose the row
-                values[metric] = None
-                metric_errors[metric] = one_line(exc)
-        seconds = ev.info.seconds
-    row: dict[str, Any] = {
-        "method": name,
-        "params": params,
-        "sweep": sweep,
-        "metrics": values,
-        "seconds": seconds,
-        "status": outcome.status,
-        "error": outcome.error,
-    }
-    if ev is not None:
-        row["clients"] = list(ev.info.clients)
-        if ev.info.work is not None:  # the split of the work metric, in FLOPs
-            client = ev.info.client_work or 0
-            row["flops"] = {"clients": client, "server": ev.info.work - client}
-        row["timed_on"] = ev.info.timed_on
-    if metric_errors:
-        row["metric_errors"] = metric_errors
-    if outcome.traceback:
-        row["traceback"] = outcome.traceback
-    return row
+def same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k].cpu(), b[k].cpu()) for k in a)

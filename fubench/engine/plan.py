@@ -11,12 +11,15 @@ from typing import Any
 import torch
 from torch import nn
 
+from fubench import code_fingerprint
 from fubench.api import Partitioner, ScenarioKind, Unlearner
 from fubench.config.spec import MethodSpec, ScenarioConfig
 from fubench.fl.training import TrainSettings
 from fubench.registry import Registry
 
 ModelBuilder = Callable[[tuple[int, ...], int], nn.Module]
+#: the parts of the harness whose code every row records (code_fingerprint.PARTS)
+ROW_HARNESS = ("training", "scoring")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -55,6 +58,9 @@ class Plan:
     #: whether the rows' timings matter; False (the attention maps need only the
     #: models): a cached reference is used as it is, never trained again to time it
     timed: bool = True
+    #: the classes that make the trained models: data set, model, partitioner, kind and
+    #: the gold standard (their code goes into every code record)
+    model_components: list[type] = field(default_factory=list)
 
     @classmethod
     def from_config(
@@ -62,6 +68,7 @@ class Plan:
     ) -> Plan:
         fed = config.federation
         model = registry.models.get(config.model.name)(**config.model.params)
+        components = model_components(config, registry)
         settings = TrainSettings(
             fed.local_epochs, fed.batch_size, fed.lr, fed.momentum, fed.weight_decay
         )
@@ -81,7 +88,8 @@ class Plan:
             metrics=config.metrics,
             record_history=fed.record_history,
             history_dtype=fed.history_dtype,
-            identity=model_identity(config, registry),
+            identity=model_identity(config, registry, components),
+            model_components=components,
         )
 
     # -- the methods
@@ -94,26 +102,18 @@ class Plan:
         trained (and cached) beside the original."""
         return [m for m in self.methods if m.name != self.reference.name]
 
-    def row_groups(self) -> list[list[str]]:
-        """The method rows cut into groups that run together: the points of one
-        method's sweep (they may share work through ``Federation.ask(share=...)``), and
-        methods linked by ``reads``. Larger groups first."""
-        rows = self.method_rows()
-        group = {m.name: m.name for m in rows}
-
-        def root(name: str) -> str:
-            while group[name] != name:
-                name = group[name]
-            return name
-
-        for spec in rows:
-            for read in self.registry.methods.get(spec.name).reads:
-                if read in group:
-                    group[root(spec.name)] = root(read)
-        groups: dict[str, list[str]] = {}
-        for spec in rows:
-            groups.setdefault(root(spec.name), []).append(spec.label)
-        return sorted(groups.values(), key=len, reverse=True)
+    def row_code(self, method: str | None, metrics: list[str]) -> dict[str, Any]:
+        """The code record of a row (:mod:`fubench.code_fingerprint`): the harness that
+        trains and scores, the components that make the models, the metrics measured,
+        and the row's method with every method it reads."""
+        classes = [*self.model_components, *(self.registry.metrics.get(m) for m in metrics)]
+        pending = [method] if method is not None else []
+        while pending:
+            cls = self.registry.methods.get(pending.pop())
+            if cls not in classes:
+                classes.append(cls)
+                pending += [name for name in cls.reads if name in self.registry.methods]
+        return code_fingerprint.record(ROW_HARNESS, classes)
 
     def needs_history(self) -> bool:
         if self.record_history in (True, False):
@@ -127,30 +127,13 @@ class Plan:
             list(self.metrics or default_metrics), [spec.name for spec in self.methods]
         )
 
-    def readers_of(self, labels: set[str]) -> set[str]:
-        """The rows that read, directly or through another reader, a method with a row
-        in ``labels``: they must run again with it (random_reset mirrors what tis_reset
-        computes now)."""
-        rows = self.method_rows()
-        found: set[str] = set()
-        while True:
-            names = {spec.name for spec in rows if spec.label in labels | found}
-            more = {
-                spec.label
-                for spec in rows
-                if spec.label not in labels | found
-                and names & set(self.registry.methods.get(spec.name).reads)
-            }
-            if not more:
-                return found
-            found |= more
-
     def upstream_spec(self, name: str, reader: MethodSpec) -> MethodSpec:
         """The sweep point of method ``name`` that ``reader`` reads: the listed point whose
         parameters agree with the reader's, else ``name`` with the listed (or default)
         parameters and the reader's values for the parameters the two share."""
         listed = next(
-            (m for m in self.methods if m.name == name and agree(m.params, reader.params)), None
+            (m for m in self.methods if m.name == name and params_agree(m.params, reader.params)),
+            None,
         )
         if listed is not None:
             return listed
@@ -166,7 +149,7 @@ def ordered(methods: list[MethodSpec], registry: Registry) -> list[MethodSpec]:
     return sorted(methods, key=lambda m: bool(reads[m.name]))
 
 
-def agree(a: dict[str, Any], b: dict[str, Any]) -> bool:
+def params_agree(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Two parameter sets agree on every key they share."""
     return all(a[k] == b[k] for k in a.keys() & b.keys())
 
@@ -177,9 +160,23 @@ def model_settings(federation: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in federation.items() if k not in ("record_history", "history_dtype")}
 
 
-def model_identity(config: ScenarioConfig, registry: Registry) -> dict[str, Any]:
+def model_components(config: ScenarioConfig, registry: Registry) -> list[type]:
+    """The classes whose code makes a scenario's trained models."""
+    return [
+        registry.datasets.get(config.dataset.name),
+        registry.models.get(config.model.name),
+        registry.partitioners.get(config.federation.partition.name),
+        registry.kinds.get(config.kind),
+        registry.reference(),
+    ]
+
+
+def model_identity(
+    config: ScenarioConfig, registry: Registry, components: list[type]
+) -> dict[str, Any]:
     """Everything that determines the original and reference models besides the seed and
-    the data: the resolved settings and the versions of the plugins that train them."""
+    the data: the resolved settings, the versions of the plugins that train them, and
+    their code (the harness that trains, and the components' modules)."""
     cfg = config.resolved()
     fed = model_settings(cfg["federation"])
     reference = registry.reference().name
@@ -196,4 +193,5 @@ def model_identity(config: ScenarioConfig, registry: Registry) -> dict[str, Any]
         "federation": fed,
         "scenario": cfg["scenario"],
         "plugins": versions,
+        "code": code_fingerprint.record(("training",), components),
     }

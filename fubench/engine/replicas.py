@@ -102,7 +102,7 @@ def run_replicas(
             )
             rows.add(label, outcome.status, stat, outcome.info.seconds, outcome.error)
         for spec in specs:
-            outcome = job.run(spec)
+            outcome = job.run_method(spec)
             stat = (
                 logit_confidence(outcome.model, forget.x, forget.y)
                 if outcome.status == "ok"

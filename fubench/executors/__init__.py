@@ -1,7 +1,7 @@
 """Where a run's tasks execute: in this process one after the other (``jobs = 1``), in
 worker processes on this machine (``jobs > 1``, :mod:`fubench.executors.local`) or on a
 Ray cluster (:mod:`fubench.executors.cluster`). Every executor runs the same task
-function (:func:`fubench.runner.run_task`) and passes what the tasks send back to one
+function (:func:`fubench.engine.tasks.run_task`) and passes what the tasks send back to one
 handler in this process, which writes the result files and draws one progress display
 (:mod:`fubench.executors.display`). fubench does not schedule: a process pool or Ray
 does."""
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import torch
 
 if TYPE_CHECKING:  # pragma: no cover
-    from fubench.runner import Event, Task
+    from fubench.engine.tasks import Emit, Task
 
 EXECUTORS = ("local", "ray")
 
@@ -38,8 +38,9 @@ def default_jobs(device: torch.device) -> int:
 
 
 @dataclass
-class Where:
-    """The executor, how many tasks at once and with how many threads each."""
+class Execution:
+    """How a run's tasks execute: the executor ("local" or "ray"), how many tasks at
+    once, the cluster's address, and torch threads per task."""
 
     executor: str
     jobs: int | None
@@ -74,26 +75,26 @@ class Where:
 
 
 def run(
-    where: Where,
+    execution: Execution,
     tasks: list[Task],
-    handle: Callable[[Event], None],
-    in_process: Callable[[Task, Callable[[Event], None]], None],
+    handle: Emit,
+    in_process: Callable[[Task, Emit], None],
 ) -> None:
-    """Run ``tasks`` where ``where`` says; every event reaches ``handle`` here."""
+    """Run ``tasks`` as ``execution`` says; every event reaches ``handle`` here."""
     if not tasks:
         return
-    if not where.parallel:
+    if not execution.parallel:
         for task in tasks:
             in_process(task, handle)
         return
     from fubench.executors.display import Display
 
     with Display(tasks, handle) as display:
-        if where.executor == "ray":
+        if execution.executor == "ray":
             from fubench.executors.cluster import run_on_ray
 
-            run_on_ray(tasks, display.handle, where.address, where.device)
+            run_on_ray(tasks, display.handle, execution.address, execution.device)
         else:
             from fubench.executors.local import run_in_processes
 
-            run_in_processes(tasks, display.handle, min(where.jobs, len(tasks)))
+            run_in_processes(tasks, display.handle, min(execution.jobs, len(tasks)))

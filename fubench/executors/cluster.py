@@ -12,7 +12,6 @@ locks make a reference train once however many tasks need it."""
 from __future__ import annotations
 
 import queue as queues
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -20,7 +19,7 @@ import torch
 from fubench.errors import FubenchError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from fubench.runner import Event, Task
+    from fubench.engine.tasks import Emit, Task
 
 
 def _ray() -> Any:
@@ -33,8 +32,8 @@ def _ray() -> Any:
 
 def remote_task(task: Task, events: Any) -> None:
     """One task on a Ray worker; what it prints goes to the queue too."""
+    from fubench.engine.tasks import run_task
     from fubench.executors.local import Forward
-    from fubench.runner import run_task
 
     with Forward(events.put):
         run_task(task, events.put)
@@ -42,7 +41,7 @@ def remote_task(task: Task, events: Any) -> None:
 
 def run_on_ray(
     tasks: list[Task],
-    handle: Callable[[Event], None],
+    handle: Emit,
     address: str | None,
     device: torch.device,
 ) -> None:
@@ -73,7 +72,7 @@ def run_on_ray(
         ray.kill(events.actor)
 
 
-def _drain(events: Any, handle: Callable[[Event], None]) -> None:
+def _drain(events: Any, handle: Emit) -> None:
     while True:
         try:
             event = events.get_nowait()

@@ -4,17 +4,17 @@ the lines the tasks print, passed on through :func:`fubench.progress.say`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from fubench.engine.tasks import RowDone
 from fubench.progress import counter
 
 if TYPE_CHECKING:  # pragma: no cover
-    from fubench.runner import Event, Task
+    from fubench.engine.tasks import Emit, Event, Task
 
 
 class Display:
-    def __init__(self, tasks: list[Task], handle: Callable[[Event], None]):
+    def __init__(self, tasks: list[Task], handle: Emit):
         self.rows = sum(len(t.labels) for t in tasks)
         self.labels = {(t.seed, label) for t in tasks for label in t.labels}
         self.forward = handle
@@ -29,6 +29,6 @@ class Display:
 
     def handle(self, event: Event) -> None:
         self.forward(event)
-        if event[0] == "row" and (event[1], event[2]) in self.labels:
-            self.labels.discard((event[1], event[2]))
+        if isinstance(event, RowDone) and (event.seed, event.label) in self.labels:
+            self.labels.discard((event.seed, event.label))
             self.bar.update(1)

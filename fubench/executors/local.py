@@ -15,17 +15,15 @@ import queue as queues
 import sys
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # pragma: no cover
-    from fubench.runner import Event, Task
+from fubench.engine.tasks import Emit, Say, Task, TaskDone, run_task
 
 _QUEUE: Any = None
 
 
-def run_in_processes(tasks: list[Task], handle: Callable[[Event], None], workers: int) -> None:
+def run_in_processes(tasks: list[Task], handle: Emit, workers: int) -> None:
     """Run ``tasks`` on ``workers`` processes; return when all finished. The first
     task that raises stops the run and its exception is raised here."""
     context = multiprocessing.get_context("spawn")
@@ -34,7 +32,7 @@ def run_in_processes(tasks: list[Task], handle: Callable[[Event], None], workers
         max_workers=workers, mp_context=context, initializer=_start_worker, initargs=(events,)
     )
     try:
-        futures: dict[int, Future] = {t.unit: pool.submit(work, t) for t in tasks}
+        futures: dict[int, Future] = {t.id: pool.submit(work, t) for t in tasks}
         waiting = set(futures)
         while waiting:
             try:
@@ -44,8 +42,8 @@ def run_in_processes(tasks: list[Task], handle: Callable[[Event], None], workers
                     if futures[unit].done() and futures[unit].exception() is not None:
                         raise futures[unit].exception() from None
                 continue
-            if event[0] == "done":
-                waiting.discard(event[1])
+            if isinstance(event, TaskDone):
+                waiting.discard(event.task_id)
             else:
                 handle(event)
         for future in futures.values():
@@ -71,21 +69,19 @@ def _exit_with_parent(parent: int, every: float = 1.0) -> None:
 
 def work(task: Task) -> None:
     """One task in a worker: its events go to the queue, and so do its printed lines."""
-    from fubench.runner import run_task
-
     emit = _QUEUE.put
     try:
         with Forward(emit):
             run_task(task, emit)
     finally:
-        emit(("done", task.unit))
+        emit(TaskDone(task.id))
 
 
 class Forward:
     """Replaces ``sys.stderr`` while a task runs: every complete line becomes a
-    ("say", line) event, shown by the parent in its one display."""
+    Say event, shown by the parent in its one display."""
 
-    def __init__(self, emit: Callable[[Event], None]):
+    def __init__(self, emit: Emit):
         self.emit, self.buffer = emit, ""
 
     def __enter__(self) -> Forward:
@@ -101,7 +97,7 @@ class Forward:
         *lines, self.buffer = self.buffer.split("\n")
         for line in lines:
             if line.strip():
-                self.emit(("say", line))
+                self.emit(Say(line))
         return len(text)
 
     def flush(self) -> None:
@@ -109,7 +105,7 @@ class Forward:
 
     def flush_all(self) -> None:
         if self.buffer.strip():
-            self.emit(("say", self.buffer))
+            self.emit(Say(self.buffer))
         self.buffer = ""
 
     @staticmethod

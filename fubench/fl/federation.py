@@ -4,7 +4,7 @@ A method never reads client data. It asks clients to work on their own data — 
 locally, compute a statistic — and the federation does the work, checks that the
 method may involve that client, and counts what it cost: which clients took part, how
 many communication rounds, how many bytes crossed the network (model down, results up)
-and the work (FLOPs, see :mod:`fubench.fl.work`) it asked of the clients.
+and the work (FLOPs, see :mod:`fubench.fl.flops`) it asked of the clients.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from fubench.errors import ParticipationError
+from fubench.fl.flops import WorkMeter, state_fingerprint, training_flops_per_sample
 from fubench.fl.training import RoundCallback, TrainSettings, fedavg, state_bytes
-from fubench.fl.work import WorkMeter, state_fingerprint, training_flops_per_sample
 from fubench.scenario import ScenarioSetup, Split
 
 

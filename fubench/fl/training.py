@@ -30,7 +30,10 @@ class TrainSettings:
     momentum: float = 0.0
     weight_decay: float = 0.0
 
-    def but(self, **changes) -> TrainSettings:
+    def with_changes(self, **changes: object) -> TrainSettings:
+        """A copy with the given settings changed; a setting given as None keeps its
+        value, so a method's optional parameters pass straight through
+        (``settings.with_changes(epochs=self.local_epochs)``)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 

@@ -181,7 +181,9 @@ def scenario_job(
     the data, the sizes (refusals are one line)."""
     from fubench import preflight
     from fubench.config.validate import apply_overrides, load_scenario
-    from fubench.engine import Job, ModelCache, Plan
+    from fubench.engine.cache import ModelCache
+    from fubench.engine.job import Job
+    from fubench.engine.plan import Plan
     from fubench.plugins import get_registry
 
     registry = get_registry()
@@ -202,7 +204,7 @@ def trained_models(config: Any, job: Any) -> dict[str, nn.Module]:
     from fubench.results import ORIGINAL, row_order
 
     original, reference = job.references()
-    ran = {spec.label: job.run(spec) for spec in job.plan.method_rows()}  # readers last
+    ran = {spec.label: job.run_method(spec) for spec in job.plan.method_rows()}  # readers last
     models = {ORIGINAL: original.model}
     models.update({label: ran[label].model for label in ran if ran[label].status == "ok"})
     if reference.status == "ok":
@@ -227,7 +229,9 @@ def attention_plot(
     from fubench import preflight, progress
     from fubench.plugins import get_registry
 
-    with progress.held():  # refused here: the refusal is the only line, no loading notes
+    with (
+        progress.shown_on_success()
+    ):  # refused here: the refusal is the only line, no loading notes
         config, job = scenario_job(file, seed, methods, results, device, use_cache)
         split = split or get_registry().kinds.get(config.kind).showcase or "test"
         setup = job.setup  # built from the partition and the kind: no training yet

@@ -3,7 +3,7 @@ named on one line), group them by scenario, and tell which row is the reference.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -18,21 +18,104 @@ class ResultsError(FubenchError):
     """No result files where the user pointed, or one that cannot be read."""
 
 
-def load_results(paths: list[str]) -> list[Result]:
-    """Every result file under ``paths`` (files or folders); a clear one-line error when
-    there is none or one cannot be read."""
+def load_results(
+    paths: list[str], registry: Registry | None = None, one_code: bool = False
+) -> list[Result]:
+    """Every result file under ``paths`` (files or folders), read strictly; a clear
+    one-line error when there is none, when one cannot be read (not a regular file,
+    not JSON, incomplete, an edited row: :func:`fubench.results.read_result`), when two
+    files hold the same scenario and seed, or (``registry`` given) when a file's gold
+    standard is not the installed reference method. With ``one_code``, also when the
+    rows were not all computed by the same code at one clean commit
+    (:func:`one_code_problem`)."""
     files = find_results(paths)
     if not files:
         raise ResultsError(f"no result files (seed_*.json) under {', '.join(map(str, paths))}")
-    results = []
+    results, seen = [], {}
     for file in files:
         try:
-            results.append(read_result(file))
+            result = read_result(file)
         except (OSError, ValueError) as exc:
             raise ResultsError(
                 f"{file}: cannot be read as a fubench result: {' '.join(str(exc).split())}"
             ) from None
+        key = (result["scenario"]["name"], result["seed"])
+        if key in seen:
+            raise ResultsError(
+                f"{seen[key]} and {file} both hold scenario '{key[0]}' seed {key[1]}: "
+                f"each would count as a seed of its own; point at one of them"
+            )
+        seen[key] = file
+        if registry is not None:
+            _check_reference(file, result, registry)
+        results.append(result)
+    if one_code:
+        problem = one_code_problem(list(zip(files, results)))
+        if problem:
+            raise ResultsError(problem)
     return results
+
+
+def one_code_problem(files: list[tuple[Path, Result]]) -> str | None:
+    """Why these results do not come from one code version at one clean commit (None:
+    they do): the first row whose harness or module fingerprint differs from what most
+    rows record, or whose commit differs or was not clean. A row marked
+    ``"carried_over": true`` by hand (kept from an earlier run on purpose) is exempt."""
+    rows = [
+        (file, label, row)
+        for file, result in files
+        for label, row in result["methods"].items()
+        if not row.get("carried_over")
+    ]
+    harness = Counter(_code(row).get("harness") for _, _, row in rows)
+    commits = Counter(row.get("computed_at", {}).get("git_hash") for _, _, row in rows)
+    modules: dict[str, Counter] = defaultdict(Counter)
+    for _, _, row in rows:
+        for module, fingerprint in _code(row).get("modules", {}).items():
+            modules[module][fingerprint] += 1
+    for file, label, row in rows:
+        code = _code(row)
+        commit = row.get("computed_at", {}).get("git_hash")
+        if not code:
+            why = "records no code fingerprint"
+        elif code.get("harness") != _most(harness):
+            why = "was computed by another version of the harness than the other rows"
+        elif any(fp != _most(modules[m]) for m, fp in code.get("modules", {}).items()):
+            module = next(m for m, fp in code["modules"].items() if fp != _most(modules[m]))
+            why = f"was computed by another version of {module} than the other rows"
+        elif commit is None or str(commit).endswith("-dirty"):
+            why = f"was computed from uncommitted code ({commit or 'no commit recorded'})"
+        elif commit != _most(commits):
+            why = f"was computed at commit {commit}, the other rows at {_most(commits)}"
+        else:
+            continue
+        return (
+            f"{file}: row '{' '.join(str(label).split())[:40]}' {why}: one leaderboard "
+            f'comes from one commit; re-run it, or mark it "carried_over": true'
+        )
+    return None
+
+
+def _code(row: dict[str, Any]) -> dict[str, Any]:
+    code = row.get("code")
+    return code if isinstance(code, dict) else {}
+
+
+def _most(counter: Counter) -> Any:
+    return counter.most_common(1)[0][0]
+
+
+def _check_reference(file: Path, result: Result, registry: Registry) -> None:
+    named = result.get("reference")
+    if named is None:
+        return
+    expected = registry.reference_name
+    if named != expected:
+        raise ResultsError(
+            f"{file}: names '{' '.join(str(named).split())[:40]}' as its gold standard, but "
+            f"the reference method is '{expected}': its normalised metrics would be read "
+            f"against another model"
+        )
 
 
 def by_scenario(results: list[Result]) -> dict[str, list[Result]]:

@@ -46,7 +46,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from fubench.registry import Registry
-from fubench.testing.kit import Case, ConformanceError, Kit
+from fubench.testing.kit import Case, Kit, cases, shared_kit
+from fubench.testing.world import ConformanceError
 
 __all__ = [
     "ConformanceError",
@@ -62,30 +63,6 @@ __all__ = [
     "check_model",
     "main",
 ]
-
-_KITS: dict[int, Kit] = {}
-
-
-def _kit(registry: Registry | None) -> Kit:
-    """One shared kit per registry, so the tiny scenarios are trained once."""
-    if registry is None:
-        from fubench.plugins import get_registry
-
-        registry = get_registry()
-    if id(registry) not in _KITS:
-        _KITS.clear()  # a new registry: drop the old one's trained models
-        _KITS[id(registry)] = Kit(registry)
-    return _KITS[id(registry)]
-
-
-def cases(
-    plugin: str | Iterable[str] | None = None,
-    registry: Registry | None = None,
-    builtin_only: bool = False,
-) -> list[Case]:
-    """The components to check: all, or those of ``plugin`` (entry-point or
-    distribution name, or several)."""
-    return _kit(registry).cases(plugin, builtin_only)
 
 
 def parametrize(
@@ -114,27 +91,27 @@ def check_plugin(plugin: str, registry: Registry | None = None) -> None:
 
 
 def check_unlearner(name: str, registry: Registry | None = None) -> None:
-    _kit(registry).check("method", name)
+    shared_kit(registry).check("method", name)
 
 
 def check_metric(name: str, registry: Registry | None = None) -> None:
-    _kit(registry).check("metric", name)
+    shared_kit(registry).check("metric", name)
 
 
 def check_partitioner(name: str, registry: Registry | None = None) -> None:
-    _kit(registry).check("partitioner", name)
+    shared_kit(registry).check("partitioner", name)
 
 
 def check_scenario_kind(name: str, registry: Registry | None = None) -> None:
-    _kit(registry).check("scenario kind", name)
+    shared_kit(registry).check("scenario kind", name)
 
 
 def check_model(name: str, registry: Registry | None = None) -> None:
-    _kit(registry).check("model", name)
+    shared_kit(registry).check("model", name)
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m fubench.testing [PLUGIN...]``: check and print one line per component."""
-    from fubench.testing.__main__ import run
+    from fubench.testing.shell import run
 
     return run(argv)

@@ -14,15 +14,15 @@ import torch
 from torch import nn
 
 from fubench.api import Unlearner, declaration_problems
-from fubench.engine import Outcome, model_problem
+from fubench.engine.outcome import Outcome, model_problem
 from fubench.errors import one_line
 from fubench.evaluation import REFERENCE_ROW, Evaluation
 from fubench.fl.federation import Federation
 from fubench.fl.training import TrainSettings, generator
 from fubench.results import ORIGINAL
 from fubench.scenario import ScenarioSetup
-from fubench.testing.kit import Kit, Stage
 from fubench.testing.tiny import N_CLASSES, tiny_data
+from fubench.testing.world import Stage, TinyWorld
 
 
 def _same_state(a: nn.Module, b: nn.Module) -> bool:
@@ -30,7 +30,7 @@ def _same_state(a: nn.Module, b: nn.Module) -> bool:
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
-def _check_unlearner(kit: Kit, name: str) -> list[str]:
+def _check_unlearner(kit: TinyWorld, name: str) -> list[str]:
     cls = kit.registry.methods.get(name)
     problems = _declarations(cls)
     if problems:
@@ -68,7 +68,7 @@ def _declarations(cls: type[Unlearner]) -> list[str]:
 
 
 def _unlearner_on(
-    kit: Kit, stage: Stage, name: str, cls: type[Unlearner]
+    kit: TinyWorld, stage: Stage, name: str, cls: type[Unlearner]
 ) -> tuple[list[str], bool]:
     """Problems of one method on one kind, and whether it served the kind."""
     initial = stage.job.initial_state
@@ -123,7 +123,7 @@ def _model_problems(model: Any, original: nn.Module) -> list[str]:
     return []
 
 
-def _determinism(kit: Kit, stage: Stage, name: str, first: Outcome) -> list[str]:
+def _determinism(kit: TinyWorld, stage: Stage, name: str, first: Outcome) -> list[str]:
     second = kit.unlearn(stage, name)
     if second.status != "ok":
         return [f"a second run with the same seed gave status '{second.status}' ({second.error})"]
@@ -140,7 +140,7 @@ def _determinism(kit: Kit, stage: Stage, name: str, first: Outcome) -> list[str]
     return []
 
 
-def _check_metric(kit: Kit, name: str) -> list[str]:
+def _check_metric(kit: TinyWorld, name: str) -> list[str]:
     cls = kit.registry.metrics.get(name)
     stages = [kit.stage(k) for k in kit.registry.kinds.names()]
     stages = [s for s in stages if s.ok]
@@ -160,7 +160,7 @@ def _check_metric(kit: Kit, name: str) -> list[str]:
     return problems
 
 
-def _metric_on(kit: Kit, stage: Stage, cls: type, strict: bool) -> tuple[list[str], int, str]:
+def _metric_on(kit: TinyWorld, stage: Stage, cls: type, strict: bool) -> tuple[list[str], int, str]:
     """Problems on one kind (one line each), values computed, and why it declined.
     ``strict``: the kind lists the metric among its defaults, so it may not raise."""
     bad: dict[str, list[str]] = {}
@@ -184,7 +184,7 @@ def _metric_on(kit: Kit, stage: Stage, cls: type, strict: bool) -> tuple[list[st
     )
 
 
-def _rows(kit: Kit, stage: Stage) -> dict[str, Evaluation]:
+def _rows(kit: TinyWorld, stage: Stage) -> dict[str, Evaluation]:
     """original, retrain and a row between them (their average), so normalised metrics
     see a model that is neither reference."""
     mixed = copy.deepcopy(stage.refs[ORIGINAL].model)
@@ -223,7 +223,7 @@ def _bad_value(value: Any) -> str:
     return ""
 
 
-def _check_partitioner(kit: Kit, name: str) -> list[str]:
+def _check_partitioner(kit: TinyWorld, name: str) -> list[str]:
     cls = kit.registry.partitioners.get(name)
     labels = tiny_data("image", kit.seed).y_train
     problems = []
@@ -267,7 +267,7 @@ def _cover_problem(parts: Any, n: int, n_clients: int) -> str:
     return ""
 
 
-def _check_scenario_kind(kit: Kit, name: str) -> list[str]:
+def _check_scenario_kind(kit: TinyWorld, name: str) -> list[str]:
     stage = kit.stage(name)
     if not stage.ok:
         return stage.problems
@@ -287,7 +287,7 @@ def _check_scenario_kind(kit: Kit, name: str) -> list[str]:
     return problems
 
 
-def _setup_problems(kit: Kit, setup: ScenarioSetup) -> list[str]:
+def _setup_problems(kit: TinyWorld, setup: ScenarioSetup) -> list[str]:
     problems = []
     n = len(setup.train)
     if len(setup.retained) != n:
@@ -321,7 +321,7 @@ def _same_setup(a: ScenarioSetup, b: ScenarioSetup) -> bool:
     )
 
 
-def _check_model(kit: Kit, name: str) -> list[str]:
+def _check_model(kit: TinyWorld, name: str) -> list[str]:
     cls = kit.registry.models.get(name)
     failures = []
     for modality in ("image", "tabular"):
@@ -356,7 +356,7 @@ def _model_on(cls: type, shape: tuple[int, ...]) -> str:
     return ""
 
 
-CHECKS: dict[str, Callable[[Kit, str], list[str]]] = {
+CHECKS: dict[str, Callable[[TinyWorld, str], list[str]]] = {
     "partitioner": _check_partitioner,
     "model": _check_model,
     "scenario kind": _check_scenario_kind,

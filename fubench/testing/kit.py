@@ -1,78 +1,23 @@
-"""The kit: builds every scenario kind on the tiny world through the engine (the same
-jobs ``fubench run`` runs), trains its references once, and runs methods as the runner
-would."""
+"""The kit: which components to check (:class:`Case`), and the checks run on the tiny
+world (:mod:`fubench.testing.world`), one :class:`ConformanceError` per failing
+component. One kit is shared per registry (:func:`shared_kit`), so the tiny scenarios
+are trained once."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 
 from fubench.api import CATEGORIES
-from fubench.config.spec import MethodSpec
-from fubench.engine import Job, Outcome
-from fubench.errors import ParticipationError, one_line, origin
-from fubench.params import ConfigContext, defaults
-from fubench.plugins import load_registry
 from fubench.registry import Registry
-from fubench.scenario import ScenarioSetup
-from fubench.testing.tiny import N_CLASSES, N_CLIENTS, tiny_data, tiny_plan
-
-#: the engine's own frames are not where a plugin went wrong
-_ENGINE_FRAMES = ("/fubench/engine/", "/fubench/testing/")
+from fubench.testing.checks import CHECKS, ORDER
+from fubench.testing.world import ConformanceError, TinyWorld
 
 
-class ConformanceError(AssertionError):
-    """A component broke the plugin contract; the message has one line per problem."""
-
-
-@dataclass
-class Stage:
-    """One scenario kind built on the tiny data, with its trained reference models."""
-
-    kind: str
-    job: Job | None = None
-    problems: list[str] = field(default_factory=list)  # why the kind could not be built
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    @property
-    def setup(self) -> ScenarioSetup:
-        return self.job.setup
-
-    @property
-    def refs(self) -> dict[str, Any]:
-        return self.job.evaluations
-
-    @property
-    def original(self) -> Any:
-        """θ^i, the kind's trained original model."""
-        return self.job.original.model
-
-
-class Kit:
-    """Runs the conformance checks against one registry; builds each scenario kind and
-    trains its reference models once, and shares them between checks."""
-
-    def __init__(
-        self,
-        registry: Registry | None = None,
-        *,
-        seed: int = 0,
-        rounds: int = 1,
-        kind_params: dict[str, dict[str, Any]] | None = None,
-        check_determinism: bool = True,
-    ):
-        self.registry = registry if registry is not None else load_registry()
-        self.seed = seed
-        self.rounds = rounds
-        self.kind_params = dict(kind_params or {})
-        self.check_determinism = check_determinism
-        self._stages: dict[str, Stage] = {}
+class Kit(TinyWorld):
+    """Runs the conformance checks against one registry, on one shared tiny world."""
 
     # -- selection
     def owner(self, what: str, name: str) -> str:
@@ -83,24 +28,22 @@ class Kit:
     ) -> list[Case]:
         """One case per registered component (datasets excepted), optionally only those
         of the given plugins (entry-point or distribution names) or of the built-ins."""
-        from fubench.testing.checks import CHECKS, ORDER
-
         wanted = {plugin} if isinstance(plugin, str) else set(plugin or ())
-        loaded = [p for p in self.registry.plugins if p.error is None]
+        loaded = [p for p in self.registry.plugins if p.problem is None]
         known = {p.name for p in loaded} | {p.distribution for p in loaded}
         failed = [
             p
             for p in self.registry.plugins
-            if p.error and (p.name in wanted or p.distribution in wanted)
+            if p.problem and (p.name in wanted or p.distribution in wanted)
         ]
         if failed:
             raise ConformanceError(
-                "; ".join(f"{p.described} {p.failure}; {p.remedy}" for p in failed)
+                "; ".join(f"{p.described} {p.failure_text}; {p.remedy}" for p in failed)
             )
         infos = [
             p
             for p in self.registry.plugins
-            if p.error is None
+            if p.problem is None
             and (not wanted or p.name in wanted or p.distribution in wanted)
             and (p.builtin or not builtin_only)
         ]
@@ -121,9 +64,7 @@ class Kit:
 
     def check(self, what: str, name: str) -> None:
         """Raise :class:`ConformanceError` listing every problem of one component."""
-        from fubench.testing.checks import CHECKS
-
-        if what not in CATEGORIES:
+        if what not in [c.what for c in CATEGORIES]:
             raise ConformanceError(f"unknown component category '{what}'")
         self.registry.category(what).get(name)  # an unknown name fails with "did you mean"
         threads = torch.get_num_threads()
@@ -141,92 +82,6 @@ class Kit:
             )
             raise ConformanceError("\n".join([head, *(f"  - {p}" for p in problems)]))
 
-    # -- building scenario kinds
-    def stage(self, kind: str) -> Stage:
-        if kind not in self._stages:
-            self._stages[kind] = self._build_stage(kind)
-        return self._stages[kind]
-
-    def params_of(self, kind: str) -> dict[str, Any]:
-        cls = self.registry.kinds.get(kind)
-        return {**cls.example_params, **self.kind_params.get(kind, {})}
-
-    def kind_instance(self, kind: str) -> tuple[Any, str | None, list[str]]:
-        """The kind with the kit's parameters, and the first modality it accepts."""
-        cls = self.registry.kinds.get(kind)
-        params = self.params_of(kind)
-        refusals = []
-        for modality in ("image", "tabular"):
-            context = ConfigContext(N_CLASSES, N_CLIENTS, modality, f"kit_{modality}")
-            said = list(cls.validate_config({**defaults(cls), **params}, context) or ())
-            if not said:
-                return cls(**params), modality, []
-            refusals += [f"{modality}: {key}: {msg}" for key, msg in said]
-        return None, None, refusals
-
-    def job(self, kind: str, instance: Any, modality: str) -> Job:
-        plan = tiny_plan(kind, instance, self.registry, self.rounds)
-        return Job(plan, tiny_data(modality, self.seed), self.seed)
-
-    def _build_stage(self, kind: str) -> Stage:
-        stage = Stage(kind)
-        instance, modality, refusals = self.kind_instance(kind)
-        if instance is None:
-            stage.problems.append(
-                f"refuses the kit's tiny data with parameters {self.params_of(kind)} "
-                f"({'; '.join(refusals)}); declare working ones as the kind's "
-                f"example_params or pass fubench.testing.Kit(kind_params={{'{kind}': {{...}}}})"
-            )
-            return stage
-        stage.job = self.job(kind, instance, modality)
-        try:
-            setup = stage.job.setup
-        except Exception as exc:
-            stage.problems.append(f"build() raised {one_line(exc)}{origin(exc)}")
-            return stage
-        if not isinstance(setup, ScenarioSetup):
-            stage.problems.append(
-                f"build() returned {type(setup).__name__}; return a fubench.ScenarioSetup"
-            )
-            return stage
-        try:
-            stage.job.references(needs_history=True)
-        except Exception as exc:  # e.g. a setup in which no client keeps any data
-            stage.problems.append(f"FedAvg on the setup it built failed: {one_line(exc)}")
-            return stage
-        if stage.job.reference.status != "ok":
-            stage.problems.append(f"the gold standard failed on it: {stage.job.reference.error}")
-        return stage
-
-    # -- running a method
-    def context(
-        self,
-        stage: Stage,
-        cls: type,
-        label: str | None = None,
-        upstream: dict[str, Any] | None = None,
-    ) -> Any:
-        """The ``UnlearnContext`` the runner would give method ``cls`` on ``stage`` (for a
-        plugin's own unit tests)."""
-        return stage.job.context(cls.name, label, upstream)
-
-    def unlearn(self, stage: Stage, name: str) -> Outcome:
-        """Run method ``name`` with its defaults as the runner would; never raises for
-        the method's own failure. A failure's message says what to fix."""
-        outcome = stage.job.run(MethodSpec(name, {}))
-        exc = outcome.exception
-        if isinstance(exc, ParticipationError):
-            cls = self.registry.methods.get(name)
-            outcome.error = (
-                f"the federation refused a client: {exc}; ask only the clients "
-                f"that participation='{cls.participation}' allows "
-                f"(ctx.federation.requesting / .retained_clients) or declare "
-                f"another participation"
-            )
-        elif exc is not None:
-            outcome.error = f"unlearn() raised {one_line(exc)}{origin(exc, _ENGINE_FRAMES)}"
-        return outcome
-
 
 @dataclass
 class Case:
@@ -242,3 +97,28 @@ class Case:
 
     def __str__(self) -> str:
         return f"{self.what.replace(' ', '_')}:{self.name}"
+
+
+_KITS: dict[int, Kit] = {}
+
+
+def shared_kit(registry: Registry | None) -> Kit:
+    """One shared kit per registry, so the tiny scenarios are trained once."""
+    if registry is None:
+        from fubench.plugins import get_registry
+
+        registry = get_registry()
+    if id(registry) not in _KITS:
+        _KITS.clear()  # a new registry: drop the old one's trained models
+        _KITS[id(registry)] = Kit(registry)
+    return _KITS[id(registry)]
+
+
+def cases(
+    plugin: str | Iterable[str] | None = None,
+    registry: Registry | None = None,
+    builtin_only: bool = False,
+) -> list[Case]:
+    """The components to check: all, or those of ``plugin`` (entry-point or
+    distribution name, or several)."""
+    return shared_kit(registry).cases(plugin, builtin_only)

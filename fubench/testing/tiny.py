@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from fubench.api import Partitioner, ScenarioKind
-from fubench.engine import Plan
+from fubench.engine.plan import Plan
 from fubench.fl.training import TrainSettings
 from fubench.registry import Registry
 from fubench.scenario import Dataset

@@ -153,7 +153,7 @@ class ProjectedGradientAscent(fubench.Unlearner):
             raise fubench.NotApplicable("no requesting client holds data to forget")
         self.combine(model, answers)
         if self.recovery_rounds:
-            settings = ctx.federation.settings.but(lr=self.recovery_lr)
+            settings = ctx.federation.settings.with_changes(lr=self.recovery_lr)
             ctx.federation.train(model, rounds=self.recovery_rounds, settings=settings)
         return fubench.UnlearnResult(model)
 

@@ -1,0 +1,104 @@
+"""What a run must compute, decided in one place.
+
+Per seed, a method's row is computed again unless its result file already holds it as
+this run would compute it — same parameters, same code, every metric (:func:`reusable`);
+a row that reads another method's result runs again with it (:func:`readers_of`). The
+rows left are cut into tasks (:func:`task_rows`): one per seed, or — to keep every
+worker busy — one per group of rows that belong together (:func:`row_groups`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fubench import code_fingerprint
+from fubench.config.spec import MethodSpec
+from fubench.engine.plan import ROW_HARNESS, Plan
+
+
+def reusable(
+    row: dict[str, Any] | None, spec: MethodSpec, metrics: list[str], code: dict[str, Any]
+) -> bool:
+    """Whether a stored row can stand for ``spec``'s row now: it succeeded, with the
+    same parameters, every piece of code it records is unchanged, it records at least
+    the code this run would use (``code``, :meth:`Plan.row_code`), and it holds every
+    metric this run measures."""
+    return (
+        row is not None
+        and row.get("status") == "ok"
+        and row.get("params") == spec.params
+        and code_fingerprint.covers(row.get("code"), code)
+        and code_fingerprint.unchanged(row.get("code"), ROW_HARNESS)
+        and set(metrics) <= set(row["metrics"])
+    )
+
+
+def rows_to_compute(plan: Plan, stored: dict[str, Any], metrics: list[str]) -> list[str]:
+    """The labels of the method rows a seed must compute, given the rows its result file
+    holds (``stored``, by label), in the plan's order."""
+    specs = plan.method_rows()
+    stale = {
+        spec.label
+        for spec in specs
+        if not reusable(stored.get(spec.label), spec, metrics, plan.row_code(spec.name, metrics))
+    }
+    stale |= readers_of(plan, stale)
+    return [spec.label for spec in specs if spec.label in stale]
+
+
+def readers_of(plan: Plan, labels: set[str]) -> set[str]:
+    """The rows that read, directly or through another reader, a method with a row in
+    ``labels``: they must run again with it (random_reset mirrors what tis_reset
+    computes now)."""
+    rows = plan.method_rows()
+    found: set[str] = set()
+    while True:
+        names = {spec.name for spec in rows if spec.label in labels | found}
+        more = {
+            spec.label
+            for spec in rows
+            if spec.label not in labels | found
+            and names & set(plan.registry.methods.get(spec.name).reads)
+        }
+        if not more:
+            return found
+        found |= more
+
+
+def row_groups(plan: Plan) -> list[list[str]]:
+    """The method rows cut into groups that run together: the points of one method's
+    sweep (they may share work through ``Federation.ask(share=...)``), and methods
+    linked by ``reads``. Larger groups first."""
+    rows = plan.method_rows()
+    group = {m.name: m.name for m in rows}
+
+    def root(name: str) -> str:
+        while group[name] != name:
+            name = group[name]
+        return name
+
+    for spec in rows:
+        for read in plan.registry.methods.get(spec.name).reads:
+            if read in group:
+                group[root(spec.name)] = root(read)
+    groups: dict[str, list[str]] = {}
+    for spec in rows:
+        groups.setdefault(root(spec.name), []).append(spec.label)
+    return sorted(groups.values(), key=len, reverse=True)
+
+
+def task_rows(
+    plan: Plan, seeds: list[int], todo: dict[int, list[str]], split: bool
+) -> list[tuple[int, list[str]]]:
+    """(seed, row labels) of each task: the rows ``todo`` lists, in one task per seed
+    or, with ``split``, one per group of rows, ordered so that the first tasks cover
+    different seeds. A seed whose rows are all reused still gets a task: it refreshes
+    its reference rows."""
+    groups = row_groups(plan) if split else [[m.label for m in plan.method_rows()]]
+    units: list[tuple[int, list[str]]] = []
+    for group in groups:
+        for seed in seeds:
+            labels = [label for label in group if label in todo[seed]]
+            if labels:
+                units.append((seed, labels))
+    covered = {seed for seed, _ in units}
+    return units + [(seed, []) for seed in seeds if seed not in covered]
