@@ -201,6 +201,10 @@ class Metric(Component):
       (attack success, accuracy on the forget set), "below", or None (either way). The
       test of whether the metric separates the two models is one-sided in that
       direction: a gap the other way means the metric cannot see the forgetting;
+    * ``success_margin``: for a metric with an ideal, how close to it (the number, or
+      the gold standard's value on the same seed) one seed's value must come to count as
+      reaching the gold standard, in the unit the table shows (points for ``percent``);
+      tables report the share of seeds that do for forgetting metrics. None: no rate;
     * ``percent``: shown ×100; ``count``: an integer count (no decimals when whole);
     * ``always``: every row of every scenario gets it, listed or not (a measurement the
       harness makes of every run, like the counted work);
@@ -215,6 +219,7 @@ class Metric(Component):
     role: ClassVar[str] = "info"
     normalises: ClassVar[str | None] = None
     normalisation: ClassVar[str] = "ratio"
+    success_margin: ClassVar[float | None] = None
     percent: ClassVar[bool] = False
     count: ClassVar[bool] = False
     always: ClassVar[bool] = False
@@ -278,6 +283,13 @@ def declaration_problems(cls: type) -> list[str]:
                 f"original_side = {cls.original_side!r}; expected one of "
                 f"{', '.join(map(repr, SIDES))}"
             )
+        margin = cls.success_margin
+        if margin is not None and (
+            isinstance(margin, bool) or not isinstance(margin, (int, float)) or margin <= 0
+        ):
+            problems.append(f"success_margin = {margin!r}; expected a number > 0 or None")
+        elif margin is not None and cls.ideal is None:
+            problems.append("success_margin needs an ideal to come close to")
         if isinstance(cls.ideal, str) and cls.ideal != REFERENCE:
             problems.append(f"ideal = {cls.ideal!r}; expected a number, None or fubench.REFERENCE")
     return problems

@@ -219,6 +219,7 @@ class AttackSuccessRate(Metric):
     original_side = "above"  # the original still carries it: the metric reads higher
     role = "forgetting"
     percent = True
+    success_margin = 2.0  # points of retrain's rate on the same seed (a trigger not learnt)
 
     def compute(self, ev: Evaluation) -> float | None:
         target = ev.setup.request.target_class

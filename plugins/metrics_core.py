@@ -42,6 +42,9 @@ class TargetAccuracy(Metric):
     original_side = "above"  # the original still carries it: the metric reads higher
     role = "forgetting"
     percent = True
+    # within 2 points of retrain on the same seed: about the binomial standard error of an
+    # accuracy on a forget set of a few hundred samples
+    success_margin = 2.0
 
     def compute(self, ev: Evaluation) -> float | None:
         return ev.accuracy("forget")
@@ -56,6 +59,7 @@ class NormalisedForgettingScore(Metric):
     higher_is_better = True
     ideal = 1.0  # forgot exactly as much as the gold standard; above 1 overshoots
     role = "forgetting"
+    success_margin = 0.1  # closed the original–retrain gap to within a tenth of it
     normalises = "target_acc"
     normalisation = "gap"
 

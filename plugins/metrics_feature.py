@@ -181,6 +181,9 @@ class InversionASR(Metric):
     original_side = "above"  # the original still carries it: the metric reads higher
     role = "forgetting"
     percent = True
+    # within 2 points of retrain on the same seed: about one binomial standard error of a
+    # success rate over a few hundred guessed records
+    success_margin = 2.0
 
     def compute(self, ev: Evaluation) -> float | None:
         target = ev.split("forget")
@@ -203,6 +206,7 @@ class BiasGap(Metric):
     original_side = "above"  # the original still carries it: the metric reads higher
     role = "forgetting"
     percent = True
+    success_margin = 2.0  # points of retrain's gap on the same seed (it leans on no colour)
 
     def compute(self, ev: Evaluation) -> float | None:
         if "biased" not in ev.setup.eval_sets or "unbiased" not in ev.setup.eval_sets:

@@ -126,6 +126,9 @@ class MembershipInferenceAccuracy(Metric):
     original_side = "above"  # the original still carries it: the metric reads higher
     role = "forgetting"
     percent = True
+    # within 3 points of retrain on the same seed: about one standard error of an attack
+    # accuracy scored on a few hundred held-out pairs (retrain itself varies that much)
+    success_margin = 3.0
 
     def compute(self, ev: Evaluation) -> float | None:
         seed = int(ev.setup.attack_seed or 0)
@@ -141,6 +144,7 @@ class NormalisedMIAForgetting(Metric):
     higher_is_better = True
     ideal = 1.0
     role = "forgetting"
+    success_margin = 0.1  # closed the original–retrain gap to within a tenth of it
     normalises = "mia_acc"
     normalisation = "gap"
 

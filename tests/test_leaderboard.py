@@ -45,7 +45,10 @@ def metrics(test_acc, asr, seconds, rtr=None):
 
 
 def result(seed, methods, scenario="alpha", kind="backdoor", hardware="cpu X"):
-    rows = {"original": row(metrics(0.92, 0.99, 10.0), method="original")}
+    # the original's attack success varies over the seeds: a gap without spread cannot
+    # tell the original from retrain at 3 seeds (the exact sign-flip p is 1/8)
+    original = metrics(0.92, 0.99 - seed / 100, 10.0)
+    rows = {"original": row(original, method="original")}
     rows.update({name: dict(r, method=r["method"] or name) for name, r in methods.items()})
     rows["retrain"] = row(metrics(0.9, 0.01, 10.0, 1.0), method="retrain")
     return {
@@ -111,11 +114,11 @@ def render(results, tmp_path, plots=None):
 
 
 def table_lines(text, scenario):
+    """The rows of the scenario's main table (the first one of its section)."""
     section = text.split(f"## {scenario}\n")[1].split("\n## ")[0]
+    table = section.split("\n| method")[1].split("\n\n")[0]
     return {
-        line.split("|")[1].strip(): line
-        for line in section.splitlines()
-        if line.startswith("| ") and not line.startswith("| method")
+        line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| ")
     }
 
 
@@ -139,10 +142,11 @@ def test_ties_share_bold_and_rank(tmp_path):
     # is not ranked twice either)
     assert table.ranked_columns == ["nta", "asr"]
     assert table.cost_columns == ["rtr"]
-    assert table.ranks["fast"] == pytest.approx(2.5)
-    assert table.ranks["tie_a"] == pytest.approx(2.5)
-    assert table.ranks["slow"] == pytest.approx(2.5)
-    assert table.cost_ranks == {"fast": 1.0, "tie_a": 2.5, "tie_b": 2.5, "slow": 4.0}
+    # normalised over the 4 rows: (r - 1) / 3
+    assert table.ranks["fast"] == pytest.approx(0.5)
+    assert table.ranks["tie_a"] == pytest.approx(0.5)
+    assert table.ranks["slow"] == pytest.approx(0.5)
+    assert table.cost_ranks == {"fast": 0.0, "tie_a": 0.5, "tie_b": 0.5, "slow": 1.0}
     lines = table_lines(text, "alpha")
     assert lines["tie_a"].split("|")[2:] == lines["tie_b"].split("|")[2:]
 
@@ -163,21 +167,24 @@ def test_missing_methods_na_failed_and_single_seed(tmp_path):
         if line.startswith("| ") and "method" not in line
     }
     assert "| 1/2 " in rows["slow"] and "not run" in rows["slow"]
-    assert "| 2/2 " in rows["fast"] and "1.00 of 1" in rows["fast"]
+    # fast ran alone in beta: no other method to rank it against
+    assert "| 1/2 " in rows["fast"] and "| alone " in rows["fast"]
     assert "failed" in rows["broken"] and "n/a" in rows["never"]
 
 
 def test_overall_ranking_is_the_mean_of_scenario_ranks(tmp_path):
     sections = lb.build_sections(two_scenarios(), get_registry())
     ranks = lb.overall(sections)
-    assert ranks["fast"] == {"alpha": pytest.approx(2.5), "beta": 1.0}
-    assert lb.overall(sections, cost=True)["slow"] == {"alpha": 4.0}
+    assert ranks["fast"] == {"alpha": pytest.approx(0.5)}  # alone in beta: not ranked there
+    assert lb.overall(sections, cost=True)["slow"] == {"alpha": 1.0}
     text = render(two_scenarios(), tmp_path)
-    first = [
-        line for line in text.split("## Overall ranking")[1].splitlines() if line.startswith("| 1 ")
+    fast = [
+        line
+        for line in text.split("## Overall ranking")[1].splitlines()
+        if line.startswith("| ") and "| fast " in line
     ]
-    # mean rank 1.75; mean cost rank (1 + 1) / 2
-    assert first and "| fast " in first[0] and "| 1.75 " in first[0] and "| 1.00 " in first[0]
+    # mean rank over alpha, the one scenario all ranked methods share: 0.50; cost 0.00
+    assert fast and "| 0.50 " in fast[0] and "| 0.00 " in fast[0]
 
 
 def test_a_cheap_method_that_forgets_nothing_does_not_rank_first(tmp_path):
@@ -285,7 +292,7 @@ def test_a_broken_model_ranks_last_however_well_it_forgets(tmp_path):
         for s in (0, 1)
     ]
     (section,) = lb.build_sections(seeds, get_registry())
-    assert section.ranks["good"] == 1.0 and section.ranks["wrecked"] == 2.0
+    assert section.ranks["good"] == 0.0 and section.ranks["wrecked"] == 1.0
 
 
 def test_the_pipeline_runs_every_built_in_method(monkeypatch):

@@ -41,11 +41,17 @@ def intro(paths: list[str], base: Path, references: list[str]) -> str:
             "test set; a gold standard trained without a trigger, feature or shortcut). "
             "Columns without an arrow describe and are not ranked.",
             '- A normalised forgetting score is undefined ("—") where the original and the '
-            "gold standard do not differ beyond the seeds' noise (a paired t-test over the "
-            "seeds, one-sided where the metric says which side the original is on: an attack "
+            "gold standard do not differ beyond the seeds' noise (a paired test over the "
+            "seeds: the t-test below 10 seeds, the exact sign-flip permutation test from 10 on; "
+            "one-sided where the metric says which side the original is on: an attack "
             "that succeeds less on the original than on the gold standard sees no "
             "forgetting), and a metric read against the gold standard is then not ranked; "
             "the notes under each table say which and why.",
+            "- Under each table, the forgetting metrics seed by seed: the median over seeds "
+            "and the success rate k/n, the seeds on which a method came within the metric's "
+            "declared margin of the gold standard (of 1 for a →1 score, of the gold "
+            "standard's value on the same seed for →ref). A method that forgets on some "
+            "seeds and not on others shows there what a mean ± std hides.",
             "- **Bold**: the best value of each ranked column among the unlearning methods "
             "(values equal as displayed tie). `original` (the model before unlearning) and "
             f"{gold} (the gold standard) are reference rows: shown for context, never bold, "
@@ -57,8 +63,9 @@ def intro(paths: list[str], base: Path, references: list[str]) -> str:
     )
 
 
-def ranking_rules(tables: list[ScenarioTable], registry: Registry) -> str:
-    """How ranks are made, in words, naming the columns these tables actually have."""
+def ranking_rules(tables: list[ScenarioTable], registry: Registry, common: list[str]) -> str:
+    """How ranks are made, in words, naming the columns these tables actually have and
+    the scenarios (``common``) the overall rank averages."""
     twins = _twins(tables, registry)
     utility = sorted({u for t in tables if (u := utility_axis(t, registry))})
     left_out = (
@@ -74,21 +81,36 @@ def ranking_rules(tables: list[ScenarioTable], registry: Registry) -> str:
         if utility
         else ""
     )
+    if common:
+        overall = (
+            f"The overall `rank` is a method's mean scenario rank over the {len(common)} "
+            f"scenarios every ranked method ran ({', '.join(common)}); the other "
+            'scenarios\' ranks follow them, marked "(not shared)", and are not averaged: a '
+            "method absent from a hard scenario would otherwise gain by its absence."
+        )
+    else:
+        overall = (
+            "No scenario is shared by every ranked method, so there is no overall rank; "
+            "each scenario's ranks are shown."
+        )
     return (
         "Rank of a method in one scenario: for every ranked column (a metric with ↑/↓ "
         f"or an ideal (→1, →ref) that measures utility or forgetting{left_out}), the "
         "methods that ran are ordered by their seed mean as displayed — by distance to "
-        "the ideal where there is one — ; the best gets 1, tied methods share "
-        "the mean of their positions, a method without a value shares the last "
-        f"positions.{broken} The scenario rank is the mean of these column ranks (shown "
-        'as `rank` in each table; "of N" = how many methods competed). The mean rank '
-        "is the mean of a method's scenario ranks over the scenarios it ran on "
-        "(`scenarios`); reference rows do not compete. Lower is better. Ranks carry "
-        "their spread over the seeds: a bootstrap over each scenario's seeds (every "
-        "resample enumerated, sweep points and ranked columns fixed) gives the 95% "
-        "interval in brackets, and methods whose intervals overlap cannot be told "
-        'apart: `#` counts only the methods clearly ahead, and "=" marks a shared '
-        "place. Equal ranks are listed by name."
+        "the ideal where there is one — ; position 1 is the best, tied methods share the "
+        "mean of their positions, a method without a value shares the last positions."
+        f"{broken} A "
+        "position r among the N methods that competed in the scenario counts as "
+        "(r − 1) / (N − 1): 0 is the best, 1 the last, whatever N, so that 3rd of 5 "
+        "(0.50) and 3rd of 8 (0.29) do not count alike; where one method ran alone, "
+        "nobody is ranked. The scenario rank (`rank` in each table) is the mean of these "
+        f"normalised column ranks. {overall} Reference rows do not compete. Lower is "
+        "better. Ranks carry their spread over the seeds: a bootstrap over each "
+        "scenario's seeds (every distinct resample enumerated when there are few, sweep "
+        "points and ranked columns fixed) gives the 95% interval in brackets (overall: "
+        "one resample of each averaged scenario drawn together), and methods whose "
+        "intervals overlap cannot be told apart: `#` counts only the methods clearly "
+        'ahead, and "=" marks a shared place. Equal ranks are listed by name.'
     )
 
 
@@ -109,9 +131,37 @@ def cost_rules(tables: list[ScenarioTable], registry: Registry) -> str:
     )
     return (
         f"Cost ({', '.join(columns) or 'none here'}) is ranked apart, the same way "
-        "(`cost rank`, and its mean here): folded into one mean, the cost columns "
-        "would outvote the forgetting columns and a method that does nothing would "
-        f"rank first.{' ' + charged if charged else ''}"
+        "(`cost rank`: normalised column ranks, their mean per scenario, and here the mean "
+        "over the scenarios every cost-ranked method ran): folded into one mean, the cost "
+        "columns would outvote the forgetting columns and a method that does nothing "
+        f"would rank first.{' ' + charged if charged else ''}"
+    )
+
+
+def claim_rules(counts: dict[str, int]) -> str:
+    """How claims are tested and decided, in words, with the count of each verdict."""
+    tested = counts["held"] + counts["not held"] + counts["inconclusive"]
+    return (
+        "Each scenario file states the orderings and values its source papers report "
+        "(`claims:`); they are tested over the seeds that give both rows a value, in the "
+        "unit the tables show, a method taken at the row its table shows. A claim can be "
+        "decided two ways, each by a one-sided paired test: an ordering is **held** when "
+        "the difference lies beyond the stated margin (0 unless a paper claims a large "
+        "effect) in the claimed direction, **not held** when it lies short of it; "
+        '"= value ± tolerance" is **held** when the mean lies within the tolerance (two '
+        "one-sided tests against the sample shifted by ± tolerance; p is the larger), "
+        "**not held** when it lies beyond a bound. The test is the exact sign-flip "
+        "permutation test of the paired differences from 10 seeds on (no normality "
+        "assumed); below 10 seeds it is the t-test, which assumes normal differences (the "
+        "permutation test cannot reach p < 0.05 with fewer than 5 seeds). Identical "
+        "values on every seed get the exact sign-flip p, never 0. The p-values of both "
+        f"verdicts of all {tested} tested claims are adjusted together by "
+        "Benjamini–Hochberg (a false discovery rate of 0.05 across the board): a verdict "
+        "needs its adjusted p below 0.05, else the claim is inconclusive. `effect`: the "
+        "mean difference (for = value: the mean) with the 95% interval that inverts the "
+        "same test. Details: `docs/statistics.md`. "
+        f"{counts['held']} held, {counts['not held']} not held, "
+        f"{counts['inconclusive']} inconclusive, {counts['not testable']} not testable."
     )
 
 

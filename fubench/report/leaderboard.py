@@ -22,11 +22,19 @@ from tabulate import tabulate
 
 from fubench.registry import Registry
 from fubench.report import ranking, uncertainty
-from fubench.report.claims import VERDICTS, ClaimResult, check_claims, render_claims
-from fubench.report.explain import cost_rules, intro, link, ranking_rules, render_provenance
+from fubench.report.claims import VERDICTS, ClaimResult, check_claims, decide, render_claims
+from fubench.report.explain import (
+    claim_rules,
+    cost_rules,
+    intro,
+    link,
+    ranking_rules,
+    render_provenance,
+)
 from fubench.report.quality import load_quality, render_records
 from fubench.report.ranking import best_rows, cost_ranks, scenario_ranks
 from fubench.report.reader import Result
+from fubench.report.success import render_success
 from fubench.report.sweeps import keep_best_sweep_points
 from fubench.report.table import ScenarioTable, aggregate, cell_text, header
 from fubench.report.text import notes
@@ -45,9 +53,9 @@ class Section:
 
     table: ScenarioTable
     notes: list[str]
-    ranks: dict[str, float]  # competing row -> mean rank over quality columns
+    ranks: dict[str, float]  # competing row -> normalised mean rank over quality columns
     ranked_columns: list[str]
-    cost_ranks: dict[str, float]  # competing row -> mean rank over cost columns
+    cost_ranks: dict[str, float]  # competing row -> normalised mean rank over cost columns
     cost_columns: list[str]
     claims: list[ClaimResult]
     #: the bootstrap over seeds: rank samples (by method) with weights, row intervals
@@ -74,6 +82,7 @@ def build_sections(results: list[Result], registry: Registry) -> list[Section]:
         )
         bootstrap(section, registry)
         sections.append(section)
+    decide([r for s in sections for r in s.claims])  # p-values adjusted across the board
     return sections
 
 
@@ -179,6 +188,9 @@ def render_section(section: Section, registry: Registry, base: Path, plots: Path
         f"- ranked columns: {', '.join(section.ranked_columns) or 'none'}; cost "
         f"columns: {', '.join(section.cost_columns) or 'none'}"
     )
+    success = render_success(table, registry)
+    if success:
+        lines += ["", *success]
     found = [
         f"[{title}]({link(plots / name.format(scenario=table.scenario), base)})"
         for title, name in SCENARIO_PLOTS
@@ -193,43 +205,49 @@ def render_ranking(sections: list[Section], registry: Registry) -> str:
     tables = [s.table for s in sections]
     ranks, costs = overall(sections), overall(sections, cost=True)
     scenarios = [t.scenario for t in tables]
-    sizes = {s.table.scenario: len(s.ranks) for s in sections}
+    # only the scenarios every ranked method ran are averaged; the others are shown after
+    common = ranking.common_scenarios(ranks, scenarios)
+    means = ranking.mean_over(ranks, common)
+    cost_means = ranking.mean_over(costs, ranking.common_scenarios(costs, scenarios))
     statuses = {
         t.scenario: {t.method_of(r): t.status.get(r, []) for r in t.rows if r not in t.references}
         for t in tables
     }
-    order = sorted(ranks, key=lambda m: (_mean(ranks[m]), m))
+    order = sorted(ranks, key=lambda m: (means.get(m, float("inf")), m))
     spreads = uncertainty.overall_intervals(
-        {s.table.scenario: s.rank_samples for s in sections if s.rank_samples}
+        {
+            s.table.scenario: s.rank_samples
+            for s in sections
+            if s.table.scenario in common and s.rank_samples
+        }
     )
     place_of = uncertainty.places(order, spreads)
     shared = {p for p in place_of.values() if list(place_of.values()).count(p) > 1}
     # methods that never ran successfully are listed last, so a failure stays visible
     order += sorted({m for st in statuses.values() for m in st} - set(ranks))
-    headers = [
-        "#",
-        "method",
-        "mean rank ↓ (95% over seeds)",
-        "mean cost rank ↓",
-        "scenarios",
-    ] + scenarios
+    others = [s for s in scenarios if s not in common]
+    headers = ["#", "method", "rank ↓ (95% over seeds)", "cost rank ↓", "scenarios"]
+    headers += common + [f"{s} (not shared)" for s in others]
     body = []
     for method in order:
         mine = ranks.get(method, {})
         cells = []
-        for s in scenarios:
+        for s in common + others:
             if s in mine:
-                cells.append(f"{mine[s]:.2f} of {sizes[s]}")
+                cells.append(f"{mine[s]:.2f}")
             else:
                 st = statuses[s].get(method, [])
-                cells.append(st[0] if st and len(set(st)) == 1 else "not run")
-        mean = f"{_mean(mine):.2f}" if mine else "—"
-        if method in spreads and mine:
+                alone = "ok" in st  # it ran, but no other method did
+                cells.append("alone" if alone else st[0] if st and len(set(st)) == 1 else "not run")
+        mean = f"{means[method]:.2f}" if method in means else "—"
+        if method in spreads and method in means:
             mean += f" ({spreads[method][0]:.2f}–{spreads[method][1]:.2f})"
-        cost = f"{_mean(costs[method]):.2f}" if costs.get(method) else "—"
+        cost = f"{cost_means[method]:.2f}" if method in cost_means else "—"
         place = place_of.get(method)
         place_text = (
-            "—" if not mine or place is None else (f"={place}" if place in shared else str(place))
+            "—"
+            if method not in means or place is None
+            else (f"={place}" if place in shared else str(place))
         )
         body.append([place_text, method, mean, cost, f"{len(mine)}/{len(scenarios)}"] + cells)
     table = tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
@@ -237,7 +255,7 @@ def render_ranking(sections: list[Section], registry: Registry) -> str:
         [
             "## Overall ranking",
             "",
-            ranking_rules(tables, registry),
+            ranking_rules(tables, registry, common),
             "",
             cost_rules(tables, registry),
             "",
@@ -245,10 +263,6 @@ def render_ranking(sections: list[Section], registry: Registry) -> str:
             "",
         ]
     )
-
-
-def _mean(values: dict[str, float]) -> float:
-    return sum(values.values()) / len(values)
 
 
 def render_claim_summary(sections: list[Section]) -> str:
@@ -260,13 +274,7 @@ def render_claim_summary(sections: list[Section]) -> str:
     lines = [
         "## Claims of the papers",
         "",
-        "Each scenario file states the orderings and values its source papers report "
-        "(`claims:`); they are tested over the seeds here (paired one-sided t-tests for "
-        "orderings, beyond the stated margin where a paper claims a large effect; "
-        'two one-sided tests for "≈ value ± tolerance", level 0.05, in the '
-        "unit the tables show). A method is taken at the row its table shows. "
-        f"{counts['held']} held, {counts['not held']} not held, "
-        f"{counts['inconclusive']} inconclusive, {counts['not testable']} not testable.",
+        claim_rules(counts),
         "",
     ]
     for scenario in dict.fromkeys(name for name, _ in found):

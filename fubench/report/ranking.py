@@ -16,6 +16,11 @@
 * Quality (utility and forgetting columns) and cost are ranked apart: mixed into one
   mean, the cost columns outvote the forgetting ones and a method that does nothing (no
   time, no client) ranks first.
+* Ranks are normalised to (r − 1) / (N − 1) in [0, 1] (0 best, 1 last), N the rows that
+  competed in the scenario, so that "3rd of 5" and "3rd of 8" do not count alike; a
+  scenario where one row competed ranks nobody. The scenario rank is the mean of the
+  normalised column ranks; the overall rank is the mean over the scenarios every ranked
+  method has a rank in (:func:`common_scenarios`), the others are shown, not averaged.
 """
 
 from __future__ import annotations
@@ -139,16 +144,26 @@ def mean_ranks(
         m for m in columns if any(shown_mean(table, r, m, registry) is not None for r in rows)
     ]
     if not rows or not columns:
-        return {r: 1.0 for r in rows}, columns
+        return {r: (len(rows) + 1) / 2 for r in rows}, columns  # one tie: the mean position
     per_column = [column_ranks(table, m, rows, registry) for m in columns]
     return {r: sum(c[r] for c in per_column) / len(per_column) for r in rows}, columns
+
+
+def normalised(ranks: dict[str, float]) -> dict[str, float]:
+    """Ranks 1..N as (r − 1) / (N − 1): 0 best, 1 last, whatever N; {} for N = 1 (a row
+    alone has no place among others). The mean of normalised column ranks is the
+    normalised mean rank, since the map is linear."""
+    n = len(ranks)
+    if n < 2:
+        return {}
+    return {row: (rank - 1) / (n - 1) for row, rank in ranks.items()}
 
 
 def scenario_ranks(
     table: ScenarioTable, registry: Registry, columns: list[str] | None = None
 ) -> tuple[dict[str, float], list[str]]:
-    """Each useful competing row's mean rank over the quality columns (``columns``, or
-    those the table ranks); broken rows share the last positions."""
+    """Each competing row's normalised mean rank over the quality columns (``columns``,
+    or those the table ranks); broken rows share the last positions."""
     rows = competing(table)
     useful = [r for r in rows if not broken(table, r, registry)]
     last = [r for r in rows if r not in useful]
@@ -156,13 +171,15 @@ def scenario_ranks(
         columns = ranked_columns(table, registry)
     ranks, columns = mean_ranks(table, useful, columns, registry)
     ranks.update({r: len(useful) + (len(last) + 1) / 2 for r in last})
-    return ranks, columns
+    return normalised(ranks), columns
 
 
 def cost_ranks(table: ScenarioTable, registry: Registry) -> tuple[dict[str, float], list[str]]:
-    """Each competing row's mean rank over the cost columns (a broken model's cost is
-    still what it cost)."""
-    return mean_ranks(table, competing(table), ranked_columns(table, registry, cost=True), registry)
+    """Each competing row's normalised mean rank over the cost columns (a broken model's
+    cost is still what it cost)."""
+    rows = competing(table)
+    ranks, columns = mean_ranks(table, rows, ranked_columns(table, registry, cost=True), registry)
+    return normalised(ranks), columns
 
 
 def best_rows(table: ScenarioTable, metric: str, registry: Registry) -> set[str]:
@@ -193,3 +210,17 @@ def overall(
             old = out[method].get(table.scenario)
             out[method][table.scenario] = rank if old is None else min(old, rank)
     return dict(out)
+
+
+def common_scenarios(ranks: dict[str, dict[str, float]], scenarios: list[str]) -> list[str]:
+    """The ``scenarios`` in which every method of ``ranks`` ({method: {scenario: rank}})
+    has a rank: the only ones its overall mean may average (a method absent from the
+    hard scenarios would otherwise gain by its absence)."""
+    return [s for s in scenarios if ranks and all(s in mine for mine in ranks.values())]
+
+
+def mean_over(ranks: dict[str, dict[str, float]], scenarios: list[str]) -> dict[str, float]:
+    """Each method's mean rank over ``scenarios`` (all of which it must have)."""
+    if not scenarios:
+        return {}
+    return {m: sum(mine[s] for s in scenarios) / len(scenarios) for m, mine in ranks.items()}

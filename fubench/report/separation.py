@@ -5,22 +5,24 @@ gap between the original and the reference. When that gap is within the noise ov
 seeds, the ratio is noise divided by noise (−0.45 ± 3.25), so it is undefined; likewise
 a raw attack metric read against the gold standard cannot rank methods when the original
 scores like the gold standard. The test: over the seeds that define both rows, the
-per-seed gap g_s = raw(θ^i)_s − raw(θ^r)_s must differ from 0 by a paired t-test at level
-ALPHA (and by at least MIN_GAP). The test is one-sided where the raw metric declares on
-which side the original sits (``Metric.original_side``: an attack succeeds more on the
-model that still remembers): a gap on the other side, however significant, means the
-metric does not see the forgetting. Otherwise it is two-sided. One seed cannot be
+per-seed gap g_s = raw(θ^i)_s − raw(θ^r)_s must differ from 0 by a paired test at level
+ALPHA (and by at least MIN_GAP), the claims' test (:mod:`fubench.report.significance`:
+the exact sign-flip permutation test from 10 seeds on, the t-test below). The test is
+one-sided where the raw metric declares on which side the original sits
+(``Metric.original_side``: an attack succeeds more on the model that still remembers):
+a gap on the other side, however significant, means the metric does not see the
+forgetting. Otherwise it is two-sided. One seed cannot be
 tested: the per-seed rule of the metric applies and the table says so.
 """
 
 from __future__ import annotations
 
-import math
 import statistics
 from dataclasses import dataclass
 
 from fubench.api import REFERENCE
 from fubench.registry import Registry
+from fubench.report import significance
 
 #: level of the paired test on the original − reference gap
 ALPHA = 0.05
@@ -61,7 +63,8 @@ class Separation:
         scale, unit = (100.0, " points") if percent else (1.0, "")
         spread = statistics.stdev(self.gaps) * scale if len(self.gaps) > 1 else 0.0
         test = f"one-sided (original {self.side}) " if self.side else ""
-        p = f", {test}paired t-test p = {self.p_value:.2g}" if self.p_value is not None else ""
+        name = significance.test_of(self.gaps)
+        p = f", {test}paired {name} p = {self.p_value:.2g}" if self.p_value is not None else ""
         return (
             f"original − reference {self.metric} = {self.mean * scale:+.2f} ± "
             f"{spread:.2f}{unit} over {len(self.gaps)} seed"
@@ -69,29 +72,14 @@ class Separation:
         )
 
 
-def one_sided_p(sample: list[float], bound: float, greater: bool) -> float:
-    """p of the one-sided t-test that mean(sample) > bound (``greater``) or < bound
-    (at least two values)."""
-    n = len(sample)
-    mean, sd = statistics.fmean(sample), statistics.stdev(sample)
-    shift = mean - bound if greater else bound - mean
-    if sd == 0:
-        return 0.0 if shift > 0 else 1.0
-    from scipy import stats
-
-    return float(stats.t.sf(shift / (sd / math.sqrt(n)), n - 1))
-
-
 def paired_p_value(gaps: list[float], side: str | None = None) -> float | None:
-    """p of the one-sample t-test of mean(gaps) = 0 (None with < 2 gaps): against the
+    """p of the paired test of mean(gaps) = 0 (None with < 2 gaps): against the
     alternative mean > 0 (``side="above"``) / mean < 0 (``"below"``), or two-sided."""
     if len(gaps) < 2:
         return None
     if side is not None:
-        return one_sided_p(gaps, 0.0, greater=side == "above")
-    if statistics.fmean(gaps) == 0:
-        return 1.0
-    return min(1.0, 2 * one_sided_p(gaps, 0.0, greater=statistics.fmean(gaps) > 0))
+        return significance.one_sided_p(gaps, 0.0, greater=side == "above")
+    return significance.two_sided_p(gaps)
 
 
 def gap_of(results: list[dict], reference: str, metric: str, side: str | None = None) -> Separation:

@@ -77,9 +77,9 @@ def row_intervals(samples: list[tuple[Ranks, float]]) -> dict[str, tuple[float, 
 def overall_intervals(
     per_scenario: dict[str, list[tuple[dict[str, float], float]]],
 ) -> dict[str, tuple[float, float]]:
-    """Per method, the interval of its mean rank over the scenarios it ran on, drawing
-    one resample per scenario by weight (``per_scenario``: {scenario: [({method: rank},
-    weight)]})."""
+    """Per method, the interval of its mean rank over the scenarios given (the
+    leaderboard gives those every ranked method ran), drawing one resample per scenario
+    by weight (``per_scenario``: {scenario: [({method: rank}, weight)]})."""
     rng = np.random.default_rng(SEED)
     picks = {}
     for scenario, samples in per_scenario.items():
