@@ -165,18 +165,3 @@ def _equivalent(sample: list[float], centre: float, tolerance: float) -> str:
     ):
         return "not held"
     return "inconclusive"
-
-
-def render_claims(results: list[ClaimResult]) -> list[str]:
-    """Markdown lines: one table row per claim."""
-    if not results:
-        return []
-    lines = ["| claim | source | statement | measured | verdict |", "|---|---|---|---|---|"]
-    for r in results:
-        note = f" ({r.claim.note})" if r.claim.note else ""
-        verdict = f"**{r.verdict}**" if r.verdict in ("held", "not held") else r.verdict
-        lines.append(
-            f"| {r.claim.id} | {r.claim.source}{note} | {r.claim.statement()} | "
-            f"{r.measured} | {verdict} |"
-        )
-    return lines
