@@ -4,7 +4,7 @@
 # can be run and debugged locally:
 #
 #   leaderboard/run.sh all          # every offline scenario, every built-in method, the ε
-#                                   # of $QUALITY, then plots and leaderboard/README.md
+#                                   # of $QUALITY, then plots, leaderboard/README.md, site
 #                                   # (hours on 2 CPU cores)
 #   leaderboard/run.sh list [--json]  # the scenario files whose data load without network
 #   leaderboard/run.sh run FILE     # one scenario -> $OUT/results/<scenario>/seed_<n>.json
@@ -13,17 +13,20 @@
 #   leaderboard/run.sh plots        # trade-off, attention and RTR plots -> $OUT/plots/
 #   leaderboard/run.sh board        # $OUT/README.md from $OUT/results (and existing plots)
 #   leaderboard/run.sh check        # exit 1 when $OUT/README.md is stale against the results
+#   leaderboard/run.sh html         # the same board as a static site -> $SITE/index.html
+#                                   # (opens from file://; not committed: CI rebuilds it)
 #
-# Settings (environment): OUT (default leaderboard), SEEDS (0,1,2), DEVICE (cpu: the
-# committed leaderboard is a CPU run), FUBENCH (the fubench executable), QUALITY (the
-# scenario files whose ε `all` computes), REPLICAS (K, default 8). Only the
-# built-in plugins are loaded (FUBENCH_DISABLE_PLUGIN_AUTOLOAD=1), so "every method" means
-# every built-in method. A run resumes: rows already computed under the same
-# configuration are kept, models come from the cache (~/.cache/fubench/models).
+# Settings (environment): OUT (default leaderboard), SITE (default $OUT/site), SEEDS
+# (0,1,2), DEVICE (cpu: the committed leaderboard is a CPU run), FUBENCH (the fubench
+# executable), QUALITY (the scenario files whose ε `all` computes), REPLICAS (K, default
+# 8). Only the built-in plugins are loaded (FUBENCH_DISABLE_PLUGIN_AUTOLOAD=1), so "every
+# method" means every built-in method. A run resumes: rows already computed under the
+# same configuration are kept, models come from the cache (~/.cache/fubench/models).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 OUT=${OUT:-leaderboard}
+SITE=${SITE:-$OUT/site}
 SEEDS=${SEEDS:-0,1,2}
 DEVICE=${DEVICE:-cpu}
 FUBENCH=${FUBENCH:-fubench}
@@ -74,6 +77,8 @@ board() { "$FUBENCH" leaderboard "$OUT/results" -o "$OUT/README.md"; }
 
 check() { "$FUBENCH" leaderboard "$OUT/results" -o "$OUT/README.md" --check; }
 
+html() { "$FUBENCH" leaderboard "$OUT/results" --html "$SITE"; }
+
 case "${1:-}" in
     list) shift; list "$@" ;;
     methods) methods ;;
@@ -83,7 +88,8 @@ case "${1:-}" in
     plots) plots ;;
     board) board ;;
     check) check ;;
+    html) html ;;
     all) for file in $(list); do run_one "$file"; done
-        for file in $QUALITY; do quality_one "$file"; done; plots; board ;;
-    *) sed -n '2,22p' "$0" >&2; exit 2 ;;
+        for file in $QUALITY; do quality_one "$file"; done; plots; board; html ;;
+    *) sed -n '2,24p' "$0" >&2; exit 2 ;;
 esac

@@ -94,12 +94,13 @@ def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
 
 
 def test_provenance_names_the_commit_of_every_row():
-    from fubench.report.explain import render_provenance
+    from fubench.report import markdown
+    from fubench.report.explain import provenance
 
     file = result(0, {"original": ("ok", None, {}), "m": ("ok", None, {})})
     file["provenance"] = {"git_hash": "bbb", "date": "2026-02-01", "device": "cpu"}
     # a resumed file: `m` was computed by an earlier run, `original` has no stamp
     file["methods"]["m"]["computed_at"] = {"git_hash": "aaa", "date": "2026-01-01"}
-    text = render_provenance([file])
+    text = markdown.provenance(provenance([file]))
     assert "- git commit: aaa, bbb" in text
     assert "- run dates: 2026-01-01 … 2026-02-01" in text

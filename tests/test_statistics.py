@@ -4,6 +4,7 @@ answers can be computed by hand (docs/statistics.md)."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,10 +15,10 @@ from fubench.api import declaration_problems
 from fubench.config.claims import Claim
 from fubench.plugins import get_registry
 from fubench.report import leaderboard as lb
-from fubench.report import ranking, significance
-from fubench.report.claims import ClaimResult, check_claims, check_report, decide
+from fubench.report import markdown, ranking, significance
+from fubench.report.claims import ClaimResult, check_claims, check_report, decide, effect_text
 from fubench.report.separation import paired_p_value
-from fubench.report.success import render_success, summarise
+from fubench.report.success import success_view, summarise
 from fubench.report.table import aggregate
 from fubench.report.text import render_report
 from tests.test_ranking_claims import seeds
@@ -142,7 +143,7 @@ def test_three_equal_seeds_cannot_decide_a_claim():
     found = checked({"m": lambda s: 0.02}, [claim("above", "above", "retrain")], n=3)
     assert found["above"].verdict == "inconclusive"
     assert found["above"].p_values[0] == pytest.approx(1 / 8)
-    assert "unbounded at 3 seeds" in lb.render_claims(list(found.values()))[2]
+    assert "unbounded at 3 seeds" in effect_text(found["above"])
 
 
 def test_a_bimodal_row_is_not_taken_for_a_difference():
@@ -257,7 +258,8 @@ def test_a_bimodal_row_shows_its_median_and_success_rate():
     assert (asr.successes, asr.judged) == (1, 3)  # only seed 2 is within 2 points
     nfs = summarise(table, "fedcdp", "nfs", get_registry())
     assert (nfs.successes, nfs.judged) == (1, 3)  # only 0.984 is within 0.1 of 1
-    text = "\n".join(render_success(table, get_registry()))
+    caption, grid = success_view(table, get_registry())
+    text = markdown.table(grid)
     assert "asr % →ref (±2)" in text and "nfs →1 (±0.1)" in text
     fedcdp = next(line for line in text.splitlines() if line.startswith("| fedcdp"))
     assert "45.9 · 1/3" in fedcdp and "0.455 · 1/3" in fedcdp
@@ -322,7 +324,8 @@ def test_the_overall_rank_averages_only_the_scenarios_every_method_ran(tmp_path)
     assert ranks["x"] == {"s1": 0.0, "s2": 0.5, "s3": 0.0}
     assert ranking.common_scenarios(ranks, ["s1", "s2", "s3"]) == ["s1", "s2"]
     assert ranking.mean_over(ranks, ["s1", "s2"]) == {"x": 0.25, "y": 0.75, "z": 0.5}
-    text = lb.render_ranking(sections, get_registry())
+    board = lb.build_board(results, get_registry(), ["results"], Path("."), Path("plots"))
+    text = markdown.ranking(board)
     x = next(line for line in text.splitlines() if "| x " in line)
     assert "| 0.25 " in x and x.rstrip(" |").endswith("0.00")  # s3 shown last
     assert "s3 (not shared)" in text

@@ -284,9 +284,11 @@ def _plot(sub: argparse._SubParsersAction) -> None:
 def _leaderboard(sub: argparse._SubParsersAction) -> None:
     board = sub.add_parser(
         "leaderboard",
-        help="write the leaderboard markdown from stored result files",
+        help="write the leaderboard (markdown and/or a static HTML site) from stored result files",
         description="Per scenario a table of methods x metrics (best per column in bold), "
-        "an overall ranking and a provenance footer, from result files only.",
+        "an overall ranking and a provenance footer, from result files only: as markdown "
+        "(-o FILE) and/or as a static site (--html DIR) with sortable, filterable tables, a "
+        "page per scenario and per method, that opens from the file system.",
     )
     board.add_argument(
         "paths",
@@ -298,9 +300,17 @@ def _leaderboard(sub: argparse._SubParsersAction) -> None:
         "-o", "--output", type=path_name, metavar="FILE", help="markdown file to write"
     )
     board.add_argument(
+        "--html",
+        type=path_name,
+        metavar="DIR",
+        help="write the leaderboard as a static site into DIR (index.html, a page per "
+        "scenario and per method, the plots copied)",
+    )
+    board.add_argument(
         "--check",
         action="store_true",
-        help="write nothing; exit 1 when FILE differs from what the results give",
+        help="write nothing; exit 1 when FILE (or the site in DIR) differs from what the "
+        "results give",
     )
     board.add_argument(
         "--base",

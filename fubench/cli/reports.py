@@ -67,26 +67,38 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         return list_offline(args.paths, args.json, registry)
     if args.json:
         raise ValueError("--json is only used with --list-offline")
-    if not args.output:
-        raise ValueError("leaderboard needs -o FILE (the markdown to write or --check)")
-    output = Path(args.output)
+    if not args.output and not args.html:
+        raise ValueError(
+            "leaderboard needs -o FILE (the markdown to write or --check) and/or --html DIR "
+            "(the site)"
+        )
     base = Path(args.base) if args.base else default_base(args.paths)
-    if output.parent.resolve() != base.resolve():
+    if args.output and Path(args.output).parent.resolve() != base.resolve():
         print(
-            f"fubench: note: links are relative to {base}/ (--base), not to {output.parent}/",
+            f"fubench: note: links are relative to {base}/ (--base), not to "
+            f"{Path(args.output).parent}/",
             file=sys.stderr,
         )
     plots = Path(args.plots) if args.plots else base / "plots"
-    text = lb.render_leaderboard(
-        load_results(args.paths, registry, one_code=args.check), registry, args.paths, base, plots
-    )
+    results = load_results(args.paths, registry, one_code=args.check)
+    board = lb.build_board(results, registry, args.paths, base, plots)
+    code = EXIT_OK
+    if args.output:
+        code = max(code, _markdown(board, Path(args.output), args))
+    if args.html:
+        code = max(code, _site(board, Path(args.html), args))
+    return code
+
+
+def _markdown(board, output: Path, args: argparse.Namespace) -> int:
+    from fubench.report import leaderboard as lb
+    from fubench.report import markdown
+
+    text = markdown.render(board)
+    regenerate = f"fubench leaderboard {' '.join(args.paths)} -o {output}"
     if args.check:
         if not output.is_file():
-            print(
-                f"fubench: {output} does not exist; write it: fubench leaderboard "
-                f"{' '.join(args.paths)} -o {output}",
-                file=sys.stderr,
-            )
+            print(f"fubench: {output} does not exist; write it: {regenerate}", file=sys.stderr)
             return EXIT_FAILED_ROWS
         diff = lb.stale_diff(text, output)
         if diff is None:
@@ -94,14 +106,34 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             return EXIT_OK
         print("\n".join(diff), file=sys.stderr)
         print(
-            f"fubench: {output} is stale against {', '.join(args.paths)}; regenerate: "
-            f"fubench leaderboard {' '.join(args.paths)} -o {output}",
+            f"fubench: {output} is stale against {', '.join(args.paths)}; regenerate: {regenerate}",
             file=sys.stderr,
         )
         return EXIT_FAILED_ROWS
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text, encoding="utf-8")
     print(f"wrote {output}")
+    return EXIT_OK
+
+
+def _site(board, folder: Path, args: argparse.Namespace) -> int:
+    from fubench.report import html
+
+    files = html.site(board)
+    if args.check:
+        stale = html.stale_files(files, folder)
+        if not stale:
+            print(f"{folder}/ is up to date")
+            return EXIT_OK
+        shown = ", ".join(stale[:5]) + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
+        print(
+            f"fubench: {folder}/ is stale against {', '.join(args.paths)} ({shown} missing or "
+            f"different); regenerate: fubench leaderboard {' '.join(args.paths)} --html {folder}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED_ROWS
+    html.write_site(files, folder)
+    print(f"wrote {folder}/index.html ({len(files)} files)")
     return EXIT_OK
 
 

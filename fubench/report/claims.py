@@ -225,22 +225,3 @@ def _p(p: float) -> str:
     """Two significant digits, three where two would read as the level itself."""
     text = f"{p:.2g}"
     return f"{p:.3g}" if float(text) == ALPHA else text
-
-
-def render_claims(results: list[ClaimResult]) -> list[str]:
-    """Markdown lines: one table row per claim."""
-    if not results:
-        return []
-    lines = [
-        "| claim | source | statement | measured | effect (95% CI) | p adj.: held / not held "
-        "| verdict |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in results:
-        note = f" ({r.claim.note})" if r.claim.note else ""
-        verdict = f"**{r.verdict}**" if r.verdict in ("held", "not held") else r.verdict
-        lines.append(
-            f"| {r.claim.id} | {r.claim.source}{note} | {r.claim.statement()} | "
-            f"{r.measured} | {effect_text(r)} | {p_text(r)} | {verdict} |"
-        )
-    return lines

@@ -1,15 +1,18 @@
-"""The leaderboard: markdown generated from stored result files only.
+"""The leaderboard, from stored result files only.
 
-``fubench leaderboard RESULTS... -o leaderboard/README.md`` writes, per scenario, a
-table of methods × the metrics stored in its results, mean ± std over seeds with the
-number of seeds, the best value per ranked column in bold, a link to the scenario file,
-links to the plots that exist, then an overall ranking and a provenance footer. Tables
-share :mod:`fubench.report.table` with ``fubench table``, so the two never disagree on a
+Per scenario a table of methods × the metrics stored in its results (mean ± std over
+seeds with the number of seeds, the best value per ranked column in bold, each row's
+rank with its interval over the seeds), its notes, claims, plots and forgetting-quality
+ε; then an overall ranking, the papers' claims and a provenance footer. Tables share
+:mod:`fubench.report.table` with ``fubench table``, so the two never disagree on a
 number; best values and ranks follow :mod:`fubench.report.ranking`.
 
-Output is deterministic: it depends on the result files (and which plot files exist),
-never on the clock or the output path, so a regenerated file diffs cleanly and
-``--check`` can compare byte for byte.
+This module computes all of it once into a :class:`~fubench.report.board.Board`
+(:func:`build_board`), which two renderers write: ``fubench leaderboard -o FILE``
+markdown (:mod:`fubench.report.markdown`) and ``--html DIR`` a static site
+(:mod:`fubench.report.html`). Output is deterministic: it depends on the result files
+(and which plot files exist), never on the clock or the output path, so a regenerated
+file diffs cleanly and ``--check`` can compare byte for byte.
 """
 
 from __future__ import annotations
@@ -18,32 +21,35 @@ import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tabulate import tabulate
-
 from fubench.registry import Registry
-from fubench.report import ranking, uncertainty
-from fubench.report.claims import VERDICTS, ClaimResult, check_claims, decide, render_claims
+from fubench.report import markdown, ranking, uncertainty
+from fubench.report.board import Board, Cell, ClaimView, Note, Plot, Row, ScenarioView, Table
+from fubench.report.claims import VERDICTS, ClaimResult, check_claims, decide
 from fubench.report.explain import (
     claim_rules,
     cost_rules,
-    intro,
+    legend,
     link,
+    provenance,
     ranking_rules,
-    render_provenance,
+    sources,
 )
-from fubench.report.quality import load_quality, render_records
+from fubench.report.markup import Inline, inline
+from fubench.report.quality import load_quality, quality_view
 from fubench.report.ranking import best_rows, cost_ranks, scenario_ranks
 from fubench.report.reader import Result
-from fubench.report.success import render_success
+from fubench.report.success import success_view
 from fubench.report.sweeps import keep_best_sweep_points
-from fubench.report.table import ScenarioTable, aggregate, cell_text, header
-from fubench.report.text import notes
+from fubench.report.table import ScenarioTable, aggregate, cell_text, header, metric_class
+from fubench.report.text import claim_views, notes
 
 #: per-scenario plots the leaderboard links when they exist under the plots folder
 SCENARIO_PLOTS = (
     ("trade-off curves", "{scenario}_tradeoff.png"),
     ("attention maps", "{scenario}_attention.png"),
 )
+#: normalised ranks: 0 the best, 1 the last (fubench.report.ranking)
+RANK_SCALE = (0.0, 1.0)
 GLOBAL_PLOTS = (("cost per method", "cost.png"),)
 
 
@@ -52,10 +58,10 @@ class Section:
     """One scenario of the leaderboard: its aggregated table and what was decided on it."""
 
     table: ScenarioTable
-    notes: list[str]
-    ranks: dict[str, float]  # competing row -> normalised mean rank over quality columns
+    notes: list[Note]  # which sweep point each swept method shows
+    ranks: dict[str, float]  # competing row -> mean rank over quality columns
     ranked_columns: list[str]
-    cost_ranks: dict[str, float]  # competing row -> normalised mean rank over cost columns
+    cost_ranks: dict[str, float]  # competing row -> mean rank over cost columns
     cost_columns: list[str]
     claims: list[ClaimResult]
     #: the bootstrap over seeds: rank samples (by method) with weights, row intervals
@@ -118,29 +124,118 @@ def overall(sections: list[Section], cost: bool = False) -> dict[str, dict[str, 
     )
 
 
-# ------------------------------------------------------------------------ rendering
-def render_table(section: Section, registry: Registry) -> str:
+# -------------------------------------------------------------------- the board
+def build_board(
+    results: list[Result], registry: Registry, paths: list[str], base: Path, plots: Path
+) -> Board:
+    """The leaderboard of ``results`` as data (:mod:`fubench.report.board`); links are
+    relative to ``base``, plots are looked up under ``plots``."""
+    sections = build_sections(results, registry)
+    tables = [s.table for s in sections]
+    quality = load_quality(paths)  # the forgetting-quality ε files, where computed
+    scenarios = [scenario_view(s, registry, base, plots, quality) for s in sections]
+    references = sorted({t.reference for t in tables})
+    common = ranking.common_scenarios(overall(sections), [t.scenario for t in tables])
+    return Board(
+        sources(paths, base),
+        references,
+        legend(references),
+        ranking_rules(tables, registry, common),
+        cost_rules(tables, registry),
+        ranking_table(sections),
+        found_plots(GLOBAL_PLOTS, plots, base),
+        claims_text([c for v in scenarios for c in v.claims]),
+        scenarios,
+        provenance(results),
+    )
+
+
+def scenario_view(
+    section: Section, registry: Registry, base: Path, plots: Path, quality: dict[str, list]
+) -> ScenarioView:
+    table = section.table
+    first = table.results[0]["scenario"]
+    hashes = sorted({r.get("config_hash") or "?" for r in table.results})
+    file = first.get("file")
+    cautions = ["the seeds were computed under different configurations"] if len(hashes) > 1 else []
+    ranked = Note(
+        inline(
+            f"ranked columns: {', '.join(section.ranked_columns) or 'none'}; cost "
+            f"columns: {', '.join(section.cost_columns) or 'none'}"
+        )
+    )
+    records = quality.get(table.scenario)
+    return ScenarioView(
+        table.scenario,
+        file,
+        link(file, base) if file else None,
+        table.version,
+        table.kind,
+        hashes,
+        table.seeds,
+        first.get("description") or "",
+        table.source,
+        scenario_table(section, registry),
+        notes(table, section.notes, cautions) + [ranked],
+        claim_views(table, section.claims),
+        found_plots(
+            [(title, name.format(scenario=table.scenario)) for title, name in SCENARIO_PLOTS],
+            plots,
+            base,
+        ),
+        quality_view(records, {r.get("config_hash") for r in table.results}) if records else None,
+        first.get("config") or {},
+        success_view(table, registry),
+    )
+
+
+def found_plots(names: list[tuple[str, str]], plots: Path, base: Path) -> list[Plot]:
+    """The plots of ``names`` ((title, file name)) that exist under ``plots``."""
+    return [
+        Plot(title, plots / name, link(plots / name, base))
+        for title, name in names
+        if (plots / name).is_file()
+    ]
+
+
+def scenario_table(section: Section, registry: Registry) -> Table:
+    """Methods × metrics with each row's rank, cost rank and seeds; best values bold."""
     table = section.table
     best = {m: best_rows(table, m, registry) for m in table.metrics}
-    headers = ["method", "rank ↓", "cost rank ↓", "seeds"] + [
+    columns = ["method", "rank ↓", "cost rank ↓", "seeds"] + [
         header(m, registry, table.kind) for m in table.metrics
     ]
-    body = []
+    rows = []
     for row in table.rows:
-        cells = []
+        cells = [
+            Cell(row),
+            rank_cell(table, section.ranks, row, section.intervals),
+            rank_cell(table, section.cost_ranks, row),
+            Cell(seeds_text(table, row), sort=table.status.get(row, []).count("ok")),
+        ]
         for m in table.metrics:
             text = cell_text(table, row, m, registry)
-            cells.append(f"**{text}**" if row in best[m] else text)
-        body.append(
-            [
-                row,
-                rank_text(table, section.ranks, row, section.intervals),
-                rank_text(table, section.cost_ranks, row),
-                seeds_text(table, row),
-            ]
-            + cells
-        )
-    return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
+            shown = None if text in ("n/a", "failed") else table.stats(row, m)
+            cls = metric_class(m, registry)
+            sort = shown[0] * (100.0 if cls and cls.percent else 1.0) if shown else None
+            cells.append(Cell(text, best=row in best[m], sort=sort))
+        rows.append(Row(row, table.method_of(row), cells, row in table.references))
+    return Table(columns, rows)
+
+
+def rank_cell(
+    table: ScenarioTable,
+    ranks: dict[str, float],
+    row: str,
+    intervals: dict[str, tuple[float, float]] | None = None,
+) -> Cell:
+    spread = (intervals or {}).get(row)
+    return Cell(
+        rank_text(table, ranks, row, intervals),
+        sort=None if row in table.references else ranks.get(row),
+        interval=spread if spread and ranks.get(row) is not None else None,
+        scale=RANK_SCALE,
+    )
 
 
 def rank_text(
@@ -166,46 +261,14 @@ def seeds_text(table: ScenarioTable, row: str) -> str:
     return str(ok) if ok == len(table.seeds) else f"{ok}/{len(table.seeds)}"
 
 
-def render_section(section: Section, registry: Registry, base: Path, plots: Path) -> str:
-    table = section.table
-    first = table.results[0]["scenario"]
-    hashes = sorted({r.get("config_hash") or "?" for r in table.results})
-    file = first.get("file")
-    where = f"[`{file}`]({link(file, base)})" if file else "(no scenario file recorded)"
-    lines = [
-        f"## {table.scenario}",
-        "",
-        f"Scenario {where}, version {table.version}, kind `{table.kind}`, config "
-        f"{', '.join(f'`{h}`' for h in hashes)}; seeds "
-        f"{', '.join(map(str, table.seeds))}.  ",
-    ]
-    if first.get("description"):
-        lines.append(f"{first['description']}  ")
-    lines += [f"Data: {table.source}.", "", render_table(section, registry), ""]
-    cautions = ["the seeds were computed under different configurations"] if len(hashes) > 1 else []
-    lines += notes(table, section.notes, cautions)
-    lines.append(
-        f"- ranked columns: {', '.join(section.ranked_columns) or 'none'}; cost "
-        f"columns: {', '.join(section.cost_columns) or 'none'}"
-    )
-    success = render_success(table, registry)
-    if success:
-        lines += ["", *success]
-    found = [
-        f"[{title}]({link(plots / name.format(scenario=table.scenario), base)})"
-        for title, name in SCENARIO_PLOTS
-        if (plots / name.format(scenario=table.scenario)).is_file()
-    ]
-    if found:
-        lines += ["", "Plots: " + " · ".join(found)]
-    return "\n".join(lines) + "\n"
-
-
-def render_ranking(sections: list[Section], registry: Registry) -> str:
+def ranking_table(sections: list[Section]) -> Table:
+    """One row per method: its place, its rank (with its interval over the seeds) and
+    cost rank, both averaged over the scenarios every ranked method ran, and its rank in
+    each scenario — the shared ones first, the others after them, marked and not
+    averaged; methods that never ran come last."""
     tables = [s.table for s in sections]
     ranks, costs = overall(sections), overall(sections, cost=True)
     scenarios = [t.scenario for t in tables]
-    # only the scenarios every ranked method ran are averaged; the others are shown after
     common = ranking.common_scenarios(ranks, scenarios)
     means = ranking.mean_over(ranks, common)
     cost_means = ranking.mean_over(costs, ranking.common_scenarios(costs, scenarios))
@@ -226,93 +289,60 @@ def render_ranking(sections: list[Section], registry: Registry) -> str:
     # methods that never ran successfully are listed last, so a failure stays visible
     order += sorted({m for st in statuses.values() for m in st} - set(ranks))
     others = [s for s in scenarios if s not in common]
-    headers = ["#", "method", "rank ↓ (95% over seeds)", "cost rank ↓", "scenarios"]
-    headers += common + [f"{s} (not shared)" for s in others]
-    body = []
+    columns = ["#", "method", "rank ↓ (95% over seeds)", "cost rank ↓", "scenarios"]
+    columns += common + [f"{s} (not shared)" for s in others]
+    rows = []
     for method in order:
         mine = ranks.get(method, {})
         cells = []
         for s in common + others:
             if s in mine:
-                cells.append(f"{mine[s]:.2f}")
+                cells.append(Cell(f"{mine[s]:.2f}", sort=mine[s]))
             else:
                 st = statuses[s].get(method, [])
                 alone = "ok" in st  # it ran, but no other method did
-                cells.append("alone" if alone else st[0] if st and len(set(st)) == 1 else "not run")
+                text = "alone" if alone else st[0] if st and len(set(st)) == 1 else "not run"
+                cells.append(Cell(text))
         mean = f"{means[method]:.2f}" if method in means else "—"
-        if method in spreads and method in means:
-            mean += f" ({spreads[method][0]:.2f}–{spreads[method][1]:.2f})"
+        spread = spreads.get(method) if method in means else None
+        if spread:
+            mean += f" ({spread[0]:.2f}–{spread[1]:.2f})"
         cost = f"{cost_means[method]:.2f}" if method in cost_means else "—"
-        place = place_of.get(method)
-        place_text = (
-            "—"
-            if method not in means or place is None
-            else (f"={place}" if place in shared else str(place))
+        place = place_of.get(method) if method in means else None
+        place_text = "—" if place is None else (f"={place}" if place in shared else str(place))
+        rows.append(
+            Row(
+                method,
+                method,
+                [
+                    Cell(place_text, sort=place),
+                    Cell(method),
+                    Cell(mean, sort=means.get(method), interval=spread, scale=RANK_SCALE),
+                    Cell(cost, sort=cost_means.get(method)),
+                    Cell(f"{len(mine)}/{len(scenarios)}", sort=len(mine)),
+                ]
+                + cells,
+            )
         )
-        body.append([place_text, method, mean, cost, f"{len(mine)}/{len(scenarios)}"] + cells)
-    table = tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
-    return "\n".join(
-        [
-            "## Overall ranking",
-            "",
-            ranking_rules(tables, registry, common),
-            "",
-            cost_rules(tables, registry),
-            "",
-            table,
-            "",
-        ]
-    )
+    return Table(columns, rows, label_column=1)
 
 
-def render_claim_summary(sections: list[Section]) -> str:
-    """Every scenario's claims in one place: what the papers say, what the seeds show."""
-    found = [(s.table.scenario, r) for s in sections for r in s.claims]
-    if not found:
-        return ""
-    counts = {v: sum(r.verdict == v for _, r in found) for v in VERDICTS}
-    lines = [
-        "## Claims of the papers",
-        "",
-        claim_rules(counts),
-        "",
-    ]
-    for scenario in dict.fromkeys(name for name, _ in found):
-        lines += [f"**{scenario}**", ""]
-        lines += render_claims([r for name, r in found if name == scenario])
-        lines.append("")
-    return "\n".join(lines)
+def claims_text(claims: list[ClaimView]) -> Inline:
+    """How the papers' claims are tested and decided, and how many held."""
+    return claim_rules({v: sum(c.verdict == v for c in claims) for v in VERDICTS})
 
 
+# ------------------------------------------------------------------------ rendering
 def render_leaderboard(
     results: list[Result], registry: Registry, paths: list[str], base: Path, plots: Path
 ) -> str:
-    sections = build_sections(results, registry)
-    references = sorted({s.table.reference for s in sections})
-    parts = [intro(paths, base, references), render_ranking(sections, registry)]
-    found = [
-        f"[{title}]({link(plots / name, base)})"
-        for title, name in GLOBAL_PLOTS
-        if (plots / name).is_file()
-    ]
-    if found:
-        parts.append("Plots: " + " · ".join(found) + "\n")
-    parts.append(render_claim_summary(sections))
-    quality = load_quality(paths)  # the forgetting-quality ε files, where computed
-    parts += [
-        render_section(s, registry, base, plots) + quality_section(s, quality) for s in sections
-    ]
-    parts.append(render_provenance(results))
-    return "\n".join(p for p in parts if p)
+    """The leaderboard markdown (:mod:`fubench.report.markdown`)."""
+    return markdown.render(build_board(results, registry, paths, base, plots))
 
 
-def quality_section(section: Section, quality: dict[str, list]) -> str:
-    """The scenario's forgetting-quality ε (``fubench quality``), when computed."""
-    records = quality.get(section.table.scenario)
-    if not records:
-        return ""
-    hashes = {r.get("config_hash") for r in section.table.results}
-    return "\n" + render_records(records, hashes)
+def render_table(section: Section, registry: Registry) -> str:
+    """One scenario's table as markdown."""
+    return markdown.table(scenario_table(section, registry))
 
 
 # --------------------------------------------------------------------------- check

@@ -1,5 +1,5 @@
 """The forgetting-quality ε in reports: find the files ``fubench quality`` wrote beside
-the seed results and render them as a section per scenario (the leaderboard's and the
+the seed results and make them a section per scenario (the leaderboard's and the
 command's own output)."""
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tabulate import tabulate
 
+from fubench.report.board import Cell, Quality, Row, Table
+from fubench.report.markup import code, inline, strong
 from fubench.results import ORIGINAL
 
 Record = dict[str, Any]
@@ -33,57 +34,49 @@ def load_quality(paths: list[str | Path]) -> dict[str, list[Record]]:
     return {k: sorted(v, key=lambda r: r["seed"]) for k, v in sorted(found.items())}
 
 
-def _cell(values: list[float], digits: int) -> str:
+def _cell(values: list[float], digits: int) -> Cell:
     if not values:
-        return "—"
+        return Cell("—")
     if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
+        return Cell(f"{values[0]:.{digits}f}", sort=values[0])
+    mean = float(np.mean(values))
+    return Cell(f"{mean:.{digits}f} ± {np.std(values, ddof=1):.{digits}f}", sort=mean)
 
 
 def _duration(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
-def render_records(
-    records: list[Record], result_hashes: set[str] | None = None, level: str = "###"
-) -> str:
-    """One markdown section for one scenario's ε records (one per seed)."""
-    if not records:
-        return ""
+def quality_view(records: list[Record], result_hashes: set[str] | None = None) -> Quality:
+    """One scenario's ε records (one per seed) as a section of the report."""
     first = records[0]
     k, seeds = first["replicas"], [r["seed"] for r in records]
     null, n = first["null"], first["forget_examples"]
     labels = [label for label in first["rows"] if first["rows"][label]["status"] != "reference"]
     labels = sorted(labels, key=lambda r: (r != ORIGINAL, r))
-    body = []
+    rows = []
     for label in labels:
         entries = [r["rows"].get(label, {}) for r in records]
         ok = [e for e in entries if "epsilon_mean" in e]
         status = {e.get("status", "not run") for e in entries}
         if not ok:
-            body.append([label, *(["/".join(sorted(status))] * 3), "0"])
-            continue
-        replicas = "/".join(str(e["replicas_ok"]) for e in entries)
-        body.append(
-            [
-                label,
+            cells = [Cell(label), *([Cell("/".join(sorted(status)))] * 3), Cell("0", sort=0)]
+        else:
+            cells = [
+                Cell(label),
                 _cell([e["epsilon_mean"] for e in ok], 2),
                 _cell([e["epsilon_median"] for e in ok], 2),
                 _cell([e["score"] for e in ok], 3),
-                replicas,
+                Cell(
+                    "/".join(str(e["replicas_ok"]) for e in entries),
+                    sort=sum(e["replicas_ok"] for e in ok),
+                ),
             ]
-        )
-    table = tabulate(
-        body,
-        headers=["method", "ε mean ↓", "ε median ↓", "score F ↑", "replicas ok"],
-        tablefmt="github",
-        disable_numparse=True,
-    )
+        # a sweep point's label is method[name=value] (MethodSpec.label)
+        rows.append(Row(label, label.partition("[")[0], cells, label == ORIGINAL))
+    table = Table(["method", "ε mean ↓", "ε median ↓", "score F ↑", "replicas ok"], rows)
     wall = sum(r["seconds"]["wall"] for r in records)
-    lines = [
-        f"{level} Forgetting quality ε ({first['scenario']['name']})",
-        "",
+    text = inline(
         f"K = {k} training replicas per seed (seed{'s' if len(seeds) > 1 else ''} "
         f"{', '.join(map(str, seeds))}; same data and forget set, new training "
         f"randomness), each method's K models against {first['reference']}'s K models "
@@ -92,15 +85,17 @@ def render_records(
         f"side; δ = {first['delta']:g}; rates clipped at 1/(2K), so ε ≤ "
         f"{first['epsilon_cap']:.2f}. Score F: the NeurIPS 2023 unlearning challenge's "
         f"mean of 2/2^n over examples (n: ε's bin of width 0.5; 1 = no example told "
-        f"apart). **A perfect unlearner scores ε ≈ {null['epsilon_mean']:.2f}, F ≈ "
-        f"{null['score']:.3f} at K = {k}** (the attack's sampling noise with K models, "
-        f"not leakage); `original` (no unlearning) shows how far apart the models "
+        f"apart). ",
+        strong(
+            f"A perfect unlearner scores ε ≈ {null['epsilon_mean']:.2f}, F ≈ "
+            f"{null['score']:.3f} at K = {k}"
+        ),
+        " (the attack's sampling noise with K models, not leakage); ",
+        code(ORIGINAL),
+        " (no unlearning) shows how far apart the models "
         f"start. Runtime: {_duration(wall)} (K × every method, and the replicas' "
         f"original and {first['reference']} models unless cached).",
-        "",
-        table,
-        "",
-    ]
+    )
     errors = sorted(
         {
             f"{label}: {e['error']}"
@@ -109,11 +104,25 @@ def render_records(
             if e.get("error")
         }
     )
-    lines += [f"- {text}" for text in errors]
+    notes = [inline(text) for text in errors]
     hashes = {r.get("config_hash") for r in records}
     if result_hashes is not None and hashes - result_hashes:
-        lines.append(
-            "- caution: ε was computed under another configuration than the seed "
-            "results above; re-run `fubench quality`"
+        notes.append(
+            inline(
+                "caution: ε was computed under another configuration than the seed "
+                "results above; re-run ",
+                code("fubench quality"),
+            )
         )
-    return "\n".join(lines).rstrip() + "\n"
+    return Quality(f"Forgetting quality ε ({first['scenario']['name']})", text, table, notes)
+
+
+def render_records(
+    records: list[Record], result_hashes: set[str] | None = None, level: str = "###"
+) -> str:
+    """One markdown section for one scenario's ε records (one per seed)."""
+    if not records:
+        return ""
+    from fubench.report import markdown
+
+    return markdown.quality(quality_view(records, result_hashes), level)

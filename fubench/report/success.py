@@ -14,9 +14,8 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
-from tabulate import tabulate
-
 from fubench.registry import Registry
+from fubench.report.board import Cell, Row, Table
 from fubench.report.claims import per_seed
 from fubench.report.ranking import ranked_columns
 from fubench.report.table import ScenarioTable, format_value, header, ideal_of, metric_class
@@ -81,26 +80,29 @@ def cell(table: ScenarioTable, row: str, metric: str, registry: Registry) -> str
     return text
 
 
-def render_success(table: ScenarioTable, registry: Registry) -> list[str]:
-    """Markdown lines: a sentence and a table of methods × forgetting columns (none
-    where the table has no such column or only one seed)."""
+def success_view(table: ScenarioTable, registry: Registry) -> tuple[str, Table] | None:
+    """A caption and a table of methods × forgetting columns (None where the table has
+    no such column or only one seed)."""
     columns = forgetting_columns(table, registry)
     rows = [r for r in table.rows if r not in table.references]
     if not columns or not rows or len(table.seeds) < 2:
-        return []
-    headers = ["method"] + [_title(m, table, registry) for m in columns]
-    body = [[row] + [cell(table, row, m, registry) for m in columns] for row in rows]
+        return None
+    body = [
+        Row(
+            row,
+            table.method_of(row),
+            [Cell(row)] + [Cell(cell(table, row, m, registry)) for m in columns],
+        )
+        for row in rows
+    ]
     margins = any(metric_class(m, registry).success_margin is not None for m in columns)
     what = (
         "median · seeds within the margin (±) of the gold standard, of the seeds judged"
         if margins
         else "median (no metric here declares a success margin)"
     )
-    return [
-        f"Forgetting over the seeds: {what}.",
-        "",
-        tabulate(body, headers=headers, tablefmt="github", disable_numparse=True),
-    ]
+    headers = ["method"] + [_title(m, table, registry) for m in columns]
+    return f"Forgetting over the seeds: {what}.", Table(headers, body)
 
 
 def _title(metric: str, table: ScenarioTable, registry: Registry) -> str:

@@ -15,6 +15,8 @@ from typing import Any
 
 from fubench.errors import UnknownNameError
 from fubench.registry import Registry
+from fubench.report.board import Note
+from fubench.report.markup import code, inline, strong
 from fubench.report.reader import Result
 from fubench.report.table import ScenarioTable, metric_class
 
@@ -128,9 +130,9 @@ def best_sweep_points(table: ScenarioTable, registry: Registry) -> dict[str, Swe
     return choices
 
 
-def keep_best_sweep_points(table: ScenarioTable, registry: Registry) -> list[str]:
-    """Drop every swept row but the chosen one from ``table`` and return the note
-    lines that name the chosen points."""
+def keep_best_sweep_points(table: ScenarioTable, registry: Registry) -> list[Note]:
+    """Drop every swept row but the chosen one from ``table`` and return the notes that
+    name the chosen points."""
     choices = best_sweep_points(table, registry)
     groups = sweep_groups(table.results)
     drop = {
@@ -146,11 +148,16 @@ def keep_best_sweep_points(table: ScenarioTable, registry: Registry) -> list[str
             f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in choice.sweep.items()
         )
         distance = f", distance {choice.distance:.3f}" if choice.distance is not None else ""
-        notes.append(
-            f"- **{method}**: shown at {point}, {choice.reason}{distance} "
-            f"({choice.points} points swept; all of them: `fubench table "
-            f"--all-points`, `fubench plot tradeoff`)"
+        text = inline(
+            strong(method),
+            f": shown at {point}, {choice.reason}{distance} ({choice.points} points swept; "
+            "all of them: ",
+            code("fubench table --all-points"),
+            ", ",
+            code("fubench plot tradeoff"),
+            ")",
         )
+        notes.append(Note(text, about=method))
     return notes
 
 

@@ -17,6 +17,7 @@ from tabulate import tabulate
 
 from fubench.api import Metric
 from fubench.registry import Registry
+from fubench.report.markup import md_text
 from fubench.report.reader import Result, by_scenario, reference_row
 from fubench.report.separation import gap_of, tested_metric
 from fubench.results import ORIGINAL, row_order
@@ -242,9 +243,12 @@ def row_label(table: ScenarioTable, row: str) -> str:
 
 
 def render(table: ScenarioTable, registry: Registry, fmt: str = "github") -> str:
-    headers = ["method"] + [header(m, registry, table.kind) for m in table.metrics]
+    """The table as markdown (``fmt``: a tabulate format); text from the results is
+    escaped (:func:`fubench.report.markup.md_text`)."""
+    headers = ["method"] + [md_text(header(m, registry, table.kind)) for m in table.metrics]
     body = [
-        [row_label(table, row)] + [cell_text(table, row, m, registry) for m in table.metrics]
+        [md_text(row_label(table, row))]
+        + [md_text(cell_text(table, row, m, registry)) for m in table.metrics]
         for row in table.rows
     ]
     return tabulate(body, headers=headers, tablefmt=fmt, disable_numparse=True)

@@ -1,30 +1,55 @@
 """``fubench table`` and the table ``fubench run`` prints: per scenario a heading, the
-data source, the table (each swept method at its best point) and the notes."""
+data source, the table (each swept method at its best point) and the notes; and the
+words under a table that the leaderboard shares: notes and claims."""
 
 from __future__ import annotations
 
 from fubench.registry import Registry
-from fubench.report.claims import check_report, render_claims
+from fubench.report import markdown
+from fubench.report.board import ClaimView, Note
+from fubench.report.claims import ClaimResult, check_report, effect_text, p_text, shown_row
+from fubench.report.markup import inline, md_text, strong
 from fubench.report.reader import Result
-from fubench.report.success import render_success
+from fubench.report.success import success_view
 from fubench.report.sweeps import keep_best_sweep_points
 from fubench.report.table import ScenarioTable, aggregate, render
 
 
-def notes(table: ScenarioTable, sweep_notes: list[str], cautions: list[str] = ()) -> list[str]:
+def notes(table: ScenarioTable, sweep_notes: list[Note], cautions: list[str] = ()) -> list[Note]:
     """The lines under a table: why rows failed or do not apply, which sweep point each
     swept method shows, then cautions and the scenario's own warnings."""
     lines = [
-        f"- **{row}**: {table.status[row][0]} — {err}"
+        Note(inline(strong(row), f": {table.status[row][0]} — {err}"), about=row)
         for row, err in sorted(table.errors.items())
         if row in table.rows
     ]
     lines += sweep_notes
-    lines += [f"- **{m}** undefined: {why}" for m, why in table.undefined.items()]
-    lines += [f"- **{m}** not ranked: {why}" for m, why in table.unranked.items()]
-    lines += [f"- ⚠ {c}" for c in cautions]
-    lines += [f"- ⚠ {w}" for w in dict.fromkeys(table.warnings)]
+    lines += [Note(inline(strong(m), f" undefined: {why}")) for m, why in table.undefined.items()]
+    lines += [Note(inline(strong(m), f" not ranked: {why}")) for m, why in table.unranked.items()]
+    lines += [Note(inline(f"⚠ {c}")) for c in cautions]
+    lines += [Note(inline(f"⚠ {w}")) for w in dict.fromkeys(table.warnings)]
     return lines
+
+
+def claim_views(table: ScenarioTable, checked: list[ClaimResult]) -> list[ClaimView]:
+    """The scenario's claims as tested over its seeds (:func:`check_claims`)."""
+    views = []
+    for result in checked:
+        claim = result.claim
+        named = [claim.row] + ([claim.other] if claim.other else [])
+        views.append(
+            ClaimView(
+                claim.id,
+                claim.source + (f" ({claim.note})" if claim.note else ""),
+                claim.statement(),
+                result.measured,
+                result.verdict,
+                tuple(dict.fromkeys(table.method_of(shown_row(table, n)) for n in named)),
+                effect_text(result),
+                p_text(result),
+            )
+        )
+    return views
 
 
 def render_report(results: list[Result], registry: Registry, all_points: bool = False) -> str:
@@ -38,19 +63,22 @@ def render_report(results: list[Result], registry: Registry, all_points: bool = 
     for table, swept, found in zip(tables, sweep_notes, claims):
         seeds = ", ".join(map(str, table.seeds))
         parts.append(
-            f"## {table.scenario} ({table.kind}, v{table.version})\n\n"
-            f"Data: {table.source}. Seeds: {seeds} (mean ± std).\n"
+            f"## {md_text(table.scenario)} ({md_text(table.kind)}, v{md_text(table.version)})"
+            f"\n\nData: {md_text(table.source)}. Seeds: {seeds} (mean ± std).\n"
         )
         parts.append(render(table, registry) + "\n")
-        lines = notes(table, swept)
+        lines = markdown.notes(notes(table, swept))
         if lines:
             parts.append("\n".join(lines) + "\n")
-        success = render_success(table, registry)
+        success = success_view(table, registry)
         if success:
-            parts.append("\n".join(success) + "\n")
+            caption, grid = success
+            parts.append(f"{md_text(caption)}\n\n{markdown.table(grid)}\n")
         if found:
             parts.append(
                 "Claims of the papers, tested over the seeds (p adjusted across every claim "
-                "shown, Benjamini–Hochberg):\n\n" + "\n".join(render_claims(found)) + "\n"
+                "shown, Benjamini–Hochberg):\n\n"
+                + "\n".join(markdown.claims(claim_views(table, found)))
+                + "\n"
             )
     return "\n".join(parts)
