@@ -48,6 +48,9 @@ class RowInfo:
     work: int | None = None
     client_work: int | None = None
     timed_on: str | None = None
+    #: how ``seconds`` was measured: threads, CPU share, load, and whether the machine
+    #: was contended (:mod:`fubench.engine.timing`)
+    timing: dict[str, Any] | None = None
 
     @property
     def clients_involved(self) -> int:
@@ -63,6 +66,7 @@ class RowInfo:
             "work": self.work,
             "client_work": self.client_work,
             "timed_on": self.timed_on,
+            "timing": self.timing,
         }
 
     @classmethod
@@ -76,6 +80,7 @@ class RowInfo:
             data.get("work"),
             data.get("client_work"),
             data.get("timed_on"),
+            data.get("timing"),
         )
 
 

@@ -114,9 +114,7 @@ class Runner:
         threads = execution.threads(len(tasks))
         for task in tasks:
             task.threads = threads
-        self._determinism = determinism.settings(self.plan.device)
-        if threads is not None:
-            self._determinism["torch_threads"] = threads
+        self._determinism = dict(determinism.settings(self.plan.device), torch_threads=threads)
         executors.run(execution, tasks, self._event, in_process=self._run_here)
         paths = [self.files[seed].path for seed in cfg.seeds]
         self._hook("fubench_run_end", scenario=cfg, result_paths=[str(p) for p in paths])

@@ -373,6 +373,47 @@ def test_a_corrupt_cache_entry_is_named_and_rebuilt(damage, tiny_run):
     assert rows(again) == rows(first)
 
 
+@pytest.mark.parametrize(
+    "damage, words",
+    [
+        ("weights-edited", "does not match its checksum"),
+        ("nan-weights", "holds non-finite values"),
+        ("other-shape", "does not fit the model"),
+        ("other-dtype", "does not fit the model"),
+    ],
+)
+def test_a_cache_entry_that_is_no_longer_what_was_trained_is_named_and_rebuilt(
+    damage, words, tiny_run
+):
+    """Well-formed entries whose weights were changed after training: a checksum, the
+    weights' finiteness and their fit to the model are checked before use."""
+    from fubench.engine.cache import state_checksum
+
+    rc, _, first = tiny_run()
+    assert rc == 0
+    entries = sorted(cache_dir().glob("*.pt"))
+    for entry in entries:
+        data = torch.load(entry, weights_only=True)
+        name = next(k for k, v in data["state"].items() if v.is_floating_point())
+        tensor = data["state"][name]
+        if damage == "weights-edited":  # the checksum is left as it was
+            data["state"][name] = tensor + 1.0
+        elif damage == "nan-weights":
+            data["state"][name] = torch.full_like(tensor, float("nan"))
+        elif damage == "other-shape":
+            data["state"][name] = torch.zeros(*tensor.shape, 2)
+        else:
+            data["state"][name] = tensor.double()
+        if damage != "weights-edited":  # as if written so: only the content is wrong
+            data["checksum"] = state_checksum(data["state"])
+        torch.save(data, entry)
+    rc, err, again = tiny_run()
+    assert rc == 0 and "Traceback" not in err
+    for entry in entries:
+        one_line_naming(err, entry, words, "rebuilding")
+    assert rows(again) == rows(first)
+
+
 @pytest.mark.parametrize("damage", ["truncated", "a-list", "rows-broken", "binary"])
 def test_a_corrupt_result_file_is_named_and_rebuilt(damage, tiny_run):
     rc, _, first = tiny_run()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -31,8 +32,9 @@ from fubench.results import stable_hash
 #: FedAvg's client sampling; 3: CPU training in the reproducible mode, oneDNN off and
 #: MKL strict, and rows count their work)
 ENGINE_VERSION = 3
-#: bump when the layout of an entry changes
-ENTRY_FORMAT = 2
+#: bump when the layout of an entry changes (3: a checksum of the state; timings kept
+#: apart when the machine was contended)
+ENTRY_FORMAT = 3
 
 
 def cache_root() -> Path:
@@ -48,7 +50,17 @@ class CachedModel:
     info: RowInfo
     history_dir: Path | None = None
     history_dtype: str | None = None
+    #: hardware -> the fastest time measured there on a quiet machine
     timings: dict[str, float] = field(default_factory=dict)
+    #: hardware -> the fastest time measured there while the machine was contended (used
+    #: only where no quiet timing exists, and flagged)
+    contended_timings: dict[str, float] = field(default_factory=dict)
+
+    def add_timing(self, hardware: str, seconds: float, contended: bool) -> None:
+        """Keep the fastest timing of each kind: on a shared machine the slower ones
+        mostly measure the neighbours."""
+        kept = self.contended_timings if contended else self.timings
+        kept[hardware] = min(seconds, kept.get(hardware, seconds))
 
 
 class ModelCache:
@@ -77,15 +89,24 @@ class ModelCache:
             data = torch.load(path, map_location="cpu", weights_only=True)
             entry = _entry(data, self.history_dir(key))
         except Exception as exc:  # a truncated or foreign file is a miss, not a crash
-            say(f"fubench: cache entry {path} is unreadable ({one_line(exc)}); rebuilding it")
-            with contextlib.suppress(OSError):
-                path.unlink(missing_ok=True)
+            self.discard(key, f"is unreadable ({one_line(exc)})")
+            return None
+        problem = state_problem(entry.state, data.get("checksum"))
+        if problem:
+            self.discard(key, problem)
             return None
         if entry.history_dir is not None and not _complete(entry):
             entry.history_dir = entry.history_dtype = None
         if need_history and entry.history_dir is None:
             return None
         return entry
+
+    def discard(self, key: str, problem: str) -> None:
+        """Remove an entry that cannot be used, saying why on one line (the model is
+        trained again)."""
+        say(f"fubench: cache entry {self.path(key)} {problem}; rebuilding it")
+        with contextlib.suppress(OSError):
+            self.path(key).unlink(missing_ok=True)
 
     # -- writing
     def put(self, key: str, entry: CachedModel) -> None:
@@ -94,12 +115,15 @@ class ModelCache:
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.root / f".{key}.{os.getpid()}.tmp"
         try:
+            state = {k: v.detach().cpu() for k, v in entry.state.items()}
             torch.save(
                 {
-                    "state": {k: v.detach().cpu() for k, v in entry.state.items()},
+                    "state": state,
+                    "checksum": state_checksum(state),
                     "info": entry.info.as_dict(),
                     "history_dtype": entry.history_dtype if entry.history_dir else None,
                     "timings": dict(entry.timings),
+                    "contended_timings": dict(entry.contended_timings),
                 },
                 tmp,
             )
@@ -197,4 +221,27 @@ def _entry(data: Any, history_dir: Path) -> CachedModel:
         history_dir if dtype is not None else None,
         dtype,
         dict(data.get("timings") or {}),
+        dict(data.get("contended_timings") or {}),
     )
+
+
+def state_checksum(state: dict[str, torch.Tensor]) -> str:
+    """A hash of a model state's names, dtypes, shapes and bytes."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def state_problem(state: dict[str, torch.Tensor], checksum: object) -> str | None:
+    """Why a cached state cannot be used (None: it can): a checksum that does not
+    match (the file was changed or damaged after it was written), or weights that are
+    not finite."""
+    if checksum != state_checksum(state):
+        return "does not match its checksum (changed or damaged after it was written)"
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            return f"holds non-finite values in '{name}'"
+    return None

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import copy
 import tempfile
-import time
 import traceback
 from collections.abc import Callable
 from dataclasses import replace
@@ -45,6 +44,7 @@ from fubench.engine import determinism
 from fubench.engine.cache import CachedModel, ModelCache
 from fubench.engine.outcome import Outcome, make_row, model_problem
 from fubench.engine.plan import Plan, params_agree
+from fubench.engine.timing import Stopwatch
 from fubench.errors import NotApplicable, one_line
 from fubench.evaluation import REFERENCE_ROW, Evaluation, RowInfo
 from fubench.fl.federation import Federation
@@ -150,6 +150,7 @@ class Job:
         seconds: float | None,
         federation: Federation,
         reported: dict[str, float] | None = None,
+        timing: dict[str, Any] | None = None,
     ) -> RowInfo:
         stats = federation.stats
         client = federation.client_work
@@ -162,6 +163,7 @@ class Job:
             work=client + federation.server_work,
             client_work=client,
             timed_on=hardware(self.plan.device) if seconds is not None else None,
+            timing=timing,
         )
 
     def cache_key(self, role: str) -> str:
@@ -211,18 +213,15 @@ class Job:
         cache, key = self.cache, self.cache_key("original")
         with cache.lock(key):
             cached = cache.get(key, need_history=needs_history)
-            if (
-                cached is not None
-                and needs_history
-                and cached.history_dtype != (self.plan.history_dtype)
-            ):
-                cached = None  # its history was stored at another precision: record anew
-            if cached is not None:
-                say(f"  seed {self.seed}: original model from cache")
-                history = RoundHistory(cached.history_dir) if cached.history_dir else None
-                model = self.load_model(cached.state)
-                return Outcome("ok", model, self._timed_here(cached), history=history)
-            return self._train_original(key, needs_history)
+            if cached is not None and needs_history:
+                if cached.history_dtype != self.plan.history_dtype:
+                    cached = None  # its history was stored at another precision: record anew
+            model = self._load_cached(key, cached)
+            if model is None:
+                return self._train_original(key, needs_history)
+            say(f"  seed {self.seed}: original model from cache")
+            history = RoundHistory(cached.history_dir) if cached.history_dir else None
+            return Outcome("ok", model, self._timed_here(cached), history=history)
 
     def _train_original(self, key: str, needs_history: bool) -> Outcome:
         cache, plan = self.cache, self.plan
@@ -237,42 +236,43 @@ class Job:
             f"  seed {self.seed}: training the original model "
             f"({plan.rounds} rounds, {self.setup.n_clients} clients)"
         )
-        start = time.perf_counter()
+        watch = Stopwatch.started(torch.get_num_threads())
         federation.train(
             model,
             data="train",
             clients=range(self.setup.n_clients),
             on_round=history.record if history is not None else None,
         )
-        info = self.row_info(time.perf_counter() - start, federation, reported=None)
+        info = self.row_info(watch.stop().seconds, federation, timing=watch.report())
         # not bool(history): an empty RoundHistory has len 0 and would read as False
         if history is not None and cache.enabled:
             history = RoundHistory(cache.keep_history(key, history.directory))
-        cache.put(
-            key,
-            CachedModel(
-                model.state_dict(),
-                info,
-                history.directory if history is not None else None,
-                plan.history_dtype if history is not None else None,
-                timings={info.timed_on: info.seconds},
-            ),
+        entry = CachedModel(
+            model.state_dict(),
+            info,
+            history.directory if history is not None else None,
+            plan.history_dtype if history is not None else None,
         )
+        entry.add_timing(info.timed_on, info.seconds, info.timing["contended"])
+        cache.put(key, entry)
         return Outcome("ok", model, info, history=history)
 
     def _reference(self, original: Outcome) -> Outcome:
         """θ^r from the cache, or the reference method run now (and cached when it
-        worked)."""
+        worked). Its time is what ``rtr`` divides by: a cached model without a timing on
+        this hardware (or ``Plan.retime``) is trained again here to time it."""
         cache, key, name = self.cache, self.cache_key("reference"), self.reference_name
         with cache.lock(key):
             cached = cache.get(key)
+            model = self._load_cached(key, cached)
+            cached = cached if model is not None else None
             here = hardware(self.plan.device)
-            timed_here_already = cached is not None and here in cached.timings
-            if cached is not None and (
-                not self.plan.timed or (timed_here_already and not self.plan.retime)
-            ):
+            timed = cached is not None and (
+                here in cached.timings or here in cached.contended_timings
+            )
+            if model is not None and (not self.plan.timed or (timed and not self.plan.retime)):
                 say(f"  seed {self.seed}: {name} reference from cache")
-                return Outcome("ok", self.load_model(cached.state), self._timed_here(cached))
+                return Outcome("ok", model, self._timed_here(cached))
             if cached is None:
                 say(f"  seed {self.seed}: {name} without the forgotten data (the reference)")
             else:
@@ -283,27 +283,55 @@ class Job:
             outcome = self._run(MethodSpec(name, {}), original, {})
             if outcome.status != "ok":
                 return outcome
-            seconds = outcome.info.seconds
+            contended = bool(outcome.info.timing and outcome.info.timing["contended"])
             if cached is None:
-                state = outcome.model.state_dict()
-                cache.put(key, CachedModel(state, outcome.info, timings={here: seconds}))
-                return outcome
+                entry = CachedModel(outcome.model.state_dict(), outcome.info)
+                entry.add_timing(here, outcome.info.seconds, contended)
+                cache.put(key, entry)
+                return Outcome("ok", outcome.model, self._timed_here(entry))
             if not same_state(outcome.model.state_dict(), cached.state):
                 say(
                     f"  !! seed {self.seed}: timing the reference again gave other weights "
                     f"than the cached ones (not reproducible on {self.plan.device}); the "
                     f"cached model is kept"
                 )
-            cached.timings[here] = seconds
+            cached.add_timing(here, outcome.info.seconds, contended)
             cache.put(key, cached)
-            return Outcome("ok", self.load_model(cached.state), self._timed_here(cached))
+            return Outcome("ok", model, self._timed_here(cached))
+
+    def _load_cached(self, key: str, cached: CachedModel | None) -> nn.Module | None:
+        """The cached model, or None when there is none or its state does not fit this
+        scenario's model (another shape or dtype): then it is named and trained again."""
+        if cached is None:
+            return None
+        model = self.make_model("init")
+        want = model.state_dict()
+        problem = next(
+            (
+                f"'{k}' is {tuple(v.shape)} {v.dtype}, the model needs "
+                f"{tuple(want[k].shape)} {want[k].dtype}"
+                for k, v in cached.state.items()
+                if k in want and (v.shape != want[k].shape or v.dtype != want[k].dtype)
+            ),
+            None,
+        )
+        if problem is None and cached.state.keys() != want.keys():
+            problem = "holds other entries than the model has"
+        if problem is not None:
+            self.cache.discard(key, f"does not fit the model ({problem})")
+            return None
+        model.load_state_dict(cached.state)
+        return model
 
     def _timed_here(self, cached: CachedModel) -> RowInfo:
-        """The cached row info, with the time measured on this hardware when there is
-        one (else the cached time and where it was measured)."""
+        """The cached row info, with the fastest time measured on this hardware on a
+        quiet machine — else, flagged, the fastest measured while it was contended —
+        else the cached time and where it was measured."""
         here = hardware(self.plan.device)
-        if here in cached.timings:
-            return replace(cached.info, seconds=cached.timings[here], timed_on=here)
+        for timings, contended in ((cached.timings, False), (cached.contended_timings, True)):
+            if here in timings:
+                timing = dict(cached.info.timing or {}, contended=contended)
+                return replace(cached.info, seconds=timings[here], timed_on=here, timing=timing)
         return cached.info
 
     # ---------------------------------------------------------------- methods
@@ -339,13 +367,13 @@ class Job:
             }
             method = cls(**spec.params)
             ctx = self._context(cls, spec.label, original, federation, upstream)
-            start = time.perf_counter()
+            watch = Stopwatch.started(torch.get_num_threads())
             with federation.meter.phase("server"):  # FLOPs outside training and asks
                 answer = method.unlearn(ctx)
             if self.plan.device.type == "cuda":
                 torch.cuda.synchronize(self.plan.device)
             # shared asks answered from an earlier row are charged the time they took then
-            seconds = time.perf_counter() - start + federation.stats.replayed_seconds
+            seconds = watch.stop(extra_seconds=federation.stats.replayed_seconds).seconds
             result = answer if isinstance(answer, UnlearnResult) else UnlearnResult(answer)
             problem = model_problem(result.model, original.model)
             if problem:
@@ -362,7 +390,7 @@ class Job:
                 info=self.row_info(None, federation),
             )
         outputs[spec.label] = (spec, result)
-        info = self.row_info(seconds, federation, reported=dict(result.metrics))
+        info = self.row_info(seconds, federation, dict(result.metrics), watch.report())
         return Outcome("ok", result.model, info, result=result)
 
     def context(

@@ -95,6 +95,8 @@ def make_row(
             client = ev.info.client_work or 0
             row["flops"] = {"clients": client, "server": ev.info.work - client}
         row["timed_on"] = ev.info.timed_on
+        if ev.info.timing is not None:  # how seconds was measured (contention)
+            row["timing"] = ev.info.timing
     if code is not None:
         row["code"] = code
     if metric_errors:
