@@ -65,6 +65,7 @@ NO_NUMBERS = (
     "result_file.py",
     "results.py",
     "runner.py",
+    "submission.py",
     "testing/",
     "verify.py",
 )

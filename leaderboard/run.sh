@@ -15,6 +15,11 @@
 #   leaderboard/run.sh check        # exit 1 when $OUT/README.md is stale against the results
 #   leaderboard/run.sh html         # the same board as a static site -> $SITE/index.html
 #                                   # (opens from file://; not committed: CI rebuilds it)
+#   leaderboard/run.sh submissions  # every leaderboard/submissions/*.yaml: a community method
+#                                   # installed on its own, checked by the kit, run on the
+#                                   # scenarios it names; its rows added, marked (or nothing)
+#   leaderboard/run.sh verify [ARGS]  # re-run stored rows from an empty cache and compare
+#                                   # (fubench verify $OUT/results ARGS)
 #
 # Settings (environment): OUT (default leaderboard), SITE (default $OUT/site), SEEDS
 # (0,1,2), DEVICE (cpu: the committed leaderboard is a CPU run), FUBENCH (the fubench
@@ -37,6 +42,16 @@ export FUBENCH_DISABLE_PLUGIN_AUTOLOAD=${FUBENCH_DISABLE_PLUGIN_AUTOLOAD:-1}
 ATTENTION_KINDS="backdoor|bias"
 
 list() { "$FUBENCH" leaderboard --list-offline scenarios/*.yaml "$@"; }
+
+submissions() {
+    local file
+    for file in leaderboard/submissions/*.yaml; do
+        [ -e "$file" ] || continue
+        "$FUBENCH" submit "$file" --results "$OUT/results"
+    done
+}
+
+verify() { "$FUBENCH" verify "$OUT/results" "$@"; }
 
 methods() { "$FUBENCH" list methods | awk '/^  [^ ]/ {print $1}' | paste -sd, -; }
 
@@ -89,7 +104,9 @@ case "${1:-}" in
     board) board ;;
     check) check ;;
     html) html ;;
+    submissions) submissions ;;
+    verify) shift; verify "$@" ;;
     all) for file in $(list); do run_one "$file"; done
-        for file in $QUALITY; do quality_one "$file"; done; plots; board; html ;;
-    *) sed -n '2,24p' "$0" >&2; exit 2 ;;
+        for file in $QUALITY; do quality_one "$file"; done; submissions; plots; board; html ;;
+    *) sed -n '2,29p' "$0" >&2; exit 2 ;;
 esac

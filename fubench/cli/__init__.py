@@ -13,6 +13,7 @@
     fubench leaderboard --list-offline FILE... [--json]
     fubench quality FILE [--replicas K] [--seeds 0] [--methods a,b] [--out DIR]
     fubench verify RESULTS... [--seeds S] [--methods a,b] [--device D] [--jobs N]
+    fubench submit SUBMISSION.yaml... [--results DIR]
 
 Exit codes: 0 success; 1 a run finished but some row failed; 2 bad input (a scenario
 file, an argument, an unknown name, a path that cannot be written, a device this machine
@@ -40,6 +41,7 @@ from fubench.cli.parser import build_parser
 from fubench.cli.quality import cmd_quality
 from fubench.cli.reports import cmd_leaderboard, cmd_plot, cmd_table
 from fubench.cli.run import cmd_run
+from fubench.cli.submit import cmd_submit
 from fubench.cli.verify import cmd_verify
 from fubench.errors import EnvironmentFailure, FubenchError, os_error
 
@@ -54,6 +56,7 @@ COMMANDS = {
     "leaderboard": cmd_leaderboard,
     "quality": cmd_quality,
     "verify": cmd_verify,
+    "submit": cmd_submit,
 }
 
 

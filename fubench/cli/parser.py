@@ -137,6 +137,23 @@ def _quality(sub: argparse._SubParsersAction) -> None:
     )
     check.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 
+    submit = sub.add_parser(
+        "submit",
+        help="run a community method's submission and add its rows to the results",
+        description="For each SUBMISSION.yaml (package: a folder or name==version; methods; "
+        "scenarios): install the package into an environment of its own, run the "
+        "conformance kit, run its methods on every scenario it names with the committed "
+        "seeds, check its original and reference rows equal the committed ones, and only "
+        "then add its rows, marked as a community contribution, to RESULTS.",
+    )
+    submit.add_argument("files", nargs="+", metavar="SUBMISSION", help="submission YAML files")
+    submit.add_argument(
+        "--results",
+        type=path_name,
+        default="leaderboard/results",
+        help="the committed result folders (default: leaderboard/results)",
+    )
+
 
 def _run(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser(

@@ -34,7 +34,7 @@ from fubench.report.explain import (
     ranking_rules,
     sources,
 )
-from fubench.report.markup import Inline, inline
+from fubench.report.markup import Inline, inline, strong
 from fubench.report.quality import load_quality, quality_view
 from fubench.report.ranking import best_rows, cost_ranks, scenario_ranks
 from fubench.report.reader import Result
@@ -50,6 +50,8 @@ SCENARIO_PLOTS = (
 )
 #: normalised ranks: 0 the best, 1 the last (fubench.report.ranking)
 RANK_SCALE = (0.0, 1.0)
+#: the mark of a row a third-party package contributed through a submission
+COMMUNITY = "★"
 GLOBAL_PLOTS = (("cost per method", "cost.png"),)
 
 
@@ -124,6 +126,30 @@ def overall(sections: list[Section], cost: bool = False) -> dict[str, dict[str, 
     )
 
 
+def community(tables: list[ScenarioTable]) -> dict[str, dict[str, str]]:
+    """{method: its "community" marker} for the rows a submission added
+    (:mod:`fubench.submission`): a third-party package, its version and the file that
+    submitted it."""
+    found: dict[str, dict[str, str]] = {}
+    for table in tables:
+        for result in table.results:
+            for row in result["methods"].values():
+                if isinstance(row.get("community"), dict):
+                    found[row["method"]] = row["community"]
+    return found
+
+
+def community_note(method: str, marker: dict[str, str]) -> Note:
+    return Note(
+        inline(
+            strong(f"{method} {COMMUNITY}"),
+            f": a community contribution, {marker.get('package')} {marker.get('version')} "
+            f"(submitted by {marker.get('submission')}; run by the leaderboard pipeline)",
+        ),
+        about=method,
+    )
+
+
 # -------------------------------------------------------------------- the board
 def build_board(
     results: list[Result], registry: Registry, paths: list[str], base: Path, plots: Path
@@ -135,7 +161,7 @@ def build_board(
     quality = load_quality(paths)  # the forgetting-quality ε files, where computed
     scenarios = [scenario_view(s, registry, base, plots, quality) for s in sections]
     references = sorted({t.reference for t in tables})
-    common = ranking.common_scenarios(overall(sections), [t.scenario for t in tables])
+    common = core_scenarios(overall(sections), [t.scenario for t in tables], set(community(tables)))
     return Board(
         sources(paths, base),
         references,
@@ -165,6 +191,8 @@ def scenario_view(
         )
     )
     records = quality.get(table.scenario)
+    contributed = community([table])
+    extra = [community_note(m, marker) for m, marker in sorted(contributed.items())]
     return ScenarioView(
         table.scenario,
         file,
@@ -175,8 +203,8 @@ def scenario_view(
         table.seeds,
         first.get("description") or "",
         table.source,
-        scenario_table(section, registry),
-        notes(table, section.notes, cautions) + [ranked],
+        scenario_table(section, registry, set(contributed)),
+        notes(table, section.notes, cautions) + extra + [ranked],
         claim_views(table, section.claims),
         found_plots(
             [(title, name.format(scenario=table.scenario)) for title, name in SCENARIO_PLOTS],
@@ -198,8 +226,11 @@ def found_plots(names: list[tuple[str, str]], plots: Path, base: Path) -> list[P
     ]
 
 
-def scenario_table(section: Section, registry: Registry) -> Table:
-    """Methods × metrics with each row's rank, cost rank and seeds; best values bold."""
+def scenario_table(
+    section: Section, registry: Registry, contributed: set[str] = frozenset()
+) -> Table:
+    """Methods × metrics with each row's rank, cost rank and seeds; best values bold;
+    rows of the ``contributed`` methods marked as community contributions."""
     table = section.table
     best = {m: best_rows(table, m, registry) for m in table.metrics}
     columns = ["method", "rank ↓", "cost rank ↓", "seeds"] + [
@@ -207,8 +238,9 @@ def scenario_table(section: Section, registry: Registry) -> Table:
     ]
     rows = []
     for row in table.rows:
+        marked = f"{row} {COMMUNITY}" if table.method_of(row) in contributed else row
         cells = [
-            Cell(row),
+            Cell(marked),
             rank_cell(table, section.ranks, row, section.intervals),
             rank_cell(table, section.cost_ranks, row),
             Cell(seeds_text(table, row), sort=table.status.get(row, []).count("ok")),
@@ -261,6 +293,15 @@ def seeds_text(table: ScenarioTable, row: str) -> str:
     return str(ok) if ok == len(table.seeds) else f"{ok}/{len(table.seeds)}"
 
 
+def core_scenarios(
+    ranks: dict[str, dict[str, float]], scenarios: list[str], contributed: set[str]
+) -> list[str]:
+    """The scenarios every built-in ranked method ran: a community method serving fewer
+    does not shrink everyone's overall rank (it gets one only where it ran them all)."""
+    core = {m: r for m, r in ranks.items() if m not in contributed} or ranks
+    return ranking.common_scenarios(core, scenarios)
+
+
 def ranking_table(sections: list[Section]) -> Table:
     """One row per method: its place, its rank (with its interval over the seeds) and
     cost rank, both averaged over the scenarios every ranked method ran, and its rank in
@@ -269,9 +310,10 @@ def ranking_table(sections: list[Section]) -> Table:
     tables = [s.table for s in sections]
     ranks, costs = overall(sections), overall(sections, cost=True)
     scenarios = [t.scenario for t in tables]
-    common = ranking.common_scenarios(ranks, scenarios)
+    contributed = set(community(tables))
+    common = core_scenarios(ranks, scenarios, contributed)
     means = ranking.mean_over(ranks, common)
-    cost_means = ranking.mean_over(costs, ranking.common_scenarios(costs, scenarios))
+    cost_means = ranking.mean_over(costs, core_scenarios(costs, scenarios, contributed))
     statuses = {
         t.scenario: {t.method_of(r): t.status.get(r, []) for r in t.rows if r not in t.references}
         for t in tables
@@ -316,7 +358,7 @@ def ranking_table(sections: list[Section]) -> Table:
                 method,
                 [
                     Cell(place_text, sort=place),
-                    Cell(method),
+                    Cell(f"{method} {COMMUNITY}" if method in contributed else method),
                     Cell(mean, sort=means.get(method), interval=spread, scale=RANK_SCALE),
                     Cell(cost, sort=cost_means.get(method)),
                     Cell(f"{len(mine)}/{len(scenarios)}", sort=len(mine)),

@@ -220,7 +220,12 @@ def common_scenarios(ranks: dict[str, dict[str, float]], scenarios: list[str]) -
 
 
 def mean_over(ranks: dict[str, dict[str, float]], scenarios: list[str]) -> dict[str, float]:
-    """Each method's mean rank over ``scenarios`` (all of which it must have)."""
+    """Each method's mean rank over ``scenarios``, for the methods that have all of them
+    (a method missing one gets no mean: it would be averaged over other scenarios)."""
     if not scenarios:
         return {}
-    return {m: sum(mine[s] for s in scenarios) / len(scenarios) for m, mine in ranks.items()}
+    return {
+        m: sum(mine[s] for s in scenarios) / len(scenarios)
+        for m, mine in ranks.items()
+        if all(s in mine for s in scenarios)
+    }

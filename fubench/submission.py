@@ -1,0 +1,338 @@
+"""A third-party method onto the leaderboard: ``fubench submit SUBMISSION.yaml``.
+
+A contributor adds one small file under ``leaderboard/submissions/``::
+
+    version: 1
+    package: plugins/fubench-gradient-ascent   # a folder of this repository, or a
+                                               # pinned requirement: name==1.2.0
+    methods: [gradient_ascent]                 # the rows it adds
+    scenarios: [backdoor_mnist, client_fmnist] # the committed scenarios it serves
+
+and the pipeline, locally and in the leaderboard workflow:
+
+1. installs the package into an environment of its own (a virtual environment layered
+   on this one: it sees fubench and torch, and what it installs stays in it);
+2. runs the conformance kit on it (``python -m fubench.testing <distribution>``);
+3. runs its methods on every scenario it names, with the seeds the committed results
+   hold, the scenario's gold standard beside them, into a private folder — and checks
+   that the original and reference rows come out as the committed ones (same
+   configuration, same numbers): its rows are measured against the same models;
+4. only when every step succeeded, adds its rows to the committed result files, each
+   marked ``"community": {"package", "version", "submission"}``.
+
+A submission that fails the kit or a run is reported on one line and adds nothing."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fubench.config.yaml12 import read_yaml
+from fubench.errors import ConfigError, FubenchError
+from fubench.result_file import folder_lock
+from fubench.results import (
+    ORIGINAL,
+    find_results,
+    read_result,
+    row_digest,
+    row_order,
+    write_json_atomic,
+)
+
+#: a pinned requirement: ``name==version``
+PINNED = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9][A-Za-z0-9.+!_-]*$")
+KEYS = ("version", "package", "methods", "scenarios")
+
+
+class SubmissionError(FubenchError):
+    """A submission could not be added; nothing was written."""
+
+
+@dataclass
+class Submission:
+    file: Path
+    package: str  # a folder (resolved) or a pinned requirement
+    methods: list[str]
+    scenarios: list[str]
+
+
+def read_submission(path: str | Path) -> Submission:
+    """A submission file, checked: one :class:`fubench.ConfigError` line per mistake."""
+    path = Path(path)
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(
+            str(path), "", "expected a mapping of version, package, methods, scenarios"
+        )
+    for key in data:
+        if key not in KEYS:
+            raise ConfigError(str(path), str(key), f"unknown key; allowed: {', '.join(KEYS)}")
+    for key in KEYS:
+        if key not in data:
+            raise ConfigError(str(path), key, "missing")
+    if data["version"] != 1:
+        raise ConfigError(str(path), "version", f"expected 1, got {data['version']!r}")
+    package = data["package"]
+    if not isinstance(package, str) or not package.strip():
+        raise ConfigError(str(path), "package", "expected a folder or name==version")
+    folder = _folder(path, package)
+    if folder is None and not PINNED.match(package):
+        raise ConfigError(
+            str(path),
+            "package",
+            f"{package!r} is neither a folder here nor a pinned requirement (name==version): "
+            f"a leaderboard row must name the exact code that made it",
+        )
+    lists = {}
+    for key in ("methods", "scenarios"):
+        value = data[key]
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            raise ConfigError(str(path), key, "expected a non-empty list of names")
+        if len(set(value)) != len(value):
+            raise ConfigError(str(path), key, "a name is listed twice")
+        lists[key] = value
+    return Submission(
+        path, str(folder) if folder else package, lists["methods"], lists["scenarios"]
+    )
+
+
+def _folder(submission: Path, package: str) -> Path | None:
+    """The package as a folder: relative to the working directory (the repository),
+    else to the submission file."""
+    for base in (Path.cwd(), submission.parent):
+        candidate = (base / package).resolve()
+        if (candidate / "pyproject.toml").is_file() or (candidate / "setup.py").is_file():
+            return candidate
+    return None
+
+
+class Layer:
+    """A virtual environment layered on this one: it sees every package installed here
+    (a .pth file adds this environment's site-packages), but what pip installs into it
+    stays there."""
+
+    def __init__(self, root: Path):
+        subprocess.run(
+            [sys.executable, "-m", "venv", "--without-pip", str(root)],
+            check=True,
+            timeout=300,
+            capture_output=True,
+        )
+        self.python = str(root / "bin" / "python")
+        self.site = Path(
+            subprocess.check_output(
+                [self.python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                text=True,
+            ).strip()
+        )
+        base = sysconfig.get_paths()["purelib"]
+        (self.site / "_fubench_base.pth").write_text(f"import site; site.addsitedir({base!r})\n")
+        #: variables set (or, as "", removed) for the layer's processes
+        self.env: dict[str, str] = {}
+
+    def pip(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "pip", "--python", self.python, *args],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
+
+    def run(self, *args: str) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in {**os.environ, **self.env}.items() if v != ""}
+        return subprocess.run(
+            [self.python, *args], capture_output=True, text=True, env=env, timeout=24 * 3600
+        )
+
+    def distributions(self) -> dict[str, str]:
+        """{distribution: version} of what was installed into the layer itself."""
+        found = {}
+        for info in self.site.glob("*.dist-info"):
+            name, _, version = info.name[: -len(".dist-info")].partition("-")
+            found[name.replace("_", "-")] = version
+        return found
+
+
+def submit(
+    path: str | Path, results: str | Path, say: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Run a submission and add its rows to ``results`` (the committed result folders);
+    raise :class:`SubmissionError` (nothing written) when a step fails. Returns what was
+    added: {"package", "version", "rows": {scenario: count}}."""
+    submission = read_submission(path)
+    results = Path(results)
+    stored = {name: _stored(results, name) for name in submission.scenarios}
+    with tempfile.TemporaryDirectory(prefix="fubench-submission-") as tmp:
+        layer = Layer(Path(tmp) / "env")
+        say(f"submission {submission.file}: installing {submission.package}")
+        installed = layer.pip("install", "-q", "--no-build-isolation", submission.package)
+        if installed.returncode != 0:
+            raise SubmissionError(
+                f"{submission.file}: pip could not install {submission.package}: "
+                f"{_last_line(installed.stderr)}"
+            )
+        dist, version, entry_points = _the_distribution(layer, submission)
+        # the built-ins and this package only, whatever else the environment holds
+        layer.env = {
+            "FUBENCH_DISABLE_PLUGIN_AUTOLOAD": "",
+            "FUBENCH_PLUGINS": ",".join(entry_points),
+        }
+        say(f"submission {submission.file}: the conformance kit on {dist} {version}")
+        kit = layer.run("-m", "fubench.testing", dist)
+        if kit.returncode != 0:
+            raise SubmissionError(
+                f"{submission.file}: {dist} {version} fails the conformance kit: "
+                f"{_last_line(kit.stdout + kit.stderr)}"
+            )
+        new = {}
+        for name, files in stored.items():
+            say(f"submission {submission.file}: {', '.join(submission.methods)} on {name}")
+            new[name] = _run_scenario(layer, submission, name, files, Path(tmp) / "out")
+    marker = {"package": dist, "version": version, "submission": _shown_path(submission.file)}
+    added = {
+        name: _add_rows(files, new[name], submission.methods, marker)
+        for name, files in stored.items()
+    }
+    return {"package": dist, "version": version, "rows": added}
+
+
+def _stored(results: Path, scenario: str) -> dict[int, Path]:
+    files = find_results([results / scenario])
+    if not files:
+        raise SubmissionError(f"no committed results of scenario '{scenario}' under {results}")
+    return {read_result(f)["seed"]: f for f in files}
+
+
+def _the_distribution(layer: Layer, submission: Submission) -> tuple[str, str, list[str]]:
+    """The distribution the submission installed (the one with a fubench entry point):
+    its name, version and entry-point names."""
+    for name, version in sorted(layer.distributions().items()):
+        done = layer.run(
+            "-c",
+            "import importlib.metadata as md, sys; print(','.join(e.name for e in "
+            "md.distribution(sys.argv[1]).entry_points if e.group == 'fubench'))",
+            name,
+        )
+        if done.returncode == 0 and done.stdout.strip():
+            return name, version, done.stdout.strip().split(",")
+    raise SubmissionError(
+        f"{submission.file}: {submission.package} installed no distribution with a "
+        f"'fubench' entry point"
+    )
+
+
+def _run_scenario(
+    layer: Layer, submission: Submission, scenario: str, files: dict[int, Path], out: Path
+) -> dict[int, dict[str, Any]]:
+    first = read_result(next(iter(files.values())))
+    scenario_file = first["scenario"].get("file")
+    if not scenario_file or not Path(scenario_file).is_file():
+        raise SubmissionError(
+            f"{submission.file}: the results of '{scenario}' name the scenario file "
+            f"{scenario_file!r}, which is not here; run from the repository"
+        )
+    reference = first.get("reference") or "retrain"
+    seeds = ",".join(map(str, sorted(files)))
+    methods = ",".join([reference, *submission.methods])
+    done = layer.run(
+        "-m", "fubench", "run", scenario_file, "--methods", methods, "--seeds", seeds,
+        "--out", str(out), "-q",
+    )  # fmt: skip
+    if done.returncode not in (0, 1):  # 1: a row failed, which is a result
+        raise SubmissionError(
+            f"{submission.file}: the run on {scenario} failed: "
+            f"{_last_line(done.stderr or done.stdout)}"
+        )
+    fresh = {}
+    for seed, file in files.items():
+        mine = read_result(out / first["scenario"]["name"] / f"seed_{seed}.json")
+        theirs = read_result(file)
+        _same_references(submission, scenario, seed, mine, theirs, reference)
+        fresh[seed] = mine
+    return fresh
+
+
+def _same_references(
+    submission: Submission,
+    scenario: str,
+    seed: int,
+    mine: dict[str, Any],
+    theirs: dict[str, Any],
+    reference: str,
+) -> None:
+    """The submission's rows stand beside the committed ones only if they were measured
+    against the same models: the same configuration and the same reference rows."""
+    if mine["config_hash"] != theirs["config_hash"]:
+        raise SubmissionError(
+            f"{submission.file}: {scenario} seed {seed} ran under another configuration "
+            f"than the committed results (config hash {mine['config_hash']} vs "
+            f"{theirs['config_hash']}); regenerate the leaderboard first"
+        )
+    for label in (ORIGINAL, reference):
+        a, b = mine["methods"].get(label, {}), theirs["methods"].get(label, {})
+        if a.get("code") != b.get("code") or _untimed(a) != _untimed(b):
+            raise SubmissionError(
+                f"{submission.file}: {scenario} seed {seed}: the {label} row differs from the "
+                f"committed one (other code or other numbers); regenerate the leaderboard "
+                f"first"
+            )
+
+
+def _untimed(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.get("metrics", {}).items() if k not in ("seconds", "rtr")}
+
+
+def _add_rows(
+    files: dict[int, Path],
+    fresh: dict[int, dict[str, Any]],
+    methods: list[str],
+    marker: dict[str, str],
+) -> int:
+    """Put the submission's rows into the committed files (atomically, under the
+    folder's lock); return how many rows were added."""
+    added = 0
+    for seed, file in files.items():
+        with folder_lock(file.parent):
+            record = read_result(file)
+            new = {
+                label: row
+                for label, row in fresh[seed]["methods"].items()
+                if row.get("method") in methods
+            }
+            for label, row in new.items():
+                row = dict(row, community=marker)
+                row["digest"] = row_digest(record["config_hash"], record["seed"], row)
+                record["methods"][label] = row
+                added += 1
+            reference = record.get("reference") or "retrain"
+            listed = [label for label in record["methods"] if label not in new] + list(new)
+            order = row_order(record["methods"], reference, listed)
+            record["methods"] = {label: record["methods"][label] for label in order}
+            config = record["scenario"].setdefault("config", {})
+            config.setdefault("methods", {}).update(
+                {label: row.get("params", {}) for label, row in new.items()}
+            )
+            write_json_atomic(file, record)
+    return added
+
+
+def _shown_path(path: Path) -> str:
+    """The submission file as the repository names it (never a machine path)."""
+    try:
+        relative = Path(os.path.relpath(path.resolve(), Path.cwd())).as_posix()
+    except ValueError:  # pragma: no cover - another drive
+        return path.name
+    return path.name if relative.startswith("..") else relative
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "(no output)"
