@@ -2,11 +2,12 @@
 it appears in `fubench plugins` and in a `fubench run` table, its own test suite passes,
 and uninstalling it makes it disappear.
 
-pip installs it into a virtual environment layered on the test environment: the layer
-sees every package installed here (a .pth file adds this environment's site-packages),
-but what pip puts into the layer stays there. Installing into the shared test
-environment itself would show the example to every other process using it while these
-tests run (a benchmark writing results would record it in its provenance)."""
+pip installs it into a virtual environment layered on the test environment (the one
+the leaderboard's submissions use, fubench.submission.Layer): the layer sees every
+package installed here, but what pip puts into the layer stays there. Installing into
+the shared test environment itself would show the example to every other process using
+it while these tests run (a benchmark writing results would record it in its
+provenance)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
 
+from fubench import submission
 from fubench.plugins import load_registry, reset_registry
 from tests.conftest import TEST_PLUGIN, run_cli
 
@@ -28,30 +28,12 @@ PACKAGE = Path(__file__).resolve().parents[1] / "plugins" / "fubench-gradient-as
 DIST, ENTRY_POINT, METHOD = "fubench-gradient-ascent", "gradient_ascent", "gradient_ascent"
 
 
-class Layer:
-    """A virtual environment on top of this one, and pip acting on it."""
-
-    def __init__(self, root: Path):
-        subprocess.run(
-            [sys.executable, "-m", "venv", "--without-pip", str(root)], check=True, timeout=120
-        )
-        self.python = str(root / "bin" / "python")
-        self.site = Path(
-            subprocess.check_output(
-                [self.python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                text=True,
-            ).strip()
-        )
-        base = sysconfig.get_paths()["purelib"]
-        (self.site / "_fubench_base.pth").write_text(f"import site; site.addsitedir({base!r})\n")
+class Layer(submission.Layer):
+    """The layered environment the leaderboard's submissions use, with the checks of
+    these tests."""
 
     def pip(self, *args: str) -> None:
-        done = subprocess.run(
-            [sys.executable, "-m", "pip", "--python", self.python, *args],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        done = super().pip(*args)
         assert done.returncode == 0, f"pip {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
 
     def installed(self) -> bool:
