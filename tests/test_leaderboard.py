@@ -317,3 +317,34 @@ def test_the_pipeline_runs_every_built_in_method(monkeypatch):
     monkeypatch.setenv("FUBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
     registry = load_registry()
     assert out.strip().split(",") == sorted(registry.methods.names())
+
+
+def test_check_refuses_rows_of_another_code_version_unless_carried_over(tmp_path, capsys):
+    results = two_scenarios()
+    results[1]["methods"]["slow"]["code"] = {"harness": "another", "modules": {}}
+    folder = tmp_path / "results"
+    for r in results:
+        write(folder / r["scenario"]["name"] / f"seed_{r['seed']}.json", r)
+    args = [str(folder), "-o", str(tmp_path / "README.md")]
+    assert run_cli("leaderboard", *args) == 0  # writing the board is allowed
+    capsys.readouterr()
+    assert run_cli("leaderboard", *args, "--check") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "row 'slow'" in err[0] and "another version of the harness" in err[0]
+    assert f"seed_{results[1]['seed']}.json" in err[0]
+    results[1]["methods"]["slow"]["carried_over"] = True  # kept on purpose, by hand
+    write(folder / results[1]["scenario"]["name"] / f"seed_{results[1]['seed']}.json", results[1])
+    assert run_cli("leaderboard", *args, "--check") == 0
+
+
+def test_check_refuses_rows_computed_at_another_commit(tmp_path, capsys):
+    results = two_scenarios()
+    results[0]["methods"]["slow"]["computed_at"] = {"git_hash": "0ld", "date": "2026-01-01"}
+    folder = tmp_path / "results"
+    for r in results:
+        write(folder / r["scenario"]["name"] / f"seed_{r['seed']}.json", r)
+    args = [str(folder), "-o", str(tmp_path / "README.md")]
+    assert run_cli("leaderboard", *args) == 0
+    capsys.readouterr()
+    assert run_cli("leaderboard", *args, "--check") == 2
+    assert "computed at commit 0ld" in capsys.readouterr().err
