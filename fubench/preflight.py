@@ -30,7 +30,7 @@ from fubench.config.spec import ScenarioConfig
 from fubench.config.values import device_problem
 from fubench.errors import ConfigError, EnvironmentFailure, FubenchError, one_line, origin, os_error
 from fubench.registry import Registry
-from fubench.results import file_problem
+from fubench.results import file_problem, result_path
 from fubench.scenario import Dataset
 
 #: a scratch file of an atomic result write older than this was left by a killed run
@@ -116,6 +116,7 @@ def check_paths(
     cache_root: Path | None,
     scenario: str,
     seeds: list[int],
+    purpose: str = "evaluation",
 ) -> None:
     """Every folder and file the run writes, before anything is trained (``out`` None:
     a command that writes no results)."""
@@ -124,7 +125,7 @@ def check_paths(
     if problem:
         raise PreflightError(f"--out {out}: {folder} {problem}")
     for seed in seeds if folder is not None else ():
-        result = folder / f"seed_{seed}.json"
+        result = result_path(Path(out), scenario, seed, purpose)
         if result.is_dir():
             raise PreflightError(f"--out {out}: {result} is a folder; it must be a result file")
         problem = file_problem(result) if os.path.lexists(result) else None
@@ -262,7 +263,7 @@ def before_training(
     from fubench.engine.plan import Plan
 
     device = check_device(config, device_flag)
-    check_paths(out, table, cache_root, config.name, config.seeds)
+    check_paths(out, table, cache_root, config.name, config.seeds, config.purpose)
     if out is not None:
         sweep_results(out, config.name)
     with progress.shown_on_success():

@@ -145,9 +145,14 @@ def result_problem(data: Any, file_name: str | None = None) -> str | None:
     problem = _shape_problem(data)
     if problem:
         return f"not a complete result: {problem}"
-    match = re.fullmatch(r"seed_(\d+)\.json", file_name or "")
-    if match and int(match.group(1)) != data["seed"]:
-        return f"holds seed {data['seed']}, but its name says seed {match.group(1)}"
+    match = re.fullmatch(r"(tuning_)?seed_(\d+)\.json", file_name or "")
+    if match and int(match.group(2)) != data["seed"]:
+        return f"holds seed {data['seed']}, but its name says seed {match.group(2)}"
+    purpose = data.get("purpose", "evaluation")
+    if purpose not in PURPOSES:
+        return f"'purpose' is {_shown(purpose)}; expected one of {', '.join(PURPOSES)}"
+    if match and bool(match.group(1)) != (purpose == "tuning"):
+        return f"its name and its purpose ({purpose}) disagree"
     for label, row in data["methods"].items():
         problem = _row_problem(row) or _edited(data, row)
         if problem:
@@ -237,6 +242,7 @@ def find_results(paths: list[str | Path]) -> list[Path]:
     for p in map(Path, paths):
         if p.is_dir():
             found.extend(sorted(p.rglob("seed_*.json")))
+            found.extend(sorted(p.rglob("tuning_seed_*.json")))
         elif p.exists():
             found.append(p)
     return sorted(set(found))
@@ -271,8 +277,14 @@ def drop_rows(path: Path, labels: set[str]) -> None:
     write_json_atomic(path, result)
 
 
-def result_path(out: str | Path, scenario: str, seed: int) -> Path:
-    return Path(out) / scenario / f"seed_{seed}.json"
+#: what a result file is for: reported ("evaluation") or for choosing settings ("tuning")
+PURPOSES = ("evaluation", "tuning")
+
+
+def result_path(out: str | Path, scenario: str, seed: int, purpose: str = "evaluation") -> Path:
+    """``<out>/<scenario>/seed_<n>.json`` (``tuning_seed_<n>.json`` for a tuning seed)."""
+    prefix = "tuning_" if purpose == "tuning" else ""
+    return Path(out) / scenario / f"{prefix}seed_{seed}.json"
 
 
 def stable_hash(obj: Any) -> str:

@@ -129,7 +129,7 @@ class Runner:
         fingerprint = datasets.fingerprint(data)
         cpu_plan = dataclasses.replace(self.plan, device=torch.device("cpu"))
         for seed in self.config.seeds:
-            path = result_path(self.out, self.config.name, seed)
+            path = result_path(self.out, self.config.name, seed, self.config.purpose)
             self.files[seed] = ResultFile.open(
                 path,
                 config_hash,
@@ -205,7 +205,7 @@ class Runner:
         """What the rows of a result file were computed under (not which methods or
         seeds ran, nor the device or how the history is stored)."""
         cfg = self.config.resolved()
-        for key in ("methods", "seeds", "metrics", "device", "claims"):
+        for key in ("methods", "seeds", "tuning_seeds", "metrics", "device", "claims"):
             cfg.pop(key)
         cfg["federation"] = model_settings(cfg["federation"])
         cfg["data_fingerprint"] = datasets.fingerprint(data)
@@ -227,6 +227,7 @@ class Runner:
             },
             "config_hash": config_hash,
             "seed": seed,
+            "purpose": cfg.purpose,
             "dataset": {
                 "name": data.name,
                 "source": data.source,

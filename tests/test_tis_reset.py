@@ -467,7 +467,7 @@ def test_table_keeps_the_point_closest_to_one_one_and_names_it(test_registry):
     # distance of (0.95, 0.9) from (1, 1) = 0.1118
     assert (
         "**tis_reset**: shown at gamma=0.5, closest to (NTA, NFS) = (1, 1) over the "
-        "seed means, distance 0.112"
+        "means of the reported seeds (the scenario has no tuning seeds), distance 0.112"
     ) in text
     # random_reset is shown where it mirrors tis_reset, not at its own best (0.9)
     assert "random_reset[gamma=0.5]" in text and "random_reset[gamma=0.9]" not in text

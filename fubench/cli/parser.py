@@ -168,6 +168,12 @@ def _run(sub: argparse._SubParsersAction) -> None:
     )
     run.add_argument("--seeds", type=seed_list, help="comma-separated seeds (default: the file's)")
     run.add_argument(
+        "--tuning",
+        action="store_true",
+        help="run the file's tuning_seeds (or --seeds) into tuning_seed_<n>.json: the seeds a "
+        "swept method's point is chosen on, never reported",
+    )
+    run.add_argument(
         "--out", type=path_name, default="results", help="result folder (default: results/)"
     )
     run.add_argument(

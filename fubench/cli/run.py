@@ -29,7 +29,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     registry = get_registry()
     config = load_scenario(args.file, registry)
     try:
-        config = apply_overrides(config, methods=args.methods, seeds=args.seeds, registry=registry)
+        config = apply_overrides(
+            config, methods=args.methods, seeds=args.seeds, registry=registry, tuning=args.tuning
+        )
     except UnknownNameError as exc:
         raise preflight.PreflightError(f"argument --methods: {exc}") from None
     cache = ModelCache(enabled=not args.no_cache)
@@ -53,7 +55,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     wanted = {ORIGINAL, runner.plan.reference.name, *(m.label for m in config.methods)}
     if args.fresh:  # recompute what this invocation asks for; other methods' rows stay
         for seed in config.seeds:
-            drop_rows(result_path(args.out, config.name, seed), wanted)
+            drop_rows(result_path(args.out, config.name, seed, config.purpose), wanted)
     folders = [Path(args.out), cache.root, datasets.data_folder()]
     try:
         paths = runner.run()

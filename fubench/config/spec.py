@@ -66,6 +66,11 @@ class ScenarioConfig:
     #: share of the training (or test) split the server holds as unlabeled inputs
     server_fraction: float = 0.0
     server_from: str = "train"
+    #: seeds a method's sweep point is chosen on, never reported (``fubench run --tuning``)
+    tuning_seeds: list[int] = field(default_factory=list)
+    #: what a run of this configuration is for: "evaluation" (the reported seeds) or
+    #: "tuning" (its result files are ``tuning_seed_<n>.json``)
+    purpose: str = "evaluation"
 
     @property
     def kind(self) -> str:
@@ -107,6 +112,7 @@ class ScenarioConfig:
             "methods": {m.label: m.params for m in self.methods},
             "metrics": self.metrics,
             "seeds": self.seeds,
+            "tuning_seeds": self.tuning_seeds,
             "device": self.device,
             "claims": [c.as_dict() for c in self.claims],
         }

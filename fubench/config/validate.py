@@ -57,11 +57,22 @@ def apply_overrides(
     seeds: list[int] | None = None,
     device: str | None = None,
     registry: Registry | None = None,
+    tuning: bool = False,
 ) -> ScenarioConfig:
     """A copy of ``config`` with the command line's choices: ``--methods`` may name
-    methods the file does not list (they run with their defaults)."""
+    methods the file does not list (they run with their defaults); ``tuning`` runs the
+    file's tuning seeds (or ``seeds``) into tuning result files."""
     new = copy.copy(config)
-    if seeds is not None:
+    if tuning:
+        if seeds is None and not config.tuning_seeds:
+            raise ConfigError(
+                config.file,
+                "tuning_seeds",
+                "--tuning needs tuning seeds: list "
+                "them in the file (tuning_seeds: [100, 101, 102]) or give --seeds",
+            )
+        new.purpose, new.seeds = "tuning", list(seeds or config.tuning_seeds)
+    elif seeds is not None:
         new.seeds = seeds
     if device is not None:
         new.device = device
@@ -196,6 +207,7 @@ class _Validator:
             "methods",
             "metrics",
             "seeds",
+            "tuning_seeds",
             "device",
             "claims",
         ]
@@ -243,6 +255,16 @@ class _Validator:
         methods = self.methods(data["methods"], context)
         metrics = self.metrics(data.get("metrics"))
         seeds = self.seeds(data.get("seeds", [0, 1, 2]))
+        tuning_seeds = (
+            self.seeds(data["tuning_seeds"], "tuning_seeds") if "tuning_seeds" in data else []
+        )
+        shared = sorted(set(seeds) & set(tuning_seeds))
+        if shared:
+            raise self.fail(
+                "tuning_seeds",
+                f"seed {shared[0]} is also an evaluation seed; a setting chosen on a seed "
+                f"must not be reported on it",
+            )
         device = data.get("device", "auto")
         problem = device_problem(device)
         if problem:
@@ -271,6 +293,7 @@ class _Validator:
             claims=claims,
             server_fraction=server_fraction,
             server_from=server_from,
+            tuning_seeds=tuning_seeds,
         )
 
     def claims_shown(
@@ -441,19 +464,19 @@ class _Validator:
             if value in values[:i]:
                 raise self.fail(f"{key}[{i}]", f"{what} '{value}' is listed twice; {why}")
 
-    def seeds(self, data: Any) -> list[int]:
+    def seeds(self, data: Any, key: str = "seeds") -> list[int]:
         if isinstance(data, int) and not isinstance(data, bool):
             data = [data]
         if not isinstance(data, list) or not data:
-            raise self.fail("seeds", f"expected a non-empty list of integers, got {got(data)}")
+            raise self.fail(key, f"expected a non-empty list of integers, got {got(data)}")
         for i, seed in enumerate(data):
             if not is_type(seed, int) or not 0 <= seed <= MAX_INT:
                 raise self.fail(
-                    f"seeds[{i}]", f"expected an integer >= 0 and < 2^63, got {shown(seed)}"
+                    f"{key}[{i}]", f"expected an integer >= 0 and < 2^63, got {shown(seed)}"
                 )
         if len(set(data)) != len(data):
             dup = next(s for s in data if data.count(s) > 1)
-            raise self.fail("seeds", f"seed {dup} is listed twice")
+            raise self.fail(key, f"seed {dup} is listed twice")
         return list(data)
 
 

@@ -39,7 +39,7 @@ def load_results(
             raise ResultsError(
                 f"{file}: cannot be read as a fubench result: {' '.join(str(exc).split())}"
             ) from None
-        key = (result["scenario"]["name"], result["seed"])
+        key = (result["scenario"]["name"], result["seed"], result.get("purpose", "evaluation"))
         if key in seen:
             raise ResultsError(
                 f"{seen[key]} and {file} both hold scenario '{key[0]}' seed {key[1]}: "

@@ -82,10 +82,18 @@ def distance_to_ideal(
 
 
 def best_sweep_points(table: ScenarioTable, registry: Registry) -> dict[str, SweepChoice]:
-    """Per swept method, the point closest to (1, 1). A method that reads a swept
-    method is shown at the point matching the chosen upstream point, so the two rows
-    compare like with like."""
-    utility, forgetting = utility_axis(table, registry), forgetting_axis(table, registry)
+    """Per swept method, the point closest to (1, 1) — judged on the scenario's tuning
+    seeds where it has them (``table.tuning``), so that the point a table reports was not
+    chosen on the seeds it reports. A method that reads a swept method is shown at the
+    point matching the chosen upstream point, so the two rows compare like with like."""
+    judge = table.tuning if table.tuning is not None else table
+    seeds = ", ".join(map(str, judge.seeds))
+    where = (
+        f"the tuning seeds ({seeds})"
+        if judge is not table
+        else "the reported seeds (the scenario has no tuning seeds)"
+    )
+    utility, forgetting = utility_axis(judge, registry), forgetting_axis(judge, registry)
     groups = sweep_groups(table.results)
     choices: dict[str, SweepChoice] = {}
     for method, rows in groups.items():
@@ -94,7 +102,7 @@ def best_sweep_points(table: ScenarioTable, registry: Registry) -> dict[str, Swe
             for label in rows
             if utility
             and forgetting
-            and (d := distance_to_ideal(table, label, utility, forgetting)) is not None
+            and (d := distance_to_ideal(judge, label, utility, forgetting)) is not None
         ]
         if scored:
             d, label = min(scored)
@@ -104,9 +112,8 @@ def best_sweep_points(table: ScenarioTable, registry: Registry) -> dict[str, Swe
                 rows[label],
                 d,
                 len(rows),
-                f"closest to ({utility.upper()}, "
-                f"{forgetting.upper()}) = (1, 1) over the seed "
-                f"means",
+                f"closest to ({utility.upper()}, {forgetting.upper()}) = (1, 1) over the means "
+                f"of {where}",
             )
     for method, rows in groups.items():
         for upstream in _reads(registry, method):

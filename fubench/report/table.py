@@ -62,6 +62,9 @@ class ScenarioTable:
     undefined: dict[str, str] = field(default_factory=dict)
     #: metric -> why it is shown but not ranked
     unranked: dict[str, str] = field(default_factory=dict)
+    #: the same scenario on its tuning seeds (``fubench run --tuning``), where a swept
+    #: method's point is chosen; never shown
+    tuning: ScenarioTable | None = None
 
     @property
     def references(self) -> tuple[str, str]:
@@ -97,9 +100,17 @@ def aggregate(
     standard) — see :mod:`fubench.report.separation`."""
     tables = []
     for name, group in by_scenario(results).items():
-        table = _aggregate_one(name, group, reference_row(group, registry))
+        reported = [r for r in group if r.get("purpose", "evaluation") != "tuning"]
+        tuning = [r for r in group if r.get("purpose", "evaluation") == "tuning"]
+        if not reported:
+            continue  # tuning seeds choose settings; alone they have nothing to report
+        table = _aggregate_one(name, reported, reference_row(reported, registry))
         if separate:
             mark_inseparable(table, registry)
+        if tuning:
+            table.tuning = _aggregate_one(name, tuning, reference_row(tuning, registry))
+            if separate:
+                mark_inseparable(table.tuning, registry)
         tables.append(table)
     return tables
 
