@@ -37,6 +37,7 @@ from typing import Any
 
 from fubench.config.yaml12 import read_yaml
 from fubench.errors import ConfigError, FubenchError
+from fubench.plugins import get_registry
 from fubench.result_file import folder_lock
 from fubench.results import (
     ORIGINAL,
@@ -239,7 +240,7 @@ def _run_scenario(
             f"{submission.file}: the results of '{scenario}' name the scenario file "
             f"{scenario_file!r}, which is not here; run from the repository"
         )
-    reference = first.get("reference") or "retrain"
+    reference = first.get("reference") or get_registry().reference_name
     seeds = ",".join(map(str, sorted(files)))
     methods = ",".join([reference, *submission.methods])
     done = layer.run(
@@ -287,7 +288,12 @@ def _same_references(
 
 
 def _untimed(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in row.get("metrics", {}).items() if k not in ("seconds", "rtr")}
+    metrics = get_registry().metrics
+    return {
+        k: v
+        for k, v in row.get("metrics", {}).items()
+        if not (k in metrics and metrics.get(k).timed)  # a clock's value differs run to run
+    }
 
 
 def _add_rows(
@@ -312,7 +318,7 @@ def _add_rows(
                 row["digest"] = row_digest(record["config_hash"], record["seed"], row)
                 record["methods"][label] = row
                 added += 1
-            reference = record.get("reference") or "retrain"
+            reference = record.get("reference") or get_registry().reference_name
             listed = [label for label in record["methods"] if label not in new] + list(new)
             order = row_order(record["methods"], reference, listed)
             record["methods"] = {label: record["methods"][label] for label in order}

@@ -26,7 +26,24 @@ from tests.conftest import BACKDOOR_YAML, TEST_PLUGIN, run_cli
 from tests.test_plugins import fake_distribution  # noqa: F401  (a fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+DOCS = ROOT / "docs"
+
+
+def doc_section(page: str, heading: str) -> str:
+    """The text of docs/``page`` under ``heading`` (e.g. ``"## Result files"``), up to the
+    next heading of the same or a higher level (a ``#`` inside a code block is no heading)."""
+    lines = (DOCS / page).read_text(encoding="utf-8").splitlines()
+    assert heading in lines, f"docs/{page} has no section {heading!r}"
+    level = len(heading.split(" ")[0])
+    body, fenced = [], False
+    for line in lines[lines.index(heading) + 1 :]:
+        fenced ^= line.startswith("```")
+        marks = len(line) - len(line.lstrip("#"))
+        if not fenced and 0 < marks <= level and line[marks : marks + 1] == " ":
+            break
+        body.append(line)
+    return "\n".join(body) + "\n"
+
 
 #: runs the CLI with the synthetic test data set registered (for subprocesses)
 CLI_WITH_TEST_DATA = (
@@ -660,26 +677,28 @@ def test_the_kit_names_the_line_where_unlearn_raised(kit):
     ), outcome.error
 
 
-def test_the_readme_documents_the_traceback_key():
-    results = README.split("## Results")[1].split("\n## ")[0]
+def test_the_docs_document_the_traceback_key():
+    results = doc_section("reference/results.md", "## Result files")
     assert '"traceback"' in results and "full Python traceback" in results
 
 
-def test_the_readmes_scenario_example_validates(tmp_path, capsys):
-    block = README.split("## Scenario files")[1].split("```yaml\n")[1].split("```")[0]
-    path = tmp_path / "readme_example.yaml"
+def test_the_docs_scenario_example_validates(tmp_path, capsys):
+    example = doc_section("reference/scenario-files.md", "## An annotated example")
+    block = example.split("```yaml\n")[1].split("```")[0]
+    path = tmp_path / "docs_example.yaml"
     path.write_text(block)
     assert run_cli("validate", str(path)) == 0, capsys.readouterr().err
 
 
-def test_the_readmes_result_schema_names_every_key_a_result_has(ux_registry, tmp_path):
-    schema = README.split("## Results")[1].split("```\n")[1].split("```")[0]
+def test_the_docs_result_schema_names_every_key_a_result_has(ux_registry, tmp_path):
+    schema = doc_section("reference/results.md", "## Result files").split("```\n")[1]
+    schema = schema.split("```")[0]
     file = tiny_yaml(tmp_path, rounds=1, seeds="[0]", methods="{retrain: {}, finetune: {}}")
     assert run_cli("run", str(file), "--out", str(tmp_path / "out"), "-q") == 0
     result = read_result(tmp_path / "out" / "tiny" / "seed_0.json")
     row = result["methods"]["finetune"]
     missing = [k for k in [*result, *result["provenance"], *row] if f'"{k}"' not in schema]
-    assert not missing, f"the README's result schema lacks {missing}"
+    assert not missing, f"the result schema in docs/reference/results.md lacks {missing}"
 
 
 # ------------------------------------------------------------ 10. broken plugins
@@ -803,9 +822,10 @@ def test_a_broken_builtin_stays_an_error():
         report_broken(PluginInfo("retrain", "fubench", "0.1", builtin=True), "boom")
 
 
-# ------------------------------------------------- 11. what the README promises
+# --------------------------------------------------- 11. what the docs promise
 def section(title: str) -> str:
-    return " ".join(README.split(title)[1].split("\n### ")[0].split())
+    """A section of the plugin-writing guide, whitespace-normalised."""
+    return " ".join(doc_section("how-to/write-plugins.md", title).split())
 
 
 def test_federation_train_returns_the_model_it_trained_in_place(kit):
@@ -814,7 +834,7 @@ def test_federation_train_returns_the_model_it_trained_in_place(kit):
     assert ctx.federation.train(ctx.model, rounds=1) is ctx.model
     assert any(not torch.equal(before[k], v) for k, v in ctx.model.state_dict().items())
     assert "trains `model` in place and returns that same object" in section(
-        "### What a method gets and declares"
+        "## What a method gets and declares"
     )
 
 
@@ -824,7 +844,7 @@ def test_retained_participation_includes_a_requesting_client_that_keeps_data(kit
     assert malicious in backdoor.retained_clients, "its clean samples stay"
     leaving = kit.context(kit.stage("client"), Amnesia).federation
     assert not set(leaving.requesting) & set(leaving.retained_clients)
-    text = section("### What a method gets and declares")
+    text = section("## What a method gets and declares")
     assert "A requesting client that keeps part of its data is included" in text
 
 
@@ -832,13 +852,14 @@ def test_the_generator_is_on_the_cpu_and_initial_state_is_the_whole_state_dict(k
     ctx = kit.context(kit.stage("backdoor"), Amnesia)
     assert ctx.generator.device.type == "cpu"
     assert set(ctx.initial_state) == set(ctx.model.state_dict())
-    text = section("### What a method gets and declares")
+    text = section("## What a method gets and declares")
     assert "`ctx.generator` is a CPU `torch.Generator`" in text
     assert "means the whole `state_dict()`, parameters and buffers" in text
 
 
-def test_readme_quickstart_says_how_long_and_how_big():
-    quick = " ".join(README.split("## Quickstart")[1].split("\n## ")[0].split())
+def test_getting_started_says_how_long_and_how_big():
+    page = (DOCS / "tutorial" / "getting-started.md").read_text(encoding="utf-8")
+    quick = " ".join(page.split())
     assert "about 6 to 7 minutes" in quick and "about 20 s" in quick
     assert "about 200 MB per seed" in quick and "FUBENCH_CACHE" in quick
     assert "FUBENCH_PROGRESS_INTERVAL" in quick
