@@ -246,6 +246,7 @@ def test_cost_plot_draws_work_ratio_on_one_shared_axis():
     # a zero has no place on a log axis: an arrow head on the left edge
     zero = dots["work_ratio:fedrecovery"]
     assert zero.get_marker() == "<" and zero.get_xdata()[0] == panels[0].get_xlim()[0]
+    assert "0 (drawn on the left edge)" in [t.get_text() for t in fig.legends[0].get_texts()]
     assert not any(gid.startswith("rtr:") for gid in dots), "rtr only with --timed"
     # the same method, the same colour and marker as in the trade-off plot
     from matplotlib.colors import to_hex

@@ -1,8 +1,10 @@
 """``fubench plot cost``: each method's cost relative to the gold standard, as dots on
 one log axis shared by every scenario's panel, so panels compare and a dot's place
-means the same everywhere. By default the counted work (``work_ratio``: FLOPs, the
-same on every machine); ``timed`` adds the wall-time ratio ``rtr`` (it depends on the
-machine) as a hollow dot under each row. Swept methods appear at the point their table
+means the same everywhere. By default the ratio of the counted work (work_ratio:
+FLOPs, the same on every machine); ``timed`` adds the ratio of the wall time (rtr, it
+depends on the machine) as a hollow dot under each row. The metrics are found by their
+declarations: the cost metrics that divide one of the harness's own measurements
+(RowInfo's work, seconds) by the gold standard's. Swept methods appear at the point their table
 shows; a zero, which a log axis cannot place, sits on its left edge as an arrow head;
 the values stand in a small table right of each panel."""
 
@@ -19,15 +21,13 @@ from fubench.report.style import EDGE, IDEAL_COLOUR, MethodStyles, Style
 from fubench.report.sweeps import keep_best_sweep_points
 from fubench.report.table import ScenarioTable, aggregate
 
-#: the cost plotted by default: counted FLOPs relative to the gold standard's (the same
-#: on every machine)
-COUNTED_COST = "work_ratio"
-#: the timed cost ``--timed`` adds: wall time relative to the gold standard's, on the
-#: machine that ran the rows (compare it only between rows of one machine)
-TIMED_COST = "rtr"
+#: the harness's own measurements (fields of RowInfo) a cost can be a ratio of: the
+#: counted work (FLOPs, the same on every machine), plotted by default, and the wall
+#: time (on the hardware the row records), added on request
+COUNTED, TIMED = "work", "seconds"
 COST_WHAT = {
-    COUNTED_COST: "counted FLOPs ÷ the gold standard's (the same on every machine)",
-    TIMED_COST: "wall time ÷ the gold standard's (depends on the machine)",
+    COUNTED: "counted FLOPs ÷ the gold standard's (the same on every machine)",
+    TIMED: "wall time ÷ the gold standard's (depends on the machine)",
 }
 
 
@@ -45,32 +45,14 @@ def cost_chart(
 def cost_figure(
     results: list[Result], registry: Registry, metric: str | None = None, timed: bool = False
 ) -> Any:
-    """Each method's cost relative to the gold standard (``metric``, default
-    ``work_ratio``; mean ± std over seeds) as a dot per row, one panel per scenario,
-    every panel on the same log x axis; the gold standard is the line at 1; swept
-    methods at the point their table shows. ``timed`` adds ``rtr`` as a hollow dot
-    under each row. Raise ValueError when no method has a value."""
-    metric = metric or COUNTED_COST
-    ratios = relative_costs(registry)
-    if metric not in ratios:
-        raise ValueError(
-            f"--metric {metric}: not a cost relative to the gold standard; "
-            f"choose one of: {', '.join(ratios)}"
-        )
-    shown = [metric] + ([TIMED_COST] if timed and metric != TIMED_COST else [])
-    panels = []
-    for table in aggregate(results, registry):
-        keep_best_sweep_points(table, registry)
-        rows = [
-            label
-            for label in table.rows
-            if label not in table.references and table.stats(label, metric)
-        ]
-        if rows:
-            panels.append((table, rows))
-    if not panels:
-        hint = f"; --metric {TIMED_COST} draws the timed ratio" if metric == COUNTED_COST else ""
-        raise ValueError(f"no method has a {metric} value in these results{hint}")
+    """Each method's cost relative to the gold standard (``metric``, default the ratio
+    of the counted work, work_ratio; mean ± std over seeds) as a dot per row, one panel
+    per scenario, every panel on the same log x axis; the gold standard is the line at
+    1; swept methods at the point their table shows. ``timed`` adds the ratio of the
+    wall time (rtr) as a hollow dot under each row. Raise ValueError for a metric that
+    is no such ratio, or when no method has a value."""
+    shown = shown_metrics(registry, metric, timed)
+    panels = _panels(results, registry, shown[0])
     styles = method_styles(results, registry)
     cols = min(2, len(panels))
     grid_rows = [panels[i : i + cols] for i in range(0, len(panels), cols)]
@@ -84,12 +66,13 @@ def cost_figure(
         _cost_panel(ax, styles, table, rows, shown, limits)
     for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
+    reference = panels[0][0].reference
     for ax in axes[-1]:  # the shared axis is labelled once per column, under it
-        ax.set_xlabel(f"cost relative to {panels[0][0].reference} (log scale, shared)")
+        ax.set_xlabel(f"cost relative to {reference} (log scale, shared)")
         ax.xaxis.set_tick_params(labelbottom=True)
-    fig.suptitle(_cost_title(shown, panels[0][0].reference), fontsize=10)
+    fig.suptitle(_cost_title(shown, reference, registry), fontsize=10)
     fig.legend(
-        handles=_cost_legend(shown, panels[0][0].reference),
+        handles=_cost_legend(shown, reference, _any_zero(panels, shown)),
         loc="outside lower center",
         ncols=4,
         fontsize=8,
@@ -98,27 +81,70 @@ def cost_figure(
     return fig
 
 
-def relative_costs(registry: Registry) -> list[str]:
-    """The installed cost metrics that are a ratio to the gold standard's (work_ratio,
-    rtr): the ones this plot can put on its axis, with the gold standard at 1."""
-    return [
-        name
+def relative_costs(registry: Registry) -> dict[str, str]:
+    """{metric: the raw metric it divides by the gold standard's} of the installed cost
+    metrics that are such a ratio (work_ratio, rtr): what this plot can put on its
+    axis, with the gold standard at 1."""
+    return {
+        name: cls.normalises
         for name, cls in sorted(registry.metrics.items())
         if cls.role == "cost" and cls.normalises and cls.normalisation == "ratio"
-    ]
+    }
 
 
-def _cost_title(shown: list[str], reference: str) -> str:
+def shown_metrics(registry: Registry, metric: str | None, timed: bool) -> list[str]:
+    """The metrics to plot: ``metric`` (default the ratio of the counted work), then
+    with ``timed`` the ratio of the wall time."""
+    ratios = relative_costs(registry)
+    of = {raw: name for name, raw in ratios.items()}
+    metric = metric or of.get(COUNTED)
+    if metric is None:
+        raise ValueError("no installed cost metric is a ratio of the counted work; use --metric")
+    if metric not in ratios:
+        raise ValueError(
+            f"--metric {metric}: not a cost relative to the gold standard; "
+            f"choose one of: {', '.join(ratios)}"
+        )
+    clock = of.get(TIMED)
+    return [metric] + ([clock] if timed and clock and clock != metric else [])
+
+
+def _panels(
+    results: list[Result], registry: Registry, metric: str
+) -> list[tuple[ScenarioTable, list[str]]]:
+    """(table, its rows with a ``metric`` value) per scenario that has any."""
+    panels = []
+    for table in aggregate(results, registry):
+        keep_best_sweep_points(table, registry)
+        rows = [
+            label
+            for label in table.rows
+            if label not in table.references and table.stats(label, metric)
+        ]
+        if rows:
+            panels.append((table, rows))
+    if not panels:
+        clock = {raw: name for name, raw in relative_costs(registry).items()}.get(TIMED)
+        hint = f"; --metric {clock} draws the timed ratio" if clock and clock != metric else ""
+        raise ValueError(f"no method has a {metric} value in these results{hint}")
+    return panels
+
+
+def _cost_title(shown: list[str], reference: str, registry: Registry) -> str:
     """What is plotted, in words: which metric each kind of dot is."""
+    ratios = relative_costs(registry)
 
     def what(metric: str) -> str:
-        return f"{metric} = {COST_WHAT.get(metric, f'{metric} relative to {reference}')}"
+        default = f"{ratios[metric]} ÷ the gold standard's"
+        return f"{metric} = {COST_WHAT.get(ratios[metric], default)}"
 
     if len(shown) == 1:
-        return f"Cost of unlearning: {what(shown[0])}; mean ± std over seeds"
+        return (
+            f"Cost of unlearning relative to {reference}: {what(shown[0])}; mean ± std over seeds"
+        )
     return (
-        f"Cost of unlearning, mean ± std over seeds. Filled: {what(shown[0])};\n"
-        f"hollow: {what(shown[1])}"
+        f"Cost of unlearning relative to {reference}, mean ± std over seeds. "
+        f"Filled: {what(shown[0])};\nhollow: {what(shown[1])}"
     )
 
 
@@ -213,33 +239,25 @@ def _cost_dot(
     return bars.lines[0]
 
 
-def _cost_legend(shown: list[str], reference: str) -> list[Any]:
+def _any_zero(panels: list[tuple[ScenarioTable, list[str]]], shown: list[str]) -> bool:
+    return any(
+        (stats := table.stats(label, metric)) is not None and stats[0] <= 0
+        for table, rows in panels
+        for label in rows
+        for metric in shown
+    )
+
+
+def _cost_legend(shown: list[str], reference: str, zero: bool) -> list[Any]:
+    """Which dot is which metric, the gold standard's line, and (where one is drawn)
+    the mark of a zero."""
     from matplotlib.lines import Line2D
 
-    kinds = [
-        Line2D([], [], marker="o", color="0.3", markeredgecolor=EDGE, ls="none", label=shown[0])
-    ]
+    dot = dict(marker="o", color="0.3", markeredgecolor=EDGE, ls="none")
+    kinds = [Line2D([], [], **dot, label=shown[0])]
     if len(shown) > 1:
-        kinds.append(
-            Line2D(
-                [],
-                [],
-                marker="o",
-                color="0.3",
-                markerfacecolor="white",
-                ls="none",
-                label=shown[1],
-            )
-        )
+        kinds.append(Line2D([], [], **dict(dot, markerfacecolor="white"), label=shown[1]))
     kinds.append(Line2D([], [], color=IDEAL_COLOUR, ls="--", label=f"{reference} = 1"))
-    kinds.append(
-        Line2D(
-            [],
-            [],
-            marker="<",
-            color="0.3",
-            ls="none",
-            label="0 (drawn on the left edge)",
-        )
-    )
+    if zero:
+        kinds.append(Line2D([], [], **dict(dot, marker="<"), label="0 (drawn on the left edge)"))
     return kinds
