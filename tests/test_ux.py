@@ -604,7 +604,7 @@ def test_tradeoff_of_many_scenarios_is_a_grid_with_honest_titles_and_notes():
 def test_cost_chart_title_says_mean_and_std_only_for_several_seeds(tmp_path):
     import matplotlib.pyplot as plt
 
-    from fubench.report.plots import cost_chart
+    from fubench.report.cost_plot import cost_chart
     from tests.test_leaderboard import two_scenarios
 
     seen = []
@@ -616,7 +616,7 @@ def test_cost_chart_title_says_mean_and_std_only_for_several_seeds(tmp_path):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(plt.Figure, "savefig", savefig)
-        cost_chart(two_scenarios(), tmp_path / "c.png", load_registry())
+        cost_chart(two_scenarios(), tmp_path / "c.png", load_registry(), metric="rtr")
     assert "alpha: rtr (3 seeds, mean ± std)" in seen and "beta: rtr (1 seed)" in seen
 
 
