@@ -104,8 +104,9 @@ class ScenarioSetup:
     unless the kind prepares something else; ``eval_sets`` holds named evaluation
     splits ("test" always, "forget" = D_T). ``attack_seed`` seeds the metrics' attacks
     (the harness derives one from the run seed when the kind leaves it None).
-    ``server_data`` is filled by the harness, not the kind: the unlabeled inputs the
-    server holds (``dataset.server_fraction``), or None."""
+    ``server_data`` and ``forgotten_behaviour`` are filled by the harness, not the kind:
+    the unlabeled inputs the server holds (``dataset.server_fraction``), or None; the
+    kind's declared ``ScenarioKind.forgotten_behaviour`` (a metric name), or None."""
 
     train: list[Split]
     retained: list[Split]
@@ -116,6 +117,7 @@ class ScenarioSetup:
     reference: list[Split] | None = None
     attack_seed: int | None = None
     server_data: torch.Tensor | None = None
+    forgotten_behaviour: str | None = None
 
     @property
     def n_clients(self) -> int:
