@@ -26,7 +26,7 @@ measured is never what was trained on.
   that never saw the data; above 1 = the knowledge was hidden, not removed; below 1 =
   relearns slower than the gold standard (e.g. a damaged model).
 
-Reference (the defaults and why, how to read them): docs/relearning.md.
+Reference (the defaults and why, how to read them): docs/reference/relearning.md.
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ class Relearn(Metric):
         if data is None:
             return None
         model = fine_tune(ev.model, data, self.steps, self.lr)
-        after = Evaluation(f"{ev.row} relearned", model, measured, ev.registry, RowInfo())
+        after = Evaluation(f"{ev.row} relearned", model, measured, ev.metrics, RowInfo())
         return after.value(behaviour)
 
 

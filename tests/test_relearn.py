@@ -39,7 +39,7 @@ def rows(stage):
         "other",
         fubench.testing.tiny.tiny_model(stage.setup.eval_sets["test"].x.shape[1:], 10),
         stage.setup,
-        KIT.registry,
+        KIT.registry.metrics,
         references=refs,
         reference_name=stage.job.reference_name,
     )
@@ -215,7 +215,7 @@ def test_the_attack_changes_neither_the_model_nor_the_data(backdoor):
     before = snapshot(ev)
     assert Relearn().compute(ev) is not None
     assert same(before, snapshot(ev))
-    fresh = Evaluation("again", ev.model, ev.setup, KIT.registry)
+    fresh = Evaluation("again", ev.model, ev.setup, KIT.registry.metrics)
     assert fresh.value("asr") == asr, "the row's own metrics see the model as it was"
 
 
