@@ -56,6 +56,7 @@ _EXPORTS = {
     "ratio": ("fubench.evaluation", "ratio"),
     "REFERENCE": ("fubench.api", "REFERENCE"),
     "RegionFeature": ("fubench.features", "RegionFeature"),
+    "RequestStream": ("fubench.stream", "RequestStream"),
     "ROLES": ("fubench.api", "ROLES"),
     "RoundHistory": ("fubench.fl.history", "RoundHistory"),
     "RoundRecord": ("fubench.fl.history", "RoundRecord"),
@@ -102,6 +103,7 @@ __all__ = [
     "ratio",
     "REFERENCE",
     "RegionFeature",
+    "RequestStream",
     "ROLES",
     "RoundHistory",
     "RoundRecord",
@@ -158,6 +160,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and documentation tools
     from fubench.plugins import hookimpl
     from fubench.progress import say as log
     from fubench.scenario import Dataset, ForgetRequest, ScenarioSetup, Split
+    from fubench.stream import RequestStream
 
 
 def __getattr__(name: str) -> Any:

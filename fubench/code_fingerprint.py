@@ -43,6 +43,9 @@ TRAINING = (
 SCORING = ("engine/outcome.py", "evaluation.py")
 #: harness code that decides the forgetting-quality ε (``fubench quality``)
 EPSILON = ("engine/replicas.py", "forget_quality.py")
+#: harness code that decides the models and rows of a request stream (the stages, the
+#: trajectories): named in those records only, as the module ``harness:stream``
+STREAM = ("engine/sequential.py", "stages.py", "stream.py")
 #: harness code that decides no number: running, storing, reporting, the command line
 NO_NUMBERS = (
     "__init__.py",
@@ -58,6 +61,7 @@ NO_NUMBERS = (
     "errors.py",
     "executors/",
     "hookspecs.py",
+    "metric_names.py",
     "plugins.py",
     "preflight.py",
     "progress.py",
@@ -70,7 +74,10 @@ NO_NUMBERS = (
     "testing/",
     "verify.py",
 )
-PARTS = {"training": TRAINING, "scoring": SCORING, "epsilon": EPSILON}
+PARTS = {"training": TRAINING, "scoring": SCORING, "epsilon": EPSILON, "stream": STREAM}
+#: a record names a part of the harness beyond its own ``harness`` as a module
+#: ``harness:<part>`` (a request stream's rows and models: ``harness:stream``)
+HARNESS_MODULE = "harness:"
 
 
 def _digest(data: bytes | str) -> str:
@@ -103,7 +110,9 @@ def harness(*parts: str) -> str:
 def module(name: str) -> str:
     """The fingerprint of a plugin module: its source and that of every module of its
     own top-level package it imports (transitively); for a module without source, its
-    distribution's name and version."""
+    distribution's name and version; for ``harness:<part>``, that part of the harness."""
+    if name.startswith(HARNESS_MODULE):
+        return harness(name.removeprefix(HARNESS_MODULE))
     sources = _package_sources(name, set())
     if sources is None:
         return _distribution(name)

@@ -22,8 +22,8 @@ from fubench import data as datasets
 from fubench.config.spec import ScenarioConfig
 from fubench.engine import determinism, worklist
 from fubench.engine.cache import ModelCache
-from fubench.engine.job import Job
 from fubench.engine.plan import ROW_HARNESS, Plan, model_settings
+from fubench.engine.sequential import job_for
 from fubench.engine.tasks import (
     FORWARDED_ENV,
     Emit,
@@ -137,7 +137,7 @@ class Runner:
                 adopt=self._adopt,
                 say=say,
             )
-            metrics = Job(cpu_plan, data, seed).metrics
+            metrics = job_for(cpu_plan, data, seed).metrics
             todo[seed] = worklist.rows_to_compute(self.plan, self.files[seed].rows, metrics)
             for spec in self.plan.method_rows():
                 if spec.label not in todo[seed]:

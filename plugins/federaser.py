@@ -36,7 +36,9 @@ the new client models and calibrates the aggregated update once per layer
 **What it touches.** The stored history (every Δt-th round: the global model and all
 clients' updates; reported as ``history_bytes``) and, through the federation, the
 retained clients' own data for calibration training (participation ``retained``; the
-leaving clients are never asked).
+leaving clients are never asked). In a request stream (``sequential``) it rebuilds the
+history of its own trajectory without the clients that leave now and without those
+that left with an earlier request (they hold no data any more).
 
 **Which clients leave.** FedEraser removes whole clients (``request.clients``): the
 ``client`` kind, ``class`` with ``forget: client``, the feature kinds (``sensitive``,
@@ -119,8 +121,12 @@ class FedEraser(Unlearner):
     }
 
     def unlearn(self, ctx: UnlearnContext) -> UnlearnResult:
-        leaving = leaving_clients(ctx, "FedEraser")
         history, federation = ctx.history, ctx.federation
+        # a client that holds no data any more left with an earlier request (a request
+        # stream): its updates are not rebuilt either, and it cannot calibrate. In a
+        # single request it is a leaving client already.
+        gone = set(range(federation.n_clients)) - set(federation.retained_clients)
+        leaving = leaving_clients(ctx, "FedEraser") | gone
         stored = list(range(0, len(history), self.interval))
         if not stored:
             raise NotApplicable("the round history is empty")

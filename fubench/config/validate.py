@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from fubench import metric_names
 from fubench.config.claims import parse_claims
 from fubench.config.spec import (
     ComponentSpec,
@@ -41,6 +42,7 @@ from fubench.params import ConfigContext, Param, as_param
 from fubench.plugins import get_registry
 from fubench.registry import Components, Registry
 from fubench.results import ORIGINAL
+from fubench.stream import KIND, ROUND, RequestStream
 
 SUPPORTED_VERSIONS = (1,)
 
@@ -251,9 +253,13 @@ class _Validator:
             "federation.partition",
         )
         self.plugin_checks(kind_cls, scenario.params, context, "scenario")
+        requests = None  # how many requests a stream has (its metrics may name them)
+        if issubclass(kind_cls, RequestStream):
+            scenario = self.requests(scenario, federation, context)
+            requests = len(scenario.params["requests"])
         self.plugin_checks(self.registry.models.get(model.name), model.params, context, "model")
         methods = self.methods(data["methods"], context)
-        metrics = self.metrics(data.get("metrics"))
+        metrics = self.metrics(data.get("metrics"), requests)
         seeds = self.seeds(data.get("seeds", [0, 1, 2]))
         tuning_seeds = (
             self.seeds(data["tuning_seeds"], "tuning_seeds") if "tuning_seeds" in data else []
@@ -269,9 +275,10 @@ class _Validator:
         problem = device_problem(device)
         if problem:
             raise self.fail("device", problem)
-        claims = parse_claims(
-            data.get("claims"), self.fail, self.registry.metrics.names(), self.claim_rows(methods)
-        )
+        known = self.registry.metrics.names() + [
+            m for m in metrics or [] if m not in self.registry.metrics
+        ]
+        claims = parse_claims(data.get("claims"), self.fail, known, self.claim_rows(methods))
         if metrics is not None:  # else the kind's defaults, known once it is built
             self.claims_shown(claims, metrics, methods)
         server_fraction, server_from = server
@@ -446,7 +453,45 @@ class _Validator:
             specs.extend(points)
         return specs
 
-    def metrics(self, data: Any) -> list[str] | None:
+    def requests(
+        self, spec: ComponentSpec, federation: FederationConfig, context: ConfigContext
+    ) -> ComponentSpec:
+        """A request stream's requests (:mod:`fubench.stream`): each arrives at a round
+        after the previous one's and below ``federation.rounds``, is of a kind that is no
+        stream itself, and has that kind's parameters, checked and resolved like any
+        component's."""
+        resolved, previous = [], 0
+        for i, request in enumerate(spec.params["requests"]):
+            key = f"scenario.requests[{i}]"
+            request = self.mapping(request, key)
+            for required in (ROUND, KIND):
+                if required not in request:
+                    raise self.fail(_join(key, required), "missing required key")
+            where = self.value(request[ROUND], _join(key, ROUND), Param(None, int, min=1))
+            if where <= previous:
+                raise self.fail(
+                    _join(key, ROUND),
+                    f"expected a round after the previous request's ({previous}), got {where}",
+                )
+            if where >= federation.rounds:
+                raise self.fail(
+                    _join(key, ROUND),
+                    f"expected a round below federation.rounds ({federation.rounds}), got "
+                    f"{where}: training must go on after the request",
+                )
+            cls = self.lookup(self.registry.kinds, request[KIND], _join(key, KIND))
+            if issubclass(cls, RequestStream):
+                raise self.fail(_join(key, KIND), f"'{cls.name}' is a stream of requests itself")
+            given = {k: v for k, v in request.items() if k not in (ROUND, KIND)}
+            params, _ = self.component_params(cls, given, key)
+            self.plugin_checks(cls, params, context, key)
+            resolved.append({ROUND: where, KIND: cls.name, **params})
+            previous = where
+        return ComponentSpec(spec.name, {**spec.params, "requests": resolved})
+
+    def metrics(self, data: Any, requests: int | None = None) -> list[str] | None:
+        """The listed metrics; in a stream of ``requests`` requests a metric may be
+        measured at one of them (``nfs@2``, ``nfs@2.end``: :mod:`fubench.metric_names`)."""
         if data is None:
             return None
         if not isinstance(data, list) or not data:
@@ -454,9 +499,28 @@ class _Validator:
                 "metrics", f"expected a non-empty list of metric names, got {got(data)}"
             )
         for i, name in enumerate(data):
-            self.lookup(self.registry.metrics, name, f"metrics[{i}]")
+            base, where = metric_names.split(name) if isinstance(name, str) else (name, None)
+            if where is not None:
+                self.metric_point(name, where, requests, f"metrics[{i}]")
+            self.lookup(self.registry.metrics, base, f"metrics[{i}]")
         self.no_repeats(data, "metrics", "metric", "a column is shown once")
         return list(data)
+
+    def metric_point(self, name: str, where: str, requests: int | None, key: str) -> None:
+        if requests is None:
+            raise self.fail(
+                key,
+                f"'{name}' names a request of a stream ({metric_names.SEPARATOR}k); this "
+                f"scenario's kind has no requests",
+            )
+        point = metric_names.point(where)
+        if point is None or not 1 <= point[0] <= requests:
+            raise self.fail(
+                key,
+                f"'{name}': expected METRIC{metric_names.SEPARATOR}K (right after request "
+                f"K) or METRIC{metric_names.SEPARATOR}K.{metric_names.END} (request K on the "
+                f"final models), K in 1..{requests}",
+            )
 
     def no_repeats(self, values: list[str], key: str, what: str, why: str) -> None:
         """Refuse a name (or a sweep value, as its row label shows it) listed twice."""

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from fubench import code_fingerprint
+from fubench import code_fingerprint, metric_names
 from fubench.api import Partitioner, ScenarioKind, Unlearner
 from fubench.config.spec import MethodSpec, ScenarioConfig
 from fubench.fl.training import TrainSettings
@@ -105,8 +105,10 @@ class Plan:
     def row_code(self, method: str | None, metrics: list[str]) -> dict[str, Any]:
         """The code record of a row (:mod:`fubench.code_fingerprint`): the harness that
         trains and scores, the components that make the models, the metrics measured,
-        and the row's method with every method it reads."""
-        classes = [*self.model_components, *(self.registry.metrics.get(m) for m in metrics)]
+        and the row's method with every method it reads (a metric measured at a point
+        of a request stream, ``nfs@2``, by its metric's code)."""
+        measured = [self.registry.metrics.get(metric_names.split(m)[0]) for m in metrics]
+        classes = [*self.model_components, *dict.fromkeys(measured)]
         pending = [method] if method is not None else []
         while pending:
             cls = self.registry.methods.get(pending.pop())

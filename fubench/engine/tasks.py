@@ -22,8 +22,8 @@ from fubench import data as datasets
 from fubench.config.spec import ScenarioConfig
 from fubench.engine import determinism
 from fubench.engine.cache import ModelCache
-from fubench.engine.job import Job
 from fubench.engine.plan import Plan
+from fubench.engine.sequential import job_for
 from fubench.plugins import load_registry, reset_registry
 from fubench.progress import bar, quietly
 from fubench.registry import Registry
@@ -110,7 +110,7 @@ def run_task(
         data = datasets.load(task.config, registry)
     root = task.cache_root
     cache = ModelCache(Path(root)) if root is not None else ModelCache(enabled=False)
-    job = Job(plan, data, task.seed, cache)
+    job = job_for(plan, data, task.seed, cache)
     info = {k: clean_number(v) for k, v in job.setup.info.items()}
     job.references()
     emit(SetupBuilt(task.seed, info, job.warnings()))

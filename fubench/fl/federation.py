@@ -234,6 +234,7 @@ class Federation:
         settings: TrainSettings | None = None,
         param_masks: dict[str, torch.Tensor] | None = None,
         on_round: RoundCallback | None = None,
+        first_round: int = 0,
     ) -> nn.Module:
         """FedAvg rounds on the clients' ``data`` ("retained", "train" or "forget"; the
         gold standard alone may use "reference", the data the scenario prepared for it),
@@ -241,7 +242,8 @@ class Federation:
         ``state_dict`` entry (parameters and buffers) is averaged; ``param_masks``
         (``named_parameters`` name -> bool mask), when given, limits what trains and
         travels to those entries (other parameters stay frozen). ``on_round`` receives
-        each round's states (see :func:`fedavg`).
+        each round's states (see :func:`fedavg`); ``first_round`` numbers the rounds
+        from there, continuing the schedule of an earlier run (see :func:`fedavg`).
 
         Example: fine-tune on what the retained clients keep::
 
@@ -277,6 +279,7 @@ class Federation:
                 participants=candidates,
                 on_round=on_round,
                 progress=self.progress,
+                first_round=first_round,
             )
         for selected in chosen:
             self.stats.clients_involved.update(selected)

@@ -150,9 +150,15 @@ def fedavg(
     on_round: RoundCallback | None = None,
     participants: Iterable[int] | None = None,
     progress: Callable[[Iterable[int]], Iterable[int]] | None = None,
+    first_round: int = 0,
 ) -> list[list[int]]:
     """Run ``rounds`` FedAvg rounds on ``model`` in place. Clients without data are never
     sampled. Returns the clients selected in each round.
+
+    The rounds are numbered from ``first_round``: round r draws its client sample and
+    batch orders from (seed, tag, r), so training resumed at round r continues the
+    schedule a run from round 0 follows (a request stream resumes training after each
+    unlearning step, :mod:`fubench.engine.sequential`).
 
     ``on_round(r, global_state, client_states, client_sizes)`` is called after each round's
     local training with the global state the round started from, each selected client's
@@ -165,7 +171,8 @@ def fedavg(
     if not candidates:
         raise ValueError("no client has data to train on")
     chosen_per_round: list[list[int]] = []
-    steps = range(rounds) if progress is None else progress(range(rounds))
+    numbers = range(first_round, first_round + rounds)
+    steps = numbers if progress is None else progress(numbers)
     # a progress display may follow each round's clients too (fubench.progress.bar)
     clients_of = getattr(steps, "clients", None)
     for r in steps:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
+from fubench import metric_names
 from fubench.api import REFERENCE
 from fubench.registry import Registry
 from fubench.report import significance
@@ -101,7 +102,7 @@ def tested_metric(metric: str, registry: Registry) -> str | None:
     normalisation, and for a "ratio" of a raw metric read against the gold standard
     (a ratio of two values the raw metric cannot tell apart is noise); None for metrics
     that need no such test."""
-    cls = registry.metrics.classes.get(metric)
+    cls = metric_names.lookup(registry.metrics.classes, metric)
     if cls is None:
         return None
     if cls.normalises and cls.normalisation == "gap":

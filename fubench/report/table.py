@@ -15,6 +15,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from fubench import metric_names
 from fubench.api import Metric
 from fubench.registry import Registry
 from fubench.report.markup import md_text
@@ -87,8 +88,9 @@ class ScenarioTable:
 
 
 def metric_class(metric: str, registry: Registry) -> type[Metric] | None:
-    """The registered metric, or None for a metric no installed plugin provides."""
-    return registry.metrics.classes.get(metric)
+    """The registered metric (a request stream's ``nfs@2`` reads as ``nfs``:
+    :mod:`fubench.metric_names`), or None for a metric no installed plugin provides."""
+    return metric_names.lookup(registry.metrics.classes, metric)
 
 
 def aggregate(
