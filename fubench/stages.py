@@ -62,7 +62,7 @@ def compose(
 
 def _composable(setup: ScenarioSetup, clients: list[Split], i: int, name: str) -> ScenarioSetup:
     """``setup`` when it removes samples and keeps every client's samples in place."""
-    where = f"requests[{i}]"
+    where = f"scenario.requests[{i}]"
     if setup.reference is not None:
         raise ValueError(
             f"{where}: kind '{name}' prepares other data for the gold standard (a "
@@ -95,8 +95,8 @@ def _data_of(clients: list[Split], built: list[tuple[int, str, ScenarioSetup]]) 
             if c in changed_by:
                 j, other = changed_by[c]
                 raise ValueError(
-                    f"requests[{i}]: kind '{name}' changes client {c}'s data, which "
-                    f"requests[{j}] ('{other}') changes already; at most one request "
+                    f"scenario.requests[{i}]: kind '{name}' changes client {c}'s data, which "
+                    f"scenario.requests[{j}] ('{other}') changes already; at most one request "
                     f"may change a client's data"
                 )
             changed_by[c] = (i, name)
@@ -119,7 +119,7 @@ def _stage(
             masks[c] = mask[held[c]]  # over what the client holds now
     if not masks:
         raise ValueError(
-            f"requests[{i}]: the '{name}' request forgets nothing the clients still hold "
+            f"scenario.requests[{i}]: the '{name}' request forgets nothing the clients still hold "
             f"(earlier requests removed all of it)"
         )
     train = [data_of[c].subset(held[c]) for c in range(n)]

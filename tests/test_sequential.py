@@ -213,3 +213,74 @@ def test_the_mnist_scenario_file_validates_offline():
     requests = config.scenario.params["requests"]
     assert [r["round"] for r in requests] == [4, 8, 12]
     assert [r["kind"] for r in requests] == ["client", "backdoor", "class"]
+
+
+# ------------------------------------------------------------------ composition
+def stream(*requests: dict):
+    from fubench_builtins.sequential import Sequential
+
+    kind = Sequential(requests=list(requests))
+    kind.bind(registry())
+    return kind
+
+
+def test_each_stage_holds_what_earlier_requests_left():
+    from fubench_builtins.partitioners import IID
+
+    from tests.test_scenarios import gen, images
+
+    data = images(n=300)
+    parts = IID().partition(data.y_train, 3, gen())
+    kind = stream(
+        {"round": 1, "kind": "client", "client": 1},
+        {"round": 2, "kind": "class", "target_class": 3},
+    )
+    first, second = kind.stages(data, parts, gen())
+    assert [len(s) for s in first.setup.train] == [len(p) for p in parts]
+    assert len(first.setup.retained[1]) == 0 and first.setup.request.clients == (1,)
+    # request 2 finds client 1 gone: it forgets class 3 on clients 0 and 2 only
+    assert [len(s) for s in second.setup.train] == [len(s) for s in first.setup.retained]
+    assert second.setup.request.clients == (0, 2)
+    for c in (0, 2):
+        kept = second.setup.retained[c]
+        assert 3 not in kept.y.tolist() and len(kept) == int((second.setup.train[c].y != 3).sum())
+    assert (second.setup.eval_sets["forget"].y == 3).all()
+    assert first.setup.forgotten_behaviour == "target_acc"
+    # all at once (the stream as one request): everything forgotten, from the data of round 0
+    summary = kind.build(data, parts, gen())
+    assert [len(s) for s in summary.retained] == [len(s) for s in second.setup.retained]
+    assert set(summary.request.clients) == {0, 1, 2}
+
+
+@pytest.mark.parametrize(
+    "requests, message",
+    [
+        (
+            [{"round": 1, "kind": "sensitive", "client": 0, "region": [0, 0, 4, 4]}],
+            r"scenario.requests\[0\]: kind 'sensitive' prepares other data",
+        ),
+        (
+            [
+                {"round": 1, "kind": "backdoor", "client": 0},
+                {"round": 2, "kind": "backdoor", "client": 0, "target_label": 1},
+            ],
+            r"scenario.requests\[1\]: kind 'backdoor' changes client 0's data",
+        ),
+        (
+            [
+                {"round": 1, "kind": "client", "client": 1},
+                {"round": 2, "kind": "client", "client": 1},
+            ],
+            r"scenario.requests\[1\]: the 'client' request forgets nothing",
+        ),
+    ],
+)
+def test_requests_that_cannot_compose_are_refused(requests, message):
+    from fubench_builtins.partitioners import IID
+
+    from tests.test_scenarios import gen, images
+
+    data = images(n=300)
+    parts = IID().partition(data.y_train, 3, gen())
+    with pytest.raises(ValueError, match=message):
+        stream(*requests).stages(data, parts, gen())
