@@ -24,6 +24,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: who a method may ask for work (``Unlearner.participation``)
 PARTICIPATION = ("requesting", "retained", "all", "none")
+#: row names no method may take: the trained model's row (``results.ORIGINAL``) and the
+#: name metrics read the gold standard's row by (``evaluation.REFERENCE_ROW``)
+RESERVED_NAMES = ("original", "reference")
 #: what a metric measures (``Metric.role``): how well the model still works, how much it
 #: forgot, what unlearning cost, or a description that is not ranked
 ROLES = ("utility", "forgetting", "cost", "info")
@@ -39,7 +42,9 @@ SIDES = ("above", "below", None)
 @dataclass
 class UnlearnContext:
     """What an unlearning method gets. It never sees client data directly: it asks
-    clients to work through ``federation``.
+    clients to work through ``federation``. Everything here is the method's own (copies
+    where another method could see a change): what it changes in place reaches no other
+    method.
 
     ``generator`` is a CPU ``torch.Generator`` seeded for this row: draw every random
     number from it on the CPU and move the result to ``device``
@@ -49,11 +54,11 @@ class UnlearnContext:
     returns that same model.
 
     ``server_data`` holds the unlabeled inputs the server keeps (the scenario's
-    ``dataset.server_fraction``; the same tensor for every method of a job), or None
+    ``dataset.server_fraction``; the same values for every method of a job), or None
     when the scenario gives the server no data. No client's data are among them."""
 
     model: nn.Module  # a copy of the trained global model, θ^i
-    initial_state: dict[str, torch.Tensor]  # state_dict() training started from (read-only)
+    initial_state: dict[str, torch.Tensor]  # state_dict() training started from (a copy)
     make_model: Callable[[], nn.Module]  # a fresh, randomly initialised model
     request: ForgetRequest
     federation: Federation
@@ -272,6 +277,11 @@ def declaration_problems(cls: type) -> list[str]:
         problem = as_param(spec).declaration_problem()
         if problem:
             problems.append(f"parameter '{name}': {problem}")
+    if issubclass(cls, Unlearner) and cls.__dict__.get("name") in RESERVED_NAMES:
+        problems.append(
+            f"the name '{cls.name}' is reserved for a row of every table "
+            f"({', '.join(RESERVED_NAMES)}); name the method otherwise"
+        )
     if issubclass(cls, Unlearner) and cls.participation not in PARTICIPATION:
         problems.append(
             f"participation = {cls.participation!r}; expected one of {', '.join(PARTICIPATION)}"

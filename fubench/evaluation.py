@@ -12,7 +12,9 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from fubench.errors import FubenchError
 from fubench.fl.training import predict
+from fubench.metric_values import metric_value
 from fubench.scenario import ScenarioSetup, Split
 
 
@@ -159,8 +161,8 @@ class Evaluation:
                 return None
             return self.references[of].value(metric)
         reported = self.info.reported or {}
-        if metric in reported:
-            return reported[metric]
+        if metric in reported:  # what the method reported, checked like a metric's value
+            return metric_value(metric, reported[metric], self._percent(metric))
         if metric not in self._values:
             if metric in self._computing:
                 raise RuntimeError(f"metric '{metric}' depends on itself")
@@ -169,8 +171,14 @@ class Evaluation:
                 value = self.metrics.get(metric)().compute(self)
             finally:
                 self._computing.discard(metric)
-            self._values[metric] = None if value is None else float(value)
+            self._values[metric] = metric_value(metric, value, self._percent(metric))
         return self._values[metric]
+
+    def _percent(self, metric: str) -> bool:
+        try:
+            return bool(getattr(self.metrics.get(metric), "percent", False))
+        except FubenchError:  # a reported value no metric describes
+            return False
 
     def values(self, metrics: list[str]) -> dict[str, float | None]:
         return {m: self.value(m) for m in metrics}

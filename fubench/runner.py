@@ -6,10 +6,13 @@ executor (:mod:`fubench.executors`): this process, worker processes, or a Ray cl
 Every task runs :func:`fubench.engine.tasks.run_task`, a :class:`fubench.engine.job.Job`
 per seed, and sends its rows back as events; this process alone writes the result files
 (:class:`fubench.result_file.ResultFile`), after every row. Lifecycle hooks tell plugins
-as the run proceeds."""
+as the run proceeds; they observe: each gets its own deep copy of what it is shown, so a
+hook that changes it changes nothing stored, and a hook that fails (``sys.exit``
+included) is said on one line and the run goes on."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 from pathlib import Path
@@ -23,18 +26,21 @@ from fubench.config.spec import ScenarioConfig
 from fubench.engine import determinism, worklist
 from fubench.engine.cache import ModelCache
 from fubench.engine.job import Job
+from fubench.engine.outcome import Outcome, make_row
 from fubench.engine.plan import ROW_HARNESS, Plan, model_settings
 from fubench.engine.tasks import (
     FORWARDED_ENV,
     Emit,
     Event,
     RowDone,
+    RowLost,
     Say,
     SetupBuilt,
     Task,
     importable,
     run_task,
 )
+from fubench.exits import failure_line, plugin_code, user_signals, users_interrupt
 from fubench.plugins import get_registry
 from fubench.progress import say
 from fubench.registry import LOCAL, Registry
@@ -90,6 +96,13 @@ class Runner:
         self._determinism: dict[str, Any] = {}
 
     def run(self) -> list[Path]:
+        """Compute what the result files lack; return their paths. Ctrl-C and SIGTERM
+        raise ``KeyboardInterrupt`` here (what finished is saved); plugin code that
+        raises one fails its own row (:mod:`fubench.exits`)."""
+        with user_signals():
+            return self._run()
+
+    def _run(self) -> list[Path]:
         from fubench import executors
 
         cfg = self.config
@@ -199,6 +212,17 @@ class Runner:
             self._stored.add((event.seed, event.label))
             self.files[event.seed].record["provenance"]["determinism"] = self._determinism
             self._store(event.seed, event.label, event.row)
+        elif isinstance(event, RowLost) and (event.seed, event.label) not in self._stored:
+            self._stored.add((event.seed, event.label))
+            self._store(event.seed, event.label, self._lost_row(event))
+
+    def _lost_row(self, event: RowLost) -> dict[str, Any]:
+        """The failed row of a method whose worker died before it sent its row."""
+        spec = next(s for s in self.plan.method_rows() if s.label == event.label)
+        say(f"  !! {event.label} failed: {event.why}")
+        code = self.plan.row_code(spec.name, [])
+        lost = Outcome("failed", error=event.why)
+        return make_row(spec.name, spec.params, spec.sweep, lost, None, [], code)
 
     # ------------------------------------------------------------------ result file
     def config_hash(self, data: Dataset) -> str:
@@ -295,7 +319,11 @@ class Runner:
         return row
 
     def _hook(self, name: str, **kwargs: Any) -> None:
+        """Call a lifecycle hook with deep copies: it observes, it cannot edit."""
         try:
-            getattr(self.registry.hook, name)(**kwargs)
-        except Exception as exc:  # a logging plugin must not stop the benchmark
-            say(f"  !! a plugin's {name} hook failed: {type(exc).__name__}: {exc}")
+            with plugin_code():
+                getattr(self.registry.hook, name)(**copy.deepcopy(kwargs))
+        except BaseException as exc:  # a logging plugin must not stop the benchmark
+            if users_interrupt(exc):
+                raise
+            say(f"  !! a plugin's {name} hook failed: {failure_line(exc)}")

@@ -14,6 +14,8 @@ from typing import NoReturn
 EXIT_OK, EXIT_FAILED_ROWS, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
 #: interrupted (Ctrl-C); what finished is saved
 EXIT_INTERRUPTED = 130
+#: terminated (SIGTERM, e.g. a job scheduler's): handled like Ctrl-C, as a shell reports it
+EXIT_TERMINATED = 143
 #: the reader of the output went away (``fubench list | head``), as a shell reports SIGPIPE
 EXIT_BROKEN_PIPE = 141
 

@@ -22,7 +22,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from fubench.errors import UnknownNameError
     from fubench.plugins import get_registry
     from fubench.report import render_report
-    from fubench.results import ORIGINAL, drop_rows, read_result, result_path
+    from fubench.results import ORIGINAL, drop_rows, read_result, result_path, write_text_atomic
     from fubench.runner import Runner
 
     progress.set_quiet(args.quiet)
@@ -71,8 +71,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(text)
     if args.table:
         try:
-            Path(args.table).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.table).write_text(text, encoding="utf-8")
+            write_text_atomic(args.table, text)
         except OSError as exc:
             raise preflight.environment_failure(exc, folders) from None
     print(f"results: {', '.join(str(p) for p in paths)}", file=sys.stderr)

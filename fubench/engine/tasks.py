@@ -4,8 +4,9 @@ A :class:`Task` is some rows of one (scenario, seed), picklable so that it can r
 this process, in a worker process or on a Ray node. :func:`run_task` computes it there
 and sends what happens as events to one handler in the ``fubench`` process, which alone
 writes result files: a line to show (:class:`Say`), the seed's set-up (:class:`SetupBuilt`),
-a finished row (:class:`RowDone`) and, from a worker, the end of the task
-(:class:`TaskDone`)."""
+a row begun (:class:`RowStarted`) and finished (:class:`RowDone`) and, from a worker, the
+end of the task (:class:`TaskDone`). An executor whose worker died says which rows were
+lost with it (:class:`RowLost`)."""
 
 from __future__ import annotations
 
@@ -82,13 +83,31 @@ class RowDone:
 
 
 @dataclasses.dataclass(frozen=True)
+class RowStarted:
+    """A method row of ``seed`` begins."""
+
+    seed: int
+    label: str
+
+
+@dataclasses.dataclass(frozen=True)
+class RowLost:
+    """A row of ``seed`` that its task will never send: the process computing it died
+    (``why``, one line); the runner stores it as failed."""
+
+    seed: int
+    label: str
+    why: str
+
+
+@dataclasses.dataclass(frozen=True)
 class TaskDone:
     """A worker finished task ``task_id`` (whatever became of its rows)."""
 
     task_id: int
 
 
-Event = Say | SetupBuilt | RowDone | TaskDone
+Event = Say | SetupBuilt | RowStarted | RowDone | RowLost | TaskDone
 Emit = Callable[[Event], None]
 
 
@@ -118,6 +137,7 @@ def run_task(
         emit(RowDone(task.seed, label, row))
     wanted = [spec for spec in plan.method_rows() if spec.label in task.labels]
     for spec in bar(wanted, desc=f"seed {task.seed} methods", unit="method"):
+        emit(RowStarted(task.seed, spec.label))
         emit(RowDone(task.seed, spec.label, job.method_row(spec, job.run_method(spec))))
 
 

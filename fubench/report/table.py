@@ -65,6 +65,8 @@ class ScenarioTable:
     #: the same scenario on its tuning seeds (``fubench run --tuning``), where a swept
     #: method's point is chosen; never shown
     tuning: ScenarioTable | None = None
+    #: (row, metric) -> why the metric failed on that row (its first seed's error)
+    metric_errors: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @property
     def references(self) -> tuple[str, str]:
@@ -144,6 +146,7 @@ def _aggregate_one(name: str, group: list[Result], reference: str) -> ScenarioTa
     errors: dict[str, str] = {}
     params: dict[str, dict[str, Any]] = {}
     warnings: list[str] = []
+    metric_errors: dict[tuple[str, str], str] = {}
     for result in group:
         warnings += [f"seed {result['seed']}: {w}" for w in result.get("warnings", [])]
         for label, row in result["methods"].items():
@@ -153,6 +156,8 @@ def _aggregate_one(name: str, group: list[Result], reference: str) -> ScenarioTa
             status[label].append(row["status"])
             if row["status"] != "ok" and row.get("error"):
                 errors.setdefault(label, row["error"])
+            for metric, why in (row.get("metric_errors") or {}).items():
+                metric_errors.setdefault((label, metric), why)
             for metric, value in row.get("metrics", {}).items():
                 if metric not in metrics:
                     metrics.append(metric)
@@ -178,6 +183,7 @@ def _aggregate_one(name: str, group: list[Result], reference: str) -> ScenarioTa
         params,
         reference,
         group,
+        metric_errors=metric_errors,
     )
 
 

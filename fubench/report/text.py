@@ -16,11 +16,17 @@ from fubench.report.table import ScenarioTable, aggregate, render
 
 
 def notes(table: ScenarioTable, sweep_notes: list[Note], cautions: list[str] = ()) -> list[Note]:
-    """The lines under a table: why rows failed or do not apply, which sweep point each
-    swept method shows, then cautions and the scenario's own warnings."""
+    """The lines under a table: why rows failed or do not apply, which metrics failed
+    on which rows, which sweep point each swept method shows, then cautions and the
+    scenario's own warnings."""
     lines = [
         Note(inline(strong(row), f": {table.status[row][0]} — {err}"), about=row)
         for row, err in sorted(table.errors.items())
+        if row in table.rows
+    ]
+    lines += [
+        Note(inline(strong(row), f": metric {metric} failed — {why}"), about=row)
+        for (row, metric), why in table.metric_errors.items()
         if row in table.rows
     ]
     lines += sweep_notes

@@ -11,6 +11,7 @@ from fubench.config.spec import MethodSpec
 from fubench.engine.job import Job
 from fubench.engine.outcome import Outcome
 from fubench.errors import ParticipationError, one_line, origin
+from fubench.exits import failure_line
 from fubench.params import ConfigContext, defaults
 from fubench.plugins import load_registry
 from fubench.registry import Registry
@@ -23,7 +24,7 @@ class ConformanceError(AssertionError):
 
 
 #: the engine's own frames are not where a plugin went wrong
-_ENGINE_FRAMES = ("/fubench/engine/", "/fubench/testing/")
+_ENGINE_FRAMES = ("/fubench/engine/", "/fubench/testing/", "/fubench/exits.py")
 
 
 @dataclass
@@ -154,6 +155,8 @@ class TinyWorld:
                 f"(ctx.federation.requesting / .retained_clients) or declare "
                 f"another participation"
             )
-        elif exc is not None:
+        elif isinstance(exc, Exception):
             outcome.error = f"unlearn() raised {one_line(exc)}{origin(exc, _ENGINE_FRAMES)}"
+        elif exc is not None:  # it tried to end the process
+            outcome.error = f"unlearn(): {failure_line(exc)}{origin(exc, _ENGINE_FRAMES)}"
         return outcome
