@@ -126,9 +126,14 @@ class ScenarioKind(Component):
       (nta → 1) rank by distance to it. False (the test set is clean and the gold
       standard does without a trigger, a feature or a shortcut): more is simply better,
       and they rank by their direction (↑).
+    * ``default_metrics``: the metrics a scenario of this kind shows when its file lists
+      none (``fubench show KIND`` lists them; ``fubench run --metrics a,b`` adds to them).
+      ``build`` returns the same list as ``ScenarioSetup.default_metrics`` (the
+      conformance kit checks that they agree); left empty, only ``build`` knows them.
     """
 
     showcase: ClassVar[str | None] = None
+    default_metrics: ClassVar[tuple[str, ...]] = ()
     example_params: ClassVar[dict[str, Any]] = {}
     overshoot_remembers: ClassVar[bool] = True
 

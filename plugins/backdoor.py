@@ -77,6 +77,17 @@ class Backdoor(ScenarioKind):
         "trigger_value": Param(1.0, float, min=0.0, max=1.0),
     }
 
+    default_metrics = (
+        "test_acc",
+        "nta",
+        "asr",
+        "backdoor_acc",
+        "nfs",
+        "seconds",
+        "rtr",
+        "clients_involved",
+    )
+
     @classmethod
     def validate_config(cls, params: dict[str, Any], context: ConfigContext):
         yield from bad_label(params, context, "target_label")
@@ -170,16 +181,7 @@ class Backdoor(ScenarioKind):
                 "forget": train[bad].subset(poison),
                 "backdoor": triggered,
             },
-            default_metrics=[
-                "test_acc",
-                "nta",
-                "asr",
-                "backdoor_acc",
-                "nfs",
-                "seconds",
-                "rtr",
-                "clients_involved",
-            ],
+            default_metrics=list(self.default_metrics),
             info={
                 "poisoned_samples": n_poison,
                 "malicious_client": bad,

@@ -63,6 +63,18 @@ class SampleUnlearning(ScenarioKind):
         ),
     }
 
+    default_metrics = (
+        "test_acc",
+        "nta",
+        "target_acc",
+        "nfs",
+        "mia_acc",
+        "nfs_mia",
+        "seconds",
+        "rtr",
+        "clients_involved",
+    )
+
     @classmethod
     def validate_config(cls, params: dict[str, Any], context: ConfigContext):
         clients = params["clients"]
@@ -120,17 +132,7 @@ class SampleUnlearning(ScenarioKind):
             retained=retained,
             request=request,
             eval_sets={"test": test_split(data), "forget": forget},
-            default_metrics=[
-                "test_acc",
-                "nta",
-                "target_acc",
-                "nfs",
-                "mia_acc",
-                "nfs_mia",
-                "seconds",
-                "rtr",
-                "clients_involved",
-            ],
+            default_metrics=list(self.default_metrics),
             info={
                 "forget_samples": len(forget),
                 "forget_per_client": counts,

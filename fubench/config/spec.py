@@ -66,6 +66,8 @@ class ScenarioConfig:
     #: share of the training (or test) split the server holds as unlabeled inputs
     server_fraction: float = 0.0
     server_from: str = "train"
+    #: the command line's ``--set`` settings ({key: value}) applied to the file
+    overrides: dict[str, Any] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
@@ -109,6 +111,8 @@ class ScenarioConfig:
             "seeds": self.seeds,
             "device": self.device,
             "claims": [c.as_dict() for c in self.claims],
+            # only when given, so scenarios run as their files say keep their hash
+            **({"overrides": dict(self.overrides)} if self.overrides else {}),
         }
 
 

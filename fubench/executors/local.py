@@ -44,8 +44,7 @@ def run_in_processes(tasks: list[Task], handle: Emit, workers: int) -> None:
                 continue
             if isinstance(event, TaskDone):
                 waiting.discard(event.task_id)
-            else:
-                handle(event)
+            handle(event)
         for future in futures.values():
             future.result()  # raises a task's error
     finally:
