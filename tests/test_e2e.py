@@ -85,7 +85,9 @@ def test_cli_run_writes_results_with_provenance(test_registry, backdoor_yaml, tm
     assert code == 0
     printed = capsys.readouterr().out
     assert "| original" in printed and "| finetune" in printed and "| retrain" in printed
-    assert table.read_text() in printed + "\n"
+    # the saved table is whole; --wide prints it so (the default cuts it to 120 columns)
+    assert run_cli("run", str(backdoor_yaml()), "--out", str(out), "--wide", "-q") == 0
+    assert table.read_text() in capsys.readouterr().out + "\n"
     result = read_result(out / "tiny_backdoor" / "seed_0.json")
     assert list(result["methods"]) == ["original", "finetune", "retrain"]
     assert result["dataset"]["source"].startswith("synthetic")
