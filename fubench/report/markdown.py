@@ -117,11 +117,12 @@ def claim_items(views: list[ClaimView]) -> list[str]:
     lines = []
     for v in views:
         verdict = f"**{v.verdict}**" if v.verdict in ("held", "not held") else v.verdict
-        lines.append(
-            f"- {verdict} — {md_text(v.id)}: {md_text(v.statement)}; measured "
-            f"{md_text(v.measured)}; effect {md_text(v.effect)}; p adj. held / not held "
-            f"{md_text(v.p_adjusted)} ({md_text(v.source)})"
-        )
+        said = [md_text(v.statement), f"measured {md_text(v.measured)}"]
+        if v.effect != "—":
+            said.append(f"effect (95% CI) {md_text(v.effect)}")
+        if v.p_adjusted != "—":
+            said.append(f"p adj. held / not held {md_text(v.p_adjusted)}")
+        lines.append(f"- {verdict} — {md_text(v.id)}: {'; '.join(said)} ({md_text(v.source)})")
     return lines
 
 
