@@ -136,9 +136,14 @@ class ScenarioKind(Component):
       come back after fine-tuning a copy of the model on part of D_T; they read it where
       metrics work, as ``ScenarioSetup.forgotten_behaviour``. None: the attack's own
       default (see its metric's description).
+    * ``default_metrics``: the metrics a scenario of this kind shows when its file lists
+      none (``fubench show KIND`` lists them; ``fubench run --metrics a,b`` adds to them).
+      ``build`` returns the same list as ``ScenarioSetup.default_metrics`` (the
+      conformance kit checks that they agree); left empty, only ``build`` knows them.
     """
 
     showcase: ClassVar[str | None] = None
+    default_metrics: ClassVar[tuple[str, ...]] = ()
     example_params: ClassVar[dict[str, Any]] = {}
     overshoot_remembers: ClassVar[bool] = True
     forgotten_behaviour: ClassVar[str | None] = None

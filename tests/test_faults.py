@@ -235,7 +235,7 @@ def test_kill_9_in_each_phase_then_rerun(baseline, tmp_path):
 
     log = env.run("plain")
     assert "original model from cache" in log and "reference from cache" in log, log
-    assert "finetune[rounds=1]: reused from seed_0.json" in log, log
+    assert "  1 row reused from " in log and "-v lists them" in log, log
     assert not env.scratch(), env.scratch()
     assert len(env.entries()) == 2
     assert rows(env.result("plain")) == baseline["plain"]

@@ -441,6 +441,15 @@ class Federation:
         The view holds a copy of the client's data. The FLOPs the clients compute are
         counted as they run.
 
+        Returns ``{client: what work returned}``, one entry per client asked, in the
+        order of ``clients``. ``work`` gets a deep copy of ``model`` (change it freely:
+        the caller's model is untouched) and a :class:`ClientView`; it may return any
+        value — its tensors are counted as bytes sent back — or ``None`` (nothing is
+        sent back; the client still counts as involved, and the model sent to it as
+        bytes). Every client in ``clients`` must be one the method's ``participation``
+        allows, else :class:`fubench.ParticipationError`; each counts as involved, and
+        the ask as one communication round.
+
         ``share``: a hashable key naming what the round computes, with everything it
         depends on besides the model and the clients (e.g. ``("curvature", options)``).
         Within one job, a later ask with the same key, clients, work function and model
@@ -472,6 +481,15 @@ class Federation:
         (``named_parameters`` name -> bool mask), when given, limits what trains and
         travels to those entries (other parameters stay frozen). ``on_round`` receives
         each round's states (see :func:`fedavg`).
+
+        Defaults: ``rounds`` None trains the scenario's ``federation.rounds``;
+        ``clients`` None trains on ``federation.retained_clients`` (every client that
+        keeps data once the request is honoured; for the gold standard, those holding
+        reference data) — a method whose ``participation`` excludes some of them must
+        name its clients; ``data`` "retained" is what each keeps; ``settings`` None is
+        the scenario's local training (epochs, batch size, learning rate, momentum,
+        weight decay). Each round samples the scenario's ``client_fraction`` of
+        ``clients``, as FedAvg does.
 
         Example: fine-tune on what the retained clients keep::
 

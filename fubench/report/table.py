@@ -17,6 +17,7 @@ from tabulate import tabulate
 
 from fubench.api import Metric
 from fubench.registry import Registry
+from fubench.report.fit import table_parts
 from fubench.report.markup import md_text
 from fubench.report.reader import Result, by_scenario, reference_row
 from fubench.report.separation import gap_of, tested_metric
@@ -221,12 +222,15 @@ def ideal_of(cls: type[Metric], kind: str | None, registry: Registry) -> float |
 def header(metric: str, registry: Registry, kind: str | None = None) -> str:
     """The column title: name, unit, and which way is better (↑ / ↓, or →1 / →ref for a
     metric that should approach a value / the gold standard's own value, in a scenario
-    of ``kind``)."""
+    of ``kind``). An "info" metric is never ranked, so it shows no direction, whatever
+    it declares."""
     cls = metric_class(metric, registry)
     if cls is None:
         return metric
     ideal = ideal_of(cls, kind, registry)
-    if ideal is not None:
+    if cls.role == "info":
+        arrow = ""
+    elif ideal is not None:
         arrow = " →ref" if isinstance(ideal, str) else f" →{ideal:g}"
     else:
         arrow = {True: " ↑", False: " ↓"}.get(cls.higher_is_better, "")
@@ -259,13 +263,18 @@ def row_label(table: ScenarioTable, row: str) -> str:
     return f"{row} (seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))})"
 
 
-def render(table: ScenarioTable, registry: Registry, fmt: str = "github") -> str:
+def render(
+    table: ScenarioTable, registry: Registry, fmt: str = "github", width: int | None = None
+) -> str:
     """The table as markdown (``fmt``: a tabulate format); text from the results is
-    escaped (:func:`fubench.report.markup.md_text`)."""
+    escaped (:func:`fubench.report.markup.md_text`). With ``width`` (GitHub format), a
+    table wider than that is cut into parts that fit (:func:`fubench.report.fit.table_parts`)."""
     headers = ["method"] + [md_text(header(m, registry, table.kind)) for m in table.metrics]
     body = [
         [md_text(row_label(table, row))]
         + [md_text(cell_text(table, row, m, registry)) for m in table.metrics]
         for row in table.rows
     ]
+    if width is not None and fmt == "github":
+        return "\n\n".join(table_parts(headers, body, width))
     return tabulate(body, headers=headers, tablefmt=fmt, disable_numparse=True)

@@ -264,6 +264,12 @@ def _check_scenario_kind(kit: TinyWorld, name: str) -> list[str]:
     if not stage.ok:
         return stage.problems
     problems = _setup_problems(kit, stage.setup)
+    declared = list(kit.registry.kinds.get(name).default_metrics)
+    if declared and list(stage.setup.default_metrics) != declared:
+        problems.append(
+            f"build() returned default_metrics {list(stage.setup.default_metrics)} but the "
+            f"class declares {declared}; return list(self.default_metrics)"
+        )
     instance, modality, _ = kit.kind_instance(name)
     if not _same_setup(stage.setup, kit.job(name, instance, modality).setup):
         problems.append(

@@ -14,6 +14,7 @@ from fubench.errors import ParticipationError, one_line, origin
 from fubench.exits import failure_line
 from fubench.params import ConfigContext, defaults
 from fubench.plugins import load_registry
+from fubench.progress import quietly, say
 from fubench.registry import Registry
 from fubench.scenario import ScenarioSetup
 from fubench.testing.tiny import N_CLASSES, N_CLIENTS, tiny_data, tiny_plan
@@ -121,8 +122,13 @@ class TinyWorld:
                 f"build() returned {type(setup).__name__}; return a fubench.ScenarioSetup"
             )
             return stage
+        say(
+            f"fubench.testing: training the tiny '{kind}' scenario's original and "
+            f"gold-standard models (once, for every check)"
+        )
         try:
-            stage.job.references(needs_history=True)
+            with quietly():  # the engine's lines, said for each kind, would repeat
+                stage.job.references(needs_history=True)
         except Exception as exc:  # e.g. a setup in which no client keeps any data
             stage.problems.append(f"FedAvg on the setup it built failed: {one_line(exc)}")
             return stage
@@ -145,7 +151,8 @@ class TinyWorld:
     def unlearn(self, stage: Stage, name: str) -> Outcome:
         """Run method ``name`` with its defaults as the runner would; never raises for
         the method's own failure. A failure's message says what to fix."""
-        outcome = stage.job.run_method(MethodSpec(name, {}))
+        with quietly():  # "seed 0: NAME" for every kind and every run of the checks
+            outcome = stage.job.run_method(MethodSpec(name, {}))
         exc = outcome.exception
         if isinstance(exc, ParticipationError):
             cls = self.registry.methods.get(name)
