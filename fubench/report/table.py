@@ -150,6 +150,7 @@ def _aggregate_one(name: str, group: list[Result], reference: str) -> ScenarioTa
     metric_errors: dict[tuple[str, str], str] = {}
     for result in group:
         warnings += [f"seed {result['seed']}: {w}" for w in result.get("warnings", [])]
+        warnings += contended_timings(result)
         for label, row in result["methods"].items():
             if label not in rows:
                 rows.append(label)
@@ -186,6 +187,27 @@ def _aggregate_one(name: str, group: list[Result], reference: str) -> ScenarioTa
         group,
         metric_errors=metric_errors,
     )
+
+
+def contended_timings(result: Result) -> list[str]:
+    """A note per row of ``result`` whose wall time was taken while the machine was
+    contended: its ``seconds`` and ``rtr`` read slower than a quiet machine's (the
+    counted ``work`` does not depend on it)."""
+    notes = []
+    for label, row in result["methods"].items():
+        timing = row.get("timing") or {}
+        if timing.get("contended"):
+            share, load = timing.get("cpu_share"), timing.get("load")
+            seen = ", ".join(
+                f"{what} {value}"
+                for what, value in (("CPU share", share), ("load", load))
+                if value is not None
+            )
+            notes.append(
+                f"seed {result['seed']}: {label}'s wall time was taken on a contended "
+                f"machine ({seen}): its seconds and rtr are slower than on a quiet one"
+            )
+    return notes
 
 
 def format_value(cls: type[Metric] | None, mean: float, std: float, n: int) -> str:
