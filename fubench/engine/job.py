@@ -97,6 +97,7 @@ class Job:
         )
         setup = self.plan.kind.build(self.data, parts, generator(self.data_seed, "scenario"))
         setup.server_data = self.data.x_server  # the harness's, the same for every method
+        setup.server_data_shifted = self.data.x_server_shifted
         setup.to(self.plan.device)
         if setup.attack_seed is None:
             setup.attack_seed = derive_seed(self.data_seed, "attack") % (2**31 - 1)
@@ -431,6 +432,7 @@ class Job:
             scenario_kind=self.plan.kind_name,
             upstream=upstream,
             server_data=self.setup.server_data,
+            server_data_shifted=self.setup.server_data_shifted,
         )
 
     def _upstream(
