@@ -130,11 +130,17 @@ class ScenarioKind(Component):
       (nta → 1) rank by distance to it. False (the test set is clean and the gold
       standard does without a trigger, a feature or a shortcut): more is simply better,
       and they rank by their direction (↑).
+    * ``forgotten_behaviour``: the metric that measures what the request removes, on the
+      row's own model (backdoor: ASR; class: accuracy on D_T). Relearning attacks watch it
+      come back after fine-tuning a copy of the model on part of D_T; they read it where
+      metrics work, as ``ScenarioSetup.forgotten_behaviour``. None: the attack's own
+      default (see its metric's description).
     """
 
     showcase: ClassVar[str | None] = None
     example_params: ClassVar[dict[str, Any]] = {}
     overshoot_remembers: ClassVar[bool] = True
+    forgotten_behaviour: ClassVar[str | None] = None
 
     def build(
         self, data: Dataset, partition: list[torch.Tensor], generator: torch.Generator

@@ -107,9 +107,11 @@ class ScenarioSetup:
     unless the kind prepares something else; ``eval_sets`` holds named evaluation
     splits ("test" always, "forget" = D_T). ``attack_seed`` seeds the metrics' attacks
     (the harness derives one from the run seed when the kind leaves it None).
-    ``server_data`` and ``server_data_shifted`` are filled by the harness, not the kind:
-    the unlabeled inputs the server holds (``dataset.server_fraction``) and as many from
-    another data set (``dataset.server_shifted``), or None."""
+    ``server_data``, ``server_data_shifted`` and ``forgotten_behaviour`` are filled by the
+    harness, not the kind: the unlabeled inputs the server holds
+    (``dataset.server_fraction``) and as many from another data set
+    (``dataset.server_shifted``), or None; the kind's declared
+    ``ScenarioKind.forgotten_behaviour`` (a metric name), or None."""
 
     train: list[Split]
     retained: list[Split]
@@ -121,6 +123,7 @@ class ScenarioSetup:
     attack_seed: int | None = None
     server_data: torch.Tensor | None = None
     server_data_shifted: torch.Tensor | None = None
+    forgotten_behaviour: str | None = None
 
     @property
     def n_clients(self) -> int:

@@ -57,6 +57,7 @@ class Backdoor(ScenarioKind):
 
     name = "backdoor"
     showcase = "backdoor"  # triggered test images show the forgotten feature
+    forgotten_behaviour = "asr"  # what relearning attacks watch come back
     # the test set is clean: more clean accuracy than retrain's is no trace of the trigger
     overshoot_remembers = False
     parameters = {
@@ -176,6 +177,8 @@ class Backdoor(ScenarioKind):
                 "asr",
                 "backdoor_acc",
                 "nfs",
+                "relearn",
+                "relearn_ratio",
                 "seconds",
                 "rtr",
                 "clients_involved",

@@ -137,6 +137,7 @@ class BiasFeature(ScenarioKind):
 
     name = "bias"
     showcase = "unbiased"  # digits in another label's colour show the forgotten shortcut
+    forgotten_behaviour = "bias_gap"  # how much the model leans on the colour shortcut
     # more test accuracy than retrain's means less reliance on the shortcut, not more
     overshoot_remembers = False
     parameters = {
@@ -218,6 +219,8 @@ class BiasFeature(ScenarioKind):
                 "bias_gap",
                 "feature_sensitivity",
                 "target_acc",
+                "relearn",
+                "relearn_ratio",
                 "seconds",
                 "rtr",
                 "clients_involved",

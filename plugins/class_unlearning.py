@@ -49,6 +49,7 @@ class ClassUnlearning(ScenarioKind):
     """Forget one class (or the client that holds it)."""
 
     name = "class"
+    forgotten_behaviour = "target_acc"  # accuracy on the forgotten samples
     parameters = {
         "target_class": Param(9, int, min=0, help="the class to forget"),
         "forget": Param(
@@ -122,6 +123,8 @@ class ClassUnlearning(ScenarioKind):
                 "nfs",
                 "mia_acc",
                 "nfs_mia",
+                "relearn",
+                "relearn_ratio",
                 "seconds",
                 "rtr",
                 "clients_involved",

@@ -39,6 +39,7 @@ class ClientUnlearning(ScenarioKind):
     """Forget everything one client contributed."""
 
     name = "client"
+    forgotten_behaviour = "target_acc"  # accuracy on the leaving client's samples
     parameters = {"client": Param(0, int, min=0, help="the leaving client")}
 
     @classmethod
@@ -74,6 +75,8 @@ class ClientUnlearning(ScenarioKind):
                 "nfs",
                 "mia_acc",
                 "nfs_mia",
+                "relearn",
+                "relearn_ratio",
                 "seconds",
                 "rtr",
                 "clients_involved",

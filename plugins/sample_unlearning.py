@@ -49,6 +49,7 @@ class SampleUnlearning(ScenarioKind):
     """Requesting clients forget a random share of their own samples."""
 
     name = "sample"
+    forgotten_behaviour = "target_acc"  # accuracy on the forgotten samples
     parameters = {
         "clients": Param(
             [0], list, help="the requesting clients (each forgets `fraction` of its own samples)"
@@ -127,6 +128,8 @@ class SampleUnlearning(ScenarioKind):
                 "nfs",
                 "mia_acc",
                 "nfs_mia",
+                "relearn",
+                "relearn_ratio",
                 "seconds",
                 "rtr",
                 "clients_involved",

@@ -88,6 +88,7 @@ class SensitiveFeature(ScenarioKind):
     """Forget an image region or tabular columns of one client."""
 
     name = "sensitive"
+    forgotten_behaviour = "feature_sensitivity"  # S(f): the outputs move with the feature
     example_params = {"region": [2, 2, 4, 4]}  # an image region; it has no default
     # the gold standard learns without the feature (noise in its place) and may lose
     # accuracy for it; keeping more accuracy is the point (Ferrari, Sec. 4.3)
@@ -183,6 +184,8 @@ class SensitiveFeature(ScenarioKind):
                 "feature_sensitivity",
                 "inversion_asr",
                 "target_acc",
+                "relearn",
+                "relearn_ratio",
                 "seconds",
                 "rtr",
                 "clients_involved",

@@ -104,6 +104,23 @@ def backdoor_yaml(write_yaml):
     return make
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--fast",
+        action="store_true",
+        help="the fast tier: leave out the tests marked `training` (real models, processes, "
+        "package installs)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if not config.getoption("--fast"):
+        return
+    dropped = [item for item in items if item.get_closest_marker("training") is not None]
+    config.hook.pytest_deselected(items=dropped)
+    items[:] = [item for item in items if item.get_closest_marker("training") is None]
+
+
 def run_cli(*args: str) -> int:
     from fubench.cli import main
 

@@ -32,7 +32,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
+
 from tests.benchtools import Interleaved, run
+
+pytestmark = pytest.mark.training  # starts processes: not in the fast tier
 
 #: the training workload, run in a fresh interpreter (the wait policy is read once, when
 #: the OpenMP runtime starts); torch is imported before fubench so that the variable the

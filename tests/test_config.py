@@ -186,6 +186,7 @@ def test_cli_overrides_select_methods_and_seeds(write_yaml):
     assert [m.name for m in config.methods] == ["finetune"] and config.seeds == [4, 5]
 
 
+@pytest.mark.training
 def test_shipped_scenarios_validate(capsys):
     from pathlib import Path
 

@@ -243,6 +243,7 @@ def test_torchvision_path_reads_a_local_data_root(tmp_path, monkeypatch):
     assert torch.equal(data.y_test, subset.y_train[4000:])
 
 
+@pytest.mark.training
 def test_short_backdoor_run_on_real_mnist(tmp_path, capsys):
     """A short end-to-end run of the shipped scenario on real data (one seed, few rounds):
     the data source is recorded and the pipeline runs."""
@@ -274,6 +275,7 @@ def test_backdoor_mnist_scenario_holds(tmp_path, seeds):
     check_backdoor_scenario(tmp_path, seeds)
 
 
+@pytest.mark.training
 def test_backdoor_mnist_scenario_holds_short(tmp_path):
     """CI's short mode of the check above: one seed."""
     check_backdoor_scenario(tmp_path, "0")

@@ -24,6 +24,8 @@ from fubench import submission
 from fubench.plugins import load_registry, reset_registry
 from tests.conftest import TEST_PLUGIN, run_cli
 
+pytestmark = pytest.mark.training  # starts processes: not in the fast tier
+
 PACKAGE = Path(__file__).resolve().parents[1] / "plugins" / "fubench-gradient-ascent"
 DIST, ENTRY_POINT, METHOD = "fubench-gradient-ascent", "gradient_ascent", "gradient_ascent"
 

@@ -211,6 +211,7 @@ def baseline(tmp_path_factory):
     return {name: rows(env.result(name)) for name in SCENARIOS}
 
 
+@pytest.mark.training
 def test_kill_9_in_each_phase_then_rerun(baseline, tmp_path):
     """One folder, four processes: killed while training the original, killed (after
     training it again) while training the reference, killed while running the second
@@ -240,6 +241,7 @@ def test_kill_9_in_each_phase_then_rerun(baseline, tmp_path):
     assert rows(env.result("plain")) == baseline["plain"]
 
 
+@pytest.mark.training
 def test_kill_9_while_recording_the_history_then_rerun(baseline, tmp_path):
     env = Env(tmp_path)
 
@@ -281,6 +283,7 @@ def alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.training
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
 def test_workers_end_when_the_run_is_killed(tmp_path):
     """kill -9 of a ``--jobs 2`` run leaves no worker training on for nothing."""

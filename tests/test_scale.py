@@ -249,6 +249,7 @@ def test_this_process_runs_in_the_reproducible_mode():
     assert settings["bitwise_reproducible"].startswith("yes")
 
 
+@pytest.mark.training
 def test_worker_processes_reproduce_a_serial_run(small, tmp_path, monkeypatch, capsys):
     """2 worker processes with 1 thread each, a cold cache of their own: the same bits
     as the serial run with 2 threads. The workers' periodic progress lines reach this
@@ -271,6 +272,7 @@ def test_worker_processes_reproduce_a_serial_run(small, tmp_path, monkeypatch, c
     assert result["provenance"]["determinism"]["torch_threads"] == 1
 
 
+@pytest.mark.training
 def test_ray_reproduces_a_serial_run(small, tmp_path):
     ray = pytest.importorskip("ray")
     path, serial = small

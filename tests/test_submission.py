@@ -93,6 +93,7 @@ def test_a_pinned_requirement_is_accepted(tmp_path, monkeypatch):
     assert read_submission(path).package == "fubench-gradient-ascent==0.1.0"
 
 
+@pytest.mark.training
 def test_the_example_package_reaches_the_leaderboard(board, capsys):
     before = read_result(board / "results" / "short_backdoor" / "seed_0.json")
     submission = write_submission(board, package="packages/example")
@@ -116,6 +117,7 @@ def test_the_example_package_reaches_the_leaderboard(board, capsys):
     assert "a community contribution, fubench-gradient-ascent 0.1.0" in text
 
 
+@pytest.mark.training
 def test_a_submission_failing_the_kit_adds_nothing(board, capsys):
     broken = board / "packages" / "broken"
     broken.mkdir()

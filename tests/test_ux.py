@@ -77,6 +77,7 @@ def subprocess_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 # ------------------------------------------------------------------- 1. progress
+@pytest.mark.training
 def test_progress_bars_on_a_pseudo_terminal(tmp_path):
     """Under a pty (TERM=xterm, which reports 0x0 until resized) tqdm bars show the
     seed's methods, the rounds and the clients, with elapsed time and ETA."""
@@ -123,6 +124,7 @@ def test_progress_bars_on_a_pseudo_terminal(tmp_path):
     assert "| finetune" in out, "the table still follows"
 
 
+@pytest.mark.training
 def test_periodic_progress_lines_through_a_pipe(tmp_path):
     file = tiny_yaml(tmp_path, rounds=2)
     done = subprocess.run(
@@ -356,6 +358,7 @@ def test_list_without_argument_shows_every_category_with_headings(monkeypatch, c
     assert re.search(r"^  backdoor_mnist\.yaml +backdoor on mnist, mnist_cnn", out, re.M)
 
 
+@pytest.mark.training
 def test_output_into_a_closed_pipe_stops_without_a_word(tmp_path):
     """``fubench list | head -1``: the reader leaves early; no traceback, no error line."""
     proc = subprocess.Popen(
@@ -601,7 +604,7 @@ def test_tradeoff_of_many_scenarios_is_a_grid_with_honest_titles_and_notes():
 def test_cost_chart_title_says_mean_and_std_only_for_several_seeds(tmp_path):
     import matplotlib.pyplot as plt
 
-    from fubench.report.plots import cost_chart
+    from fubench.report.cost_plot import cost_chart
     from tests.test_leaderboard import two_scenarios
 
     seen = []
@@ -613,7 +616,7 @@ def test_cost_chart_title_says_mean_and_std_only_for_several_seeds(tmp_path):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(plt.Figure, "savefig", savefig)
-        cost_chart(two_scenarios(), tmp_path / "c.png", load_registry())
+        cost_chart(two_scenarios(), tmp_path / "c.png", load_registry(), metric="rtr")
     assert "alpha: rtr (3 seeds, mean ± std)" in seen and "beta: rtr (1 seed)" in seen
 
 

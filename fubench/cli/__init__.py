@@ -7,8 +7,9 @@
     fubench plugins [--json]
     fubench table RESULTS... [-o FILE] [--all-points]
     fubench plot tradeoff RESULTS... -o FILE.png
-    fubench plot cost RESULTS... -o FILE.png [--metric M]
-    fubench plot attention FILE [--seed N] [--methods a,b] [--results DIR] -o FILE.png
+    fubench plot cost RESULTS... -o FILE.png [--metric M] [--timed]
+    fubench plot attention FILE [--seeds 0,1] [--images 8] [--methods a,b] [--results DIR]
+        -o FILE.png
     fubench leaderboard RESULTS... -o FILE [--check] [--base DIR] [--plots DIR]
     fubench leaderboard --list-offline FILE... [--json]
     fubench quality FILE [--replicas K] [--seeds 0] [--methods a,b] [--out DIR]

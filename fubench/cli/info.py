@@ -48,7 +48,7 @@ DECLARATIONS = {
         "percent",
         "count",
     ),
-    "ScenarioKind": ("showcase", "example_params"),
+    "ScenarioKind": ("showcase", "example_params", "forgotten_behaviour"),
     "DatasetLoader": ("modality", "n_classes"),
 }
 

@@ -238,8 +238,11 @@ def _plot(sub: argparse._SubParsersAction) -> None:
         "tradeoff",
         help="normalised utility against forgetting over each method's sweep",
         description="The TIS paper's Figure 1: every swept method's NTA against its "
-        "forgetting score, mean ± std over seeds, with the gold standard at "
-        "(1, 1).",
+        "forgetting score, mean ± std over seeds (error bars and a shaded band), "
+        "unswept methods as single points, the gold standard's ideal (1, 1) as a "
+        "ring under a dashed crosshair. Each method keeps one colour and marker in "
+        "every plot; a zoomed axis says so; values beyond the axes are marked at the "
+        "edge with their value.",
     )
     tradeoff.add_argument("results", nargs="+", help="result JSON files or folders")
     tradeoff.add_argument(
@@ -252,24 +255,34 @@ def _plot(sub: argparse._SubParsersAction) -> None:
     )
     cost = plot_sub.add_parser(
         "cost",
-        help="bar chart of each method's cost relative to the gold standard",
-        description="One panel per scenario: each method's cost relative to the gold "
-        "standard (rtr unless --metric says otherwise), mean ± std over seeds, "
-        "the gold standard at 1 (swept methods at their best point).",
+        help="dot plot of each method's cost relative to the gold standard",
+        description="One panel per scenario, all on one shared log axis: each method's "
+        "counted work relative to the gold standard (work_ratio: FLOPs, the same on "
+        "every machine), mean ± std over seeds, the gold standard at 1, swept "
+        "methods at the point their table shows; a zero sits on the left edge.",
     )
     cost.add_argument("results", nargs="+", help="result JSON files or folders")
     cost.add_argument("-o", "--output", type=path_name, required=True, metavar="FILE.png")
     cost.add_argument(
         "--metric",
-        help="the cost metric to draw (default: the table's cost relative to the gold standard)",
+        help="the cost relative to the gold standard to draw: work_ratio (default, counted "
+        "FLOPs) or rtr (wall time)",
+    )
+    cost.add_argument(
+        "--timed",
+        action="store_true",
+        help="add rtr (wall time relative to the gold standard, on the machine that ran "
+        "the rows) as a hollow dot under each row",
     )
     attention = plot_sub.add_parser(
         "attention",
         help="GradCAM attention maps of the same test images per model",
-        description="Runs the scenario's seed again (trained models come from the cache; "
+        description="Runs the scenario's seeds again (trained models come from the cache; "
         "methods run again, nothing is written to your results) and draws "
-        "GradCAM maps of a few test images under original, each method and the "
-        "gold standard (Ferrari paper, Fig. 5).",
+        "GradCAM maps of test images under original, each method and the "
+        "gold standard (Ferrari paper, Fig. 5): one column per image, headed by "
+        "seed and true class, each map scaled to its own maximum (colour bar), the "
+        "trigger outlined. Each seed costs its methods' training time again.",
     )
     attention.add_argument("file", help="scenario YAML file")
     attention.add_argument(
@@ -281,7 +294,12 @@ def _plot(sub: argparse._SubParsersAction) -> None:
         help="image file; {scenario} is replaced by the scenario's name",
     )
     attention.add_argument(
-        "--seed", type=count(0, 2**63 - 1), default=0, help="seed to re-run (default 0)"
+        "--seeds",
+        "--seed",
+        type=seed_list,
+        default=[0, 1],
+        help="comma-separated seeds to re-run; the images are shared out over them "
+        "(default 0,1; each seed runs its methods again)",
     )
     attention.add_argument("--methods", type=csv_list, help="methods to show (default: the file's)")
     attention.add_argument(
@@ -289,7 +307,12 @@ def _plot(sub: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="this scenario's results: show each swept method only at the point its table shows",
     )
-    attention.add_argument("--images", type=count(1, 64), default=4, help="how many test images")
+    attention.add_argument(
+        "--images",
+        type=count(1, 64),
+        default=8,
+        help="how many test images in all, distinct classes first (default 8)",
+    )
     attention.add_argument(
         "--split",
         help="evaluation set to draw from (default: the one the scenario kind declares, else test)",

@@ -27,14 +27,16 @@ def cmd_table(args: argparse.Namespace) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     from fubench.plugins import get_registry
     from fubench.report import load_results
+    from fubench.report.figures import save_figure
 
+    output = args.output
     if args.plot == "attention":
         from fubench.report.attention import attention_plot
 
-        out = attention_plot(
+        fig, output = attention_plot(
             args.file,
             args.output,
-            seed=args.seed,
+            seeds=args.seeds,
             methods=args.methods,
             results=args.results,
             n_images=args.images,
@@ -42,17 +44,17 @@ def cmd_plot(args: argparse.Namespace) -> int:
             device=args.device,
             use_cache=not args.no_cache,
         )
+        dpi = 110
     elif args.plot == "cost":
-        from fubench.report.plots import cost_chart
+        from fubench.report.cost_plot import cost_figure
 
-        out = cost_chart(
-            load_results(args.results, get_registry()), args.output, get_registry(), args.metric
-        )
+        results = load_results(args.results, get_registry())
+        fig, dpi = cost_figure(results, get_registry(), args.metric, args.timed), 130
     else:
-        from fubench.report.plots import tradeoff
+        from fubench.report.plots import tradeoff_figure
 
-        out = tradeoff(load_results(args.results, get_registry()), args.output, get_registry())
-    print(f"wrote {out}")
+        fig, dpi = tradeoff_figure(load_results(args.results, get_registry()), get_registry()), 130
+    print(f"wrote {save_figure(fig, output, dpi=dpi)}")
     return EXIT_OK
 
 

@@ -98,6 +98,7 @@ class Job:
         setup = self.plan.kind.build(self.data, parts, generator(self.data_seed, "scenario"))
         setup.server_data = self.data.x_server  # the harness's, the same for every method
         setup.server_data_shifted = self.data.x_server_shifted
+        setup.forgotten_behaviour = self.plan.kind.forgotten_behaviour  # for metrics
         setup.to(self.plan.device)
         if setup.attack_seed is None:
             setup.attack_seed = derive_seed(self.data_seed, "attack") % (2**31 - 1)

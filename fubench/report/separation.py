@@ -98,11 +98,16 @@ def gap_of(results: list[dict], reference: str, metric: str, side: str | None = 
 def tested_metric(metric: str, registry: Registry) -> str | None:
     """The raw metric whose gap decides whether ``metric`` means anything: its own for a
     raw metric read against the gold standard, the normalised raw metric for a "gap"
-    normalisation; None for metrics that need no such test."""
+    normalisation, and for a "ratio" of a raw metric read against the gold standard
+    (a ratio of two values the raw metric cannot tell apart is noise); None for metrics
+    that need no such test."""
     cls = registry.metrics.classes.get(metric)
     if cls is None:
         return None
     if cls.normalises and cls.normalisation == "gap":
+        return cls.normalises
+    raw = registry.metrics.classes.get(cls.normalises) if cls.normalises else None
+    if raw is not None and raw.ideal == REFERENCE:
         return cls.normalises
     if cls.ideal == REFERENCE:
         return metric

@@ -311,6 +311,12 @@ def _setup_problems(kit: TinyWorld, setup: ScenarioSetup) -> list[str]:
     unknown = [m for m in setup.default_metrics if m not in known]
     if unknown:
         problems.append(f"default_metrics names unregistered metric(s) {unknown}")
+    behaviour = setup.forgotten_behaviour
+    if behaviour is not None and behaviour not in known:
+        problems.append(
+            f"forgotten_behaviour = {behaviour!r} is not a registered metric; name the "
+            f"metric that measures what the request removes"
+        )
     return problems
 
 
