@@ -34,12 +34,11 @@ from fubench.registry import Registry
 from fubench.report import significance
 from fubench.report.board import Cell, Row, Table
 from fubench.report.claims import per_seed
+from fubench.report.cost_plot import COUNTED, relative_costs
 from fubench.report.ranking import competing
 from fubench.report.sweeps import forgetting_axis, utility_axis
 from fubench.report.table import ScenarioTable, format_value, header, ideal_of, metric_class
 
-#: the cost metric the comparison reads (counted work as a share of the gold standard's)
-WORK = "work_ratio"
 BEATS, MATCHES, LOSES, APART = "beats", "matches", "loses to", "no equal-cost budget"
 VERDICTS = (BEATS, MATCHES, LOSES, APART)
 
@@ -92,10 +91,16 @@ class CostMatch:
 
 
 # ------------------------------------------------------------------------ the curve
-def baseline_curve(table: ScenarioTable) -> Curve | None:
-    """The baseline's sweep in ``table`` (every point, shown or not), or None when the
-    table has no baseline with two or more distinct work ratios. With several baseline
-    methods, the first in row order."""
+def work_metric(registry: Registry) -> str | None:
+    """The installed cost metric that is the counted work as a share of the gold
+    standard's (the built-in work ratio), or None."""
+    return next((m for m, raw in relative_costs(registry).items() if raw == COUNTED), None)
+
+
+def baseline_curve(table: ScenarioTable, work_ratio: str) -> Curve | None:
+    """The baseline's sweep in ``table`` (every point, shown or not) along the cost
+    metric ``work_ratio``, or None when the table has no baseline with two or more
+    distinct work ratios. With several baseline methods, the first in row order."""
     labels = [label for label in _all_rows(table) if label in table.baselines]
     if not labels:
         return None
@@ -104,7 +109,7 @@ def baseline_curve(table: ScenarioTable) -> Curve | None:
     for label in labels:
         if table.method_of(label) != method:
             continue
-        work = table.stats(label, WORK)
+        work = table.stats(label, work_ratio)
         if work is not None:
             points.append((work[0], label))
     points.sort()
@@ -135,13 +140,14 @@ def interpolate(work: list[float], values: list[float], at: float) -> float:
 # ------------------------------------------------------------------- the comparison
 def cost_match(table: ScenarioTable, registry: Registry) -> CostMatch | None:
     """Every competing row of ``table`` against its baseline's curve (None: no curve)."""
-    curve = baseline_curve(table)
+    work_ratio = work_metric(registry)
+    curve = baseline_curve(table, work_ratio) if work_ratio else None
     if curve is None:
         return None
     forgetting, utility = forgetting_axis(table, registry), utility_axis(table, registry)
     matches = []
     for row in competing(table):
-        work = table.stats(row, WORK)
+        work = table.stats(row, work_ratio)
         if work is None:
             continue
         w = work[0]
