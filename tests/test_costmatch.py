@@ -222,3 +222,55 @@ def test_fedrecovery_rows_carry_their_caveat_in_tables():
     from fubench.report.table import render
 
     assert "fedrecovery (σ not DP-calibrated)" in render(table, get_registry())
+
+
+# ------------------------------------------------------------------ the budget plot
+def test_budget_plot_draws_the_baseline_curve_and_each_method_at_its_work():
+    from matplotlib.colors import to_hex
+
+    from fubench.report.budget_plot import budget_figure
+    from fubench.report.style import MethodStyles
+
+    registry = get_registry()
+    fig = budget_figure(results(KNOWN), registry)
+    (ax,) = [a for a in fig.axes if a.get_visible()]
+    lines = {line.get_gid(): line for line in ax.lines if line.get_gid()}
+    curve = lines["baseline:budget_retrain"]
+    assert list(curve.get_xdata()) == pytest.approx([0.1, 0.5])
+    assert list(curve.get_ydata()) == pytest.approx([1.3, 1.1])
+    closer = lines["row:closer"]
+    assert closer.get_xdata()[0] == pytest.approx(0.3) and closer.get_ydata()[0] == pytest.approx(1)
+    assert set(lines) >= {f"row:{label}" for label in KNOWN}
+    # the ideal ringed at the gold standard's work, inside the axes
+    ring = lines["ideal"]
+    assert (ring.get_xdata()[0], ring.get_ydata()[0]) == (1.0, 1.0)
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    assert x0 <= 0.0 and x1 >= 1.0 and y0 < 1.0 < y1
+    # one style per method, as in every plot; the verdict in the legend
+    style = MethodStyles(registry, KNOWN).of("budget_retrain")
+    assert to_hex(curve.get_color()) == to_hex(style.colour)
+    assert curve.get_marker() == style.marker
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "closer: beats" in legend and "farther: loses to" in legend
+    # the y axis does not reach 0 here (the points lie between 0.2 and 1.3): said
+    assert y0 > 0.0 and "zoomed" in ax.get_ylabel()
+
+
+def test_plot_budget_cli_and_results_without_a_baseline(tmp_path, capsys):
+    from tests.conftest import run_cli
+    from tests.resultfiles import write
+
+    for r in results(KNOWN):
+        write(tmp_path / "res" / r["scenario"]["name"] / f"seed_{r['seed']}.json", r)
+    out = tmp_path / "b.png"
+    assert run_cli("plot", "budget", str(tmp_path / "res"), "-o", str(out)) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    plain = results({"closer": (1.0, 0.3, 0.97)})
+    for r in plain:
+        del r["methods"]["budget_retrain[work_ratio=0.5]"]
+        write(tmp_path / "plain" / r["scenario"]["name"] / f"seed_{r['seed']}.json", r)
+    capsys.readouterr()
+    assert run_cli("plot", "budget", str(tmp_path / "plain"), "-o", str(tmp_path / "c.png")) == 2
+    err = capsys.readouterr().err
+    assert "no scenario in these results has a baseline swept over work budgets" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "c.png").exists()
