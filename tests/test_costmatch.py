@@ -128,6 +128,8 @@ def test_the_board_shows_the_comparison_near_the_top_and_under_the_scenario(tmp_
     assert "beats; Δ −0.193, " in closer
     (broken,) = [line for line in matched if line.startswith("| broken ")]
     assert "keeps less utility" in broken
+    (level,) = [line for line in matched if line.startswith("| level ")]
+    assert "matches; Δ 0, −∞ to ∞" in level  # no float noise such as −2.22e−16
     (cheap,) = [line for line in matched if line.startswith("| cheap ")]
     assert "cheaper than the smallest budget, 0.1" in cheap
 

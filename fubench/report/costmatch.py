@@ -287,9 +287,15 @@ def verdict_text(m: Match, match: CostMatch, registry: Registry) -> str:
     return text
 
 
+#: a difference below this reads as 0 (float noise: 1.2 − 1.2 over seeds is ~1e-16)
+NOISE = 1e-9
+
+
 def _signed(value: float) -> str:
     if math.isinf(value):
         return "−∞" if value < 0 else "∞"
+    if abs(value) < NOISE:
+        return "0"
     return f"{value:+.3g}".replace("-", "−")
 
 
