@@ -276,3 +276,16 @@ def test_plot_budget_cli_and_results_without_a_baseline(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "no scenario in these results has a baseline swept over work budgets" in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "c.png").exists()
+
+
+def test_the_site_shows_the_comparison_on_the_index_and_the_scenario_page(tmp_path):
+    from fubench.report import html
+
+    board = lb.build_board(results(KNOWN), get_registry(), ["x"], tmp_path, tmp_path / "p")
+    files = html.site(board)
+    index, scenario = files["index.html"].decode(), files["scenario-alpha.html"].decode()
+    for page in (index, scenario):
+        assert "<h2>Against retraining at equal cost</h2>" in page
+        assert "t-cost-match" in page
+    assert index.index("Against retraining at equal cost") < index.index("<h2>Scenarios</h2>")
+    assert "beats; Δ −0.193" in scenario and "keeps less utility" in scenario
