@@ -207,7 +207,8 @@ def test_variants_are_reported_side_by_side_each_at_its_best_point(tmp_path):
     assert sorted(section.table.rows[1:-1]) == sorted(chosen.values())
     # the shifted rows carry their method's caveat in every table
     text = lb.render_leaderboard(found, registry, ["x"], tmp_path, tmp_path / "plots")
-    assert "distillation[server_data=shifted,lr=0.001] (server data from another data set)" in text
+    shifted = "distillation[server_data=shifted,lr=0.001] (server data from another data set)"
+    assert shifted in text
 
 
 def test_fedrecovery_rows_carry_their_caveat_in_tables():
@@ -289,3 +290,13 @@ def test_the_site_shows_the_comparison_on_the_index_and_the_scenario_page(tmp_pa
         assert "t-cost-match" in page
     assert index.index("Against retraining at equal cost") < index.index("<h2>Scenarios</h2>")
     assert "beats; Δ −0.193" in scenario and "keeps less utility" in scenario
+
+
+def test_the_equal_cost_table_names_rows_with_their_caveat():
+    found = results({"fedrecovery": (0.4, 0.0, 0.97)})
+    for r in found:
+        r["methods"]["fedrecovery"]["params"] = {"noise": "sigma", "sigma": 0.02}
+    registry = get_registry()
+    (section,) = lb.build_sections(found, registry)
+    _, matched = costmatch.view(section.cost_match, section.table, registry)
+    assert [r.cells[0].text for r in matched.rows] == ["fedrecovery (σ not DP-calibrated)"]

@@ -18,8 +18,16 @@ from typing import Any
 from fubench.registry import Registry
 from fubench.report.costmatch import CostMatch, cost_match
 from fubench.report.figures import method_styles, new_figure, row_style, save_figure, seeds_text
-from fubench.report.layout import Point, mark_outliers, mark_zoom, robust_limits
-from fubench.report.plots import IDEAL_RING, _marker_style, _named
+from fubench.report.layout import (
+    Label,
+    Point,
+    mark_cut_bars,
+    mark_outliers,
+    mark_zoom,
+    place_labels,
+    robust_limits,
+)
+from fubench.report.plots import IDEAL_RING, _marker_style, _named, _with_bars
 from fubench.report.reader import Result
 from fubench.report.style import IDEAL_COLOUR, MethodStyles
 from fubench.report.sweeps import keep_best_sweep_points
@@ -58,18 +66,23 @@ def budget_figure(results: list[Result], registry: Registry) -> Any:
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
-    for ax, (table, match) in zip(axes.flat, panels):
-        _panel(ax, styles, table, match)
-    fig.tight_layout()
+    labelled = [
+        (ax, _panel(ax, styles, table, match)) for ax, (table, match) in zip(axes.flat, panels)
+    ]
+    fig.tight_layout()  # labels are placed in the final pixel layout
+    for ax, labels in labelled:
+        place_labels(ax, labels)
     return fig
 
 
-def _panel(ax: Any, styles: MethodStyles, table: ScenarioTable, match: CostMatch) -> None:
+def _panel(ax: Any, styles: MethodStyles, table: ScenarioTable, match: CostMatch) -> list[Label]:
+    """Draw one scenario; return the labels of values beyond the axes, to place once the
+    layout is final."""
     forgetting = match.forgetting
     assert forgetting is not None
     _, reference = table.references
-    handles = [_draw_curve(ax, styles, table, match)]
-    points = []
+    points: list[Point] = []
+    handles = [_draw_curve(ax, styles, table, match, points)]
     for m in match.matches:
         stats = table.stats(m.row, forgetting)
         if stats is None:
@@ -83,11 +96,10 @@ def _panel(ax: Any, styles: MethodStyles, table: ScenarioTable, match: CostMatch
         points.append(Point(m.work, stats[0], 0.0, stats[1], m.row, style.colour))
     ideal = IDEAL
     handles.append(_draw_ideal(ax, reference, ideal))
-    ys = [p.y for p in points] + _curve_values(table, match)
     ax.set_xlim(-0.03 * GOLD_WORK, GOLD_WORK * 1.05)  # a method of no work stays visible
-    ax.set_ylim(*robust_limits(ys, anchors=(ideal,)))
+    ax.set_ylim(*robust_limits(_with_bars(points, "y"), anchors=(ideal,)))
     f_name = forgetting.upper()
-    mark_outliers(ax, points, "work ratio", f_name)
+    labels = mark_outliers(ax, points, "work ratio", f_name) + mark_cut_bars(ax, points)
     ax.set_title(f"{table.scenario}: forgetting against work ({seeds_text(table)})", fontsize=10)
     ax.set_xlabel(f"work ratio (counted work ÷ {reference}'s)")
     ax.set_ylabel(f"{f_name} (forgetting, {ideal:g} = as {reference})")
@@ -101,27 +113,30 @@ def _panel(ax: Any, styles: MethodStyles, table: ScenarioTable, match: CostMatch
         bbox_to_anchor=(1.01, 1.0),
         borderaxespad=0,
     )
+    return labels
 
 
-def _curve_values(table: ScenarioTable, match: CostMatch) -> list[float]:
-    values = [table.stats(label, match.forgetting) for label in match.curve.rows]
-    return [v[0] for v in values if v is not None]
-
-
-def _draw_curve(ax: Any, styles: MethodStyles, table: ScenarioTable, match: CostMatch) -> Any:
-    """The baseline's forgetting at each budget, joined: the price curve of forgetting."""
+def _draw_curve(
+    ax: Any, styles: MethodStyles, table: ScenarioTable, match: CostMatch, points: list[Point]
+) -> Any:
+    """The baseline's forgetting at each budget, joined: the price curve of forgetting
+    (its points added to ``points``)."""
     curve = match.curve
-    stats = [table.stats(label, match.forgetting) for label in curve.rows]
-    kept = [(w, s) for w, s in zip(curve.work, stats) if s is not None]
+    kept = []
+    for label, work in zip(curve.rows, curve.work):
+        stats = table.stats(label, match.forgetting)
+        if stats is not None:
+            kept.append(Point(work, stats[0], 0.0, stats[1], label, styles.of(curve.method).colour))
     style = styles.of(curve.method)
     bars = ax.errorbar(
-        [w for w, _ in kept],
-        [mean for _, (mean, _) in kept],
-        yerr=[std for _, (_, std) in kept],
+        [p.x for p in kept],
+        [p.y for p in kept],
+        yerr=[p.sy for p in kept],
         linewidth=1.6,
         **_marker_style(style),
     )
     bars.lines[0].set_gid(f"baseline:{curve.method}")
+    points += kept
     return _named(bars, f"{curve.method} (baseline, swept over work budgets)")
 
 

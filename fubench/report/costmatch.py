@@ -37,7 +37,14 @@ from fubench.report.claims import per_seed
 from fubench.report.cost_plot import COUNTED, relative_costs
 from fubench.report.ranking import competing
 from fubench.report.sweeps import forgetting_axis, utility_axis
-from fubench.report.table import ScenarioTable, format_value, header, ideal_of, metric_class
+from fubench.report.table import (
+    ScenarioTable,
+    format_value,
+    header,
+    ideal_of,
+    metric_class,
+    shown_label,
+)
 
 BEATS, MATCHES, LOSES, APART = "beats", "matches", "loses to", "no equal-cost budget"
 VERDICTS = (BEATS, MATCHES, LOSES, APART)
@@ -244,7 +251,7 @@ def view(match: CostMatch, table: ScenarioTable, registry: Registry) -> tuple[st
     columns += ["verdict (Δ distance to ideal, 95% interval)"]
     rows = []
     for m in match.matches:
-        cells = [Cell(m.row), Cell(f"{m.work:.3g}", sort=m.work)]
+        cells = [Cell(shown_label(table, m.row)), Cell(f"{m.work:.3g}", sort=m.work)]
         for metric, comparison in ((match.forgetting, m.forgetting), (match.utility, m.utility)):
             if metric:
                 cells += _pair(metric, comparison, registry)
