@@ -300,3 +300,19 @@ def test_the_equal_cost_table_names_rows_with_their_caveat():
     (section,) = lb.build_sections(found, registry)
     _, matched = costmatch.view(section.cost_match, section.table, registry)
     assert [r.cells[0].text for r in matched.rows] == ["fedrecovery (σ not DP-calibrated)"]
+
+
+def test_the_overview_counts_a_variant_with_a_caveat_apart():
+    found = results({"distillation": (1.0, 0.05, 0.97), "shifted": (0.5, 0.05, 0.97)})
+    for r in found:
+        stored = r["methods"].pop("shifted")
+        stored.update(method="distillation", params={"server_data": "shifted"})
+        r["methods"]["distillation[server_data=shifted]"] = stored
+    registry = get_registry()
+    (section,) = lb.build_sections(found, registry)
+    _, overview = costmatch.summary({"alpha": section.cost_match})
+    verdicts = {r.cells[0].text: r.cells[-1].text for r in overview.rows}
+    assert verdicts == {
+        "distillation": BEATS,
+        "distillation (server data from another data set)": costmatch.APART,
+    }

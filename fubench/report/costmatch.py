@@ -85,6 +85,9 @@ class Match:
     forgetting: Comparison | None
     utility: Comparison | None
     verdict: str  # one of VERDICTS
+    #: the method as the overview names it: with the row's caveat, so that a variant
+    #: (distillation on shifted server data) is counted apart from the plain method
+    shown: str = ""
 
 
 @dataclass
@@ -163,9 +166,23 @@ def cost_match(table: ScenarioTable, registry: Registry) -> CostMatch | None:
         forgot = compare(table, row, curve, w, forgetting, registry) if forgetting else None
         kept = compare(table, row, curve, w, utility, registry) if utility else None
         matches.append(
-            Match(row, table.method_of(row), w, where, forgot, kept, verdict(forgot, where))
+            Match(
+                row,
+                table.method_of(row),
+                w,
+                where,
+                forgot,
+                kept,
+                verdict(forgot, where),
+                _shown_method(table, row),
+            )
         )
     return CostMatch(curve, forgetting, utility, matches)
+
+
+def _shown_method(table: ScenarioTable, row: str) -> str:
+    caveat = table.caveats.get(row)
+    return f"{table.method_of(row)} ({caveat})" if caveat else table.method_of(row)
 
 
 def compare(
@@ -309,14 +326,16 @@ def _signed(value: float) -> str:
 def summary(matches: dict[str, CostMatch]) -> tuple[str, Table] | None:
     """The board's overview: per method, its verdict in each scenario with a baseline
     curve, and how many scenarios it beats, matches and loses to retraining at equal
-    cost in (a method with several rows in a scenario counts its first)."""
+    cost in. A method with a caveat is counted apart under it (a variant such as
+    distillation on shifted server data); one with several rows otherwise counts its
+    first."""
     if not matches:
         return None
     scenarios = list(matches)
     verdicts: dict[str, dict[str, str]] = {}
     for scenario, match in matches.items():
         for m in match.matches:
-            verdicts.setdefault(m.method, {}).setdefault(scenario, m.verdict)
+            verdicts.setdefault(m.shown or m.method, {}).setdefault(scenario, m.verdict)
     columns = ["method", "beats", "matches", "loses to", *scenarios]
     rows = []
     for method in sorted(verdicts, key=lambda x: (-_count(verdicts[x], BEATS), x)):
