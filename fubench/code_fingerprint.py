@@ -40,7 +40,7 @@ TRAINING = (
     "scenario.py",
 )
 #: harness code that decides how a model is scored: every row's metrics
-SCORING = ("engine/outcome.py", "evaluation.py")
+SCORING = ("engine/outcome.py", "evaluation.py", "metric_values.py")
 #: harness code that decides the forgetting-quality ε (``fubench quality``)
 EPSILON = ("engine/replicas.py", "forget_quality.py")
 #: harness code that decides no number: running, storing, reporting, the command line
@@ -57,6 +57,7 @@ NO_NUMBERS = (
     "engine/worklist.py",
     "errors.py",
     "executors/",
+    "exits.py",
     "hookspecs.py",
     "plugins.py",
     "preflight.py",

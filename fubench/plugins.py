@@ -21,7 +21,8 @@ from typing import Any
 import pluggy
 
 from fubench import hookspecs
-from fubench.errors import PluginError, one_line, origin
+from fubench.errors import PluginError, origin
+from fubench.exits import failure_line, plugin_code, users_interrupt
 from fubench.registry import LOCAL, PluginInfo, Registry, report_broken
 
 ENTRY_POINT_GROUP = "fubench"
@@ -69,7 +70,9 @@ def load_registry(
     pm.add_hookspecs(hookspecs)
     infos: list[PluginInfo] = []
     eps = _entry_points() if entry_points is None else list(entry_points)
-    for ep in eps:
+    # the built-ins first: a third-party plugin that takes one of their names is the
+    # one refused
+    for ep in sorted(eps, key=lambda ep: not _is_builtin(ep)):
         if not _wanted(ep):
             continue
         dist = ep.dist.name if ep.dist is not None else "?"
@@ -77,16 +80,19 @@ def load_registry(
         info = PluginInfo(ep.name, dist, version, builtin=_is_builtin(ep))
         infos.append(info)
         try:
-            obj = ep.load()
-        except Exception as exc:
-            report_broken(info, one_line(exc), "import", at=origin(exc))
+            with plugin_code():
+                obj = ep.load()
+        except BaseException as exc:  # sys.exit at import too: the plugin's failure
+            if users_interrupt(exc):
+                raise
+            report_broken(info, failure_line(exc), "import", at=origin(exc))
             continue
-        _register(pm, obj, ep.name, info)
+        _register(pm, obj, ep.name, info, infos)
     for obj in extra_plugins:
         name = getattr(obj, "__name__", type(obj).__name__)
         info = PluginInfo(name, LOCAL, "", builtin=False)
         infos.append(info)
-        _register(pm, obj, name, info)
+        _register(pm, obj, name, info, infos)
     registry = Registry(pm, infos)
     if registry.conflicts and not allow_conflicts:
         raise PluginError(registry.conflicts[0])
@@ -105,8 +111,11 @@ def _unmarked_hooks(obj: Any) -> list[str]:
     ]
 
 
-def _register(pm: pluggy.PluginManager, obj: Any, name: str, info: PluginInfo) -> None:
-    """Register one plugin module; a wrong hook marks it broken (see :func:`load_registry`)."""
+def _register(
+    pm: pluggy.PluginManager, obj: Any, name: str, info: PluginInfo, infos: list[PluginInfo]
+) -> None:
+    """Register one plugin module; a wrong hook, or a name another plugin registered
+    first (``infos``), marks it broken (see :func:`load_registry`)."""
     unmarked = _unmarked_hooks(obj)
     if unmarked:
         report_broken(
@@ -116,8 +125,12 @@ def _register(pm: pluggy.PluginManager, obj: Any, name: str, info: PluginInfo) -
         )
         return
     if pm.get_plugin(name) is not None:
+        first = next(i for i in infos if i.name == name and i is not info)
         report_broken(
-            info, f"another plugin is called '{name}' too; entry-point names must be unique"
+            info,
+            f"its entry-point name '{name}' is taken by {first.described}"
+            f"{' (built in)' if first.builtin else ''}; entry-point names must be unique: "
+            f"rename it",
         )
         return
     try:

@@ -465,7 +465,7 @@ class TISReset(Unlearner):
                 seed=derive_seed(ctx.seed, "tis", view.id),
             )
 
-        clients = [c for c in range(fed.n_clients) if len(fed.view(c).train) > 0]
+        clients = fed.clients_holding("train")
         return fed.ask(clients, work, ctx.model, share=options)
 
 

@@ -190,7 +190,7 @@ def test_method_that_declines_everything_fails(broken_kit):
 
 
 def test_nan_metric_is_reported(broken_kit):
-    assert "returned nan; return None for an undefined value" in _failure(
+    assert "returned nan (float); return None where it is undefined, never NaN" in _failure(
         broken_kit, "metric", "kit_nan"
     )
 

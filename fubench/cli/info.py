@@ -55,14 +55,14 @@ DECLARATIONS = {
 
 # ------------------------------------------------------------------------- validate
 def cmd_validate(args: argparse.Namespace) -> int:
-    from fubench.config.validate import load_scenario
+    from fubench.cli.common import load_changed
     from fubench.plugins import get_registry
 
     registry = get_registry()
     bad, lacking, checked = 0, 0, {}
     for file in args.files:
         try:
-            config = load_scenario(file, registry)
+            config = load_changed(file, args, registry)
         except ConfigError as exc:
             print(f"{exc}", file=sys.stderr)
             bad += 1
@@ -81,6 +81,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
             f"{file}: ok ({config.kind} on {config.dataset.name}, v{config.version}; "
             f"methods: {methods}; seeds: {config.seeds})"
         )
+        if config.overrides:
+            from fubench.config.overrides import typed
+
+            changed = " --set ".join(f"{k}={typed(v)}" for k, v in config.overrides.items())
+            print(f"  changed by --set {changed}: results go to {config.name}/")
         lacking += not here
         print(
             f"  data: {config.dataset.name} — "
@@ -282,7 +287,42 @@ def cmd_show(args: argparse.Namespace) -> int:
             print("\ndeclarations:")
             for attr, value in declared:
                 print(f"  {attr} = {value!r}")
+        if category.what == "scenario kind":
+            print_kind_metrics(cls, registry)
     return EXIT_OK
+
+
+def print_kind_metrics(cls: type, registry: Any) -> None:
+    """The metrics a scenario of this kind shows when its file lists none: declared by
+    the class, else found by building the kind on the conformance kit's tiny data."""
+    metrics, how = list(cls.default_metrics), ""
+    if not metrics:
+        metrics, how = built_metrics(cls, registry)
+    print("\ndefault metrics (a file's metrics: list replaces them; run --metrics a,b adds):")
+    if metrics:
+        print(f"  {', '.join(metrics)}{how}")
+    else:
+        print(f"  unknown{how}")
+    every = [m for m in registry.row_metrics([], []) if m not in metrics]
+    if every:
+        print(f"  and on every row: {', '.join(every)}")
+
+
+def built_metrics(cls: type, registry: Any) -> tuple[list[str], str]:
+    """The default metrics ``build`` returns on the kit's tiny data (a kind that does
+    not declare them), and how they were found."""
+    from fubench.testing.world import TinyWorld
+
+    world = TinyWorld(registry)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            instance, modality, refusals = world.kind_instance(cls.name)
+            if instance is None:
+                return [], f" (not declared; the kind refuses the kit's data: {refusals[0]})"
+            metrics = list(world.job(cls.name, instance, modality).setup.default_metrics)
+    except Exception as exc:  # a kind that cannot build: say so, show the rest
+        return [], f" (not declared, and build() failed on the kit's data: {one_line(exc)})"
+    return metrics, " (not declared by the kind: as build() returns them on the kit's data)"
 
 
 # -------------------------------------------------------------------------- plugins

@@ -73,6 +73,8 @@ class ScenarioConfig:
     #: what a run of this configuration is for: "evaluation" (the reported seeds) or
     #: "tuning" (its result files are ``tuning_seed_<n>.json``)
     purpose: str = "evaluation"
+    #: the command line's ``--set`` settings ({key: value}) applied to the file
+    overrides: dict[str, Any] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
@@ -127,6 +129,8 @@ class ScenarioConfig:
             "tuning_seeds": self.tuning_seeds,
             "device": self.device,
             "claims": [c.as_dict() for c in self.claims],
+            # only when given, so scenarios run as their files say keep their hash
+            **({"overrides": dict(self.overrides)} if self.overrides else {}),
         }
 
 

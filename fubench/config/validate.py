@@ -6,9 +6,11 @@ import copy
 import dataclasses
 import itertools
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from fubench.config import overrides
 from fubench.config.claims import parse_claims
 from fubench.config.spec import (
     ComponentSpec,
@@ -45,10 +47,40 @@ from fubench.results import ORIGINAL
 SUPPORTED_VERSIONS = (1,)
 
 
-def load_scenario(path: str | Path, registry: Registry | None = None) -> ScenarioConfig:
-    """Read and validate a scenario file."""
+def load_scenario(
+    path: str | Path,
+    registry: Registry | None = None,
+    settings: Mapping[str, Any] | None = None,
+    metrics: list[str] | None = None,
+) -> ScenarioConfig:
+    """Read and validate a scenario file. ``settings`` ({key: value}, ``--set``) are put
+    into the file's mapping and ``metrics`` (``--metrics``) added to its list before it
+    is validated (:mod:`fubench.config.overrides`): a mistake in them is the same
+    one-line error as in the file, naming what set it. Settings rename the scenario
+    ``<name>+<hash>`` and are recorded in ``config.overrides``."""
     registry = registry or get_registry()
-    return _Validator(str(path), registry).scenario(read_yaml(path))
+    file, values = str(path), dict(settings or {})
+    data = overrides.apply_settings(read_yaml(path), values, file)
+    try:
+        if metrics:
+            data = overrides.add_metrics(data, metrics, _kind_defaults(data, registry), file)
+        config = _Validator(file, registry).scenario(data)
+    except ConfigError as exc:
+        raise overrides.blame(exc, values, metrics) from None
+    if values:
+        config.name += overrides.suffix(values)
+        config.overrides = values
+    return config
+
+
+def _kind_defaults(data: Any, registry: Registry) -> list[str] | None:
+    """The default metrics the scenario's kind declares, when the file names a kind
+    that is installed (else the validator says what is wrong)."""
+    scenario = data.get("scenario") if isinstance(data, dict) else None
+    name = scenario.get("kind") if isinstance(scenario, dict) else scenario
+    if not isinstance(name, str) or name not in registry.kinds:
+        return None
+    return list(registry.kinds.get(name).default_metrics) or None
 
 
 def apply_overrides(

@@ -19,6 +19,7 @@ from fubench.report.board import (
     ScenarioView,
     Table,
 )
+from fubench.report.fit import table_parts
 from fubench.report.markup import Span, code, md_code, md_line_start, md_text, to_markdown
 
 
@@ -75,13 +76,16 @@ def ranking(board: Board) -> str:
     )
 
 
-def table(data: Table) -> str:
-    """A GitHub table; a best value in bold."""
+def table(data: Table, width: int | None = None) -> str:
+    """A GitHub table; a best value in bold. With ``width``, cut into parts that fit
+    (:func:`fubench.report.fit.table_parts`)."""
     body = [
         [f"**{md_text(c.text)}**" if c.best else md_text(c.text) for c in row.cells]
         for row in data.rows
     ]
     headers = [md_text(c) for c in data.columns]
+    if width is not None:
+        return "\n\n".join(table_parts(headers, body, width))
     return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
 
 
@@ -115,6 +119,21 @@ def claims(views: list[ClaimView]) -> list[str]:
         verdict = f"**{v.verdict}**" if v.verdict in ("held", "not held") else v.verdict
         texts = (v.id, v.source, v.statement, v.measured, v.effect, v.p_adjusted)
         lines.append(f"| {' | '.join(md_text(t) for t in texts)} | {verdict} |")
+    return lines
+
+
+def claim_items(views: list[ClaimView]) -> list[str]:
+    """One list item per claim, for a narrow page: verdict, statement, what was
+    measured, the effect, the adjusted p and the source."""
+    lines = []
+    for v in views:
+        verdict = f"**{v.verdict}**" if v.verdict in ("held", "not held") else v.verdict
+        said = [md_text(v.statement), f"measured {md_text(v.measured)}"]
+        if v.effect != "—":
+            said.append(f"effect (95% CI) {md_text(v.effect)}")
+        if v.p_adjusted != "—":
+            said.append(f"p adj. held / not held {md_text(v.p_adjusted)}")
+        lines.append(f"- {verdict} — {md_text(v.id)}: {'; '.join(said)} ({md_text(v.source)})")
     return lines
 
 

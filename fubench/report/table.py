@@ -17,6 +17,7 @@ from tabulate import tabulate
 
 from fubench.api import Metric
 from fubench.registry import Registry
+from fubench.report.fit import table_parts
 from fubench.report.markup import md_text
 from fubench.report.reader import Result, by_scenario, reference_row
 from fubench.report.separation import gap_of, tested_metric
@@ -69,6 +70,8 @@ class ScenarioTable:
     baselines: set[str] = field(default_factory=set)
     #: row -> what its method says a reader must know of it (``Unlearner.caveat``)
     caveats: dict[str, str] = field(default_factory=dict)
+    #: (row, metric) -> why the metric failed on that row (its first seed's error)
+    metric_errors: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @property
     def references(self) -> tuple[str, str]:
@@ -171,6 +174,7 @@ def _aggregate_one(name: str, group: list[Result], reference: str) -> ScenarioTa
     errors: dict[str, str] = {}
     params: dict[str, dict[str, Any]] = {}
     warnings: list[str] = []
+    metric_errors: dict[tuple[str, str], str] = {}
     for result in group:
         warnings += [f"seed {result['seed']}: {w}" for w in result.get("warnings", [])]
         for label, row in result["methods"].items():
@@ -180,6 +184,8 @@ def _aggregate_one(name: str, group: list[Result], reference: str) -> ScenarioTa
             status[label].append(row["status"])
             if row["status"] != "ok" and row.get("error"):
                 errors.setdefault(label, row["error"])
+            for metric, why in (row.get("metric_errors") or {}).items():
+                metric_errors.setdefault((label, metric), why)
             for metric, value in row.get("metrics", {}).items():
                 if metric not in metrics:
                     metrics.append(metric)
@@ -205,6 +211,7 @@ def _aggregate_one(name: str, group: list[Result], reference: str) -> ScenarioTa
         params,
         reference,
         group,
+        metric_errors=metric_errors,
     )
 
 
@@ -242,12 +249,15 @@ def ideal_of(cls: type[Metric], kind: str | None, registry: Registry) -> float |
 def header(metric: str, registry: Registry, kind: str | None = None) -> str:
     """The column title: name, unit, and which way is better (↑ / ↓, or →1 / →ref for a
     metric that should approach a value / the gold standard's own value, in a scenario
-    of ``kind``)."""
+    of ``kind``). An "info" metric is never ranked, so it shows no direction, whatever
+    it declares."""
     cls = metric_class(metric, registry)
     if cls is None:
         return metric
     ideal = ideal_of(cls, kind, registry)
-    if ideal is not None:
+    if cls.role == "info":
+        arrow = ""
+    elif ideal is not None:
         arrow = " →ref" if isinstance(ideal, str) else f" →{ideal:g}"
     else:
         arrow = {True: " ↑", False: " ↓"}.get(cls.higher_is_better, "")
@@ -281,13 +291,18 @@ def row_label(table: ScenarioTable, row: str) -> str:
     return f"{label} (seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))})"
 
 
-def render(table: ScenarioTable, registry: Registry, fmt: str = "github") -> str:
+def render(
+    table: ScenarioTable, registry: Registry, fmt: str = "github", width: int | None = None
+) -> str:
     """The table as markdown (``fmt``: a tabulate format); text from the results is
-    escaped (:func:`fubench.report.markup.md_text`)."""
+    escaped (:func:`fubench.report.markup.md_text`). With ``width`` (GitHub format), a
+    table wider than that is cut into parts that fit (:func:`fubench.report.fit.table_parts`)."""
     headers = ["method"] + [md_text(header(m, registry, table.kind)) for m in table.metrics]
     body = [
         [md_text(row_label(table, row))]
         + [md_text(cell_text(table, row, m, registry)) for m in table.metrics]
         for row in table.rows
     ]
+    if width is not None and fmt == "github":
+        return "\n\n".join(table_parts(headers, body, width))
     return tabulate(body, headers=headers, tablefmt=fmt, disable_numparse=True)
