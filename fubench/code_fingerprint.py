@@ -40,7 +40,7 @@ TRAINING = (
     "scenario.py",
 )
 #: harness code that decides how a model is scored: every row's metrics
-SCORING = ("engine/outcome.py", "evaluation.py")
+SCORING = ("engine/outcome.py", "evaluation.py", "metric_values.py")
 #: harness code that decides the forgetting-quality ε (``fubench quality``)
 EPSILON = ("engine/replicas.py", "forget_quality.py")
 #: harness code that decides the models and rows of a request stream (the stages, the
@@ -50,6 +50,7 @@ STREAM = ("engine/sequential.py", "stages.py", "stream.py")
 NO_NUMBERS = (
     "__init__.py",
     "__main__.py",
+    "cache_dir.py",
     "cli/",
     "code_fingerprint.py",
     "config/",
@@ -60,6 +61,7 @@ NO_NUMBERS = (
     "engine/worklist.py",
     "errors.py",
     "executors/",
+    "exits.py",
     "hookspecs.py",
     "metric_names.py",
     "plugins.py",

@@ -12,7 +12,9 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from fubench.errors import FubenchError
 from fubench.fl.training import predict
+from fubench.metric_values import metric_value
 from fubench.scenario import ScenarioSetup, Split
 
 
@@ -28,6 +30,8 @@ UNDEFINED_BELOW = 1e-3
 #: ``ev.value(metric, of=REFERENCE_ROW)``: the gold standard's row (θ^r), whatever the
 #: reference method is called
 REFERENCE_ROW = "reference"
+#: ``ev.value(metric, of=ORIGINAL_ROW)``: the original model's row (θ^i)
+ORIGINAL_ROW = "original"
 
 
 @dataclass
@@ -146,21 +150,50 @@ class Evaluation:
         target = data.y if labels is None else labels
         return float((self.predictions(name) == target).float().mean())
 
+    # -- other rows
+    def of(self, row: str) -> Evaluation | None:
+        """The evaluation of ``row``: this row (``"self"``), the original (``"original"``,
+        θ^i) or the gold standard (``"reference"``, θ^r; its method name works too).
+        None when that row has none (a reference that failed, or a row measured alone).
+        Another method's row is not offered: a row's metrics must not depend on which
+        other methods happened to run beside it."""
+        if row == "self" or row == self.row:
+            return self
+        if row == self.reference_name:
+            row = REFERENCE_ROW
+        if row == REFERENCE_ROW and self.row == self.reference_name:
+            return self
+        if row not in (ORIGINAL_ROW, REFERENCE_ROW):
+            raise KeyError(
+                f"no row '{row}' to measure against: a metric reads 'self', "
+                f"'{ORIGINAL_ROW}' or '{REFERENCE_ROW}' (or '{self.reference_name}')"
+            )
+        return self.references.get(row)
+
+    def model_of(self, row: str = "self") -> nn.Module | None:
+        """The model of ``row`` — ``"self"``, ``"original"`` (θ^i) or ``"reference"``
+        (θ^r, the gold standard; its method name works too) — for a metric that compares
+        models, e.g. the distance of this row's weights to the gold standard's::
+
+            mine, gold = ev.model_of(), ev.model_of("reference")
+
+        It is the model the row was measured on, in evaluation mode, shared with every
+        metric of every row: read it, never change it (``copy.deepcopy`` it first).
+        None when the row has no model here (see :meth:`of`)."""
+        found = self.of(row)
+        return None if found is None else found.model
+
     # -- metrics
     def value(self, metric: str, of: str = "self") -> float | None:
         """The value of ``metric`` for this row (``of="self"``) or for a reference row:
-        ``"original"`` (θ^i) or ``"reference"`` (θ^r; its method name works too)."""
+        ``"original"`` (θ^i) or ``"reference"`` (θ^r; its method name works too); None
+        where it is undefined or that row has none."""
         if of != "self":
-            if of == self.reference_name:
-                of = REFERENCE_ROW
-            if of == self.row or (of == REFERENCE_ROW and self.row == self.reference_name):
-                return self.value(metric)
-            if of not in self.references:
-                return None
-            return self.references[of].value(metric)
+            found = self.of(of)
+            return None if found is None else found.value(metric)
         reported = self.info.reported or {}
-        if metric in reported:
-            return reported[metric]
+        if metric in reported:  # what the method reported, checked like a metric's value
+            return metric_value(metric, reported[metric], self._percent(metric))
         if metric not in self._values:
             if metric in self._computing:
                 raise RuntimeError(f"metric '{metric}' depends on itself")
@@ -169,8 +202,14 @@ class Evaluation:
                 value = self.metrics.get(metric)().compute(self)
             finally:
                 self._computing.discard(metric)
-            self._values[metric] = None if value is None else float(value)
+            self._values[metric] = metric_value(metric, value, self._percent(metric))
         return self._values[metric]
+
+    def _percent(self, metric: str) -> bool:
+        try:
+            return bool(getattr(self.metrics.get(metric), "percent", False))
+        except FubenchError:  # a reported value no metric describes
+            return False
 
     def values(self, metrics: list[str]) -> dict[str, float | None]:
         return {m: self.value(m) for m in metrics}

@@ -21,7 +21,8 @@ from typing import Any
 import pluggy
 
 from fubench import hookspecs
-from fubench.errors import PluginError, one_line, origin
+from fubench.errors import PluginError, origin
+from fubench.exits import failure_line, plugin_code, users_interrupt
 from fubench.registry import LOCAL, PluginInfo, Registry, report_broken
 
 ENTRY_POINT_GROUP = "fubench"
@@ -30,7 +31,8 @@ BUILTIN_DISTRIBUTION = "fubench"
 hookimpl = pluggy.HookimplMarker("fubench")
 
 
-def _entry_points() -> list[md.EntryPoint]:
+def plugin_entry_points() -> list[md.EntryPoint]:
+    """Every installed entry point of the ``fubench`` group, by name (none loaded)."""
     return sorted(md.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
 
 
@@ -38,7 +40,8 @@ def _is_builtin(ep: md.EntryPoint) -> bool:
     return ep.dist is not None and ep.dist.name == BUILTIN_DISTRIBUTION
 
 
-def _wanted(ep: md.EntryPoint) -> bool:
+def wanted(ep: md.EntryPoint) -> bool:
+    """Whether the environment's switches let this entry point load."""
     if _is_builtin(ep):
         return True
     if os.environ.get("FUBENCH_DISABLE_PLUGIN_AUTOLOAD"):
@@ -68,25 +71,30 @@ def load_registry(
     pm = pluggy.PluginManager("fubench")
     pm.add_hookspecs(hookspecs)
     infos: list[PluginInfo] = []
-    eps = _entry_points() if entry_points is None else list(entry_points)
-    for ep in eps:
-        if not _wanted(ep):
+    eps = plugin_entry_points() if entry_points is None else list(entry_points)
+    # the built-ins first: a third-party plugin that takes one of their names is the
+    # one refused
+    for ep in sorted(eps, key=lambda ep: not _is_builtin(ep)):
+        if not wanted(ep):
             continue
         dist = ep.dist.name if ep.dist is not None else "?"
         version = ep.dist.version if ep.dist is not None else "?"
         info = PluginInfo(ep.name, dist, version, builtin=_is_builtin(ep))
         infos.append(info)
         try:
-            obj = ep.load()
-        except Exception as exc:
-            report_broken(info, one_line(exc), "import", at=origin(exc))
+            with plugin_code():
+                obj = ep.load()
+        except BaseException as exc:  # sys.exit at import too: the plugin's failure
+            if users_interrupt(exc):
+                raise
+            report_broken(info, failure_line(exc), "import", at=origin(exc))
             continue
-        _register(pm, obj, ep.name, info)
+        _register(pm, obj, ep.name, info, infos)
     for obj in extra_plugins:
         name = getattr(obj, "__name__", type(obj).__name__)
         info = PluginInfo(name, LOCAL, "", builtin=False)
         infos.append(info)
-        _register(pm, obj, name, info)
+        _register(pm, obj, name, info, infos)
     registry = Registry(pm, infos)
     if registry.conflicts and not allow_conflicts:
         raise PluginError(registry.conflicts[0])
@@ -105,8 +113,11 @@ def _unmarked_hooks(obj: Any) -> list[str]:
     ]
 
 
-def _register(pm: pluggy.PluginManager, obj: Any, name: str, info: PluginInfo) -> None:
-    """Register one plugin module; a wrong hook marks it broken (see :func:`load_registry`)."""
+def _register(
+    pm: pluggy.PluginManager, obj: Any, name: str, info: PluginInfo, infos: list[PluginInfo]
+) -> None:
+    """Register one plugin module; a wrong hook, or a name another plugin registered
+    first (``infos``), marks it broken (see :func:`load_registry`)."""
     unmarked = _unmarked_hooks(obj)
     if unmarked:
         report_broken(
@@ -116,8 +127,12 @@ def _register(pm: pluggy.PluginManager, obj: Any, name: str, info: PluginInfo) -
         )
         return
     if pm.get_plugin(name) is not None:
+        first = next(i for i in infos if i.name == name and i is not info)
         report_broken(
-            info, f"another plugin is called '{name}' too; entry-point names must be unique"
+            info,
+            f"its entry-point name '{name}' is taken by {first.described}"
+            f"{' (built in)' if first.builtin else ''}; entry-point names must be unique: "
+            f"rename it",
         )
         return
     try:
@@ -162,6 +177,11 @@ def get_registry() -> Registry:
     global _REGISTRY
     if _REGISTRY is None:
         _REGISTRY = load_registry()
+    return _REGISTRY
+
+
+def loaded_registry() -> Registry | None:
+    """The process-wide registry if it is loaded (or set), without loading it."""
     return _REGISTRY
 
 

@@ -1,14 +1,18 @@
 """Progress on stderr, three ways:
 
-* on a terminal, nested bars with elapsed time and ETA: the methods of a seed, the FedAvg
-  rounds of a training and the clients of a round;
+* on a terminal, nested bars with elapsed time and ETA: the FedAvg rounds of a training
+  and the clients of a round;
 * when stderr is not a terminal (a log file, a pipe), one line at most every
   ``FUBENCH_PROGRESS_INTERVAL`` seconds (default 30), e.g.
   ``seed 0 original: round 7/15, 42 s elapsed, ETA 48 s``;
 * nothing with ``--quiet``.
 
 :func:`bar` wraps an iterable; what it returns also has ``clients(chosen)``, which wraps
-one round's clients one level deeper (FedAvg calls it when it trains)."""
+one round's clients one level deeper (FedAvg calls it when it trains).
+
+Inside :func:`reporting` (a task of ``fubench run``), :func:`bar` draws nothing: each
+step goes to the reporter as a :class:`Step`, and the run's one display
+(:mod:`fubench.executors.display`) shows it, whichever process the task runs in."""
 
 from __future__ import annotations
 
@@ -16,7 +20,8 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from tqdm import tqdm
@@ -32,6 +37,45 @@ _ACTIVE: list[_Lines] = []
 _LAST_LINE = [time.monotonic()]
 #: the unit of the innermost level, a round's clients
 CLIENTS = "clients"
+
+
+@dataclass(frozen=True)
+class Step:
+    """Where one level of progress stands, as a reporter receives it: ``done`` of
+    ``total`` ``unit`` s of ``desc`` (``seed 0 original``: 7 of 15 rounds) after
+    ``elapsed`` seconds, with ``clients`` (done, total) of the round running; or, when
+    ``doing`` is set, what the task does between levels (``measuring``)."""
+
+    desc: str
+    unit: str = ""
+    done: int = 0
+    total: int | None = None
+    elapsed: float = 0.0
+    clients: tuple[int, int] | None = None
+    doing: str = ""
+
+    def line(self) -> str:
+        """``seed 0 original: round 8/15 (3/5 clients), 42 s elapsed, ETA 48 s``, or
+        ``seed 0 finetune: measuring``."""
+        if self.doing:
+            return f"{self.desc}: {self.doing}"
+        done = float(self.done)
+        where = f"{self.unit} {self.done}/{self.total or '?'}"
+        if self.clients is not None and self.clients[1] and self.clients[0] < self.clients[1]:
+            done += self.clients[0] / self.clients[1]
+            where = (
+                f"{self.unit} {self.done + 1}/{self.total or '?'} ({self.clients[0]}/"
+                f"{self.clients[1]} {CLIENTS})"
+            )
+        text = f"{self.desc}: {where}, {duration(self.elapsed)} elapsed"
+        if self.total and done > 0:
+            text += f", ETA {duration(self.elapsed / done * (self.total - done))}"
+        return text
+
+
+Reporter = Callable[[Step], None]
+#: where :func:`bar` reports its steps instead of drawing (inside :func:`reporting`)
+_REPORTER: list[Reporter] = []
 
 
 def set_quiet(quiet: bool) -> None:
@@ -71,6 +115,24 @@ def shown_on_success() -> Iterator[None]:
         say(line)
 
 
+@contextlib.contextmanager
+def reporting(reporter: Reporter) -> Iterator[None]:
+    """Inside the block, :func:`bar` draws nothing and passes each step to
+    ``reporter`` (a task of a run reports to the run's one display)."""
+    _REPORTER.append(reporter)
+    try:
+        yield
+    finally:
+        _REPORTER.remove(reporter)
+
+
+def report(step: Step) -> None:
+    """Pass ``step`` to the reporter, when there is one (what a task does between
+    levels: ``Step("seed 0 finetune", doing="measuring")``)."""
+    if _REPORTER:
+        _REPORTER[-1](step)
+
+
 def interval() -> float:
     """Seconds between two progress lines off a terminal (``$FUBENCH_PROGRESS_INTERVAL``)."""
     try:
@@ -86,7 +148,7 @@ def on_terminal() -> bool:
         return False
 
 
-def _size() -> tuple[int, int]:
+def terminal_size() -> tuple[int, int]:
     """The terminal's (columns, lines). A terminal that reports 0 (a fresh
     pseudo-terminal) would make tqdm draw nothing, so fall back to $COLUMNS / $LINES,
     else 100 x 24."""
@@ -117,8 +179,10 @@ def bar(
             total = None
     if _QUIET:
         return _Silent(iterable)
+    if _REPORTER:
+        return _Reported(iterable, desc, unit, total, _REPORTER[-1])
     if on_terminal():
-        columns, lines = _size()
+        columns, lines = terminal_size()
         return _Bar(
             iterable,
             desc=desc,
@@ -131,27 +195,6 @@ def bar(
             mininterval=0.2,
         )
     return _Lines(iterable, desc, unit, total)
-
-
-def counter(total: int, desc: str = "", unit: str = "it") -> Any:
-    """Progress advanced by hand (``update(n)``, then ``close()``), for work that
-    finishes elsewhere, e.g. rows computed by worker processes: a tqdm bar on a
-    terminal, periodic lines elsewhere, nothing when quiet."""
-    if _QUIET:
-        return _Silent(())
-    if on_terminal():
-        columns, lines = _size()
-        return _Bar(
-            total=total,
-            desc=desc,
-            unit=unit,
-            leave=False,
-            file=sys.stderr,
-            ncols=columns,
-            nrows=lines,
-            mininterval=0.2,
-        )
-    return _CountedLines(desc, unit, total)
 
 
 def say(message: str) -> None:
@@ -218,20 +261,37 @@ class _Lines:
         return bar(chosen, desc=self.desc, unit=CLIENTS)
 
 
-class _CountedLines(_Lines):
-    """Periodic lines for a :func:`counter`: active from creation to ``close``."""
+class _Reported:
+    """Inside :func:`reporting`: counts items and passes each step to the reporter (the
+    start, the end of every item and of every client of a round but the last, which
+    ends the round)."""
 
-    def __init__(self, desc: str, unit: str, total: int | None):
-        super().__init__((), desc, unit, total)
-        _ACTIVE.append(self)
+    def __init__(
+        self, iterable: Iterable[Any], desc: str, unit: str, total: int | None, to: Reporter
+    ):
+        self.iterable, self.desc, self.unit, self.total = iterable, desc, unit, total
+        self.to = to
+        self.done = 0
+        self.start = time.monotonic()
 
-    def update(self, n: int = 1) -> None:
-        self.done += n
-        _tick()
+    def step(self, clients: tuple[int, int] | None = None) -> Step:
+        elapsed = time.monotonic() - self.start
+        return Step(self.desc, self.unit, self.done, self.total, elapsed, clients)
 
-    def close(self) -> None:
-        if self in _ACTIVE:
-            _ACTIVE.remove(self)
+    def __iter__(self) -> Iterator[Any]:
+        self.start = time.monotonic()
+        self.to(self.step())
+        for item in self.iterable:
+            yield item
+            self.done += 1
+            self.to(self.step())
+
+    def clients(self, chosen: Iterable[Any]) -> Iterator[Any]:
+        chosen = list(chosen)
+        for i, client in enumerate(chosen):
+            yield client
+            if i + 1 < len(chosen):
+                self.to(self.step((i + 1, len(chosen))))
 
 
 def _tick() -> None:
@@ -249,20 +309,8 @@ def progress_line(now: float | None = None) -> str:
     levels = [p for p in _ACTIVE if p.unit != CLIENTS] or _ACTIVE
     main = levels[-1]
     inner = _ACTIVE[-1] if _ACTIVE[-1] is not main else None
-    done = float(main.done)
-    if inner is not None and inner.total and inner.done < inner.total:
-        done += inner.done / inner.total
-        where = (
-            f"{main.unit} {main.done + 1}/{main.total or '?'} ({inner.done}/"
-            f"{inner.total} {inner.unit})"
-        )
-    else:
-        where = f"{main.unit} {main.done}/{main.total or '?'}"
-    elapsed = now - main.start
-    text = f"{main.desc}: {where}, {duration(elapsed)} elapsed"
-    if main.total and done > 0:
-        text += f", ETA {duration(elapsed / done * (main.total - done))}"
-    return text
+    clients = (inner.done, inner.total) if inner is not None and inner.total else None
+    return Step(main.desc, main.unit, main.done, main.total, now - main.start, clients).line()
 
 
 def duration(seconds: float) -> str:

@@ -24,7 +24,8 @@ from fubench.api import (
     Unlearner,
     declaration_problems,
 )
-from fubench.errors import PluginError, UnknownNameError, one_line, origin, unknown
+from fubench.errors import PluginError, UnknownNameError, origin, unknown
+from fubench.exits import failure_line, plugin_code, users_interrupt
 
 T = TypeVar("T", bound=Component)
 
@@ -249,7 +250,11 @@ class Registry:
         """Ask every plugin for its components. A plugin whose hook raises or returns
         something wrong is skipped whole (a built-in one is an error); two plugins
         registering one name is a conflict."""
-        infos = {p.name: p for p in self.plugins}
+        infos: dict[str, PluginInfo] = {}  # by name, the plugin registered under it
+        for plugin in self.plugins:  # (one of the same name that failed to load was not)
+            held = infos.get(plugin.name)
+            if held is None or (held.problem is not None and plugin.problem is None):
+                infos[plugin.name] = plugin
         offered: dict[str, list[tuple[str, type[Component]]]] = {}
         for category in self.categories:
             offered[category.what] = []
@@ -277,11 +282,11 @@ class Registry:
                     category.owners[cls.name] = plugin
                     info.provides.setdefault(category.what, []).append(cls.name)
             category.classes = dict(sorted(category.classes.items()))
-        for info in infos.values():
+        for info in [*infos.values(), *(p for p in self.plugins if infos[p.name] is not p)]:
             if info.problem is None:
                 continue
-            if self.pm.get_plugin(info.name) is not None:  # its lifecycle hooks stay silent
-                self.pm.unregister(name=info.name)
+            if infos[info.name] is info and self.pm.get_plugin(info.name) is not None:
+                self.pm.unregister(name=info.name)  # its lifecycle hooks stay silent
             for category in self.categories:
                 category.failed_plugins[info.name] = info.problem
                 if not any(i is info for i in category.failed_names.values()):
@@ -293,9 +298,12 @@ def _offered(impl: Any, category: Components[Any]) -> tuple[list[type[Component]
     """The well-formed classes a registration hook returned (with a name), and what is
     wrong with its answer, if anything."""
     try:
-        classes = impl.function() or []
-    except Exception as exc:
-        return [], f"{category.hook}() raised {one_line(exc)}{origin(exc)}"
+        with plugin_code():
+            classes = impl.function() or []
+    except BaseException as exc:  # sys.exit in a hook too: the plugin's failure
+        if users_interrupt(exc):
+            raise
+        return [], f"{category.hook}() raised {failure_line(exc)}{origin(exc)}"
     if not isinstance(classes, (list, tuple)):  # `return X` instead of `[X]`
         example = getattr(classes, "__name__", "MyClass")
         named = [classes] if isinstance(classes, type) and _named(classes) else []

@@ -44,16 +44,23 @@ ORIGINAL = "original"
 
 
 def write_json_atomic(path: str | Path, data: Any) -> None:
+    """Write JSON as :func:`write_text_atomic` writes text."""
+    text = json.dumps(data, indent=1, sort_keys=False, allow_nan=False)
+    write_text_atomic(path, text + "\n")
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
     """Write to a temporary file in the same folder, then rename: a reader never sees a
-    half-written file, and an interrupted run leaves the previous file intact."""
+    half-written file, and an interrupted run leaves the previous file intact. A symbolic
+    link at ``path`` is replaced by the file, never followed: the file it points to stays
+    as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~umask())  # mkstemp makes it private (0600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, sort_keys=False, allow_nan=False)
-            f.write("\n")
+            f.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

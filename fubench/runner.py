@@ -6,10 +6,13 @@ executor (:mod:`fubench.executors`): this process, worker processes, or a Ray cl
 Every task runs :func:`fubench.engine.tasks.run_task`, a :class:`fubench.engine.job.Job`
 per seed, and sends its rows back as events; this process alone writes the result files
 (:class:`fubench.result_file.ResultFile`), after every row. Lifecycle hooks tell plugins
-as the run proceeds."""
+as the run proceeds; they observe: each gets its own deep copy of what it is shown, so a
+hook that changes it changes nothing stored, and a hook that fails (``sys.exit``
+included) is said on one line and the run goes on."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 from pathlib import Path
@@ -22,6 +25,8 @@ from fubench import data as datasets
 from fubench.config.spec import ScenarioConfig
 from fubench.engine import determinism, worklist
 from fubench.engine.cache import ModelCache
+from fubench.engine.job import Job
+from fubench.engine.outcome import Outcome, make_row
 from fubench.engine.plan import ROW_HARNESS, Plan, model_settings
 from fubench.engine.sequential import job_for
 from fubench.engine.tasks import (
@@ -29,12 +34,15 @@ from fubench.engine.tasks import (
     Emit,
     Event,
     RowDone,
+    RowLost,
     Say,
     SetupBuilt,
     Task,
     importable,
     run_task,
 )
+from fubench.executors.display import Workload
+from fubench.exits import failure_line, plugin_code, user_signals, users_interrupt
 from fubench.plugins import get_registry
 from fubench.progress import say
 from fubench.registry import LOCAL, Registry
@@ -57,7 +65,8 @@ class Runner:
     None: as many as the machine holds, see :func:`fubench.executors.default_jobs`);
     ``executor``: "local" (worker processes) or "ray" (``address``: the cluster);
     ``threads``: torch threads per task (default: the cores divided among the jobs);
-    ``retime``: time the reference on this hardware even when the cache has a timing."""
+    ``retime``: time the reference on this hardware even when the cache has a timing;
+    ``verbose``: name every row reused from the result files (else say how many)."""
 
     def __init__(
         self,
@@ -71,6 +80,7 @@ class Runner:
         address: str | None = None,
         threads: int | None = None,
         retime: bool = False,
+        verbose: bool = False,
     ):
         self.config = config
         self.registry = registry or get_registry()
@@ -81,8 +91,11 @@ class Runner:
         self.plan.retime = retime
         self.jobs, self.executor, self.address = jobs, executor, address
         self.threads = threads
+        self.verbose = verbose
         self.files: dict[int, ResultFile] = {}
         self._told: set[int] = set()
+        #: the lines tasks said: each is shown once
+        self._said: set[str] = set()
         #: (seed, label) stored in this run: every task of a seed sends the same
         #: reference rows, stored (and announced to plugins) once
         self._stored: set[tuple[int, str]] = set()
@@ -90,6 +103,13 @@ class Runner:
         self._determinism: dict[str, Any] = {}
 
     def run(self) -> list[Path]:
+        """Compute what the result files lack; return their paths. Ctrl-C and SIGTERM
+        raise ``KeyboardInterrupt`` here (what finished is saved); plugin code that
+        raises one fails its own row (:mod:`fubench.exits`)."""
+        with user_signals():
+            return self._run()
+
+    def _run(self) -> list[Path]:
         from fubench import executors
 
         cfg = self.config
@@ -115,7 +135,8 @@ class Runner:
         for task in tasks:
             task.threads = threads
         self._determinism = dict(determinism.settings(self.plan.device), torch_threads=threads)
-        executors.run(execution, tasks, self._event, in_process=self._run_here)
+        workload = self.workload(data, todo)
+        executors.run(execution, tasks, self._event, self._run_here, workload)
         paths = [self.files[seed].path for seed in cfg.seeds]
         self._hook("fubench_run_end", scenario=cfg, result_paths=[str(p) for p in paths])
         return paths
@@ -128,6 +149,7 @@ class Runner:
         config_hash = self.config_hash(data)
         fingerprint = datasets.fingerprint(data)
         cpu_plan = dataclasses.replace(self.plan, device=torch.device("cpu"))
+        reused = 0
         for seed in self.config.seeds:
             path = result_path(self.out, self.config.name, seed, self.config.purpose)
             self.files[seed] = ResultFile.open(
@@ -141,8 +163,34 @@ class Runner:
             todo[seed] = worklist.rows_to_compute(self.plan, self.files[seed].rows, metrics)
             for spec in self.plan.method_rows():
                 if spec.label not in todo[seed]:
-                    say(f"  {spec.label}: reused from {path.name}")
+                    reused += 1
+                    if self.verbose:
+                        say(f"  seed {seed} {spec.label}: reused from {path}")
+        if reused and not self.verbose:
+            folder = result_path(self.out, self.config.name, 0).parent
+            say(
+                f"  {reused} row{'s' if reused > 1 else ''} reused from {folder}/ (their code, "
+                f"parameters and metrics are unchanged; -v lists them)"
+            )
         return todo
+
+    def workload(self, data: Dataset, todo: dict[int, list[str]]) -> Workload:
+        """What this run computes, for its progress display: per seed, the rounds of
+        training the original and the gold standard (none for a model already in the
+        cache), and every method row to compute."""
+        cpu_plan = dataclasses.replace(self.plan, device=torch.device("cpu"))
+        rounds = {}
+        for seed in self.config.seeds:
+            job = Job(cpu_plan, data, seed, self.cache)
+            missing = [
+                role
+                for role in ("original", "reference")
+                if not (self.cache.enabled and self.cache.path(job.cache_key(role)).exists())
+            ]
+            rounds[seed] = self.plan.rounds * len(missing)
+        methods = {spec.label: spec.name for spec in self.plan.method_rows()}
+        rows = {(seed, label): methods[label] for seed, labels in todo.items() for label in labels}
+        return Workload(self.config.name, rounds, rows)
 
     def tasks(self, todo: dict[int, list[str]], split: bool) -> list[Task]:
         """The tasks of this run (see :func:`fubench.engine.worklist.task_rows`)."""
@@ -187,7 +235,9 @@ class Runner:
     def _event(self, event: Event) -> None:
         """What a task sent back: a line to show, a seed's set-up, or a row to store."""
         if isinstance(event, Say):
-            say(event.text)
+            if event.text not in self._said:  # every task of a seed loads its models
+                self._said.add(event.text)
+                say(event.text)
         elif isinstance(event, SetupBuilt):
             record = self.files[event.seed].record
             record["setup"], record["warnings"] = event.info, event.warnings
@@ -199,6 +249,17 @@ class Runner:
             self._stored.add((event.seed, event.label))
             self.files[event.seed].record["provenance"]["determinism"] = self._determinism
             self._store(event.seed, event.label, event.row)
+        elif isinstance(event, RowLost) and (event.seed, event.label) not in self._stored:
+            self._stored.add((event.seed, event.label))
+            self._store(event.seed, event.label, self._lost_row(event))
+
+    def _lost_row(self, event: RowLost) -> dict[str, Any]:
+        """The failed row of a method whose worker died before it sent its row."""
+        spec = next(s for s in self.plan.method_rows() if s.label == event.label)
+        say(f"  !! {event.label} failed: {event.why}")
+        code = self.plan.row_code(spec.name, [])
+        lost = Outcome("failed", error=event.why)
+        return make_row(spec.name, spec.params, spec.sweep, lost, None, [], code)
 
     # ------------------------------------------------------------------ result file
     def config_hash(self, data: Dataset) -> str:
@@ -224,6 +285,8 @@ class Runner:
                 "file": cfg.file,
                 "description": cfg.description,
                 "config": cfg.resolved(),
+                # the command line's --set settings, when the file was changed by them
+                **({"overrides": cfg.overrides} if cfg.overrides else {}),
             },
             "config_hash": config_hash,
             "seed": seed,
@@ -295,7 +358,11 @@ class Runner:
         return row
 
     def _hook(self, name: str, **kwargs: Any) -> None:
+        """Call a lifecycle hook with deep copies: it observes, it cannot edit."""
         try:
-            getattr(self.registry.hook, name)(**kwargs)
-        except Exception as exc:  # a logging plugin must not stop the benchmark
-            say(f"  !! a plugin's {name} hook failed: {type(exc).__name__}: {exc}")
+            with plugin_code():
+                getattr(self.registry.hook, name)(**copy.deepcopy(kwargs))
+        except BaseException as exc:  # a logging plugin must not stop the benchmark
+            if users_interrupt(exc):
+                raise
+            say(f"  !! a plugin's {name} hook failed: {failure_line(exc)}")

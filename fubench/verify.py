@@ -99,7 +99,8 @@ def _verify_scenario(
     )
     if methods is not None:
         names = [n for n in names if n in methods]
-    config = load_scenario(file, registry)
+    # settings a run was given on the command line (--set) apply again
+    config = load_scenario(file, registry, stored[0]["scenario"].get("overrides"))
     config = apply_overrides(config, methods=names, seeds=wanted, device=device, registry=registry)
     with tempfile.TemporaryDirectory(prefix="fubench-verify-") as tmp:
         cache = ModelCache(Path(tmp) / "cache")  # empty: nothing from earlier runs

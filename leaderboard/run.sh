@@ -10,7 +10,7 @@
 #   leaderboard/run.sh run FILE     # one scenario -> $OUT/results/<scenario>/seed_<n>.json
 #   leaderboard/run.sh quality FILE # its forgetting-quality ε (K=$REPLICAS replicas, seed 0)
 #                                   # -> $OUT/results/<scenario>/forget_quality_seed_0.json
-#   leaderboard/run.sh plots        # trade-off, attention and RTR plots -> $OUT/plots/
+#   leaderboard/run.sh plots        # trade-off, budget, attention and cost plots -> $OUT/plots/
 #   leaderboard/run.sh board        # $OUT/README.md from $OUT/results (and existing plots)
 #   leaderboard/run.sh check        # exit 1 when $OUT/README.md is stale against the results
 #   leaderboard/run.sh html         # the same board as a static site -> $SITE/index.html
@@ -21,10 +21,11 @@
 #   leaderboard/run.sh verify [ARGS]  # re-run stored rows from an empty cache and compare
 #                                   # (fubench verify $OUT/results ARGS)
 #
-# Settings (environment): OUT (default leaderboard), SITE (default $OUT/site), SEEDS
-# (0,1,2), DEVICE (cpu: the committed leaderboard is a CPU run), FUBENCH (the fubench
-# executable), QUALITY (the scenario files whose ε `all` computes), REPLICAS (K, default
-# 8). Only the built-in plugins are loaded (FUBENCH_DISABLE_PLUGIN_AUTOLOAD=1), so "every
+# Settings (environment): OUT (default leaderboard), SITE (default $OUT/site), SEEDS and
+# TUNING_SEEDS (default: the scenario file's seeds and tuning_seeds), JOBS (tasks at once,
+# default one per core), DEVICE (cpu: the committed leaderboard is a CPU run), FUBENCH
+# (the fubench executable), QUALITY (the scenario files whose ε `all` computes), REPLICAS
+# (K, default 8). Only the built-in plugins are loaded (FUBENCH_DISABLE_PLUGIN_AUTOLOAD=1), so "every
 # method" means every built-in method. A run resumes: rows already computed under the
 # same configuration are kept, models come from the cache (~/.cache/fubench/models).
 set -euo pipefail
@@ -32,7 +33,8 @@ cd "$(dirname "$0")/.."
 
 OUT=${OUT:-leaderboard}
 SITE=${SITE:-$OUT/site}
-SEEDS=${SEEDS:-0,1,2}
+SEEDS=${SEEDS:-}
+TUNING_SEEDS=${TUNING_SEEDS:-}
 DEVICE=${DEVICE:-cpu}
 FUBENCH=${FUBENCH:-fubench}
 QUALITY=${QUALITY:-"scenarios/backdoor_mnist.yaml scenarios/client_fmnist.yaml"}
@@ -57,10 +59,19 @@ methods() { "$FUBENCH" list methods | awk '/^  [^ ]/ {print $1}' | paste -sd, -;
 
 run_one() {
     local code=0
-    "$FUBENCH" run "$1" --methods "$(methods)" --seeds "$SEEDS" --device "$DEVICE" \
-        --out "$OUT/results" -q || code=$?
+    # the evaluation seeds the table reports, then the tuning seeds a swept method's
+    # point is chosen on (never on the reported ones); seeds run as parallel jobs
+    "$FUBENCH" run "$1" --methods "$(methods)" ${SEEDS:+--seeds "$SEEDS"} --device "$DEVICE" \
+        ${JOBS:+--jobs "$JOBS"} --out "$OUT/results" -q || code=$?
     # 1 = a method failed on some row: that is a result (the leaderboard lists it)
     if [ "$code" -gt 1 ]; then return "$code"; fi
+    if grep -q "^tuning_seeds:" "$1"; then
+        code=0
+        "$FUBENCH" run "$1" --tuning --methods "$(methods)" \
+            ${TUNING_SEEDS:+--seeds "$TUNING_SEEDS"} --device "$DEVICE" ${JOBS:+--jobs "$JOBS"} \
+            --out "$OUT/results" -q || code=$?
+        if [ "$code" -gt 1 ]; then return "$code"; fi
+    fi
 }
 
 quality_one() {
@@ -78,6 +89,8 @@ plots() {
         name=$(basename "$dir")
         "$FUBENCH" plot tradeoff "$dir" -o "$OUT/plots/${name}_tradeoff.png" \
             || echo "run.sh: no trade-off plot for $name (no swept method)" >&2
+        "$FUBENCH" plot budget "$dir" -o "$OUT/plots/${name}_budget.png" \
+            || echo "run.sh: no budget plot for $name (no baseline swept over work)" >&2
     done
     for file in $(list); do
         if "$FUBENCH" validate "$file" | grep -qE "ok \((${ATTENTION_KINDS}) on"; then
@@ -108,5 +121,5 @@ case "${1:-}" in
     verify) shift; verify "$@" ;;
     all) for file in $(list); do run_one "$file"; done
         for file in $QUALITY; do quality_one "$file"; done; submissions; plots; board; html ;;
-    *) sed -n '2,29p' "$0" >&2; exit 2 ;;
+    *) sed -n '2,31p' "$0" >&2; exit 2 ;;
 esac

@@ -78,6 +78,19 @@ class Backdoor(ScenarioKind):
         "trigger_value": Param(1.0, float, min=0.0, max=1.0),
     }
 
+    default_metrics = (
+        "test_acc",
+        "nta",
+        "asr",
+        "backdoor_acc",
+        "nfs",
+        "relearn",
+        "relearn_ratio",
+        "seconds",
+        "rtr",
+        "clients_involved",
+    )
+
     @classmethod
     def validate_config(cls, params: dict[str, Any], context: ConfigContext):
         yield from bad_label(params, context, "target_label")
@@ -171,18 +184,7 @@ class Backdoor(ScenarioKind):
                 "forget": train[bad].subset(poison),
                 "backdoor": triggered,
             },
-            default_metrics=[
-                "test_acc",
-                "nta",
-                "asr",
-                "backdoor_acc",
-                "nfs",
-                "relearn",
-                "relearn_ratio",
-                "seconds",
-                "rtr",
-                "clients_involved",
-            ],
+            default_metrics=list(self.default_metrics),
             info={
                 "poisoned_samples": n_poison,
                 "malicious_client": bad,

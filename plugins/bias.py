@@ -156,6 +156,21 @@ class BiasFeature(ScenarioKind):
         ),
     }
 
+    default_metrics = (
+        "test_acc",
+        "nta",
+        "biased_acc",
+        "unbiased_acc",
+        "bias_gap",
+        "feature_sensitivity",
+        "target_acc",
+        "relearn",
+        "relearn_ratio",
+        "seconds",
+        "rtr",
+        "clients_involved",
+    )
+
     @classmethod
     def validate_config(cls, params: dict[str, Any], context: ConfigContext):
         yield from bad_client(params, context)
@@ -211,20 +226,7 @@ class BiasFeature(ScenarioKind):
                 "biased": Split(colourise(test.x, test.y.cpu()), test.y),
                 "unbiased": Split(colourise(test.x, other_colours(test.y, generator)), test.y),
             },
-            default_metrics=[
-                "test_acc",
-                "nta",
-                "biased_acc",
-                "unbiased_acc",
-                "bias_gap",
-                "feature_sensitivity",
-                "target_acc",
-                "relearn",
-                "relearn_ratio",
-                "seconds",
-                "rtr",
-                "clients_involved",
-            ],
+            default_metrics=list(self.default_metrics),
             info={
                 "biased_client": self.client,
                 "aligned_samples": int(aligned.sum()),

@@ -67,6 +67,20 @@ class ClassUnlearning(ScenarioKind):
         ),
     }
 
+    default_metrics = (
+        "test_acc",
+        "nta",
+        "target_acc",
+        "nfs",
+        "mia_acc",
+        "nfs_mia",
+        "relearn",
+        "relearn_ratio",
+        "seconds",
+        "rtr",
+        "clients_involved",
+    )
+
     @classmethod
     def validate_config(cls, params: dict[str, Any], context: ConfigContext):
         yield from bad_label(params, context, "target_class")
@@ -116,19 +130,7 @@ class ClassUnlearning(ScenarioKind):
             retained=retained,
             request=request,
             eval_sets={"test": test, "forget": forget},
-            default_metrics=[
-                "test_acc",
-                "nta",
-                "target_acc",
-                "nfs",
-                "mia_acc",
-                "nfs_mia",
-                "relearn",
-                "relearn_ratio",
-                "seconds",
-                "rtr",
-                "clients_involved",
-            ],
+            default_metrics=list(self.default_metrics),
             info={"forget_samples": n_forget, "forget_clients": sorted(masks)},
             attack_seed=attack_seed(generator),
         )

@@ -42,6 +42,21 @@ class ClientUnlearning(ScenarioKind):
     forgotten_behaviour = "target_acc"  # accuracy on the leaving client's samples
     parameters = {"client": Param(0, int, min=0, help="the leaving client")}
 
+    default_metrics = (
+        "test_acc",
+        "nta",
+        "target_acc",
+        "nfs",
+        "mia_acc",
+        "nfs_mia",
+        "relearn",
+        "relearn_ratio",
+        "seconds",
+        "rtr",
+        "clients_involved",
+        "comm_rounds",
+    )
+
     @classmethod
     def validate_config(cls, params: dict[str, Any], context: ConfigContext):
         yield from bad_client(params, context)
@@ -68,20 +83,7 @@ class ClientUnlearning(ScenarioKind):
             retained=retained,
             request=request,
             eval_sets={"test": test_split(data), "forget": own},
-            default_metrics=[
-                "test_acc",
-                "nta",
-                "target_acc",
-                "nfs",
-                "mia_acc",
-                "nfs_mia",
-                "relearn",
-                "relearn_ratio",
-                "seconds",
-                "rtr",
-                "clients_involved",
-                "comm_rounds",
-            ],
+            default_metrics=list(self.default_metrics),
             info={
                 "leaving_client": leaving,
                 "leaving_client_samples": len(own),

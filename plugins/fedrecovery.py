@@ -142,6 +142,11 @@ def implied_epsilon(sigma: float, d: float, beta: float) -> float | None:
     return (math.sqrt(log_term) + d / (math.sqrt(2) * sigma)) ** 2 - log_term
 
 
+def shown(value: float | None) -> str:
+    """A number as the log line shows it: four significant digits (``None``: "none")."""
+    return "none" if value is None else f"{value:.4g}"
+
+
 def parameter_entries(model: nn.Module) -> torch.Tensor:
     """A bool vector over :func:`fubench.flatten`'s entries: True for parameters, False
     for buffers (BatchNorm running statistics must not get noise: a negative running
@@ -210,6 +215,11 @@ class FedRecovery(Unlearner):
     }
 
     @classmethod
+    def caveat(cls, params):
+        # a direct σ carries no privacy guarantee worth the name: say so on the row
+        return "σ not DP-calibrated" if params.get("noise", "sigma") == "sigma" else None
+
+    @classmethod
     def validate_config(cls, params, context):
         # a setting the chosen noise ignores is a mistake, not a no-op (unless the noise
         # is swept)
@@ -238,8 +248,8 @@ class FedRecovery(Unlearner):
         epsilon = None if d is None else implied_epsilon(sigma, d, self.beta)
         log(
             f"  fedrecovery: removed ||Σ p_i δ_i|| = {float(removal.norm()):.4g}, "
-            f"noise σ = {sigma:.4g} per parameter, sensitivity bound d = {d}, "
-            f"implied ε = {epsilon}"
+            f"noise σ = {sigma:.4g} per parameter, sensitivity bound d = {shown(d)}, "
+            f"implied ε = {shown(epsilon)}"
         )
         return UnlearnResult(
             ctx.model,

@@ -64,6 +64,20 @@ class SampleUnlearning(ScenarioKind):
         ),
     }
 
+    default_metrics = (
+        "test_acc",
+        "nta",
+        "target_acc",
+        "nfs",
+        "mia_acc",
+        "nfs_mia",
+        "relearn",
+        "relearn_ratio",
+        "seconds",
+        "rtr",
+        "clients_involved",
+    )
+
     @classmethod
     def validate_config(cls, params: dict[str, Any], context: ConfigContext):
         clients = params["clients"]
@@ -121,19 +135,7 @@ class SampleUnlearning(ScenarioKind):
             retained=retained,
             request=request,
             eval_sets={"test": test_split(data), "forget": forget},
-            default_metrics=[
-                "test_acc",
-                "nta",
-                "target_acc",
-                "nfs",
-                "mia_acc",
-                "nfs_mia",
-                "relearn",
-                "relearn_ratio",
-                "seconds",
-                "rtr",
-                "clients_involved",
-            ],
+            default_metrics=list(self.default_metrics),
             info={
                 "forget_samples": len(forget),
                 "forget_per_client": counts,

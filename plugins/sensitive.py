@@ -113,6 +113,19 @@ class SensitiveFeature(ScenarioKind):
         ),
     }
 
+    default_metrics = (
+        "test_acc",
+        "nta",
+        "feature_sensitivity",
+        "inversion_asr",
+        "target_acc",
+        "relearn",
+        "relearn_ratio",
+        "seconds",
+        "rtr",
+        "clients_involved",
+    )
+
     @classmethod
     def validate_config(cls, params: dict[str, Any], context: ConfigContext):
         yield from bad_client(params, context)
@@ -178,18 +191,7 @@ class SensitiveFeature(ScenarioKind):
             reference=reference,
             request=request,
             eval_sets={"test": test_split(data), "forget": own},
-            default_metrics=[
-                "test_acc",
-                "nta",
-                "feature_sensitivity",
-                "inversion_asr",
-                "target_acc",
-                "relearn",
-                "relearn_ratio",
-                "seconds",
-                "rtr",
-                "clients_involved",
-            ],
+            default_metrics=list(self.default_metrics),
             info={
                 "requesting_client": self.client,
                 "feature_inputs": int(mask.sum()),

@@ -133,7 +133,8 @@ def test_a_changed_method_module_recomputes_its_row_only(
     Runner(config, test_registry, out=tmp_path).run()
     _fake_module_change(monkeypatch, "fubench_builtins.finetune")
     capsys.readouterr()
-    Runner(load_scenario(backdoor_yaml(), test_registry), test_registry, out=tmp_path).run()
+    config = load_scenario(backdoor_yaml(), test_registry)
+    Runner(config, test_registry, out=tmp_path, verbose=True).run()
     err = capsys.readouterr().err
     assert "finetune: reused" not in err
     assert "original model from cache" in err  # the models do not depend on finetune
@@ -148,7 +149,7 @@ def test_a_changed_kind_module_retrains_the_models(
     _fake_module_change(monkeypatch, "fubench_builtins.backdoor")
     capsys.readouterr()
     config = load_scenario(backdoor_yaml(), test_registry)
-    Runner(config, test_registry, out=tmp_path / "out", cache=cache).run()
+    Runner(config, test_registry, out=tmp_path / "out", cache=cache, verbose=True).run()
     err = capsys.readouterr().err
     assert "training the original model" in err and "finetune: reused" not in err
 
@@ -157,7 +158,8 @@ def test_an_unchanged_tree_reuses_everything(test_registry, backdoor_yaml, tmp_p
     config = load_scenario(backdoor_yaml(), test_registry)
     Runner(config, test_registry, out=tmp_path).run()
     capsys.readouterr()
-    Runner(load_scenario(backdoor_yaml(), test_registry), test_registry, out=tmp_path).run()
+    config = load_scenario(backdoor_yaml(), test_registry)
+    Runner(config, test_registry, out=tmp_path, verbose=True).run()
     err = capsys.readouterr().err
     assert "finetune: reused" in err and "original model from cache" in err
 

@@ -17,10 +17,12 @@ from fubench.plugins import load_registry, reset_registry
 
 
 def _builtin_entry_points():
-    from fubench.plugins import BUILTIN_DISTRIBUTION, _entry_points
+    from fubench.plugins import BUILTIN_DISTRIBUTION, plugin_entry_points
 
     return [
-        ep for ep in _entry_points() if ep.dist is not None and ep.dist.name == BUILTIN_DISTRIBUTION
+        ep
+        for ep in plugin_entry_points()
+        if ep.dist is not None and ep.dist.name == BUILTIN_DISTRIBUTION
     ]
 
 
@@ -190,7 +192,7 @@ def test_method_that_declines_everything_fails(broken_kit):
 
 
 def test_nan_metric_is_reported(broken_kit):
-    assert "returned nan; return None for an undefined value" in _failure(
+    assert "returned nan (float); return None where it is undefined, never NaN" in _failure(
         broken_kit, "metric", "kit_nan"
     )
 

@@ -85,7 +85,9 @@ def test_cli_run_writes_results_with_provenance(test_registry, backdoor_yaml, tm
     assert code == 0
     printed = capsys.readouterr().out
     assert "| original" in printed and "| finetune" in printed and "| retrain" in printed
-    assert table.read_text() in printed + "\n"
+    # the saved table is whole; --wide prints it so (the default cuts it to 120 columns)
+    assert run_cli("run", str(backdoor_yaml()), "--out", str(out), "--wide", "-q") == 0
+    assert table.read_text() in capsys.readouterr().out + "\n"
     result = read_result(out / "tiny_backdoor" / "seed_0.json")
     assert list(result["methods"]) == ["original", "finetune", "retrain"]
     assert result["dataset"]["source"].startswith("synthetic")
@@ -108,7 +110,7 @@ def test_second_run_reuses_models_and_rows(test_registry, backdoor_yaml, tmp_pat
     runner = Runner(config, test_registry, out=tmp_path)
     first = read_result(runner.run()[0])
     capsys.readouterr()
-    again = read_result(Runner(config, test_registry, out=tmp_path).run()[0])
+    again = read_result(Runner(config, test_registry, out=tmp_path, verbose=True).run()[0])
     err = capsys.readouterr().err
     assert "original model from cache" in err and "retrain reference from cache" in err
     assert "finetune: reused" in err
@@ -129,7 +131,8 @@ def test_a_reader_runs_again_when_what_it_reads_changes(registry, backdoor_yaml,
     assert first["methods"]["reader"]["metrics"]["upstream_k"] == 10
     path.write_text(path.read_text().replace("writer: {scale: 10}", "writer: {scale: 20}"))
     capsys.readouterr()
-    again = read_result(Runner(load_scenario(path, registry), registry, out=tmp_path).run()[0])
+    config = load_scenario(path, registry)
+    again = read_result(Runner(config, registry, out=tmp_path, verbose=True).run()[0])
     err = capsys.readouterr().err
     assert "finetune: reused" in err and "reader: reused" not in err
     assert again["methods"]["reader"]["metrics"]["upstream_k"] == 20
@@ -142,9 +145,8 @@ def test_changed_method_params_recompute_only_that_row(
     Runner(load_scenario(path, test_registry), test_registry, out=tmp_path).run()
     path.write_text(path.read_text().replace("finetune: {rounds: 1}", "finetune: {rounds: 2}"))
     capsys.readouterr()
-    result = read_result(
-        Runner(load_scenario(path, test_registry), test_registry, out=tmp_path).run()[0]
-    )
+    config = load_scenario(path, test_registry)
+    result = read_result(Runner(config, test_registry, out=tmp_path, verbose=True).run()[0])
     assert "finetune: reused" not in capsys.readouterr().err
     assert result["methods"]["finetune"]["params"]["rounds"] == 2
 
@@ -200,7 +202,7 @@ def test_failed_rows_are_retried_on_resume(registry, backdoor_yaml, tmp_path, ca
     path.write_text(path.read_text().replace("finetune: {rounds: 1}", "crash: {}"))
     run_cli("run", str(path), "--out", str(tmp_path), "-q")
     capsys.readouterr()
-    run_cli("run", str(path), "--out", str(tmp_path))
+    run_cli("run", str(path), "--out", str(tmp_path), "-v")
     assert "crash: reused" not in capsys.readouterr().err
 
 

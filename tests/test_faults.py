@@ -235,7 +235,7 @@ def test_kill_9_in_each_phase_then_rerun(baseline, tmp_path):
 
     log = env.run("plain")
     assert "original model from cache" in log and "reference from cache" in log, log
-    assert "finetune[rounds=1]: reused from seed_0.json" in log, log
+    assert "  1 row reused from " in log and "-v lists them" in log, log
     assert not env.scratch(), env.scratch()
     assert len(env.entries()) == 2
     assert rows(env.result("plain")) == baseline["plain"]
@@ -561,14 +561,14 @@ def test_a_git_timeout_never_ends_in_a_traceback(hang_at, monkeypatch):
 
 def test_writing_the_table_fails_late_on_one_line(tiny_run, tmp_path, monkeypatch):
     table = tmp_path / "table.md"
-    real = Path.write_text
+    real = os.replace
 
-    def write_text(self, *args, **kwargs):
-        if self == table:
-            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self))
-        return real(self, *args, **kwargs)
+    def replace(src, dst, *args, **kwargs):  # the table is written atomically: fail its rename
+        if Path(dst) == table:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(dst))
+        return real(src, dst, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "write_text", write_text)
+    monkeypatch.setattr(os, "replace", replace)
     rc, err, result = tiny_run("--table", str(table))
     assert rc == 3 and result is not None, err
     assert "Read-only file system" in err.strip().splitlines()[-1]

@@ -131,8 +131,8 @@ def test_federation_counts_clients_rounds_and_bytes():
 
 
 def test_client_view_splits_forget_and_retained():
-    view = federation().view(0)
-    assert len(view.forget) == 4 and len(view.retained) == 8 and len(view.train) == 12
+    sizes = federation().ask([0], lambda m, view: view, tiny_model())[0]
+    assert len(sizes.forget) == 4 and len(sizes.retained) == 8 and len(sizes.train) == 12
 
 
 def test_federation_holds_methods_to_their_participation():

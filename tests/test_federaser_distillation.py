@@ -218,7 +218,8 @@ def test_distillation_moves_the_student_towards_the_teacher():
     distilled = Distillation(epochs=20, lr=0.05).unlearn(ctx).model
     assert gap(distilled) < 0.5 * gap(skewed)
     assert ctx.federation.stats.clients_involved == set()
-    assert ctx.server_data is server, "every method sees the same server data"
+    assert torch.equal(ctx.server_data, server), "every method sees the same server data"
+    assert ctx.server_data is not server, "its own copy"
 
 
 # ------------------------------------------------------------------ server data

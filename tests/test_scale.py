@@ -21,6 +21,7 @@ from fubench.engine import determinism, worklist
 from fubench.engine.cache import ModelCache
 from fubench.engine.job import Job
 from fubench.engine.plan import Plan
+from fubench.fl.federation import counting_server_work
 from fubench.fl.flops import WorkMeter, training_flops_per_sample
 from fubench.plugins import get_registry, load_registry, reset_registry
 from fubench.results import hardware, read_result
@@ -119,7 +120,7 @@ def test_training_work_is_samples_times_one_samples_flops():
 
 def test_asked_and_server_work_are_counted_as_they_run():
     fed = Federation(linear_setup(), TrainSettings(), 1, 1.0, 0, torch.device("cpu"))
-    with fed.meter.phase("server"):
+    with counting_server_work(fed):
         torch.randn(4, 5) @ torch.randn(5, 7)  # 2·4·5·7 on the server
         fed.ask([0, 1], lambda m, c: m(c.train.x), nn.Linear(6, 3))  # 2·12·6·3 each
     assert fed.server_work == 2 * 4 * 5 * 7

@@ -69,3 +69,22 @@ def test_every_task_runs_one_thread_whatever_jobs(jobs):
     execution = Execution("local", jobs, None, None, torch.device("cpu"))
     assert execution.threads(n_tasks=3) == 1
     assert Execution("local", jobs, None, 2, torch.device("cpu")).threads(3) == 2
+
+
+def test_a_table_flags_rows_timed_on_a_contended_machine():
+    from fubench.plugins import get_registry
+    from fubench.report import render_report
+    from tests.test_leaderboard import metrics, result, row
+
+    slow = row(metrics(0.9, 0.02, 9.0, 0.9))
+    slow["timing"] = {"threads": 1, "cpu_share": 0.31, "load": 6.2, "contended": True}
+    quiet = row(metrics(0.9, 0.02, 3.0, 0.3))
+    quiet["timing"] = {"threads": 1, "cpu_share": 0.99, "load": 0.4, "contended": False}
+    text = render_report(
+        [result(0, {"finetune": slow}), result(1, {"finetune": quiet})], get_registry()
+    )
+    assert (
+        "seed 0: finetune's wall time was taken on a contended machine (CPU share 0.31, "
+        "load 6.2): its seconds and rtr are slower than on a quiet one" in text
+    )
+    assert "seed 1: finetune's wall time" not in text

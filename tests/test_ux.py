@@ -77,30 +77,28 @@ def subprocess_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 # ------------------------------------------------------------------- 1. progress
-@pytest.mark.training
-def test_progress_bars_on_a_pseudo_terminal(tmp_path):
-    """Under a pty (TERM=xterm, which reports 0x0 until resized) tqdm bars show the
-    seed's methods, the rounds and the clients, with elapsed time and ETA."""
+#: runs the CLI with the test data set from an importable plugin module, so that worker
+#: processes (--jobs 2) load it too
+CLI_WITH_WORKERS = (
+    "import sys; import tests.scale_plugin as plugin; "
+    "from fubench.plugins import load_registry, reset_registry; "
+    "reset_registry(load_registry(extra_plugins=[plugin])); "
+    "from fubench.cli import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
+def run_in_a_pseudo_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """(exit code, everything written to the terminal) of a CLI run under a pty."""
     import pty  # noqa: F401  (the test needs a platform with pseudo-terminals)
 
-    file = tiny_yaml(tmp_path, rounds=2)
     master, slave = os.openpty()
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            CLI_WITH_TEST_DATA,
-            "run",
-            str(file),
-            "--out",
-            str(tmp_path / "out"),
-            "--no-cache",
-        ],
+        [sys.executable, "-c", CLI_WITH_WORKERS, *args],
         stdin=slave,
         stdout=slave,
         stderr=slave,
         cwd=ROOT,
-        env=subprocess_env(tmp_path, TERM="xterm"),
+        env=env,
         close_fds=True,
     )
     os.close(slave)
@@ -114,28 +112,56 @@ def test_progress_bars_on_a_pseudo_terminal(tmp_path):
             break
         chunks.append(data)
     os.close(master)
-    assert proc.wait(timeout=300) == 0
-    out = b"".join(chunks).decode("utf-8", "replace")
-    eta = r"\| *\d+/\d+ \[\d\d:\d\d<(\d\d:\d\d|\?)"  # "| 2/3 [00:01<00:00"
-    assert re.search(r"seed 0 original: +\d+%\|.*" + eta, out), out[-3000:]
-    assert re.search(r"clients: +\d+%\|.*" + eta, out), "a bar for the clients of a round"
-    assert re.search(r"seed 0 methods: +\d+%\|", out), "a bar for the seed's methods"
-    assert re.search(r"seed 0 finetune: +\d+%\|", out), "a bar for a method's rounds"
+    return proc.wait(timeout=300), b"".join(chunks).decode("utf-8", "replace")
+
+
+def screen_lines(out: str) -> list[str]:
+    """What a terminal showed, line by line: redrawn lines apart, escapes removed."""
+    return [re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", part) for part in re.split(r"[\r\n]+", out)]
+
+
+@pytest.mark.training
+def test_progress_under_a_pseudo_terminal_with_two_jobs(tmp_path):
+    """Under a pty (TERM=xterm, which reports 0x0 until resized) with --jobs 2: a
+    whole-run bar counting rows and reference rounds with an ETA, and a live line per
+    worker naming its seed, what it trains and the round (and clients) it is at."""
+    file = tiny_yaml(tmp_path, rounds=2, seeds="[0, 1]")
+    code, out = run_in_a_pseudo_terminal(
+        ["run", str(file), "--out", str(tmp_path / "out"), "--jobs", "2"],
+        subprocess_env(tmp_path, TERM="xterm"),
+    )
+    assert code == 0, out[-3000:]
+    lines = screen_lines(out)
+    run_bar = r"tiny: +\d+%\|.*\| \d/2 rows, \d/8 reference rounds, \d+ s elapsed"
+    assert any(re.search(run_bar + ", ETA \\d+ s", line) for line in lines), out[-3000:]
+    for seed in (0, 1):
+        assert any(
+            re.fullmatch(rf" *  seed {seed} original: round \d/2, \d+ s elapsed.*", line)
+            for line in lines
+        ), f"a live line for the worker on seed {seed}"
+    assert any(
+        re.search(r"  seed \d (original|retrain): round \d/2 \(\d/3 clients\)", li) for li in lines
+    )
+    assert any(re.search(r"  seed \d finetune: (running|round|measuring)", li) for li in lines)
+    assert "plugin(s)" not in out, "the tasks really ran in worker processes"
+    assert re.search(r"tiny: done, 2/2 rows, 8/8 reference rounds, \d+ s elapsed", out)
     assert "| finetune" in out, "the table still follows"
 
 
 @pytest.mark.training
 def test_periodic_progress_lines_through_a_pipe(tmp_path):
-    file = tiny_yaml(tmp_path, rounds=2)
+    file = tiny_yaml(tmp_path, rounds=2, seeds="[0, 1]")
     done = subprocess.run(
         [
             sys.executable,
             "-c",
-            CLI_WITH_TEST_DATA,
+            CLI_WITH_WORKERS,
             "run",
             str(file),
             "--out",
             str(tmp_path / "out"),
+            "--jobs",
+            "2",
         ],
         cwd=ROOT,
         capture_output=True,
@@ -147,18 +173,104 @@ def test_periodic_progress_lines_through_a_pipe(tmp_path):
     lines = done.stderr.splitlines()
     assert "\r" not in done.stderr and "%|" not in done.stderr, "no bars into a pipe"
     assert any(
-        re.fullmatch(r"seed 0 original: round 2/2, \d+ s elapsed, ETA \d+ s", line)
-        for line in lines
-    ), lines
-    assert any(
         re.fullmatch(
-            r"seed 0 original: round 2/2 \(1/3 clients\), \d+ s elapsed, "
+            r"tiny: \d+% of the work, \d/2 rows, \d/8 reference rounds, \d+ s elapsed, "
             r"ETA \d+ s",
             line,
         )
         for line in lines
     ), lines
+    for seed in (0, 1):
+        assert any(
+            re.fullmatch(rf"seed {seed} original: round 2/2, \d+ s elapsed, ETA \d+ s", line)
+            for line in lines
+        ), lines
+    assert any(
+        re.fullmatch(r"seed \d original: round 2/2 \(1/3 clients\), \d+ s elapsed, ETA \d+ s", li)
+        for li in lines
+    ), lines
     assert "| finetune" in done.stdout
+
+
+def whole_run(reference_rounds: dict[int, int], rows: dict[tuple[int, str], str]):
+    from fubench.executors.display import Estimate, Workload
+
+    return Estimate(Workload("s", reference_rounds, rows))
+
+
+def rounds_of(estimate, seed: int, training: str, n: int, seconds_per_round: float) -> None:
+    from fubench.engine.tasks import Progress
+    from fubench.progress import Step
+
+    for done in range(1, n + 1):
+        step = Step(f"seed {seed} {training}", "round", done, n, done * seconds_per_round)
+        estimate.reference_round(Progress(seed, seed, step, reference=True))
+
+
+def test_the_whole_run_counts_work_not_rows():
+    """The issue's run sat at 0 % while the workers trained: the reference rounds count.
+    A method row counts as its measured time in reference rounds, per method."""
+    from fubench.executors.display import ROW_PRIOR
+
+    rows = {(s, m): m for s in (0, 1) for m in ("fast", "slow")}
+    estimate = whole_run({0: 30, 1: 30}, rows)
+    assert estimate.work() == (0, 60 + 4 * ROW_PRIOR)
+    rounds_of(estimate, 0, "original", 15, seconds_per_round=2.0)
+    done, total = estimate.work()
+    assert done == 15 and total == 60 + 4 * ROW_PRIOR, "half a seed's models: 15 rounds done"
+    estimate.row_done(0, "slow", 20.0)  # 10 rounds' time
+    estimate.row_done(0, "fast", 2.0)  # 1 round's time
+    done, total = estimate.work()
+    assert done == 15 + 10 + 1
+    assert total == done + 45 + 10 + 1, "the other seed's rows: as long as their method's"
+    assert estimate.reference() == (15, 60)
+
+
+def test_models_found_in_the_cache_cost_no_work():
+    estimate = whole_run({0: 30, 1: 30}, {(0, "m"): "m", (1, "m"): "m"})
+    estimate.seed_ready(1)  # seed 1's models were in the cache after all
+    rounds_of(estimate, 0, "original", 15, 1.0)
+    rounds_of(estimate, 0, "retrain", 15, 1.0)
+    estimate.seed_ready(0)
+    assert estimate.reference() == (30, 30)
+
+
+def test_the_whole_run_line_and_eta_through_a_pipe(monkeypatch, capsys):
+    """In a log: the whole-run line, then each running task's; the ETA is the time
+    since the tasks started working times the work left over the work done."""
+    from fubench.engine.tasks import Progress, RowDone, SetupBuilt, TaskDone
+    from fubench.executors.display import Display, Workload
+    from fubench.progress import Step
+
+    monkeypatch.setenv("FUBENCH_PROGRESS_INTERVAL", "0")
+    clock = [0.0]
+    seen = []
+    workload = Workload("s", {0: 4}, {(0, "m"): "m"})
+    with Display([], seen.append, workload, clock=lambda: clock[0]) as display:
+        clock[0] = 5.0  # the worker loaded its data
+        display.handle(Progress(7, 0, Step("seed 0", doing="the models"), reference=True))
+        for done in (1, 2):
+            clock[0] += 10.0
+            step = Step("seed 0 original", "round", done, 2, 10.0 * done)
+            display.handle(Progress(7, 0, step, reference=True))
+        display.handle(SetupBuilt(0, {}, []))  # its retrain was in the cache
+        clock[0] += 30.0
+        display.handle(RowDone(0, "m", {}, 30.0))
+        display.handle(TaskDone(7))
+    assert len(seen) == 6, "every event is passed on"
+    err = capsys.readouterr().err.splitlines()
+    assert err[:6] == [
+        "s: 0% of the work, 0/1 rows, 0/4 reference rounds, 5 s elapsed",
+        "seed 0: the models",
+        # 1 round of 4 + a row guessed at ROW_PRIOR = 2 rounds: 1/6 done in 10 s
+        "s: 17% of the work, 0/1 rows, 1/4 reference rounds, 15 s elapsed, ETA 50 s",
+        "seed 0 original: round 1/2, 10 s elapsed, ETA 10 s",
+        # the row: 10 s a round, so 20 s left, 2 of 6 done in 20 s
+        "s: 33% of the work, 0/1 rows, 2/4 reference rounds, 25 s elapsed, ETA 40 s",
+        "seed 0 original: round 2/2, 20 s elapsed, ETA 0 s",
+    ]
+    assert "s: 50% of the work, 0/1 rows, 2/2 reference rounds, 25 s elapsed, ETA 20 s" in err
+    assert err[-1] == "s: done, 1/1 rows, 2/2 reference rounds, 55 s elapsed"
 
 
 def test_progress_lines_respect_the_interval(monkeypatch, capsys):

@@ -19,11 +19,19 @@
 Exit codes: 0 success; 1 a run finished but some row failed; 2 bad input (a scenario
 file, an argument, an unknown name, a path that cannot be written, a device this machine
 lacks, a missing data set), found before any training; 3 the machine failed a run that
-had started (a disk filled up, a folder turned read-only); 130 interrupted. Every error
-is one line on stderr, never a traceback (a bug in fubench itself still shows one)."""
+had started (a disk filled up, a folder turned read-only); 130 interrupted (Ctrl-C);
+143 terminated (SIGTERM, handled like Ctrl-C: what finished is saved, one line); 141 the
+output's reader left early. Every error is one line on stderr, never a traceback (a bug
+in fubench itself still shows one).
+
+Plugin code cannot end a command as a success: ``sys.exit``, ``os._exit`` and a
+``KeyboardInterrupt`` it raises fail that plugin (a skipped plugin, a failed row, a
+failed hook; :mod:`fubench.exits`); one that escapes every finer net ends the command
+with one line and exit code 2."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Sequence
@@ -33,6 +41,7 @@ from fubench.cli.common import (
     EXIT_ENVIRONMENT,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_TERMINATED,
     EXIT_USAGE,
     one_line_errors,
     print_error,
@@ -44,7 +53,15 @@ from fubench.cli.reports import cmd_leaderboard, cmd_plot, cmd_table
 from fubench.cli.run import cmd_run
 from fubench.cli.submit import cmd_submit
 from fubench.cli.verify import cmd_verify
-from fubench.errors import EnvironmentFailure, FubenchError, os_error
+from fubench.errors import EnvironmentFailure, FubenchError, origin, os_error
+from fubench.exits import (
+    PluginExit,
+    Terminated,
+    failure_line,
+    plugin_code,
+    user_signals,
+    users_interrupt,
+)
 
 COMMANDS = {
     "run": cmd_run,
@@ -87,6 +104,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    with user_signals(), plugin_code():
+        return _command(args)
+
+
+def _command(args: argparse.Namespace) -> int:
+    """Run the command ``args`` names; every way it ends becomes an exit code."""
     try:
         code = COMMANDS[args.command](args)
         sys.stdout.flush()  # a closed pipe shows here, not at the interpreter's exit
@@ -103,6 +126,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # a path given on the command line cannot be read or written
         print_error(os_error(exc))
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("fubench: interrupted; results computed so far are saved", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except Terminated:
+        print("fubench: terminated (SIGTERM); results computed so far are saved", file=sys.stderr)
+        return EXIT_TERMINATED
+    except (KeyboardInterrupt, SystemExit, PluginExit) as exc:
+        if users_interrupt(exc):
+            print("fubench: interrupted; results computed so far are saved", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        print_error(f"plugin code ended the command: {failure_line(exc)}{origin(exc)}")
+        return EXIT_USAGE

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 #: 0 success; 1 a run finished but some row failed; 2 bad input (a scenario file, an
 #: argument, an unknown name, a path that cannot be written, a device this machine lacks,
@@ -14,6 +14,8 @@ from typing import NoReturn
 EXIT_OK, EXIT_FAILED_ROWS, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
 #: interrupted (Ctrl-C); what finished is saved
 EXIT_INTERRUPTED = 130
+#: terminated (SIGTERM, e.g. a job scheduler's): handled like Ctrl-C, as a shell reports it
+EXIT_TERMINATED = 143
 #: the reader of the output went away (``fubench list | head``), as a shell reports SIGPIPE
 EXIT_BROKEN_PIPE = 141
 
@@ -116,3 +118,12 @@ def one_line_errors(parser: argparse.ArgumentParser) -> None:
 
 def print_error(message: str) -> None:
     print(f"fubench: error: {' '.join(message.split())}", file=sys.stderr)
+
+
+def load_changed(file: str, args: argparse.Namespace, registry: Any) -> Any:
+    """The scenario ``file`` as the command's ``--set`` and ``--metrics`` change it."""
+    from fubench.config.overrides import read_settings
+    from fubench.config.validate import load_scenario
+
+    settings = read_settings(getattr(args, "settings", None) or [], file)
+    return load_scenario(file, registry, settings, getattr(args, "metrics", None))

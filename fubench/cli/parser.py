@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from fubench.cli.common import count, csv_list, device_name, path_name, probability, seed_list
+from fubench.config.overrides import setting
 
 #: ``fubench list WHAT``: the component categories, by the word the command line uses
 LIST_WHAT = {
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     _run(sub)
     validate = sub.add_parser("validate", help="check scenario files without running them")
     validate.add_argument("files", nargs="+", metavar="FILE")
+    _settings(validate)
     lst = sub.add_parser(
         "list",
         help="list installed components, or the scenario files of a folder",
@@ -113,6 +115,7 @@ def _quality(sub: argparse._SubParsersAction) -> None:
         help="retrain the original and reference models of every replica",
     )
     quality.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    _settings(quality)
 
     check = sub.add_parser(
         "verify",
@@ -194,7 +197,44 @@ def _run(sub: argparse._SubParsersAction) -> None:
         "results (other methods' stored rows stay)",
     )
     run.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    run.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="name every row reused from earlier results (default: how many)",
+    )
+    run.add_argument(
+        "--wide",
+        action="store_true",
+        help="print the table as one, however wide (default: in parts of at most 120 "
+        "characters; --table saves it whole)",
+    )
+    _settings(run)
     _scale(run)
+
+
+def _settings(command: argparse.ArgumentParser) -> None:
+    """``--set KEY=VALUE`` and ``--metrics a,b``: the scenario file as changed for this
+    command (:mod:`fubench.config.overrides`)."""
+    group = command.add_argument_group("changing the scenario file")
+    group.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        type=setting,
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a key of the file (repeatable), the value read as YAML, e.g. --set "
+        "federation.clients=10 --set methods.tis_reset.gamma=[0.1,0.3]; checked like the "
+        "file; the results go to a folder of their own, <name>+<hash>",
+    )
+    group.add_argument(
+        "--metrics",
+        type=csv_list,
+        metavar="a,b",
+        help="add these metrics to the scenario's (the file's list, else its kind's "
+        "defaults); the results stay in the scenario's folder",
+    )
 
 
 def _scale(run: argparse.ArgumentParser) -> None:
@@ -274,6 +314,18 @@ def _plot(sub: argparse._SubParsersAction) -> None:
         help="add rtr (wall time relative to the gold standard, on the machine that ran "
         "the rows) as a hollow dot under each row",
     )
+    budget = plot_sub.add_parser(
+        "budget",
+        help="forgetting against work: each method against retraining at equal cost",
+        description="One panel per scenario with a baseline swept over work budgets "
+        "(budget_retrain): the baseline's forgetting at each work ratio as a curve, every "
+        "other method a point at its own work ratio (mean ± std over seeds, swept methods "
+        "at the point their table shows), the gold standard's forgetting a dashed line "
+        "with the gold standard ringed at work 1. The legend gives each method's verdict "
+        "(beats / matches / loses to retraining at equal cost).",
+    )
+    budget.add_argument("results", nargs="+", help="result JSON files or folders")
+    budget.add_argument("-o", "--output", type=path_name, required=True, metavar="FILE.png")
     attention = plot_sub.add_parser(
         "attention",
         help="GradCAM attention maps of the same test images per model",

@@ -21,7 +21,8 @@ def quality_path(out: str | Path, scenario: str, seed: int) -> Path:
 def cmd_quality(args: argparse.Namespace) -> int:
     from fubench import forget_quality as fq
     from fubench import preflight, progress
-    from fubench.config.validate import apply_overrides, load_scenario
+    from fubench.cli.common import load_changed
+    from fubench.config.validate import apply_overrides
     from fubench.engine.cache import ModelCache
     from fubench.engine.replicas import run_replicas
     from fubench.plugins import get_registry
@@ -31,7 +32,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
 
     progress.set_quiet(args.quiet)
     registry = get_registry()
-    config = load_scenario(args.file, registry)
+    config = load_changed(args.file, args, registry)
     config = apply_overrides(
         config, methods=args.methods, seeds=args.seeds or [0], registry=registry
     )
@@ -63,6 +64,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
                 "kind": config.kind,
                 "version": config.version,
                 "file": config.file,
+                **({"overrides": config.overrides} if config.overrides else {}),
             },
             "config_hash": runner.config_hash(data),
             "seed": seed,

@@ -13,12 +13,13 @@ from fubench.cli.common import EXIT_FAILED_ROWS, EXIT_OK
 def cmd_table(args: argparse.Namespace) -> int:
     from fubench.plugins import get_registry
     from fubench.report import load_results, render_report
+    from fubench.results import write_text_atomic
 
     registry = get_registry()
     results = load_results(args.results, registry)
     text = render_report(results, registry, all_points=args.all_points)
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        write_text_atomic(args.output, text)
     else:
         print(text)
     return EXIT_OK
@@ -50,6 +51,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
         results = load_results(args.results, get_registry())
         fig, dpi = cost_figure(results, get_registry(), args.metric, args.timed), 130
+    elif args.plot == "budget":
+        from fubench.report.budget_plot import budget_figure
+
+        fig, dpi = budget_figure(load_results(args.results, get_registry()), get_registry()), 130
     else:
         from fubench.report.plots import tradeoff_figure
 
@@ -95,6 +100,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 def _markdown(board, output: Path, args: argparse.Namespace) -> int:
     from fubench.report import leaderboard as lb
     from fubench.report import markdown
+    from fubench.results import write_text_atomic
 
     text = markdown.render(board)
     regenerate = f"fubench leaderboard {' '.join(args.paths)} -o {output}"
@@ -112,8 +118,7 @@ def _markdown(board, output: Path, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILED_ROWS
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text, encoding="utf-8")
+    write_text_atomic(output, text)
     print(f"wrote {output}")
     return EXIT_OK
 

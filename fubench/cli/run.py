@@ -17,17 +17,19 @@ from fubench.cli.common import EXIT_FAILED_ROWS, EXIT_OK
 def cmd_run(args: argparse.Namespace) -> int:
     from fubench import data as datasets
     from fubench import preflight, progress
-    from fubench.config.validate import apply_overrides, load_scenario
+    from fubench.cli.common import load_changed
+    from fubench.config.validate import apply_overrides
     from fubench.engine.cache import ModelCache
     from fubench.errors import UnknownNameError
     from fubench.plugins import get_registry
     from fubench.report import render_report
-    from fubench.results import ORIGINAL, drop_rows, read_result, result_path
+    from fubench.report.fit import TERMINAL_WIDTH
+    from fubench.results import ORIGINAL, drop_rows, read_result, result_path, write_text_atomic
     from fubench.runner import Runner
 
     progress.set_quiet(args.quiet)
     registry = get_registry()
-    config = load_scenario(args.file, registry)
+    config = load_changed(args.file, args, registry)
     try:
         config = apply_overrides(
             config, methods=args.methods, seeds=args.seeds, registry=registry, tuning=args.tuning
@@ -51,6 +53,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         address=args.address,
         threads=args.threads,
         retime=args.retime,
+        verbose=args.verbose,
     )
     wanted = {ORIGINAL, runner.plan.reference.name, *(m.label for m in config.methods)}
     if args.fresh:  # recompute what this invocation asks for; other methods' rows stay
@@ -67,12 +70,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     results = [read_result(p) for p in paths]
     for result in results:  # show only what this invocation asked for
         result["methods"] = {k: v for k, v in result["methods"].items() if k in wanted}
-    text = render_report(results, registry)
-    print(text)
+    # a run of some methods cannot test the claims about the others: it leaves them out
+    partial = args.methods is not None
+    whole = render_report(results, registry, only_testable=partial)
+    if args.wide:
+        print(whole)
+    else:
+        print(render_report(results, registry, width=TERMINAL_WIDTH, only_testable=partial))
     if args.table:
         try:
-            Path(args.table).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.table).write_text(text, encoding="utf-8")
+            write_text_atomic(args.table, whole)
         except OSError as exc:
             raise preflight.environment_failure(exc, folders) from None
     print(f"results: {', '.join(str(p) for p in paths)}", file=sys.stderr)

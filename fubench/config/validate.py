@@ -6,10 +6,12 @@ import copy
 import dataclasses
 import itertools
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from fubench import metric_names
+from fubench.config import overrides
 from fubench.config.claims import parse_claims
 from fubench.config.spec import (
     ComponentSpec,
@@ -47,10 +49,40 @@ from fubench.stream import KIND, ROUND, RequestStream
 SUPPORTED_VERSIONS = (1,)
 
 
-def load_scenario(path: str | Path, registry: Registry | None = None) -> ScenarioConfig:
-    """Read and validate a scenario file."""
+def load_scenario(
+    path: str | Path,
+    registry: Registry | None = None,
+    settings: Mapping[str, Any] | None = None,
+    metrics: list[str] | None = None,
+) -> ScenarioConfig:
+    """Read and validate a scenario file. ``settings`` ({key: value}, ``--set``) are put
+    into the file's mapping and ``metrics`` (``--metrics``) added to its list before it
+    is validated (:mod:`fubench.config.overrides`): a mistake in them is the same
+    one-line error as in the file, naming what set it. Settings rename the scenario
+    ``<name>+<hash>`` and are recorded in ``config.overrides``."""
     registry = registry or get_registry()
-    return _Validator(str(path), registry).scenario(read_yaml(path))
+    file, values = str(path), dict(settings or {})
+    data = overrides.apply_settings(read_yaml(path), values, file)
+    try:
+        if metrics:
+            data = overrides.add_metrics(data, metrics, _kind_defaults(data, registry), file)
+        config = _Validator(file, registry).scenario(data)
+    except ConfigError as exc:
+        raise overrides.blame(exc, values, metrics) from None
+    if values:
+        config.name += overrides.suffix(values)
+        config.overrides = values
+    return config
+
+
+def _kind_defaults(data: Any, registry: Registry) -> list[str] | None:
+    """The default metrics the scenario's kind declares, when the file names a kind
+    that is installed (else the validator says what is wrong)."""
+    scenario = data.get("scenario") if isinstance(data, dict) else None
+    name = scenario.get("kind") if isinstance(scenario, dict) else scenario
+    if not isinstance(name, str) or name not in registry.kinds:
+        return None
+    return list(registry.kinds.get(name).default_metrics) or None
 
 
 def apply_overrides(
@@ -281,7 +313,7 @@ class _Validator:
         claims = parse_claims(data.get("claims"), self.fail, known, self.claim_rows(methods))
         if metrics is not None:  # else the kind's defaults, known once it is built
             self.claims_shown(claims, metrics, methods)
-        server_fraction, server_from = server
+        server_fraction, server_from, server_shifted = server
         return ScenarioConfig(
             file=self.file,
             version=version,
@@ -300,6 +332,7 @@ class _Validator:
             claims=claims,
             server_fraction=server_fraction,
             server_from=server_from,
+            server_shifted=server_shifted,
             tuning_seeds=tuning_seeds,
         )
 
@@ -344,7 +377,7 @@ class _Validator:
 
     def dataset(
         self, data: Any
-    ) -> tuple[type, ComponentSpec, float | None, int, tuple[float, str]]:
+    ) -> tuple[type, ComponentSpec, float | None, int, tuple[float, str, ComponentSpec | None]]:
         if isinstance(data, str):
             data = {"name": data}
         data = self.mapping(data, "dataset")
@@ -377,9 +410,28 @@ class _Validator:
         )
         if "server_from" in data and not server[0]:
             raise self.fail("dataset.server_from", "only used with server_fraction > 0")
-        given = {k: v for k, v in data.items() if k not in ("name", *harness)}
+        shifted = self.server_shifted(data, cls, server[0])
+        given = {k: v for k, v in data.items() if k not in ("name", "server_shifted", *harness)}
         params, _ = self.component_params(cls, given, "dataset")
-        return cls, ComponentSpec(cls.name, params), test_fraction, split_seed, server
+        return cls, ComponentSpec(cls.name, params), test_fraction, split_seed, (*server, shifted)
+
+    def server_shifted(self, data: dict[str, Any], cls: type, fraction: float) -> Any:
+        """``dataset.server_shifted``: another data set (a name, or a mapping with its
+        name and parameters) the server holds as many inputs of as its reserve."""
+        if "server_shifted" not in data:
+            return None
+        key = "dataset.server_shifted"
+        if not fraction:
+            raise self.fail(key, "only used with server_fraction > 0 (it holds as many inputs)")
+        spec = self.component(self.registry.datasets, data["server_shifted"], key)
+        other = self.registry.datasets.get(spec.name)
+        if other is cls:
+            raise self.fail(key, f"expected another data set than '{cls.name}'")
+        if other.modality != cls.modality:
+            raise self.fail(
+                key, f"'{spec.name}' holds {other.modality} data; '{cls.name}' {cls.modality} data"
+            )
+        return spec
 
     FEDERATION = {
         "clients": Param(None, int, min=1),  # required: checked by keys()

@@ -176,17 +176,24 @@ def read_yaml(path: str | Path) -> Any:
         ) from None
     if "\x00" in text:
         raise ConfigError(file, "", "binary data (a NUL byte); is this a scenario YAML file?")
+    return parse_yaml(text, file)
+
+
+def parse_yaml(text: str, file: str, key: str = "", lines: bool = True) -> Any:
+    """``text`` read as YAML 1.2 by the strict reader, or a one-line :class:`ConfigError`
+    naming ``file`` and ``key`` (``lines``: whether the error says the line, which a
+    one-line value from the command line does not need)."""
     try:
         return yaml.load(text, Loader=_StrictLoader)
     except _Refused as exc:
-        raise ConfigError(file, "", f"refused: {exc}") from None
+        raise ConfigError(file, key, f"refused: {exc}") from None
     except RecursionError:
-        raise ConfigError(file, "", f"refused: nesting deeper than {MAX_DEPTH} levels") from None
+        raise ConfigError(file, key, f"refused: nesting deeper than {MAX_DEPTH} levels") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
+        where = f"line {mark.line + 1}: " if mark is not None and lines else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(file, "", f"{where}invalid YAML: {problem}") from None
+        raise ConfigError(file, key, f"{where}invalid YAML: {problem}") from None
     except (ValueError, TypeError, OverflowError, MemoryError) as exc:
         # a value YAML cannot build: an integer of 5,000 digits, a date like 2020-13-45
-        raise ConfigError(file, "", f"invalid YAML value: {one_line(exc)}") from None
+        raise ConfigError(file, key, f"invalid YAML value: {one_line(exc)}") from None

@@ -21,14 +21,22 @@ out identical, and the row records where it was timed (``timed_on``).
 **A method** runs on a copy of the original model, as the federation allows it. Its own
 failure never raises out of here: it becomes an :class:`Outcome` with status "n/a" (it
 declared the kind unsupported, or raised ``NotApplicable``) or "failed" (anything else,
-with the one-line error and the traceback), and the run goes on."""
+``sys.exit``, ``os._exit`` and a ``KeyboardInterrupt`` it raised included, with the
+one-line error and the traceback), and the run goes on; only the user's Ctrl-C ends it
+(:mod:`fubench.exits`).
+
+**Every method gets its own inputs.** What a method is given — the copy of the
+trained model, the initial state, the request's masks, the server's data, the round
+history's reader, the results it reads from other methods — is its own copy, and the
+clients hand it copies of their data (:class:`fubench.Federation`): whatever it does
+to them in place, the next method (in this process or another) gets them as they
+were."""
 
 from __future__ import annotations
 
 import copy
 import tempfile
 import traceback
-from collections.abc import Callable
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
@@ -42,12 +50,13 @@ from fubench.api import UnlearnContext, Unlearner, UnlearnResult
 from fubench.config.spec import MethodSpec
 from fubench.engine import determinism
 from fubench.engine.cache import CachedModel, ModelCache
-from fubench.engine.outcome import Outcome, make_row, model_problem
-from fubench.engine.plan import Plan, params_agree
+from fubench.engine.outcome import Outcome, make_row, model_like, model_problem
+from fubench.engine.plan import ModelBuilder, Plan, params_agree
 from fubench.engine.timing import Stopwatch
-from fubench.errors import NotApplicable, one_line
+from fubench.errors import NotApplicable
 from fubench.evaluation import REFERENCE_ROW, Evaluation, RowInfo
-from fubench.fl.federation import Federation
+from fubench.exits import failure_line, plugin_code, users_interrupt
+from fubench.fl.federation import Federation, counting_server_work
 from fubench.fl.history import RoundHistory
 from fubench.fl.training import derive_seed, generator, state_copy
 from fubench.progress import bar, say
@@ -97,6 +106,7 @@ class Job:
         )
         setup = self.plan.kind.build(self.data, parts, generator(self.data_seed, "scenario"))
         setup.server_data = self.data.x_server  # the harness's, the same for every method
+        setup.server_data_shifted = self.data.x_server_shifted
         setup.forgotten_behaviour = self.plan.kind.forgotten_behaviour  # for metrics
         setup.to(self.plan.device)
         if setup.attack_seed is None:
@@ -115,20 +125,19 @@ class Job:
     def make_model(self, *tag: object) -> nn.Module:
         """A model initialised from a seed derived from (seed, tag), without touching
         the global random state."""
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(derive_seed(self.seed, *tag))
-            model = self.plan.build_model(self.data.input_shape, self.data.n_classes)
-        return model.to(self.plan.device)
+        return self.fresh_models("").build(*tag)
 
     def load_model(self, state: dict[str, torch.Tensor]) -> nn.Module:
         model = self.make_model("init")
         model.load_state_dict(state)
         return model
 
-    def fresh_models(self, label: str) -> Callable[[], nn.Module]:
+    def fresh_models(self, label: str) -> FreshModels:
         """``ctx.make_model``: fresh, seeded models, a different one each call."""
-        count = iter(range(1_000_000))
-        return lambda: self.make_model("fresh", label, next(count))
+        plan, data = self.plan, self.data
+        return FreshModels(
+            plan.build_model, data.input_shape, data.n_classes, plan.device, self.seed, label
+        )
 
     def federation(self, participation: str, desc: str, reference: bool = False) -> Federation:
         plan = self.plan
@@ -203,11 +212,16 @@ class Job:
     def warnings(self) -> list[str]:
         """What the kind's ``check`` says about whether the scenario happened."""
         try:
-            return list(
-                self.plan.kind.check(self.evaluations[ORIGINAL], self.evaluations[REFERENCE_ROW])
-            )
-        except Exception as exc:
-            return [f"the scenario's precondition check failed: {one_line(exc)}"]
+            with plugin_code():
+                return list(
+                    self.plan.kind.check(
+                        self.evaluations[ORIGINAL], self.evaluations[REFERENCE_ROW]
+                    )
+                )
+        except BaseException as exc:
+            if users_interrupt(exc):
+                raise
+            return [f"the scenario's precondition check failed: {failure_line(exc)}"]
 
     def _original(self, needs_history: bool) -> Outcome:
         """θ^i from the cache, or trained now (and cached)."""
@@ -362,30 +376,39 @@ class Job:
             cls.participation, f"seed {self.seed} {spec.label}", reference=cls.reference
         )
         try:
-            upstream = {
-                name: self._upstream(name, spec, original, outputs, seen + (spec.name,))
-                for name in cls.reads
-            }
-            method = cls(**spec.params)
-            ctx = self._context(cls, spec.label, original, federation, upstream)
-            watch = Stopwatch.started(torch.get_num_threads())
-            with federation.meter.phase("server"):  # FLOPs outside training and asks
-                answer = method.unlearn(ctx)
-            if self.plan.device.type == "cuda":
-                torch.cuda.synchronize(self.plan.device)
+            with plugin_code():
+                upstream = {
+                    name: self._upstream(name, spec, original, outputs, seen + (spec.name,))
+                    for name in cls.reads
+                }
+                method = cls(**spec.params)
+                ctx = self._context(cls, spec.label, original, federation, upstream)
+                watch = Stopwatch.started(torch.get_num_threads())
+                with counting_server_work(federation):  # FLOPs outside training and asks
+                    answer = method.unlearn(ctx)
+                if self.plan.device.type == "cuda":
+                    torch.cuda.synchronize(self.plan.device)
             # shared asks answered from an earlier row are charged the time they took then
             seconds = watch.stop(extra_seconds=federation.stats.replayed_seconds).seconds
             result = answer if isinstance(answer, UnlearnResult) else UnlearnResult(answer)
             problem = model_problem(result.model, original.model)
             if problem:
                 raise TypeError(f"{spec.name}.unlearn {problem}")
+            try:
+                result.model, converted = model_like(result.model, original.model)
+            except TypeError as exc:
+                raise TypeError(f"{spec.name}.unlearn {exc}") from None
+            if converted:
+                say(f"  {spec.label}: {converted}")
         except NotApplicable as exc:
             return Outcome("n/a", error=str(exc), info=self.row_info(None, federation))
-        except Exception as exc:  # a failing method is recorded, the run goes on
-            say(f"  !! {spec.label} failed: {one_line(exc)}")
+        except BaseException as exc:  # a failing method is recorded, the run goes on
+            if users_interrupt(exc):
+                raise
+            say(f"  !! {spec.label} failed: {failure_line(exc)}")
             return Outcome(
                 "failed",
-                error=one_line(exc),
+                error=failure_line(exc),
                 traceback=traceback.format_exc(),
                 exception=exc,
                 info=self.row_info(None, federation),
@@ -419,19 +442,22 @@ class Job:
         (``record_history: true``) — never because another method happened to need it,
         so a row does not depend on which other methods ran."""
         wants_history = cls.needs_history or self.plan.record_history is True
+        history = original.history if wants_history else None
+        server_data, shifted = self.setup.server_data, self.setup.server_data_shifted
         return UnlearnContext(
             model=copy.deepcopy(original.model),
-            initial_state=self.initial_state,
+            initial_state={k: v.clone() for k, v in self.initial_state.items()},
             make_model=self.fresh_models(label),
-            request=self.setup.request,
+            request=copy.deepcopy(self.setup.request),
             federation=federation,
-            history=original.history if wants_history else None,
+            history=history.reader() if history is not None else None,
             device=self.plan.device,
             seed=self.seed,
             generator=generator(self.seed, label),
             scenario_kind=self.plan.kind_name,
-            upstream=upstream,
-            server_data=self.setup.server_data,
+            upstream=copy.deepcopy(upstream),
+            server_data=server_data.clone() if server_data is not None else None,
+            server_data_shifted=shifted.clone() if shifted is not None else None,
         )
 
     def _upstream(
@@ -490,3 +516,33 @@ class Job:
 
 def same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k].cpu(), b[k].cpu()) for k in a)
+
+
+class FreshModels:
+    """``ctx.make_model``: fresh models of the scenario's architecture, each initialised
+    from a seed derived from (seed, label, how many came before), without touching the
+    global random state. It holds what building takes and nothing of the job."""
+
+    def __init__(
+        self,
+        build: ModelBuilder,
+        input_shape: tuple[int, ...],
+        n_classes: int,
+        device: torch.device,
+        seed: int,
+        label: str,
+    ):
+        self._build, self._shape, self._classes = build, input_shape, n_classes
+        self._device, self._seed, self._label = device, seed, label
+        self._made = 0
+
+    def __call__(self) -> nn.Module:
+        self._made += 1
+        return self.build("fresh", self._label, self._made - 1)
+
+    def build(self, *tag: object) -> nn.Module:
+        """The model seeded by (seed, *tag)."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(self._seed, *tag))
+            model = self._build(self._shape, self._classes)
+        return model.to(self._device)

@@ -9,9 +9,11 @@ from typing import Any
 from torch import nn
 
 from fubench.api import UnlearnResult
-from fubench.errors import one_line
+from fubench.errors import single_line
 from fubench.evaluation import Evaluation, RowInfo
+from fubench.exits import failure_line, plugin_code, users_interrupt
 from fubench.fl.history import RoundHistory
+from fubench.metric_values import MetricValueError
 from fubench.results import clean_number
 
 
@@ -56,6 +58,41 @@ def model_problem(model: object, original: nn.Module) -> str | None:
     return None
 
 
+def model_like(model: nn.Module, original: nn.Module) -> tuple[nn.Module, str]:
+    """``model`` (of the original's architecture) on the original's device and in its
+    floating-point precision, and what was converted ("" when nothing was). A model on
+    the "meta" device holds no weights: TypeError."""
+    want = original.state_dict()
+    got = model.state_dict()
+    off = [k for k, v in got.items() if (v.device, v.dtype) != (want[k].device, want[k].dtype)]
+    if not off:
+        return model, ""
+    key, first = off[0], got[off[0]]
+    if any(v.device.type == "meta" for v in got.values()):
+        raise TypeError(
+            f"returned a model on the 'meta' device (state entry '{key}'), which holds no "
+            f"weights; return ctx.model changed in place, or a model built like it"
+        )
+    before = f"'{key}' as {str(first.dtype).removeprefix('torch.')} on {first.device}"
+    target = want[key]
+    model = model.to(device=target.device)
+    floats = {v.dtype for v in want.values() if v.is_floating_point()}
+    if len(floats) == 1:
+        model = model.to(dtype=floats.pop())
+    got = model.state_dict()
+    still = [k for k, v in got.items() if (v.device, v.dtype) != (want[k].device, want[k].dtype)]
+    if still:
+        raise TypeError(
+            f"returned a model with state entry '{still[0]}' as {got[still[0]].dtype} on "
+            f"{got[still[0]].device}, unlike the original's {want[still[0]].dtype} on "
+            f"{want[still[0]].device}; return it as ctx.model is"
+        )
+    return model, (
+        f"returned its model with {before}; converted to the original's "
+        f"{str(target.dtype).removeprefix('torch.')} on {target.device}"
+    )
+
+
 def make_row(
     name: str,
     params: dict[str, Any],
@@ -75,10 +112,17 @@ def make_row(
         reported = [m for m in (ev.info.reported or {}) if m not in metrics]
         for metric in [*metrics, *reported]:
             try:
-                values[metric] = clean_number(ev.value(metric))
-            except Exception as exc:  # one broken metric must not lose the row
+                with plugin_code():
+                    values[metric] = clean_number(ev.value(metric))
+            except BaseException as exc:  # one broken metric must not lose the row
+                if users_interrupt(exc):
+                    raise
                 values[metric] = None
-                metric_errors[metric] = one_line(exc)
+                metric_errors[metric] = (
+                    single_line(str(exc))
+                    if isinstance(exc, MetricValueError)
+                    else failure_line(exc)
+                )
         seconds = ev.info.seconds
     row: dict[str, Any] = {
         "method": name,

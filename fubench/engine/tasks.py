@@ -3,9 +3,11 @@
 A :class:`Task` is some rows of one (scenario, seed), picklable so that it can run in
 this process, in a worker process or on a Ray node. :func:`run_task` computes it there
 and sends what happens as events to one handler in the ``fubench`` process, which alone
-writes result files: a line to show (:class:`Say`), the seed's set-up (:class:`SetupBuilt`),
-a finished row (:class:`RowDone`) and, from a worker, the end of the task
-(:class:`TaskDone`)."""
+writes result files: a line to show (:class:`Say`), where the task stands
+(:class:`Progress`), the seed's set-up (:class:`SetupBuilt`), a method row begun
+(:class:`RowStarted`) and finished (:class:`RowDone`) and the end of the task
+(:class:`TaskDone`). An executor whose worker died says which rows were lost with it
+(:class:`RowLost`)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import importlib
 import importlib.util
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,7 +28,7 @@ from fubench.engine.cache import ModelCache
 from fubench.engine.plan import Plan
 from fubench.engine.sequential import job_for
 from fubench.plugins import load_registry, reset_registry
-from fubench.progress import bar, quietly
+from fubench.progress import Step, quietly, report, reporting
 from fubench.registry import Registry
 from fubench.results import clean_number
 
@@ -64,6 +67,18 @@ class Say:
 
 
 @dataclasses.dataclass(frozen=True)
+class Progress:
+    """Where task ``task_id`` stands: its innermost progress ``step`` (a round of a
+    training, or what it does between trainings); ``reference``: while it trains or
+    loads the seed's original and gold-standard models."""
+
+    task_id: int
+    seed: int
+    step: Step
+    reference: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
 class SetupBuilt:
     """What the scenario kind built for ``seed``, and its precondition warnings."""
 
@@ -79,16 +94,36 @@ class RowDone:
     seed: int
     label: str
     row: dict[str, Any]
+    #: wall seconds the task spent on a method row (running it and measuring it)
+    seconds: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class RowStarted:
+    """A method row of ``seed`` begins."""
+
+    seed: int
+    label: str
+
+
+@dataclasses.dataclass(frozen=True)
+class RowLost:
+    """A row of ``seed`` that its task will never send: the process computing it died
+    (``why``, one line); the runner stores it as failed."""
+
+    seed: int
+    label: str
+    why: str
 
 
 @dataclasses.dataclass(frozen=True)
 class TaskDone:
-    """A worker finished task ``task_id`` (whatever became of its rows)."""
+    """Task ``task_id`` ended (whatever became of its rows)."""
 
     task_id: int
 
 
-Event = Say | SetupBuilt | RowDone | TaskDone
+Event = Say | Progress | SetupBuilt | RowStarted | RowDone | RowLost | TaskDone
 Emit = Callable[[Event], None]
 
 
@@ -111,14 +146,26 @@ def run_task(
     root = task.cache_root
     cache = ModelCache(Path(root)) if root is not None else ModelCache(enabled=False)
     job = job_for(plan, data, task.seed, cache)
-    info = {k: clean_number(v) for k, v in job.setup.info.items()}
-    job.references()
-    emit(SetupBuilt(task.seed, info, job.warnings()))
-    for label, row in job.reference_rows().items():
+    seed = f"seed {task.seed}"
+    with reporting(lambda step: emit(Progress(task.id, task.seed, step, reference=True))):
+        report(Step(seed, doing="the original and gold-standard models"))
+        info = {k: clean_number(v) for k, v in job.setup.info.items()}
+        job.references()
+        report(Step(seed, doing="measuring the original and gold-standard models"))
+        emit(SetupBuilt(task.seed, info, job.warnings()))
+        rows = job.reference_rows()
+    for label, row in rows.items():
         emit(RowDone(task.seed, label, row))
     wanted = [spec for spec in plan.method_rows() if spec.label in task.labels]
-    for spec in bar(wanted, desc=f"seed {task.seed} methods", unit="method"):
-        emit(RowDone(task.seed, spec.label, job.method_row(spec, job.run_method(spec))))
+    with reporting(lambda step: emit(Progress(task.id, task.seed, step))):
+        for spec in wanted:
+            start = time.perf_counter()
+            emit(RowStarted(task.seed, spec.label))
+            report(Step(f"{seed} {spec.label}", doing="running"))
+            outcome = job.run_method(spec)
+            report(Step(f"{seed} {spec.label}", doing="measuring"))
+            row = job.method_row(spec, outcome)
+            emit(RowDone(task.seed, spec.label, row, time.perf_counter() - start))
 
 
 _WORKER_REGISTRY: dict[tuple[str, ...], Registry] = {}

@@ -18,6 +18,7 @@ from fubench.engine.timing import cpu_count
 
 if TYPE_CHECKING:  # pragma: no cover
     from fubench.engine.tasks import Emit, Task
+    from fubench.executors.display import Workload
 
 EXECUTORS = ("local", "ray")
 
@@ -68,18 +69,21 @@ def run(
     tasks: list[Task],
     handle: Emit,
     in_process: Callable[[Task, Emit], None],
+    workload: Workload,
 ) -> None:
-    """Run ``tasks`` as ``execution`` says; every event reaches ``handle`` here."""
+    """Run ``tasks`` as ``execution`` says; every event reaches ``handle`` here, through
+    the run's progress display (``workload``: what the run computes)."""
     if not tasks:
         return
-    if not execution.parallel:
-        for task in tasks:
-            in_process(task, handle)
-        return
+    from fubench.engine.tasks import TaskDone
     from fubench.executors.display import Display
 
-    with Display(tasks, handle) as display:
-        if execution.executor == "ray":
+    with Display(tasks, handle, workload) as display:
+        if not execution.parallel:
+            for task in tasks:
+                in_process(task, display.handle)
+                display.handle(TaskDone(task.id))
+        elif execution.executor == "ray":
             from fubench.executors.cluster import run_on_ray
 
             run_on_ray(tasks, display.handle, execution.address, execution.device)

@@ -32,11 +32,14 @@ def _ray() -> Any:
 
 def remote_task(task: Task, events: Any) -> None:
     """One task on a Ray worker; what it prints goes to the queue too."""
-    from fubench.engine.tasks import run_task
+    from fubench.engine.tasks import TaskDone, run_task
     from fubench.executors.local import Forward
 
-    with Forward(events.put):
-        run_task(task, events.put)
+    try:
+        with Forward(events.put):
+            run_task(task, events.put)
+    finally:
+        events.put(TaskDone(task.id))
 
 
 def run_on_ray(

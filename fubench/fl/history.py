@@ -65,7 +65,13 @@ class RoundHistory:
         }
         tmp = self.directory / f".round_{r:05d}.tmp"
         torch.save(payload, tmp)
+        os.chmod(tmp, 0o444)  # a record is never rewritten: read-only for the methods
         os.replace(tmp, self.directory / f"round_{r:05d}.pt")
+
+    def reader(self) -> RoundHistory:
+        """Another reader of the same records (each method gets its own: what one
+        changes on its reader reaches no other; the records load afresh each time)."""
+        return RoundHistory(self.directory, self.dtype)
 
     def __len__(self) -> int:
         return len(list(self.directory.glob("round_*.pt")))

@@ -203,8 +203,9 @@ PREDICT_BATCH = {"cpu": 64}
 
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
-    """Predicted labels, in evaluation mode, in batches sized for the device."""
+    """Predicted labels, in evaluation mode, in batches sized for the device. Each batch
+    is a copy: a model that changes its input in place changes no evaluation set."""
     batch_size = batch_size or PREDICT_BATCH.get(x.device.type, 1024)
     model.eval()
-    out = [model(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)]
+    out = [model(x[i : i + batch_size].clone()).argmax(1) for i in range(0, len(x), batch_size)]
     return torch.cat(out) if out else torch.empty(0, dtype=torch.long, device=x.device)

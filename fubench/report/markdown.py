@@ -19,12 +19,13 @@ from fubench.report.board import (
     ScenarioView,
     Table,
 )
+from fubench.report.fit import table_parts
 from fubench.report.markup import Span, code, md_code, md_line_start, md_text, to_markdown
 
 
 def render(board: Board) -> str:
     """The whole leaderboard."""
-    parts = [intro(board), ranking(board)]
+    parts = [intro(board), ranking(board), cost_match(board)]
     if board.plots:
         parts.append(plot_links(board.plots) + "\n")
     parts.append(claim_summary(board))
@@ -49,6 +50,17 @@ def intro(board: Board) -> str:
     )
 
 
+def cost_match(board: Board) -> str:
+    """Every method against retraining at equal cost, near the top: the comparison that
+    says whether unlearning beats simply retraining for the same work."""
+    if board.cost_match is None:
+        return ""
+    text, overview = board.cost_match
+    return "\n".join(
+        ["## Against retraining at equal cost", "", md_text(text), "", table(overview), ""]
+    )
+
+
 def ranking(board: Board) -> str:
     return "\n".join(
         [
@@ -64,13 +76,16 @@ def ranking(board: Board) -> str:
     )
 
 
-def table(data: Table) -> str:
-    """A GitHub table; a best value in bold."""
+def table(data: Table, width: int | None = None) -> str:
+    """A GitHub table; a best value in bold. With ``width``, cut into parts that fit
+    (:func:`fubench.report.fit.table_parts`)."""
     body = [
         [f"**{md_text(c.text)}**" if c.best else md_text(c.text) for c in row.cells]
         for row in data.rows
     ]
     headers = [md_text(c) for c in data.columns]
+    if width is not None:
+        return "\n\n".join(table_parts(headers, body, width))
     return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
 
 
@@ -107,6 +122,21 @@ def claims(views: list[ClaimView]) -> list[str]:
     return lines
 
 
+def claim_items(views: list[ClaimView]) -> list[str]:
+    """One list item per claim, for a narrow page: verdict, statement, what was
+    measured, the effect, the adjusted p and the source."""
+    lines = []
+    for v in views:
+        verdict = f"**{v.verdict}**" if v.verdict in ("held", "not held") else v.verdict
+        said = [md_text(v.statement), f"measured {md_text(v.measured)}"]
+        if v.effect != "—":
+            said.append(f"effect (95% CI) {md_text(v.effect)}")
+        if v.p_adjusted != "—":
+            said.append(f"p adj. held / not held {md_text(v.p_adjusted)}")
+        lines.append(f"- {verdict} — {md_text(v.id)}: {'; '.join(said)} ({md_text(v.source)})")
+    return lines
+
+
 def notes(items: list[Note]) -> list[str]:
     return [f"- {to_markdown(n.text)}" for n in items]
 
@@ -126,6 +156,9 @@ def scenario(view: ScenarioView) -> str:
         lines.append(f"{md_line_start(md_text(view.description))}  ")
     lines += [f"Data: {md_text(view.source)}.", "", table(view.table), ""]
     lines += notes(view.notes)
+    if view.cost_match:
+        caption, matched = view.cost_match
+        lines += ["", md_text(caption), "", table(matched)]
     if view.success:
         caption, success = view.success
         lines += ["", md_text(caption), "", table(success)]

@@ -18,6 +18,7 @@ from tabulate import tabulate
 from fubench import metric_names
 from fubench.api import Metric
 from fubench.registry import Registry
+from fubench.report.fit import table_parts
 from fubench.report.markup import md_text
 from fubench.report.reader import Result, by_scenario, reference_row
 from fubench.report.separation import gap_of, tested_metric
@@ -66,6 +67,12 @@ class ScenarioTable:
     #: the same scenario on its tuning seeds (``fubench run --tuning``), where a swept
     #: method's point is chosen; never shown
     tuning: ScenarioTable | None = None
+    #: rows of methods that declare ``baseline``: shown, never ranked
+    baselines: set[str] = field(default_factory=set)
+    #: row -> what its method says a reader must know of it (``Unlearner.caveat``)
+    caveats: dict[str, str] = field(default_factory=dict)
+    #: (row, metric) -> why the metric failed on that row (its first seed's error)
+    metric_errors: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @property
     def references(self) -> tuple[str, str]:
@@ -113,8 +120,31 @@ def aggregate(
             table.tuning = _aggregate_one(name, tuning, reference_row(tuning, registry))
             if separate:
                 mark_inseparable(table.tuning, registry)
+        for each in (table, table.tuning):
+            if each is not None:
+                read_declarations(each, registry)
         tables.append(table)
     return tables
+
+
+def read_declarations(table: ScenarioTable, registry: Registry) -> None:
+    """What the rows' methods declare about them: which rows are baselines, and each
+    row's caveat (a method no installed plugin provides declares nothing)."""
+    for row in table.rows:
+        cls = registry.methods.classes.get(table.method_of(row))
+        if cls is None:
+            continue
+        if getattr(cls, "baseline", False):
+            table.baselines.add(row)
+        caveat = cls.caveat(table.params.get(row, {}))
+        if caveat:
+            table.caveats[row] = str(caveat)
+
+
+def shown_label(table: ScenarioTable, row: str) -> str:
+    """A row's label as tables show it: with its method's caveat, if any."""
+    caveat = table.caveats.get(row)
+    return f"{row} ({caveat})" if caveat else row
 
 
 def mark_inseparable(table: ScenarioTable, registry: Registry) -> None:
@@ -146,8 +176,10 @@ def _aggregate_one(name: str, group: list[Result], reference: str) -> ScenarioTa
     errors: dict[str, str] = {}
     params: dict[str, dict[str, Any]] = {}
     warnings: list[str] = []
+    metric_errors: dict[tuple[str, str], str] = {}
     for result in group:
         warnings += [f"seed {result['seed']}: {w}" for w in result.get("warnings", [])]
+        warnings += contended_timings(result)
         for label, row in result["methods"].items():
             if label not in rows:
                 rows.append(label)
@@ -155,6 +187,8 @@ def _aggregate_one(name: str, group: list[Result], reference: str) -> ScenarioTa
             status[label].append(row["status"])
             if row["status"] != "ok" and row.get("error"):
                 errors.setdefault(label, row["error"])
+            for metric, why in (row.get("metric_errors") or {}).items():
+                metric_errors.setdefault((label, metric), why)
             for metric, value in row.get("metrics", {}).items():
                 if metric not in metrics:
                     metrics.append(metric)
@@ -180,7 +214,29 @@ def _aggregate_one(name: str, group: list[Result], reference: str) -> ScenarioTa
         params,
         reference,
         group,
+        metric_errors=metric_errors,
     )
+
+
+def contended_timings(result: Result) -> list[str]:
+    """A note per row of ``result`` whose wall time was taken while the machine was
+    contended: its ``seconds`` and ``rtr`` read slower than a quiet machine's (the
+    counted ``work`` does not depend on it)."""
+    notes = []
+    for label, row in result["methods"].items():
+        timing = row.get("timing") or {}
+        if timing.get("contended"):
+            share, load = timing.get("cpu_share"), timing.get("load")
+            seen = ", ".join(
+                f"{what} {value}"
+                for what, value in (("CPU share", share), ("load", load))
+                if value is not None
+            )
+            notes.append(
+                f"seed {result['seed']}: {label}'s wall time was taken on a contended "
+                f"machine ({seen}): its seconds and rtr are slower than on a quiet one"
+            )
+    return notes
 
 
 def format_value(cls: type[Metric] | None, mean: float, std: float, n: int) -> str:
@@ -217,12 +273,15 @@ def ideal_of(cls: type[Metric], kind: str | None, registry: Registry) -> float |
 def header(metric: str, registry: Registry, kind: str | None = None) -> str:
     """The column title: name, unit, and which way is better (↑ / ↓, or →1 / →ref for a
     metric that should approach a value / the gold standard's own value, in a scenario
-    of ``kind``)."""
+    of ``kind``). An "info" metric is never ranked, so it shows no direction, whatever
+    it declares."""
     cls = metric_class(metric, registry)
     if cls is None:
         return metric
     ideal = ideal_of(cls, kind, registry)
-    if ideal is not None:
+    if cls.role == "info":
+        arrow = ""
+    elif ideal is not None:
         arrow = " →ref" if isinstance(ideal, str) else f" →{ideal:g}"
     else:
         arrow = {True: " ↑", False: " ↓"}.get(cls.higher_is_better, "")
@@ -250,18 +309,24 @@ def row_label(table: ScenarioTable, row: str) -> str:
     """The row's name, with the seeds it ran on when they are not all the table's (a
     partial run: ``my_method (seed 0)`` beside rows over seeds 0, 1, 2)."""
     seeds = [r["seed"] for r in table.results if row in r["methods"]] or table.seeds
+    label = shown_label(table, row)
     if len(seeds) == len(table.seeds):
-        return row
-    return f"{row} (seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))})"
+        return label
+    return f"{label} (seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))})"
 
 
-def render(table: ScenarioTable, registry: Registry, fmt: str = "github") -> str:
+def render(
+    table: ScenarioTable, registry: Registry, fmt: str = "github", width: int | None = None
+) -> str:
     """The table as markdown (``fmt``: a tabulate format); text from the results is
-    escaped (:func:`fubench.report.markup.md_text`)."""
+    escaped (:func:`fubench.report.markup.md_text`). With ``width`` (GitHub format), a
+    table wider than that is cut into parts that fit (:func:`fubench.report.fit.table_parts`)."""
     headers = ["method"] + [md_text(header(m, registry, table.kind)) for m in table.metrics]
     body = [
         [md_text(row_label(table, row))]
         + [md_text(cell_text(table, row, m, registry)) for m in table.metrics]
         for row in table.rows
     ]
+    if width is not None and fmt == "github":
+        return "\n\n".join(table_parts(headers, body, width))
     return tabulate(body, headers=headers, tablefmt=fmt, disable_numparse=True)

@@ -24,7 +24,8 @@ one-round FedAvg — fast enough for every CI run:
   raises ``ParticipationError`` for a client outside the declared ``participation``)
   and the clients involved match the declaration; a kind it cannot serve is declined
   cleanly (``unsupported_kinds`` or ``NotApplicable`` → "n/a"), never by a crash; it
-  serves at least one kind; it leaves ``ctx.initial_state`` untouched;
+  serves at least one kind (what it changes in place of its inputs is its own copy:
+  the engine gives every method its own);
 * **metrics**: finite numbers or an explicit undefined (``None``) on every kind that
   lists them among its defaults (elsewhere they may decline), computable somewhere;
 * **partitioners**: disjoint index sets covering the data, deterministic for a seed;

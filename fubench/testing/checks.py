@@ -4,8 +4,6 @@ one line per problem (an empty list: the component conforms)."""
 from __future__ import annotations
 
 import copy
-import math
-import numbers
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -19,6 +17,7 @@ from fubench.errors import one_line
 from fubench.evaluation import REFERENCE_ROW, Evaluation
 from fubench.fl.federation import Federation
 from fubench.fl.training import TrainSettings, generator
+from fubench.metric_values import MetricValueError, metric_value
 from fubench.results import ORIGINAL
 from fubench.scenario import ScenarioSetup
 from fubench.testing.tiny import N_CLASSES, tiny_data
@@ -71,8 +70,6 @@ def _unlearner_on(
     kit: TinyWorld, stage: Stage, name: str, cls: type[Unlearner]
 ) -> tuple[list[str], bool]:
     """Problems of one method on one kind, and whether it served the kind."""
-    initial = stage.job.initial_state
-    before = {k: v.clone() for k, v in initial.items()}
     first = kit.unlearn(stage, name)
     if first.status == "failed":
         return [first.error], False
@@ -82,8 +79,6 @@ def _unlearner_on(
             problems.append("declined (n/a) without a reason; say why in NotApplicable(...)")
         return problems, False
     problems += _model_problems(first.model, stage.job.original.model)
-    if any(not torch.equal(before[k], v) for k, v in initial.items()):
-        problems.append("modified ctx.initial_state in place; copy it before changing it")
     if kit.check_determinism and not problems:
         problems += _determinism(kit, stage, name, first)
     return problems, True
@@ -173,7 +168,7 @@ def _metric_on(kit: TinyWorld, stage: Stage, cls: type, strict: bool) -> tuple[l
                 return [], 0, f"{stage.kind}: {one_line(exc)}"
             message = f"compute() raised {one_line(exc)} (it is a default metric there)"
         else:
-            message = _bad_value(value)
+            message = _bad_value(cls, value)
             computed += 1
         if message:
             bad.setdefault(message, []).append(row)
@@ -211,15 +206,12 @@ def _rows(kit: TinyWorld, stage: Stage) -> dict[str, Evaluation]:
     }
 
 
-def _bad_value(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return (
-            f"returned {value!r} ({type(value).__name__}); return a float, or None when undefined"
-        )
-    if not math.isfinite(float(value)):
-        return f"returned {value}; return None for an undefined value, never NaN or inf"
+def _bad_value(cls: type, value: Any) -> str:
+    """What is wrong with a value a metric computed, as a run would record it."""
+    try:
+        metric_value(cls.name, value, cls.percent)
+    except MetricValueError as exc:
+        return str(exc)
     return ""
 
 
@@ -272,6 +264,12 @@ def _check_scenario_kind(kit: TinyWorld, name: str) -> list[str]:
     if not stage.ok:
         return stage.problems
     problems = _setup_problems(kit, stage.setup)
+    declared = list(kit.registry.kinds.get(name).default_metrics)
+    if declared and list(stage.setup.default_metrics) != declared:
+        problems.append(
+            f"build() returned default_metrics {list(stage.setup.default_metrics)} but the "
+            f"class declares {declared}; return list(self.default_metrics)"
+        )
     instance, modality, _ = kit.kind_instance(name)
     if not _same_setup(stage.setup, kit.job(name, instance, modality).setup):
         problems.append(

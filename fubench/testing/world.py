@@ -11,8 +11,10 @@ from fubench.config.spec import MethodSpec
 from fubench.engine.job import Job
 from fubench.engine.outcome import Outcome
 from fubench.errors import ParticipationError, one_line, origin
+from fubench.exits import failure_line
 from fubench.params import ConfigContext, defaults
 from fubench.plugins import load_registry
+from fubench.progress import quietly, say
 from fubench.registry import Registry
 from fubench.scenario import ScenarioSetup
 from fubench.testing.tiny import N_CLASSES, N_CLIENTS, tiny_data, tiny_plan
@@ -23,7 +25,7 @@ class ConformanceError(AssertionError):
 
 
 #: the engine's own frames are not where a plugin went wrong
-_ENGINE_FRAMES = ("/fubench/engine/", "/fubench/testing/")
+_ENGINE_FRAMES = ("/fubench/engine/", "/fubench/testing/", "/fubench/exits.py")
 
 
 @dataclass
@@ -120,8 +122,13 @@ class TinyWorld:
                 f"build() returned {type(setup).__name__}; return a fubench.ScenarioSetup"
             )
             return stage
+        say(
+            f"fubench.testing: training the tiny '{kind}' scenario's original and "
+            f"gold-standard models (once, for every check)"
+        )
         try:
-            stage.job.references(needs_history=True)
+            with quietly():  # the engine's lines, said for each kind, would repeat
+                stage.job.references(needs_history=True)
         except Exception as exc:  # e.g. a setup in which no client keeps any data
             stage.problems.append(f"FedAvg on the setup it built failed: {one_line(exc)}")
             return stage
@@ -144,7 +151,8 @@ class TinyWorld:
     def unlearn(self, stage: Stage, name: str) -> Outcome:
         """Run method ``name`` with its defaults as the runner would; never raises for
         the method's own failure. A failure's message says what to fix."""
-        outcome = stage.job.run_method(MethodSpec(name, {}))
+        with quietly():  # "seed 0: NAME" for every kind and every run of the checks
+            outcome = stage.job.run_method(MethodSpec(name, {}))
         exc = outcome.exception
         if isinstance(exc, ParticipationError):
             cls = self.registry.methods.get(name)
@@ -154,6 +162,8 @@ class TinyWorld:
                 f"(ctx.federation.requesting / .retained_clients) or declare "
                 f"another participation"
             )
-        elif exc is not None:
+        elif isinstance(exc, Exception):
             outcome.error = f"unlearn() raised {one_line(exc)}{origin(exc, _ENGINE_FRAMES)}"
+        elif exc is not None:  # it tried to end the process
+            outcome.error = f"unlearn(): {failure_line(exc)}{origin(exc, _ENGINE_FRAMES)}"
         return outcome
