@@ -85,6 +85,10 @@ class TrajectoryHistory(RoundHistory):
         super().__init__(directory, dtype)
         self.prefix = prefix
 
+    def reader(self) -> TrajectoryHistory:
+        """A reader of its own over the same rounds (what a method's context gets)."""
+        return TrajectoryHistory(self.prefix.reader(), self.directory, self.dtype)
+
     def __len__(self) -> int:
         return len(self.prefix) + super().__len__()
 
