@@ -55,7 +55,10 @@ class UnlearnContext:
 
     ``server_data`` holds the unlabeled inputs the server keeps (the scenario's
     ``dataset.server_fraction``; the same values for every method of a job), or None
-    when the scenario gives the server no data. No client's data are among them."""
+    when the scenario gives the server no data. No client's data are among them.
+    ``server_data_shifted`` holds as many unlabeled inputs from another data set (the
+    scenario's ``dataset.server_shifted``: server data from a shifted distribution), or
+    None; a method uses it only where a parameter of its own asks for it."""
 
     model: nn.Module  # a copy of the trained global model, θ^i
     initial_state: dict[str, torch.Tensor]  # state_dict() training started from (a copy)
@@ -69,6 +72,7 @@ class UnlearnContext:
     scenario_kind: str
     upstream: dict[str, UnlearnResult] = field(default_factory=dict)
     server_data: torch.Tensor | None = None
+    server_data_shifted: torch.Tensor | None = None
 
 
 @dataclass
@@ -177,6 +181,22 @@ class Unlearner(Component):
     * ``reference``: this method is the gold standard every row is measured against
       (exactly one installed method declares it; the built-in is ``retrain``). It trains
       on the scenario's reference data and its model is cached with the original's.
+    * ``baseline``: a yardstick, not a contender (the built-in ``budget_retrain``:
+      retraining cut to a budget). Tables show its rows, marked, but never rank them:
+      they take no place among the methods, in a scenario or overall. When it reports a
+      budget sweep (several rows with their ``work_ratio``), the leaderboard compares
+      every method with it at the method's own work ratio ("against retraining at
+      equal cost", docs/explanation/statistics.md).
+    * ``variants``: names of parameters whose values are different settings to report
+      side by side, not knobs to tune (distillation's ``server_data``: the server's
+      inputs from the clients' distribution or a shifted one). A sweep over them gives
+      one row per value in every table, each showing its own best point of the other
+      swept parameters; a sweep over any other parameter shows its best point only.
+
+    ``caveat(params)`` (a classmethod) returns a few words a table appends to the row
+    label of a row run with ``params`` — what a reader must know to read its numbers
+    (FedRecovery: "σ not DP-calibrated" when its noise is a direct σ rather than the
+    paper's (ε, β) calibration) — or None; the default returns None.
 
     ``unlearn(ctx)`` returns an ``nn.Module`` or an :class:`UnlearnResult`; raise
     :class:`fubench.NotApplicable` for a case it cannot serve.
@@ -188,6 +208,13 @@ class Unlearner(Component):
     reads: ClassVar[tuple[str, ...]] = ()
     reports: ClassVar[tuple[str, ...]] = ()
     reference: ClassVar[bool] = False
+    baseline: ClassVar[bool] = False
+    variants: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def caveat(cls, params: dict[str, Any]) -> str | None:
+        """What a table appends to the label of a row run with ``params``, or None."""
+        return None
 
     def unlearn(self, ctx: UnlearnContext) -> nn.Module | UnlearnResult:  # pragma: no cover
         raise NotImplementedError
@@ -291,6 +318,12 @@ def declaration_problems(cls: type) -> list[str]:
         problems.append(
             f"participation = {cls.participation!r}; expected one of {', '.join(PARTICIPATION)}"
         )
+    if issubclass(cls, Unlearner):
+        unknown = [v for v in cls.variants if v not in getattr(cls, "parameters", {})]
+        if unknown:
+            problems.append(f"variants names no parameter: {', '.join(map(repr, unknown))}")
+        if cls.baseline and cls.reference:
+            problems.append("a method is the reference or a baseline, not both")
     if issubclass(cls, Metric):
         if cls.role not in ROLES:
             problems.append(f"role = {cls.role!r}; expected one of {', '.join(ROLES)}")

@@ -47,6 +47,7 @@ EPSILON = ("engine/replicas.py", "forget_quality.py")
 NO_NUMBERS = (
     "__init__.py",
     "__main__.py",
+    "cache_dir.py",
     "cli/",
     "code_fingerprint.py",
     "config/",

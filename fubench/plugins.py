@@ -31,7 +31,8 @@ BUILTIN_DISTRIBUTION = "fubench"
 hookimpl = pluggy.HookimplMarker("fubench")
 
 
-def _entry_points() -> list[md.EntryPoint]:
+def plugin_entry_points() -> list[md.EntryPoint]:
+    """Every installed entry point of the ``fubench`` group, by name (none loaded)."""
     return sorted(md.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
 
 
@@ -39,7 +40,8 @@ def _is_builtin(ep: md.EntryPoint) -> bool:
     return ep.dist is not None and ep.dist.name == BUILTIN_DISTRIBUTION
 
 
-def _wanted(ep: md.EntryPoint) -> bool:
+def wanted(ep: md.EntryPoint) -> bool:
+    """Whether the environment's switches let this entry point load."""
     if _is_builtin(ep):
         return True
     if os.environ.get("FUBENCH_DISABLE_PLUGIN_AUTOLOAD"):
@@ -69,11 +71,11 @@ def load_registry(
     pm = pluggy.PluginManager("fubench")
     pm.add_hookspecs(hookspecs)
     infos: list[PluginInfo] = []
-    eps = _entry_points() if entry_points is None else list(entry_points)
+    eps = plugin_entry_points() if entry_points is None else list(entry_points)
     # the built-ins first: a third-party plugin that takes one of their names is the
     # one refused
     for ep in sorted(eps, key=lambda ep: not _is_builtin(ep)):
-        if not _wanted(ep):
+        if not wanted(ep):
             continue
         dist = ep.dist.name if ep.dist is not None else "?"
         version = ep.dist.version if ep.dist is not None else "?"
@@ -175,6 +177,11 @@ def get_registry() -> Registry:
     global _REGISTRY
     if _REGISTRY is None:
         _REGISTRY = load_registry()
+    return _REGISTRY
+
+
+def loaded_registry() -> Registry | None:
+    """The process-wide registry if it is loaded (or set), without loading it."""
     return _REGISTRY
 
 

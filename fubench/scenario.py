@@ -30,6 +30,9 @@ class Dataset:
     #: unlabeled inputs the server holds (``dataset.server_fraction``), disjoint from
     #: every client's data and from the test set; None: the server holds no data
     x_server: torch.Tensor | None = None
+    #: as many unlabeled inputs from another data set (``dataset.server_shifted``): server
+    #: data from a shifted distribution, for methods that ask for it; None: none
+    x_server_shifted: torch.Tensor | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -104,9 +107,11 @@ class ScenarioSetup:
     unless the kind prepares something else; ``eval_sets`` holds named evaluation
     splits ("test" always, "forget" = D_T). ``attack_seed`` seeds the metrics' attacks
     (the harness derives one from the run seed when the kind leaves it None).
-    ``server_data`` and ``forgotten_behaviour`` are filled by the harness, not the kind:
-    the unlabeled inputs the server holds (``dataset.server_fraction``), or None; the
-    kind's declared ``ScenarioKind.forgotten_behaviour`` (a metric name), or None."""
+    ``server_data``, ``server_data_shifted`` and ``forgotten_behaviour`` are filled by the
+    harness, not the kind: the unlabeled inputs the server holds
+    (``dataset.server_fraction``) and as many from another data set
+    (``dataset.server_shifted``), or None; the kind's declared
+    ``ScenarioKind.forgotten_behaviour`` (a metric name), or None."""
 
     train: list[Split]
     retained: list[Split]
@@ -117,6 +122,7 @@ class ScenarioSetup:
     reference: list[Split] | None = None
     attack_seed: int | None = None
     server_data: torch.Tensor | None = None
+    server_data_shifted: torch.Tensor | None = None
     forgotten_behaviour: str | None = None
 
     @property
@@ -142,4 +148,6 @@ class ScenarioSetup:
         self.eval_sets = {k: s.to(device) for k, s in self.eval_sets.items()}
         if self.server_data is not None:
             self.server_data = self.server_data.to(device)
+        if self.server_data_shifted is not None:
+            self.server_data_shifted = self.server_data_shifted.to(device)
         self.request.to(device)

@@ -10,7 +10,7 @@
 #   leaderboard/run.sh run FILE     # one scenario -> $OUT/results/<scenario>/seed_<n>.json
 #   leaderboard/run.sh quality FILE # its forgetting-quality ε (K=$REPLICAS replicas, seed 0)
 #                                   # -> $OUT/results/<scenario>/forget_quality_seed_0.json
-#   leaderboard/run.sh plots        # trade-off, attention and RTR plots -> $OUT/plots/
+#   leaderboard/run.sh plots        # trade-off, budget, attention and cost plots -> $OUT/plots/
 #   leaderboard/run.sh board        # $OUT/README.md from $OUT/results (and existing plots)
 #   leaderboard/run.sh check        # exit 1 when $OUT/README.md is stale against the results
 #   leaderboard/run.sh html         # the same board as a static site -> $SITE/index.html
@@ -89,6 +89,8 @@ plots() {
         name=$(basename "$dir")
         "$FUBENCH" plot tradeoff "$dir" -o "$OUT/plots/${name}_tradeoff.png" \
             || echo "run.sh: no trade-off plot for $name (no swept method)" >&2
+        "$FUBENCH" plot budget "$dir" -o "$OUT/plots/${name}_budget.png" \
+            || echo "run.sh: no budget plot for $name (no baseline swept over work)" >&2
     done
     for file in $(list); do
         if "$FUBENCH" validate "$file" | grep -qE "ok \((${ATTENTION_KINDS}) on"; then

@@ -182,17 +182,41 @@ def channel_scores(
     return [tf_idf(a) @ weights for a in activations]
 
 
+#: how scores of layers of different widths are made comparable (docs/methods.md, FedCDP)
+LAYER_SCALES = ("relative", "quota", "none")
+
+
 def pruned_channels(
-    scores: list[torch.Tensor], sparsity: float, highest: bool = True
+    scores: list[torch.Tensor], sparsity: float, highest: bool = True, layer_scale: str = "none"
 ) -> list[torch.Tensor]:
-    """Per layer, the channels among the ``sparsity`` highest scores over all layers
-    (one global threshold); ``highest=False``: the lowest scores instead."""
+    """Per layer, the channels to prune: the ``sparsity`` highest scores (``highest=False``:
+    the lowest).
+
+    TF divides a channel's activation by its layer's total, so a layer's scores shrink
+    with its width: under one global threshold a 32-channel layer outscores a 64-channel
+    one about twofold. ``layer_scale`` says how layers compete:
+
+    * ``relative``: one global threshold over the scores times the layer's width, i.e.
+      TF taken relative to the layer's mean channel (a[c, t] / mean_c' a[c', t]);
+    * ``quota``: each layer prunes its own ``sparsity`` share, by its own ranking;
+    * ``none``: one global threshold over the raw scores (the authors' code)."""
+    if layer_scale not in LAYER_SCALES:
+        raise ValueError(f"unknown layer_scale '{layer_scale}'; expected {', '.join(LAYER_SCALES)}")
+    if layer_scale == "quota":
+        return [_top(s, round(sparsity * s.numel()), highest) for s in scores]
+    if layer_scale == "relative":
+        scores = [s * s.numel() for s in scores]
     flat = torch.cat(scores)
-    k = round(sparsity * flat.numel())
-    chosen = torch.zeros(flat.numel(), dtype=torch.bool)
-    if k > 0:
-        chosen[torch.topk(flat, k, largest=highest).indices] = True
+    chosen = _top(flat, round(sparsity * flat.numel()), highest)
     return list(chosen.split([s.numel() for s in scores]))
+
+
+def _top(values: torch.Tensor, k: int, highest: bool) -> torch.Tensor:
+    """Bool mask of the ``k`` highest (or lowest) ``values``."""
+    chosen = torch.zeros(values.numel(), dtype=torch.bool)
+    if k > 0:
+        chosen[torch.topk(values, k, largest=highest).indices] = True
+    return chosen
 
 
 def prune(units: list[Unit], pruned: list[torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -234,6 +258,13 @@ class FedCDP(Unlearner):
             choices=("highest", "lowest"),
             help="prune the highest scores (paper) or the lowest (authors' code)",
         ),
+        "layer_scale": Param(
+            "relative",
+            choices=LAYER_SCALES,
+            help="how layers of different widths compete: relative (TF against the "
+            "layer's mean channel), quota (each layer prunes its share), none (raw scores, "
+            "the authors' code)",
+        ),
     }
 
     @classmethod
@@ -258,7 +289,10 @@ class FedCDP(Unlearner):
         activations = self.pooled_means(reports)
         weights = self.target_weights(ctx, reports, n_classes)
         pruned = pruned_channels(
-            channel_scores(activations, weights), self.sparsity, highest=self.prune == "highest"
+            channel_scores(activations, weights),
+            self.sparsity,
+            highest=self.prune == "highest",
+            layer_scale=self.layer_scale,
         )
         masks = prune(units, pruned)
         self.finetune(ctx, masks)

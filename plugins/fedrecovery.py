@@ -215,6 +215,11 @@ class FedRecovery(Unlearner):
     }
 
     @classmethod
+    def caveat(cls, params):
+        # a direct σ carries no privacy guarantee worth the name: say so on the row
+        return "σ not DP-calibrated" if params.get("noise", "sigma") == "sigma" else None
+
+    @classmethod
     def validate_config(cls, params, context):
         # a setting the chosen noise ignores is a mistake, not a no-op (unless the noise
         # is swept)

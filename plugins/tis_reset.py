@@ -9,8 +9,8 @@ The file follows the paper top to bottom:
    D_c^(r) (:func:`client_curvature`; BackPACK does the second-order backpropagation);
 2. eq. 30 — the server aggregates them into h (all data) and h' (target data)
    (:func:`aggregate`);
-3. eq. 28 — Target Information Score TIS_i = (h'_i / h_i)^2, 0 where h_i = 0
-   (:func:`target_information_score`);
+3. eq. 28 — Target Information Score TIS_i = (h'_i / h_i)^2, 0 where h_i ≤ 0 and, as
+   in the authors' released code, where h'_i ≤ 0 (:func:`target_information_score`);
 4. section 5 — per parameter tensor ("layer"), reset the smallest set of entries, taken
    by descending TIS, whose TIS sum reaches γ of the tensor's total
    (:func:`smallest_prefix`, :func:`reset_masks`), to their initial values
@@ -224,16 +224,31 @@ def aggregate(reports: list[dict[str, Any]]) -> tuple[Curvature, Curvature]:
 # ------------------------------------------------------------------------------------
 
 
-def target_information_score(h: Curvature, h_prime: Curvature) -> Curvature:
+#: what the score is where the target curvature h' is not positive
+NEGATIVE_TARGET = ("zero", "square")
+
+
+def target_information_score(
+    h: Curvature, h_prime: Curvature, negative_target: str = "zero"
+) -> Curvature:
     """TIS_i = (h'_i / h_i)^2 where h_i > 0, and 0 where h_i <= 0: the score is a ratio
     of Fisher informations, defined for positive curvature only (eq. 22 requires h > 0,
-    and the authors' code zeroes h <= 0). The GGN options are never negative; the exact
-    Hessian diagonal can be, on non-convex layers (e.g. tanh)."""
+    and the authors' code zeroes h <= 0). Where h'_i <= 0 the authors' code
+    (``information/diagonal.py``) zeroes the score too (``negative_target="zero"``, the
+    default); ``"square"`` keeps the formula as written, which turns a negative h' into a
+    positive score. The GGN options are never negative, and neither is the exact Hessian
+    diagonal of a ReLU network (the GGN's); it can be on other layers (e.g. tanh)."""
+    if negative_target not in NEGATIVE_TARGET:
+        raise ValueError(
+            f"unknown negative_target '{negative_target}'; expected {', '.join(NEGATIVE_TARGET)}"
+        )
     scores = {}
     for name, total in h.items():
-        positive = total > 0
-        safe = torch.where(positive, total, torch.ones_like(total))
-        scores[name] = torch.where(positive, (h_prime[name] / safe) ** 2, torch.zeros_like(total))
+        defined = total > 0
+        if negative_target == "zero":
+            defined = defined & (h_prime[name] > 0)
+        safe = torch.where(total > 0, total, torch.ones_like(total))
+        scores[name] = torch.where(defined, (h_prime[name] / safe) ** 2, torch.zeros_like(total))
     return scores
 
 
@@ -387,6 +402,13 @@ class TISReset(Unlearner):
             help="BackPACK diagonal: diag_hessian, ggn_exact, ggn_mc, hybrid",
         ),
         "mc_samples": Param(1, int, min=1, help="Monte-Carlo samples of ggn_mc / hybrid"),
+        "negative_target": Param(
+            "zero",
+            str,
+            choices=NEGATIVE_TARGET,
+            help="TIS where the target curvature h' <= 0: zero (the authors' code) or "
+            "square ((h'/h)², the formula as written)",
+        ),
         "batch_size": Param(128, int, min=1, help="mini-batch of the curvature pass"),
         **RESET_PARAMETERS,
     }
@@ -416,7 +438,7 @@ class TISReset(Unlearner):
 
     def unlearn(self, ctx: UnlearnContext) -> UnlearnResult:
         h, h_prime = aggregate(list(self.ask_clients(ctx).values()))
-        scores = target_information_score(h, h_prime)
+        scores = target_information_score(h, h_prime, self.negative_target)
         masks = reset_masks(scores, self.gamma)
         return reset_and_retrain(
             ctx, masks, self.reset_to, self.minimal_retrain_rounds, self.minimal_retrain_lr

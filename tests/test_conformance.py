@@ -17,10 +17,12 @@ from fubench.plugins import load_registry, reset_registry
 
 
 def _builtin_entry_points():
-    from fubench.plugins import BUILTIN_DISTRIBUTION, _entry_points
+    from fubench.plugins import BUILTIN_DISTRIBUTION, plugin_entry_points
 
     return [
-        ep for ep in _entry_points() if ep.dist is not None and ep.dist.name == BUILTIN_DISTRIBUTION
+        ep
+        for ep in plugin_entry_points()
+        if ep.dist is not None and ep.dist.name == BUILTIN_DISTRIBUTION
     ]
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import inspect
 import io
 import json
 import re
@@ -14,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from fubench.cli.cards import Card, ParamCard, description
 from fubench.cli.common import EXIT_OK, EXIT_USAGE
 from fubench.cli.parser import LIST_WHAT
 from fubench.errors import (
@@ -29,28 +29,6 @@ from fubench.errors import (
 LIFECYCLE_HOOKS = ("fubench_run_start", "fubench_method_result", "fubench_run_end")
 #: where ``fubench list`` looks for scenario files when given no folder
 SCENARIO_FOLDER = "scenarios"
-#: declarations ``show`` prints, per component base class name
-DECLARATIONS = {
-    "Unlearner": (
-        "participation",
-        "needs_history",
-        "unsupported_kinds",
-        "reads",
-        "reports",
-        "reference",
-    ),
-    "Metric": (
-        "role",
-        "higher_is_better",
-        "ideal",
-        "normalises",
-        "normalisation",
-        "percent",
-        "count",
-    ),
-    "ScenarioKind": ("showcase", "example_params", "forgotten_behaviour"),
-    "DatasetLoader": ("modality", "n_classes"),
-}
 
 
 # ------------------------------------------------------------------------- validate
@@ -143,25 +121,29 @@ def setup_problem(config: Any, registry: Any) -> str | None:
 
 # ----------------------------------------------------------------------------- list
 def cmd_list(args: argparse.Namespace) -> int:
+    from fubench.cli.manifest import catalog
     from fubench.plugins import get_registry
 
-    registry = get_registry()
     if args.what == "scenarios":
-        return list_scenario_files(Path(args.folder) if args.folder else None, registry)
+        return list_scenario_files(Path(args.folder) if args.folder else None, get_registry())
     if args.folder:
         raise ValueError(f"a folder is only for `fubench list scenarios`, not for {args.what}")
+    scenarios_here = args.what is None and Path(SCENARIO_FOLDER).is_dir()
+    if scenarios_here:  # checking the files needs the plugins: load them once, first
+        get_registry()
+    cards = catalog().categories
     wanted = [args.what] if args.what else list(LIST_WHAT)
     for i, what in enumerate(wanted):
-        category = registry.category(LIST_WHAT[what])
+        category = cards[LIST_WHAT[what]]
         if len(wanted) > 1:  # everything: a heading per category
             if i:
                 print()
             print(f"{what.capitalize()} ({len(category)}):")
-        for name, cls in category.items():
-            print_component(cls, category.owner(name), args.full)
-    if args.what is None and Path(SCENARIO_FOLDER).is_dir():
+        for card in category:
+            print_component(card, args.full)
+    if scenarios_here:
         print()
-        list_scenario_files(None, registry)
+        list_scenario_files(None, get_registry())
     if not args.full:
         print(
             "\n(first sentences only: `fubench list --full` or `fubench show NAME` for "
@@ -170,23 +152,25 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def print_component(cls: type, owner: str, full: bool) -> None:
-    from fubench.params import as_param
-
+def print_component(card: Card, full: bool) -> None:
     if full:  # the whole description, as written
-        print(f"  {cls.name:<18} [{owner}]")
-        for line in description(cls).splitlines():
+        print(f"  {card.name:<18} [{card.owner}]")
+        for line in card.description.splitlines():
             print(f"      {line}" if line else "")
     else:
-        first, more = summary(cls)
-        print(f"  {cls.name:<18} {first}{' …' if more else ''}  [{owner}]")
-    for pname, spec in cls.parameters.items():
-        print(f"      {param_text(pname, as_param(spec), full)}")
+        first, more = first_sentence(card.description)
+        print(f"  {card.name:<18} {first}{' …' if more else ''}  [{card.owner}]")
+    for param in card.params:
+        print(f"      {param_text(param, full)}")
 
 
 def summary(cls: type) -> tuple[str, bool]:
+    """The first sentence of a component's description, and whether more text follows."""
+    return first_sentence(description(cls))
+
+
+def first_sentence(text: str) -> tuple[str, bool]:
     """The description's first sentence, whole, and whether more text follows."""
-    text = description(cls)
     paragraph = " ".join(text.split("\n\n")[0].split())
     first = paragraph
     for end in re.finditer(r"(?<=[.!?;:])\s+(?=[A-Z(`*])", paragraph):
@@ -197,25 +181,19 @@ def summary(cls: type) -> tuple[str, bool]:
     return first, len(" ".join(text.split())) > len(first)
 
 
-def description(cls: type) -> str:
-    """The component's full description: its docstring (or ``description``)."""
-    own = cls.__dict__.get("__doc__") or getattr(cls, "description", "") or ""
-    return inspect.cleandoc(own)
-
-
-def param_text(name: str, spec: Any, full: bool = False) -> str:
-    default = "required" if spec.required else f"default {spec.default!r}"
+def param_text(param: ParamCard, full: bool = False) -> str:
+    default = "required" if param.required else f"default {param.default}"
     parts = [default]
     if full:
-        if spec.choices is not None:
-            parts.append(f"one of {', '.join(map(repr, spec.choices))}")
-        if spec.min is not None:
-            parts.append(f"{'>' if spec.min_exclusive else '≥'} {spec.min:g}")
-        if spec.max is not None:
-            parts.append(f"≤ {spec.max:g}")
-        if spec.nullable:
+        if param.choices is not None:
+            parts.append(f"one of {', '.join(param.choices)}")
+        if param.min is not None:
+            parts.append(f"{'>' if param.min_exclusive else '≥'} {param.min:g}")
+        if param.max is not None:
+            parts.append(f"≤ {param.max:g}")
+        if param.nullable:
             parts.append("may be null")
-    return f"{name}: {', '.join(parts)}{' — ' + spec.help if spec.help else ''}"
+    return f"{param.name}: {', '.join(parts)}{' — ' + param.help if param.help else ''}"
 
 
 def list_scenario_files(folder: Path | None, registry: Any) -> int:
@@ -251,59 +229,60 @@ def list_scenario_files(folder: Path | None, registry: Any) -> int:
 
 # ----------------------------------------------------------------------------- show
 def cmd_show(args: argparse.Namespace) -> int:
-    from fubench.params import as_param
-    from fubench.plugins import get_registry
+    from fubench.cli.manifest import catalog
 
-    registry = get_registry()
+    shown = catalog()
     found = [
-        (category, category.classes[args.name])
-        for category in registry.categories
-        if args.name in category
+        card for cards in shown.categories.values() for card in cards if card.name == args.name
     ]
     if not found:
-        for category in registry.categories:
-            if args.name in category.failed_names:
-                category.get(args.name)  # raises "... its plugin failed to load ..."
-        every = {n for category in registry.categories for n in category}
-        raise UnknownNameError(unknown("component", args.name, every))
-    for i, (category, cls) in enumerate(found):
+        unknown_component(args.name)
+    for i, card in enumerate(found):
         if i:
             print()
-        print(
-            f"{category.what} '{cls.name}' — plugin {category.owner(cls.name)} "
-            f"({registry.version(category, cls.name)})\n"
-        )
-        print(description(cls) or "(no description)")
-        if cls.parameters:
+        print(f"{card.what} '{card.name}' — plugin {card.owner} ({card.version})\n")
+        print(card.description or "(no description)")
+        if card.params:
             print("\nparameters:")
-            for pname, spec in cls.parameters.items():
-                print(f"  {param_text(pname, as_param(spec), full=True)}")
-        declared = [
-            (attr, getattr(cls, attr))
-            for base in type.mro(cls)
-            for attr in DECLARATIONS.get(base.__name__, ())
-        ]
-        if declared:
+            for param in card.params:
+                print(f"  {param_text(param, full=True)}")
+        if card.declared:
             print("\ndeclarations:")
-            for attr, value in declared:
-                print(f"  {attr} = {value!r}")
-        if category.what == "scenario kind":
-            print_kind_metrics(cls, registry)
+            for attr, value in card.declared:
+                print(f"  {attr} = {value}")
+        if card.what == "scenario kind":
+            print_kind_metrics(card, shown.always_metrics)
     return EXIT_OK
 
 
-def print_kind_metrics(cls: type, registry: Any) -> None:
+def unknown_component(name: str) -> None:
+    """Raise the error for a name no component has: "its plugin failed to load" where
+    a broken plugin would provide it, else "did you mean"."""
+    from fubench.plugins import get_registry
+
+    registry = get_registry()
+    for category in registry.categories:
+        if name in category.failed_names:
+            category.get(name)  # raises "... its plugin failed to load ..."
+    every = {n for category in registry.categories for n in category}
+    raise UnknownNameError(unknown("component", name, every))
+
+
+def print_kind_metrics(card: Card, always: list[str]) -> None:
     """The metrics a scenario of this kind shows when its file lists none: declared by
     the class, else found by building the kind on the conformance kit's tiny data."""
-    metrics, how = list(cls.default_metrics), ""
+    metrics, how = list(card.default_metrics), ""
     if not metrics:
-        metrics, how = built_metrics(cls, registry)
+        from fubench.plugins import get_registry
+
+        registry = get_registry()
+        metrics, how = built_metrics(registry.kinds.get(card.name), registry)
     print("\ndefault metrics (a file's metrics: list replaces them; run --metrics a,b adds):")
     if metrics:
         print(f"  {', '.join(metrics)}{how}")
     else:
         print(f"  unknown{how}")
-    every = [m for m in registry.row_metrics([], []) if m not in metrics]
+    every = [m for m in always if m not in metrics]
     if every:
         print(f"  and on every row: {', '.join(every)}")
 

@@ -314,6 +314,18 @@ def _plot(sub: argparse._SubParsersAction) -> None:
         help="add rtr (wall time relative to the gold standard, on the machine that ran "
         "the rows) as a hollow dot under each row",
     )
+    budget = plot_sub.add_parser(
+        "budget",
+        help="forgetting against work: each method against retraining at equal cost",
+        description="One panel per scenario with a baseline swept over work budgets "
+        "(budget_retrain): the baseline's forgetting at each work ratio as a curve, every "
+        "other method a point at its own work ratio (mean ± std over seeds, swept methods "
+        "at the point their table shows), the gold standard's forgetting a dashed line "
+        "with the gold standard ringed at work 1. The legend gives each method's verdict "
+        "(beats / matches / loses to retraining at equal cost).",
+    )
+    budget.add_argument("results", nargs="+", help="result JSON files or folders")
+    budget.add_argument("-o", "--output", type=path_name, required=True, metavar="FILE.png")
     attention = plot_sub.add_parser(
         "attention",
         help="GradCAM attention maps of the same test images per model",

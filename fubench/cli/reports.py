@@ -51,6 +51,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
         results = load_results(args.results, get_registry())
         fig, dpi = cost_figure(results, get_registry(), args.metric, args.timed), 130
+    elif args.plot == "budget":
+        from fubench.report.budget_plot import budget_figure
+
+        fig, dpi = budget_figure(load_results(args.results, get_registry()), get_registry()), 130
     else:
         from fubench.report.plots import tradeoff_figure
 

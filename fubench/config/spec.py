@@ -66,6 +66,8 @@ class ScenarioConfig:
     #: share of the training (or test) split the server holds as unlabeled inputs
     server_fraction: float = 0.0
     server_from: str = "train"
+    #: another data set the server also holds as many inputs of (a shifted distribution)
+    server_shifted: ComponentSpec | None = None
     #: seeds a method's sweep point is chosen on, never reported (``fubench run --tuning``)
     tuning_seeds: list[int] = field(default_factory=list)
     #: what a run of this configuration is for: "evaluation" (the reported seeds) or
@@ -93,6 +95,16 @@ class ScenarioConfig:
                 **(
                     {"server_fraction": self.server_fraction, "server_from": self.server_from}
                     if self.server_fraction
+                    else {}
+                ),
+                **(
+                    {
+                        "server_shifted": {
+                            "name": self.server_shifted.name,
+                            **self.server_shifted.params,
+                        }
+                    }
+                    if self.server_shifted
                     else {}
                 ),
             },

@@ -306,7 +306,7 @@ class _Validator:
         )
         if metrics is not None:  # else the kind's defaults, known once it is built
             self.claims_shown(claims, metrics, methods)
-        server_fraction, server_from = server
+        server_fraction, server_from, server_shifted = server
         return ScenarioConfig(
             file=self.file,
             version=version,
@@ -325,6 +325,7 @@ class _Validator:
             claims=claims,
             server_fraction=server_fraction,
             server_from=server_from,
+            server_shifted=server_shifted,
             tuning_seeds=tuning_seeds,
         )
 
@@ -369,7 +370,7 @@ class _Validator:
 
     def dataset(
         self, data: Any
-    ) -> tuple[type, ComponentSpec, float | None, int, tuple[float, str]]:
+    ) -> tuple[type, ComponentSpec, float | None, int, tuple[float, str, ComponentSpec | None]]:
         if isinstance(data, str):
             data = {"name": data}
         data = self.mapping(data, "dataset")
@@ -402,9 +403,28 @@ class _Validator:
         )
         if "server_from" in data and not server[0]:
             raise self.fail("dataset.server_from", "only used with server_fraction > 0")
-        given = {k: v for k, v in data.items() if k not in ("name", *harness)}
+        shifted = self.server_shifted(data, cls, server[0])
+        given = {k: v for k, v in data.items() if k not in ("name", "server_shifted", *harness)}
         params, _ = self.component_params(cls, given, "dataset")
-        return cls, ComponentSpec(cls.name, params), test_fraction, split_seed, server
+        return cls, ComponentSpec(cls.name, params), test_fraction, split_seed, (*server, shifted)
+
+    def server_shifted(self, data: dict[str, Any], cls: type, fraction: float) -> Any:
+        """``dataset.server_shifted``: another data set (a name, or a mapping with its
+        name and parameters) the server holds as many inputs of as its reserve."""
+        if "server_shifted" not in data:
+            return None
+        key = "dataset.server_shifted"
+        if not fraction:
+            raise self.fail(key, "only used with server_fraction > 0 (it holds as many inputs)")
+        spec = self.component(self.registry.datasets, data["server_shifted"], key)
+        other = self.registry.datasets.get(spec.name)
+        if other is cls:
+            raise self.fail(key, f"expected another data set than '{cls.name}'")
+        if other.modality != cls.modality:
+            raise self.fail(
+                key, f"'{spec.name}' holds {other.modality} data; '{cls.name}' {cls.modality} data"
+            )
+        return spec
 
     FEDERATION = {
         "clients": Param(None, int, min=1),  # required: checked by keys()

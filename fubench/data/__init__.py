@@ -89,6 +89,31 @@ def reserve_for_server(data: Dataset, fraction: float, source: str, seed: int) -
     return replace(data, **kept, x_server=x[server_idx], source=data.source + what)
 
 
+def shifted_server_inputs(data: Dataset, other: Dataset, seed: int) -> Dataset:
+    """Give the server as many inputs of ``other`` (another data set: a shifted
+    distribution) as its reserve holds, a stratified choice from ``other``'s training
+    split that depends only on ``seed`` (``dataset.split_seed``); only the inputs."""
+    if data.x_server is None:
+        raise FubenchError("dataset.server_shifted: the server holds no reserve to match")
+    if other.input_shape != data.input_shape:
+        raise FubenchError(
+            f"dataset.server_shifted: {other.name} inputs are shaped {other.input_shape}, "
+            f"{data.name} inputs {data.input_shape}; expected the same shape"
+        )
+    count = len(data.x_server)
+    g = torch.Generator().manual_seed(seed + 104_729)  # apart from the reserve's draw
+    labels = other.y_train
+    chosen = []
+    for label in torch.unique(labels):
+        idx = torch.nonzero(labels == label).flatten()
+        share = round(count * len(idx) / len(labels))
+        chosen.append(idx[torch.randperm(len(idx), generator=g)[:share]])
+    index = torch.cat(chosen)
+    index = index[torch.randperm(len(index), generator=g)[:count]].sort().values
+    what = f"; shifted server data: {len(index)} unlabeled {other.name} training inputs"
+    return replace(data, x_server_shifted=other.x_train[index], source=data.source + what)
+
+
 _FINGERPRINTS: dict[int, str] = {}
 
 
@@ -107,6 +132,8 @@ def _hash(data: Dataset) -> str:
     tensors = [data.x_train, data.y_train, data.x_test, data.y_test]
     if data.x_server is not None:  # only then: data without a server keep their hash
         tensors.append(data.x_server)
+    if data.x_server_shifted is not None:
+        tensors.append(data.x_server_shifted)
     for t in tensors:
         h.update(t.contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
@@ -125,6 +152,7 @@ def load(config: ScenarioConfig, registry: Registry) -> Dataset:
             config.split_seed,
             config.server_fraction,
             config.server_from,
+            config.server_shifted,
         )
     )
     if key not in _LOADED:
@@ -136,6 +164,10 @@ def load(config: ScenarioConfig, registry: Registry) -> Dataset:
             data = reserve_for_server(
                 data, config.server_fraction, config.server_from, config.split_seed
             )
+        if config.server_shifted:
+            spec = config.server_shifted
+            other = registry.datasets.get(spec.name)(**spec.params).load(data_root())
+            data = shifted_server_inputs(data, other, config.split_seed)
         _LOADED[key] = data
     return _LOADED[key]
 
@@ -143,13 +175,15 @@ def load(config: ScenarioConfig, registry: Registry) -> Dataset:
 def loads_offline(config: ScenarioConfig, registry: Registry) -> tuple[bool, str]:
     """(whether the scenario's data set loads here without network, why not). Loaders
     that can download are asked not to, so the answer never depends on the network."""
-    cls = registry.datasets.get(config.dataset.name)
-    params = dict(config.dataset.params)
-    if "download" in cls.parameters:
-        params["download"] = False
-    try:
-        with quietly():  # the answer is the point, not which offline source loaded
-            cls(**params).load(data_root())
-    except DataUnavailable as exc:
-        return False, str(exc).splitlines()[0]
+    specs = [config.dataset] + ([config.server_shifted] if config.server_shifted else [])
+    for spec in specs:  # the scenario's data set, and the server's shifted one
+        cls = registry.datasets.get(spec.name)
+        params = dict(spec.params)
+        if "download" in cls.parameters:
+            params["download"] = False
+        try:
+            with quietly():  # the answer is the point, not which offline source loaded
+                cls(**params).load(data_root())
+        except DataUnavailable as exc:
+            return False, str(exc).splitlines()[0]
     return True, ""

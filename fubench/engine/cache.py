@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from fubench.cache_dir import cache_root
 from fubench.errors import one_line
 from fubench.evaluation import RowInfo
 from fubench.progress import say
@@ -35,11 +36,6 @@ ENGINE_VERSION = 3
 #: bump when the layout of an entry changes (3: a checksum of the state; timings kept
 #: apart when the machine was contended)
 ENTRY_FORMAT = 3
-
-
-def cache_root() -> Path:
-    env = os.environ.get("FUBENCH_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "fubench" / "models"
 
 
 @dataclass

@@ -106,6 +106,7 @@ class Job:
         )
         setup = self.plan.kind.build(self.data, parts, generator(self.data_seed, "scenario"))
         setup.server_data = self.data.x_server  # the harness's, the same for every method
+        setup.server_data_shifted = self.data.x_server_shifted
         setup.forgotten_behaviour = self.plan.kind.forgotten_behaviour  # for metrics
         setup.to(self.plan.device)
         if setup.attack_seed is None:
@@ -442,7 +443,7 @@ class Job:
         so a row does not depend on which other methods ran."""
         wants_history = cls.needs_history or self.plan.record_history is True
         history = original.history if wants_history else None
-        server_data = self.setup.server_data
+        server_data, shifted = self.setup.server_data, self.setup.server_data_shifted
         return UnlearnContext(
             model=copy.deepcopy(original.model),
             initial_state={k: v.clone() for k, v in self.initial_state.items()},
@@ -456,6 +457,7 @@ class Job:
             scenario_kind=self.plan.kind_name,
             upstream=copy.deepcopy(upstream),
             server_data=server_data.clone() if server_data is not None else None,
+            server_data_shifted=shifted.clone() if shifted is not None else None,
         )
 
     def _upstream(

@@ -259,7 +259,7 @@ def chosen_methods(config: Any, results: str | None, registry: Any) -> list[Any]
     if not found:
         raise ValueError(f"no results of scenario '{config.name}' under {results}")
     (table,) = aggregate(found, registry)
-    groups = sweep_groups(found)
+    groups = sweep_groups(found, registry)
     hidden = {
         label
         for method, choice in best_sweep_points(table, registry).items()

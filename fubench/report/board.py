@@ -106,6 +106,8 @@ class ScenarioView:
     config: dict[str, Any] = field(default_factory=dict)  # the resolved scenario
     #: the forgetting columns seed by seed (median and success rate), with its caption
     success: tuple[str, Table] | None = None
+    #: each method against retraining at equal cost (:mod:`fubench.report.costmatch`)
+    cost_match: tuple[str, Table] | None = None
 
 
 @dataclass
@@ -128,6 +130,8 @@ class Board:
     claims_text: Inline  # how claims are tested, with the count per verdict
     scenarios: list[ScenarioView]
     provenance: Provenance
+    #: every method against retraining at equal cost, scenario by scenario
+    cost_match: tuple[str, Table] | None = None
 
     @property
     def claims(self) -> list[tuple[str, ClaimView]]:

@@ -152,6 +152,15 @@ def index_page(board: Board, names: Names) -> str:
         ),
         table_html(board.ranking, "t-ranking", names, "Method", scenario_links=True),
         figures(board.plots, names),
+    ]
+    if board.cost_match:
+        text, overview = board.cost_match
+        body += [
+            "<h2>Against retraining at equal cost</h2>",
+            f"<p>{esc(text)}</p>",
+            table_html(overview, "t-cost-match", names, "Method", scenario_links=True),
+        ]
+    body += [
         "<h2>Scenarios</h2>",
         f"<ul>{scenarios}</ul>",
     ]
@@ -182,6 +191,13 @@ def scenario_page(board: Board, view: ScenarioView, names: Names) -> str:
         table_html(view.table, "t-scenario", names, "Method"),
         notes_html(view.notes),
     ]
+    if view.cost_match:
+        caption, matched = view.cost_match
+        body += [
+            "<h2>Against retraining at equal cost</h2>",
+            f"<p>{esc(caption)}</p>",
+            table_html(matched, "t-cost-match", names, "Method"),
+        ]
     if view.success:
         caption, success = view.success
         body += [

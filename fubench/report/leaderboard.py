@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fubench.registry import Registry
-from fubench.report import markdown, ranking, uncertainty
+from fubench.report import costmatch, markdown, ranking, uncertainty
 from fubench.report.board import Board, Cell, ClaimView, Note, Plot, Row, ScenarioView, Table
 from fubench.report.claims import VERDICTS, ClaimResult, check_claims, decide
+from fubench.report.costmatch import CostMatch, cost_match
 from fubench.report.explain import (
     claim_rules,
     cost_rules,
@@ -40,18 +41,28 @@ from fubench.report.ranking import best_rows, cost_ranks, scenario_ranks
 from fubench.report.reader import Result
 from fubench.report.success import success_view
 from fubench.report.sweeps import keep_best_sweep_points
-from fubench.report.table import ScenarioTable, aggregate, cell_text, header, metric_class
+from fubench.report.table import (
+    ScenarioTable,
+    aggregate,
+    cell_text,
+    header,
+    metric_class,
+    shown_label,
+)
 from fubench.report.text import claim_views, notes
 
 #: per-scenario plots the leaderboard links when they exist under the plots folder
 SCENARIO_PLOTS = (
     ("trade-off curves", "{scenario}_tradeoff.png"),
+    ("forgetting against work", "{scenario}_budget.png"),
     ("attention maps", "{scenario}_attention.png"),
 )
 #: normalised ranks: 0 the best, 1 the last (fubench.report.ranking)
 RANK_SCALE = (0.0, 1.0)
 #: the mark of a row a third-party package contributed through a submission
 COMMUNITY = "★"
+#: the rank cell of a baseline's row (shown, never ranked)
+BASELINE = "baseline"
 GLOBAL_PLOTS = (("cost per method", "cost.png"),)
 
 
@@ -69,6 +80,8 @@ class Section:
     #: the bootstrap over seeds: rank samples (by method) with weights, row intervals
     rank_samples: list[tuple[dict[str, float], float]] = field(default_factory=list)
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: every shown method against its baseline at equal cost (None: no baseline curve)
+    cost_match: CostMatch | None = None
 
 
 def build_sections(results: list[Result], registry: Registry) -> list[Section]:
@@ -88,6 +101,7 @@ def build_sections(results: list[Result], registry: Registry) -> list[Section]:
         section = Section(
             table, sweep_notes, ranks, columns, costs, cost_columns, check_claims(table, registry)
         )
+        section.cost_match = cost_match(table, registry)
         bootstrap(section, registry)
         sections.append(section)
     decide([r for s in sections for r in s.claims])  # p-values adjusted across the board
@@ -173,6 +187,9 @@ def build_board(
         claims_text([c for v in scenarios for c in v.claims]),
         scenarios,
         provenance(results),
+        costmatch.summary(
+            {s.table.scenario: s.cost_match for s in sections if s.cost_match is not None}
+        ),
     )
 
 
@@ -214,6 +231,7 @@ def scenario_view(
         quality_view(records, {r.get("config_hash") for r in table.results}) if records else None,
         first.get("config") or {},
         success_view(table, registry),
+        costmatch.view(section.cost_match, table, registry) if section.cost_match else None,
     )
 
 
@@ -238,7 +256,8 @@ def scenario_table(
     ]
     rows = []
     for row in table.rows:
-        marked = f"{row} {COMMUNITY}" if table.method_of(row) in contributed else row
+        label = shown_label(table, row)
+        marked = f"{label} {COMMUNITY}" if table.method_of(row) in contributed else label
         cells = [
             Cell(marked),
             rank_cell(table, section.ranks, row, section.intervals),
@@ -264,7 +283,7 @@ def rank_cell(
     spread = (intervals or {}).get(row)
     return Cell(
         rank_text(table, ranks, row, intervals),
-        sort=None if row in table.references else ranks.get(row),
+        sort=None if row in table.references or row in table.baselines else ranks.get(row),
         interval=spread if spread and ranks.get(row) is not None else None,
         scale=RANK_SCALE,
     )
@@ -279,6 +298,8 @@ def rank_text(
     """A row's rank, with its bootstrap interval over the seeds when it has one."""
     if row in table.references:
         return "ref"
+    if row in table.baselines:
+        return BASELINE
     rank = ranks.get(row)
     if rank is None:
         return "—"
@@ -315,7 +336,11 @@ def ranking_table(sections: list[Section]) -> Table:
     means = ranking.mean_over(ranks, common)
     cost_means = ranking.mean_over(costs, core_scenarios(costs, scenarios, contributed))
     statuses = {
-        t.scenario: {t.method_of(r): t.status.get(r, []) for r in t.rows if r not in t.references}
+        t.scenario: {
+            t.method_of(r): t.status.get(r, [])
+            for r in t.rows
+            if r not in t.references and r not in t.baselines
+        }
         for t in tables
     }
     order = sorted(ranks, key=lambda m: (means.get(m, float("inf")), m))

@@ -25,7 +25,7 @@ from fubench.report.markup import Span, code, md_code, md_line_start, md_text, t
 
 def render(board: Board) -> str:
     """The whole leaderboard."""
-    parts = [intro(board), ranking(board)]
+    parts = [intro(board), ranking(board), cost_match(board)]
     if board.plots:
         parts.append(plot_links(board.plots) + "\n")
     parts.append(claim_summary(board))
@@ -47,6 +47,17 @@ def intro(board: Board) -> str:
             *(f"- {to_markdown(item)}" for item in board.legend),
             "",
         ]
+    )
+
+
+def cost_match(board: Board) -> str:
+    """Every method against retraining at equal cost, near the top: the comparison that
+    says whether unlearning beats simply retraining for the same work."""
+    if board.cost_match is None:
+        return ""
+    text, overview = board.cost_match
+    return "\n".join(
+        ["## Against retraining at equal cost", "", md_text(text), "", table(overview), ""]
     )
 
 
@@ -145,6 +156,9 @@ def scenario(view: ScenarioView) -> str:
         lines.append(f"{md_line_start(md_text(view.description))}  ")
     lines += [f"Data: {md_text(view.source)}.", "", table(view.table), ""]
     lines += notes(view.notes)
+    if view.cost_match:
+        caption, matched = view.cost_match
+        lines += ["", md_text(caption), "", table(matched)]
     if view.success:
         caption, success = view.success
         lines += ["", md_text(caption), "", table(success)]

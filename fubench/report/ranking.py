@@ -1,6 +1,8 @@
 """Best values and ranks, from the metrics' declarations only.
 
-* ``original`` and the reference are reference rows: shown, never bold, never ranked.
+* ``original`` and the reference are reference rows: shown, never bold, never ranked;
+  so are a baseline's rows (a method declaring ``baseline``, such as retraining cut to
+  a budget: a yardstick, not a contender).
 * Best and rank use the seed mean *as displayed* (rounded), so values that read equal
   tie, and ties are marked / ranked equally.
 * A column is ranked when its metric declares a direction or an ideal, and is not the
@@ -45,8 +47,15 @@ def shown_mean(table: ScenarioTable, row: str, metric: str, registry: Registry) 
 
 
 def competing(table: ScenarioTable) -> list[str]:
-    """Rows that compete: every method row with at least one successful seed."""
-    return [r for r in table.rows if r not in table.references and "ok" in table.status.get(r, [])]
+    """Rows that compete: every method row with at least one successful seed, but a
+    baseline's (``Unlearner.baseline``: shown, never ranked)."""
+    return [
+        r
+        for r in table.rows
+        if r not in table.references
+        and r not in table.baselines
+        and "ok" in table.status.get(r, [])
+    ]
 
 
 def raw_twins(table: ScenarioTable, registry: Registry) -> dict[str, str]:

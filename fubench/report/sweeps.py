@@ -13,6 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from fubench.config.spec import label_value
 from fubench.errors import UnknownNameError
 from fubench.registry import Registry
 from fubench.report.board import Note
@@ -60,14 +61,29 @@ def forgetting_axis(table: ScenarioTable, registry: Registry) -> str | None:
     return None
 
 
-def sweep_groups(results: list[Result]) -> dict[str, dict[str, dict[str, Any]]]:
-    """{method: {row label: swept values}} for every method with two or more points."""
+def sweep_groups(
+    results: list[Result], registry: Registry | None = None
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """{group: {row label: swept values}} for every group with two or more points. A
+    group is a method, or with ``registry``, a method at one value of each parameter it
+    declares a variant (``Unlearner.variants``: ``distillation[server_data=shifted]``),
+    so that every variant shows its own best point."""
     groups: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     for result in results:
         for label, row in result["methods"].items():
             if row.get("sweep"):
-                groups[row["method"]][label] = row["sweep"]
+                groups[group_of(row, registry)][label] = row["sweep"]
     return {m: rows for m, rows in groups.items() if len(rows) > 1}
+
+
+def group_of(row: dict[str, Any], registry: Registry | None) -> str:
+    """The sweep group of a stored row (see :func:`sweep_groups`)."""
+    method = row["method"]
+    variants = _declared(registry, method, "variants") if registry else ()
+    fixed = [(k, v) for k, v in row.get("sweep", {}).items() if k in variants]
+    if not fixed:
+        return method
+    return f"{method}[{','.join(f'{k}={label_value(v)}' for k, v in fixed)}]"
 
 
 def distance_to_ideal(
@@ -94,7 +110,7 @@ def best_sweep_points(table: ScenarioTable, registry: Registry) -> dict[str, Swe
         else "the reported seeds (the scenario has no tuning seeds)"
     )
     utility, forgetting = utility_axis(judge, registry), forgetting_axis(judge, registry)
-    groups = sweep_groups(table.results)
+    groups = chosen_groups(table, registry)
     choices: dict[str, SweepChoice] = {}
     for method, rows in groups.items():
         scored = [
@@ -116,7 +132,7 @@ def best_sweep_points(table: ScenarioTable, registry: Registry) -> dict[str, Swe
                 f"of {where}",
             )
     for method, rows in groups.items():
-        for upstream in _reads(registry, method):
+        for upstream in _reads(registry, table.method_of(next(iter(rows)))):
             if upstream not in choices:
                 continue
             target = choices[upstream].sweep
@@ -141,7 +157,7 @@ def keep_best_sweep_points(table: ScenarioTable, registry: Registry) -> list[Not
     """Drop every swept row but the chosen one from ``table`` and return the notes that
     name the chosen points."""
     choices = best_sweep_points(table, registry)
-    groups = sweep_groups(table.results)
+    groups = chosen_groups(table, registry)
     drop = {
         label
         for method, choice in choices.items()
@@ -168,8 +184,23 @@ def keep_best_sweep_points(table: ScenarioTable, registry: Registry) -> list[Not
     return notes
 
 
+def chosen_groups(table: ScenarioTable, registry: Registry) -> dict[str, dict[str, dict]]:
+    """The sweep groups a table shows at one point: every group but a baseline's, whose
+    points all stay (a yardstick's curve, not a setting to choose)."""
+    return {
+        group: rows
+        for group, rows in sweep_groups(table.results, registry).items()
+        if not any(label in table.baselines for label in rows)
+    }
+
+
 def _reads(registry: Registry, method: str) -> tuple[str, ...]:
+    return tuple(_declared(registry, method, "reads"))
+
+
+def _declared(registry: Registry, method: str, what: str) -> Any:
+    """A method's declaration ``what`` (empty where no installed plugin provides it)."""
     try:
-        return tuple(registry.methods.get(method).reads)
+        return getattr(registry.methods.get(method), what)
     except UnknownNameError:
         return ()

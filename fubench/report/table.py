@@ -66,6 +66,10 @@ class ScenarioTable:
     #: the same scenario on its tuning seeds (``fubench run --tuning``), where a swept
     #: method's point is chosen; never shown
     tuning: ScenarioTable | None = None
+    #: rows of methods that declare ``baseline``: shown, never ranked
+    baselines: set[str] = field(default_factory=set)
+    #: row -> what its method says a reader must know of it (``Unlearner.caveat``)
+    caveats: dict[str, str] = field(default_factory=dict)
     #: (row, metric) -> why the metric failed on that row (its first seed's error)
     metric_errors: dict[tuple[str, str], str] = field(default_factory=dict)
 
@@ -114,8 +118,31 @@ def aggregate(
             table.tuning = _aggregate_one(name, tuning, reference_row(tuning, registry))
             if separate:
                 mark_inseparable(table.tuning, registry)
+        for each in (table, table.tuning):
+            if each is not None:
+                read_declarations(each, registry)
         tables.append(table)
     return tables
+
+
+def read_declarations(table: ScenarioTable, registry: Registry) -> None:
+    """What the rows' methods declare about them: which rows are baselines, and each
+    row's caveat (a method no installed plugin provides declares nothing)."""
+    for row in table.rows:
+        cls = registry.methods.classes.get(table.method_of(row))
+        if cls is None:
+            continue
+        if getattr(cls, "baseline", False):
+            table.baselines.add(row)
+        caveat = cls.caveat(table.params.get(row, {}))
+        if caveat:
+            table.caveats[row] = str(caveat)
+
+
+def shown_label(table: ScenarioTable, row: str) -> str:
+    """A row's label as tables show it: with its method's caveat, if any."""
+    caveat = table.caveats.get(row)
+    return f"{row} ({caveat})" if caveat else row
 
 
 def mark_inseparable(table: ScenarioTable, registry: Registry) -> None:
@@ -280,9 +307,10 @@ def row_label(table: ScenarioTable, row: str) -> str:
     """The row's name, with the seeds it ran on when they are not all the table's (a
     partial run: ``my_method (seed 0)`` beside rows over seeds 0, 1, 2)."""
     seeds = [r["seed"] for r in table.results if row in r["methods"]] or table.seeds
+    label = shown_label(table, row)
     if len(seeds) == len(table.seeds):
-        return row
-    return f"{row} (seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))})"
+        return label
+    return f"{label} (seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))})"
 
 
 def render(
