@@ -355,6 +355,10 @@ def test_the_section_shows_na_reasons_the_null_and_stale_configurations():
     }
     text = render_records([record], result_hashes={"other"})
     assert "[" not in text.partition("|")[0], "an old file's null has no interval"
+    assert "****" not in text and "re-split" in text
+    old = {**record, "rows": {**record["rows"], "original": {**record["rows"]["original"]}}}
+    del old["rows"]["original"]["null"]
+    assert "re-split" not in render_records([old]), "no ranges, no words about them"
     with_interval = {**null, "epsilon_mean_interval": [0.6, 0.75]}
     new = render_records([{**record, "null": with_interval}])
     assert f"ε ≈ {null['epsilon_mean']:.2f} [0.60, 0.75]" in new and "independent" in new

@@ -69,8 +69,26 @@ def _null_cells(entries: list[Record]) -> list[Cell]:
 
 
 def _interval(null: Record) -> str:
+    if "epsilon_mean_interval" not in null:
+        return ""  # a file made before the intervals
     low, high = null["epsilon_mean_interval"]
     return f" [{low:.2f}, {high:.2f}]"
+
+
+def _null_text(null: Record, reference: str, has_ranges: bool) -> str:
+    text = " (the attack's sampling noise with K models, not leakage"
+    if "epsilon_mean_interval" in null:
+        text += "; the interval: 90 % of such runs if the examples were independent"
+    text += "). "
+    if has_ranges:
+        text += (
+            "Per row, the range a perfect unlearner's mean ε falls in 90 % of the time with "
+            f"these models (the row's and {reference}'s replicas pooled and re-split at "
+            "random, which keeps the examples' dependence through shared models) and p, "
+            "the share of re-splits scoring at least the row's ε: a row inside its range "
+            "cannot be told from a perfect unlearner at this K; "
+        )
+    return text
 
 
 def _estimator_text(record: Record) -> str:
@@ -126,6 +144,9 @@ def quality_view(records: list[Record], result_hashes: set[str] | None = None) -
         rows,
     )
     wall = sum(r["seconds"]["wall"] for r in records)
+    has_ranges = any(
+        "epsilon_mean_interval" in e.get("null", {}) for r in records for e in r["rows"].values()
+    )
     text = inline(
         f"K = {k} training replicas per seed (seed{'s' if len(seeds) > 1 else ''} "
         f"{', '.join(map(str, seeds))}; same data and forget set, new training "
@@ -136,21 +157,11 @@ def quality_view(records: list[Record], result_hashes: set[str] | None = None) -
         f"{first['epsilon_cap']:.2f}. Score F: the NeurIPS 2023 unlearning challenge's "
         f"mean of 2/2^n over examples (n: ε's bin of width 0.5; 1 = no example told "
         f"apart). ",
-        strong(f"A perfect unlearner scores ε ≈ {null['epsilon_mean']:.2f}{_interval(null)}, ")
-        if "epsilon_mean_interval" in null
-        else strong(f"A perfect unlearner scores ε ≈ {null['epsilon_mean']:.2f}, "),
-        strong(f"F ≈ {null['score']:.3f} at K = {k}"),
-        " (the attack's sampling noise with K models, not leakage"
-        + (
-            "; the interval: 90 % of such runs if the examples were independent). "
-            if "epsilon_mean_interval" in null
-            else "). "
+        strong(
+            f"A perfect unlearner scores ε ≈ {null['epsilon_mean']:.2f}{_interval(null)}, "
+            f"F ≈ {null['score']:.3f} at K = {k}"
         ),
-        "Per row, the range a perfect unlearner's mean ε falls in 90 % of the time with "
-        f"these models (the row's and {first['reference']}'s replicas pooled and re-split "
-        "at random, which keeps the examples' dependence through shared models) and p, "
-        "the share of re-splits scoring at least the row's ε: a row inside its range "
-        "cannot be told from a perfect unlearner at this K; ",
+        _null_text(null, first["reference"], has_ranges),
         code(ORIGINAL),
         " (no unlearning) shows how far apart the models "
         f"start. Runtime: {_duration(wall)} (K × every method, and the replicas' "
