@@ -23,9 +23,10 @@
 #
 # Settings (environment): OUT (default leaderboard), SITE (default $OUT/site), SEEDS and
 # TUNING_SEEDS (default: the scenario file's seeds and tuning_seeds), JOBS (tasks at once,
-# default one per core), DEVICE (cpu: the committed leaderboard is a CPU run), FUBENCH
-# (the fubench executable), QUALITY (the scenario files whose ε `all` computes), REPLICAS
-# (K, default 8). Only the built-in plugins are loaded (FUBENCH_DISABLE_PLUGIN_AUTOLOAD=1), so "every
+# default one per core), THREADS (torch threads per task, default the cores divided among
+# the jobs), DEVICE (cpu: the committed leaderboard is a CPU run), FUBENCH (the fubench
+# executable), QUALITY (the scenario files whose ε `all` computes), REPLICAS (K, default
+# 8). Only the built-in plugins are loaded (FUBENCH_DISABLE_PLUGIN_AUTOLOAD=1), so "every
 # method" means every built-in method. A run resumes: rows already computed under the
 # same configuration are kept, models come from the cache (~/.cache/fubench/models).
 set -euo pipefail
@@ -62,14 +63,15 @@ run_one() {
     # the evaluation seeds the table reports, then the tuning seeds a swept method's
     # point is chosen on (never on the reported ones); seeds run as parallel jobs
     "$FUBENCH" run "$1" --methods "$(methods)" ${SEEDS:+--seeds "$SEEDS"} --device "$DEVICE" \
-        ${JOBS:+--jobs "$JOBS"} --out "$OUT/results" -q || code=$?
+        ${JOBS:+--jobs "$JOBS"} ${THREADS:+--threads "$THREADS"} --out "$OUT/results" -q \
+        || code=$?
     # 1 = a method failed on some row: that is a result (the leaderboard lists it)
     if [ "$code" -gt 1 ]; then return "$code"; fi
     if grep -q "^tuning_seeds:" "$1"; then
         code=0
         "$FUBENCH" run "$1" --tuning --methods "$(methods)" \
             ${TUNING_SEEDS:+--seeds "$TUNING_SEEDS"} --device "$DEVICE" ${JOBS:+--jobs "$JOBS"} \
-            --out "$OUT/results" -q || code=$?
+            ${THREADS:+--threads "$THREADS"} --out "$OUT/results" -q || code=$?
         if [ "$code" -gt 1 ]; then return "$code"; fi
     fi
 }

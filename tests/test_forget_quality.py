@@ -34,15 +34,18 @@ def test_identical_model_sets_give_epsilon_zero():
 
 def test_unlearned_drawn_like_retrained_scores_the_null_not_zero():
     """A perfect unlearner (its models from retrain's distribution) is not at ε = 0 with
-    K = 8 models: the best of 2K thresholds fits noise. It matches the null reference."""
+    K = 8 models: sampling noise. It matches the null reference, which cross-fitting
+    keeps well under the in-sample estimator's (the best of 2K thresholds fits noise)."""
     rng = np.random.default_rng(1)
     unlearned, retrained = rng.standard_normal((K, 2000)), rng.standard_normal((K, 2000))
     got = fq.summary(fq.example_epsilons(unlearned, retrained))
     null = fq.null_reference(K, K)
     assert abs(got["epsilon_mean"] - null["epsilon_mean"]) < 0.05
     assert abs(got["score"] - null["score"]) < 0.03
+    in_sample = fq.summary(fq.example_epsilons_in_sample(unlearned, retrained))
+    assert null["epsilon_mean"] < in_sample["epsilon_mean"] - 0.5
     # the null is well below the cap, and its score well above the separated one's
-    assert null["epsilon_mean"] < fq.cap(K, K) - 1.0
+    assert null["epsilon_mean"] < fq.cap(K, K) - 1.5
     assert null["score"] > 4 * 2 / 2**6
 
 
@@ -52,6 +55,7 @@ def test_clearly_separated_distributions_give_the_cap_on_every_example():
     for shift in (+50.0, -50.0):  # above or below: the attack tries both sides
         eps = fq.example_epsilons(retrained + shift, retrained)
         assert np.allclose(eps, fq.cap(K, K))
+        assert np.allclose(fq.example_epsilons_in_sample(retrained + shift, retrained), eps)
     # cap = log((1 - δ - 1/(2K)) · 2K)
     assert fq.cap(K, K) == pytest.approx(math.log((1 - 0.01 - 1 / 16) * 16))
 
@@ -65,18 +69,123 @@ def test_epsilon_grows_with_the_separation():
         ]
         for shift in (0.0, 1.0, 2.0, 4.0)
     ]
-    assert means == sorted(means) and means[-1] > means[0] + 0.8
+    assert means == sorted(means) and means[-1] > means[0] + 1.5
+
+
+def test_three_standard_deviations_sit_less_often_at_the_cap():
+    """In sample, K = 8 models 3 σ apart are told apart perfectly on most examples (the
+    cap); scored out of sample, on far fewer (the cap itself is K's: log(2K(1 − δ) − 1))."""
+    rng = np.random.default_rng(4)
+    unlearned, retrained = rng.standard_normal((K, 3000)) + 3, rng.standard_normal((K, 3000))
+    at_cap = np.isclose(fq.example_epsilons(unlearned, retrained), fq.cap(K, K)).mean()
+    in_sample = np.isclose(fq.example_epsilons_in_sample(unlearned, retrained), fq.cap(K, K))
+    assert in_sample.mean() > 0.5 and at_cap < 0.4
 
 
 def test_one_example_by_hand():
-    """K = 2: unlearned {3, 4}, retrained {1, 2}: the threshold 2 separates them, both
-    rates are 0 and clip to 1/4: ε = log((1 − 0.01 − 0.25) / 0.25)."""
-    eps = fq.example_epsilons(np.array([[3.0], [4.0]]), np.array([[1.0], [2.0]]))
+    """K = 2, one model per half. Unlearned {4, 5}, retrained {1, 2}: half 0 (4 vs 1)
+    puts its threshold at 2.5, half 1 (5 vs 2) at 3.5; each separates the other half,
+    so both pooled rates are 0, clipped to 1/4: ε = log((1 − 0.01 − 0.25) / 0.25)."""
+    eps = fq.example_epsilons(np.array([[4.0], [5.0]]), np.array([[1.0], [2.0]]))
+    assert eps[0] == pytest.approx(math.log(0.74 / 0.25))
+    # in sample, {3, 4} vs {1, 2}: the threshold 2 separates them, both rates clip to 1/4
+    eps = fq.example_epsilons_in_sample(np.array([[3.0], [4.0]]), np.array([[1.0], [2.0]]))
     assert eps[0] == pytest.approx(math.log(0.74 / 0.25))
     # interleaved {1, 3} vs {2, 4}: the best attack ("unlearned if ≤ 1") has FPR = 0
     # (clipped to 1/4) and FNR = 1/2: max(log(0.74 / 0.5), log((0.99 - 0.5) / 0.25))
-    eps = fq.example_epsilons(np.array([[1.0], [3.0]]), np.array([[2.0], [4.0]]))
+    eps = fq.example_epsilons_in_sample(np.array([[1.0], [3.0]]), np.array([[2.0], [4.0]]))
     assert eps[0] == pytest.approx(math.log(0.49 / 0.25))
+
+
+# ------------------------------------------------------ known answers (large K)
+#: synthetic "replicas" per side: enough that the held-out rates resolve the tails
+LARGE_K = 4000
+
+
+def gaussian_dp_epsilon(mu: float, delta: float = fq.DELTA) -> float:
+    """The ε of μ-GDP at δ (Dong, Roth and Su, "Gaussian differential privacy"):
+    δ(ε) = Φ(−ε/μ + μ/2) − e^ε Φ(−ε/μ − μ/2), solved for ε."""
+    from scipy.optimize import brentq
+    from scipy.stats import norm
+
+    def excess(eps: float) -> float:
+        return norm.cdf(-eps / mu + mu / 2) - math.exp(eps) * norm.cdf(-eps / mu - mu / 2) - delta
+
+    return brentq(excess, 0.0, 50.0)
+
+
+def laplace_epsilon(mu: float, delta: float = fq.DELTA) -> float:
+    """Laplace(μ, 1) against Laplace(0, 1): δ(ε) = 1 − e^((ε − μ)/2) for ε < μ, so
+    ε(δ) = μ + 2 log(1 − δ)."""
+    return mu + 2 * math.log(1 - delta)
+
+
+@pytest.mark.parametrize(
+    "draw, mu, closed_form, tolerance",
+    [
+        ("gauss", 0.5, gaussian_dp_epsilon, 0.15),
+        ("gauss", 1.0, gaussian_dp_epsilon, 0.4),
+        ("laplace", 1.0, laplace_epsilon, 0.05),
+        ("laplace", 2.0, laplace_epsilon, 0.1),
+        ("laplace", 3.0, laplace_epsilon, 0.25),
+    ],
+)
+def test_large_k_recovers_the_closed_form_epsilon(draw, mu, closed_form, tolerance):
+    """The scores of 4000 unlearned and 4000 retrained "models" on 40 examples drawn
+    from two shifted distributions whose (ε, δ) trade-off is known: the mean ε over the
+    examples is within ``tolerance`` of the closed form at δ = 0.01. Measured over 8
+    seeds the estimate sits above the closed form by 0.01 – 0.14 (Laplace μ = 1 – 3) and
+    0.08 / 0.25 (Gaussian μ = 0.5 / 1: its best threshold needs FNR ≈ 10⁻³, a handful of
+    the 4000 models, and the log of a small count errs upward)."""
+    rng = np.random.default_rng(5)
+    sample = rng.standard_normal if draw == "gauss" else rng.laplace
+    retrained = sample(size=(LARGE_K, 40))
+    unlearned = sample(size=(LARGE_K, 40)) + mu
+    got = fq.example_epsilons(unlearned, retrained).mean()
+    assert abs(got - closed_form(mu)) < tolerance, (got, closed_form(mu))
+
+
+def test_large_k_identically_distributed_sets_give_the_null():
+    rng = np.random.default_rng(6)
+    got = fq.example_epsilons(rng.laplace(size=(LARGE_K, 40)), rng.laplace(size=(LARGE_K, 40)))
+    assert got.mean() < 0.05
+    assert abs(fq.null_reference(K, K)["epsilon_mean"] - 0.68) < 0.05  # K = 8, documented
+
+
+def test_the_simulated_null_interval_brackets_the_null_and_narrows_with_examples():
+    few, many = fq.null_interval(K, K, 50), fq.null_interval(K, K, 800)
+    null = fq.null_reference(K, K)["epsilon_mean"]
+    assert few[0] < many[0] < null < many[1] < few[1]
+    # a simulated perfect unlearner's mean over 800 independent examples falls inside
+    rng = np.random.default_rng(8)
+    inside = [
+        many[0] <= fq.example_epsilons(*rng.standard_normal((2, K, 800))).mean() <= many[1]
+        for _ in range(40)
+    ]
+    assert 0.7 <= np.mean(inside) <= 1.0
+
+
+def test_the_permutation_interval_holds_a_perfect_unlearner_and_not_a_leaky_one():
+    """Models share an offset across examples (as trained models do): the interval comes
+    from re-splitting the pooled models, so a perfect unlearner's mean ε is not above it
+    (it may fall below: 5 % of the time), and a shifted method falls above it with a
+    small p."""
+    rng = np.random.default_rng(7)
+
+    def models(shift: float) -> np.ndarray:
+        return rng.standard_normal((K, 300)) + rng.standard_normal((K, 1)) + shift
+
+    retrained = models(0.0)
+    for shift, inside in ((0.0, True), (2.0, False)):
+        unlearned = models(shift)
+        null = fq.permutation_null(unlearned, retrained, seed=0)
+        low, high = null["epsilon_mean_interval"]
+        observed = fq.example_epsilons(unlearned, retrained).mean()
+        assert low < high
+        assert bool(observed <= high) is inside, (shift, observed, low, high)
+        assert (null["p"] > 0.1) is inside and (null["p"] < 0.05) is not inside
+    again = fq.permutation_null(unlearned, retrained, seed=0)
+    assert again == fq.permutation_null(unlearned, retrained, seed=0), "seeded"
 
 
 def test_bucketed_score_follows_the_challenge():
@@ -168,6 +277,13 @@ def test_quality_command_writes_epsilon_beside_the_results(backdoor_yaml, rerun_
     assert record["config_hash"] == result["config_hash"]
 
     assert rows["finetune"]["params"] == {"rounds": 1, "local_epochs": 1, "lr": None}
+    assert record["estimator"] == fq.ESTIMATOR
+    assert record["null"]["epsilon_mean_interval"] == fq.null_interval(
+        3, 3, record["forget_examples"]
+    )
+    low, high = rows["finetune"]["null"]["epsilon_mean_interval"]
+    assert 0.0 <= low <= high <= record["epsilon_cap"] + 1e-9
+    assert rows["rerun"]["null"]["p"] == 1.0  # identical models: every re-split scores 0
 
     # a later run of one method keeps the other rows (same configuration and replicas)
     wall = record["seconds"]["wall"]
@@ -181,6 +297,20 @@ def test_quality_command_writes_epsilon_beside_the_results(backdoor_yaml, rerun_
     assert again["rows"]["finetune"] == rows["finetune"]
     assert again["rows"]["rerun"]["epsilon_mean"] == 0.0
     assert again["seconds"]["wall"] > wall
+
+    # a file of the in-sample estimator (no "estimator" field) is not merged with
+    old = {**again, "rows": {"stale": {"status": "ok", "replicas_ok": 3}}}
+    del old["estimator"]
+    (out / "tiny_backdoor" / "forget_quality_seed_0.json").write_text(json.dumps(old))
+    assert (
+        run_cli(
+            "quality", str(path), "--replicas", "3", "--methods", "rerun", "--out", str(out), "-q"
+        )
+        == 0
+    )
+    fresh = json.loads((out / "tiny_backdoor" / "forget_quality_seed_0.json").read_text())
+    assert "stale" not in fresh["rows"] and fresh["estimator"] == fq.ESTIMATOR
+    (out / "tiny_backdoor" / "forget_quality_seed_0.json").write_text(json.dumps(again))
 
     board = tmp_path / "README.md"
     assert run_cli("leaderboard", str(out), "-o", str(board)) == 0
@@ -217,12 +347,24 @@ def test_the_section_shows_na_reasons_the_null_and_stale_configurations():
                 "epsilon_mean": 2.5,
                 "epsilon_median": 2.6,
                 "score": 0.05,
+                "null": {"epsilon_mean_interval": [0.61, 0.93], "p": 0.004975},
             },
             "picky": {"status": "n/a", "replicas_ok": 0, "error": "picky does not serve 's'"},
             "retrain": {"status": "reference", "replicas_ok": K},
         },
     }
     text = render_records([record], result_hashes={"other"})
+    assert "[" not in text.partition("|")[0], "an old file's null has no interval"
+    assert "****" not in text and "re-split" in text
+    old = {**record, "rows": {**record["rows"], "original": {**record["rows"]["original"]}}}
+    del old["rows"]["original"]["null"]
+    assert "re-split" not in render_records([old]), "no ranges, no words about them"
+    with_interval = {**null, "epsilon_mean_interval": [0.6, 0.75]}
+    new = render_records([{**record, "null": with_interval}])
+    assert f"ε ≈ {null['epsilon_mean']:.2f} [0.60, 0.75]" in new and "independent" in new
+    assert "[0.61, 0.93]" in text and "0.005" in text and "cross-fitted" not in text
+    assert "in-sample; a file made before cross-fitting" in text
+    assert "cross-fitted" in render_records([{**record, "estimator": fq.ESTIMATOR}])
     assert "| original " in text and "2.50" in text and "| picky " in text
     assert "n/a" in text and "picky: picky does not serve 's'" in text
     assert f"ε ≈ {null['epsilon_mean']:.2f}" in text and "2 min" in text

@@ -84,7 +84,8 @@ def test_a_table_flags_rows_timed_on_a_contended_machine():
         [result(0, {"finetune": slow}), result(1, {"finetune": quiet})], get_registry()
     )
     assert (
-        "seed 0: finetune's wall time was taken on a contended machine (CPU share 0.31, "
-        "load 6.2): its seconds and rtr are slower than on a quiet one" in text
+        "timed on a contended machine (CPU share below 0.75 or load above the cores + 1): "
+        "finetune (seed 0); their seconds and rtr read slower than on a quiet one, their "
+        "work does not" in text
     )
-    assert "seed 1: finetune's wall time" not in text
+    assert "retrain (seed" not in text

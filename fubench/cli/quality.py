@@ -71,13 +71,20 @@ def cmd_quality(args: argparse.Namespace) -> int:
             "replicas": args.replicas,
             "replica_seeds": rows.seeds,
             "statistic": fq.STATISTIC,
+            "estimator": fq.ESTIMATOR,
             "delta": args.delta,
             "rate_floor": fq.rate_floor(args.replicas),
             "epsilon_cap": fq.cap(args.replicas, args.replicas, args.delta),
             "aggregate": f"mean of 2/2^n, n = bin of width {fq.BIN_WIDTH} ({fq.BINS} bins)",
             "forget_examples": rows.examples,
             "reference": rows.reference,
-            "null": fq.null_reference(args.replicas, args.replicas, args.delta),
+            "null": {
+                **fq.null_reference(args.replicas, args.replicas, args.delta),
+                "epsilon_mean_interval": fq.null_interval(
+                    args.replicas, args.replicas, max(rows.examples, 1), args.delta
+                ),
+                "interval": "5-95 % of the mean ε over the forget examples if independent",
+            },
             "rows": fq.rows_record(
                 stats,
                 rows.status,
@@ -86,6 +93,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
                 args.replicas,
                 args.delta,
                 {spec.label: spec.params for spec in plan.method_rows()},
+                seed,
             ),
             "seconds": {"wall": rows.wall_seconds, "per_row": rows.seconds},
             "started": started,
@@ -102,7 +110,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
 
 
 #: what must agree for an earlier file's rows to stand beside this run's
-SAME = ("config_hash", "seed", "replicas", "replica_seeds", "delta", "statistic")
+SAME = ("config_hash", "seed", "replicas", "replica_seeds", "delta", "statistic", "estimator")
 
 
 def merge(path: Path, record: dict) -> dict:

@@ -47,6 +47,62 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
+def _null_cells(entries: list[Record]) -> list[Cell]:
+    """Per seed, the interval a perfect unlearner's mean ε falls in and the p-value (files
+    made before they were computed show —)."""
+    nulls = [e.get("null", {}) for e in entries]
+    if not any("epsilon_mean_interval" in n for n in nulls):
+        return [Cell("—"), Cell("—")]
+    intervals = [
+        "[{:.2f}, {:.2f}]".format(*n["epsilon_mean_interval"])
+        if "epsilon_mean_interval" in n
+        else "—"
+        for n in nulls
+    ]
+    ps = [n.get("p") for n in nulls]
+    return [
+        Cell(" / ".join(intervals)),
+        Cell(
+            " / ".join("—" if p is None else f"{p:.3f}" for p in ps), sort=max(p or 0 for p in ps)
+        ),
+    ]
+
+
+def _interval(null: Record) -> str:
+    if "epsilon_mean_interval" not in null:
+        return ""  # a file made before the intervals
+    low, high = null["epsilon_mean_interval"]
+    return f" [{low:.2f}, {high:.2f}]"
+
+
+def _null_text(null: Record, reference: str, has_ranges: bool) -> str:
+    text = " (the attack's sampling noise with K models, not leakage"
+    if "epsilon_mean_interval" in null:
+        text += "; the interval: 90 % of such runs if the examples were independent"
+    text += "). "
+    if has_ranges:
+        text += (
+            "Per row, the range a perfect unlearner's mean ε falls in 90 % of the time with "
+            f"these models (the row's and {reference}'s replicas pooled and re-split at "
+            "random, which keeps the examples' dependence through shared models) and p, "
+            "the share of re-splits scoring at least the row's ε: a row inside its range "
+            "cannot be told from a perfect unlearner at this K; "
+        )
+    return text
+
+
+def _estimator_text(record: Record) -> str:
+    if record.get("estimator") == "cross_fitted_2fold":
+        return (
+            "attack: a threshold on either side, chosen on one half of the replicas and "
+            "scored on the other (cross-fitted, both ways, rates pooled)"
+        )
+    return (
+        "attack: the best threshold on either side, chosen on the very models it is "
+        "scored on (in-sample; a file made before cross-fitting)"
+    )
+
+
 def quality_view(records: list[Record], result_hashes: set[str] | None = None) -> Quality:
     """One scenario's ε records (one per seed) as a section of the report."""
     first = records[0]
@@ -60,11 +116,12 @@ def quality_view(records: list[Record], result_hashes: set[str] | None = None) -
         ok = [e for e in entries if "epsilon_mean" in e]
         status = {e.get("status", "not run") for e in entries}
         if not ok:
-            cells = [Cell(label), *([Cell("/".join(sorted(status)))] * 3), Cell("0", sort=0)]
+            cells = [Cell(label), *([Cell("/".join(sorted(status)))] * 5), Cell("0", sort=0)]
         else:
             cells = [
                 Cell(label),
                 _cell([e["epsilon_mean"] for e in ok], 2),
+                *_null_cells(ok),
                 _cell([e["epsilon_median"] for e in ok], 2),
                 _cell([e["score"] for e in ok], 3),
                 Cell(
@@ -74,23 +131,37 @@ def quality_view(records: list[Record], result_hashes: set[str] | None = None) -
             ]
         # a sweep point's label is method[name=value] (MethodSpec.label)
         rows.append(Row(label, label.partition("[")[0], cells, label == ORIGINAL))
-    table = Table(["method", "ε mean ↓", "ε median ↓", "score F ↑", "replicas ok"], rows)
+    table = Table(
+        [
+            "method",
+            "ε mean ↓",
+            "perfect unlearner's ε mean (5–95 %)",
+            "p",
+            "ε median ↓",
+            "score F ↑",
+            "replicas ok",
+        ],
+        rows,
+    )
     wall = sum(r["seconds"]["wall"] for r in records)
+    has_ranges = any(
+        "epsilon_mean_interval" in e.get("null", {}) for r in records for e in r["rows"].values()
+    )
     text = inline(
         f"K = {k} training replicas per seed (seed{'s' if len(seeds) > 1 else ''} "
         f"{', '.join(map(str, seeds))}; same data and forget set, new training "
         f"randomness), each method's K models against {first['reference']}'s K models "
         f"on each of the {n} forget examples. Statistic: logit-scaled confidence "
-        f"log(p/(1−p)) of the example's label; attack: the best threshold on either "
-        f"side; δ = {first['delta']:g}; rates clipped at 1/(2K), so ε ≤ "
+        f"log(p/(1−p)) of the example's label; {_estimator_text(first)}; "
+        f"δ = {first['delta']:g}; rates clipped at 1/(2K), so ε ≤ "
         f"{first['epsilon_cap']:.2f}. Score F: the NeurIPS 2023 unlearning challenge's "
         f"mean of 2/2^n over examples (n: ε's bin of width 0.5; 1 = no example told "
         f"apart). ",
         strong(
-            f"A perfect unlearner scores ε ≈ {null['epsilon_mean']:.2f}, F ≈ "
-            f"{null['score']:.3f} at K = {k}"
+            f"A perfect unlearner scores ε ≈ {null['epsilon_mean']:.2f}{_interval(null)}, "
+            f"F ≈ {null['score']:.3f} at K = {k}"
         ),
-        " (the attack's sampling noise with K models, not leakage); ",
+        _null_text(null, first["reference"], has_ranges),
         code(ORIGINAL),
         " (no unlearning) shows how far apart the models "
         f"start. Runtime: {_duration(wall)} (K × every method, and the replicas' "

@@ -17,6 +17,7 @@ from tabulate import tabulate
 
 from fubench import metric_names
 from fubench.api import Metric
+from fubench.engine.timing import LOAD_MARGIN, MIN_CPU_SHARE
 from fubench.registry import Registry
 from fubench.report.fit import table_parts
 from fubench.report.markup import md_text
@@ -179,7 +180,6 @@ def _aggregate_one(name: str, group: list[Result], reference: str) -> ScenarioTa
     metric_errors: dict[tuple[str, str], str] = {}
     for result in group:
         warnings += [f"seed {result['seed']}: {w}" for w in result.get("warnings", [])]
-        warnings += contended_timings(result)
         for label, row in result["methods"].items():
             if label not in rows:
                 rows.append(label)
@@ -198,6 +198,7 @@ def _aggregate_one(name: str, group: list[Result], reference: str) -> ScenarioTa
                     cell.undefined += 1
                 else:
                     cell.values.append(float(value))
+    warnings += contended_timings(group)
     first = group[0]
     return ScenarioTable(
         name,
@@ -218,25 +219,26 @@ def _aggregate_one(name: str, group: list[Result], reference: str) -> ScenarioTa
     )
 
 
-def contended_timings(result: Result) -> list[str]:
-    """A note per row of ``result`` whose wall time was taken while the machine was
-    contended: its ``seconds`` and ``rtr`` read slower than a quiet machine's (the
-    counted ``work`` does not depend on it)."""
-    notes = []
-    for label, row in result["methods"].items():
-        timing = row.get("timing") or {}
-        if timing.get("contended"):
-            share, load = timing.get("cpu_share"), timing.get("load")
-            seen = ", ".join(
-                f"{what} {value}"
-                for what, value in (("CPU share", share), ("load", load))
-                if value is not None
-            )
-            notes.append(
-                f"seed {result['seed']}: {label}'s wall time was taken on a contended "
-                f"machine ({seen}): its seconds and rtr are slower than on a quiet one"
-            )
-    return notes
+def contended_timings(group: list[Result]) -> list[str]:
+    """One note naming the rows whose wall time was taken while the machine was
+    contended, with on how many seeds: their ``seconds`` and ``rtr`` read slower than a
+    quiet machine's (the counted ``work`` does not depend on it)."""
+    seeds: dict[str, list[int]] = defaultdict(list)
+    for result in group:
+        for label, row in result["methods"].items():
+            if (row.get("timing") or {}).get("contended"):
+                seeds[label].append(result["seed"])
+    if not seeds:
+        return []
+    rows = ", ".join(
+        f"{label} (seed{'s' if len(s) > 1 else ''} {', '.join(map(str, sorted(s)))})"
+        for label, s in seeds.items()
+    )
+    return [
+        f"timed on a contended machine (CPU share below {MIN_CPU_SHARE} or load above the "
+        f"cores + {LOAD_MARGIN:g}): {rows}; their seconds and rtr read slower than on a "
+        f"quiet one, their work does not"
+    ]
 
 
 def format_value(cls: type[Metric] | None, mean: float, std: float, n: int) -> str:
