@@ -109,8 +109,10 @@ def test_fubench_run_shows_its_rows(layer, backdoor_yaml, tmp_path, capsys, monk
         run_cli("run", str(backdoor_yaml(rounds=1)), "--methods", METHOD, "--out", str(out), "-q")
         == 0
     )
-    table = capsys.readouterr().out
-    rows = [line for line in table.splitlines() if line.startswith("|")]
+    text = capsys.readouterr().out
+    # the first table (a table wider than the terminal continues in further ones)
+    first = next(block for block in text.split("\n\n") if block.startswith("|"))
+    rows = first.splitlines()
     assert [r.split("|")[1].strip() for r in rows[2:]] == ["original", METHOD, "retrain"]
     result = json.loads(next(out.rglob("seed_0.json")).read_text())
     row = result["methods"][METHOD]
