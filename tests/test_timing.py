@@ -84,8 +84,17 @@ def test_a_table_flags_rows_timed_on_a_contended_machine():
         [result(0, {"finetune": slow}), result(1, {"finetune": quiet})], get_registry()
     )
     assert (
-        "timed on a contended machine (CPU share below 0.75 or load above the cores + 1): "
-        "finetune (seed 0); their seconds and rtr read slower than on a quiet one, their "
+        "timed on a contended machine (CPU share below 0.75 or load above the cores + 1) — "
+        "seed 0: finetune. Their seconds and rtr read slower than on a quiet machine; their "
         "work does not" in text
     )
-    assert "retrain (seed" not in text
+    assert "retrain" not in text.split("timed on a contended machine")[1].split("\n")[0]
+
+
+def test_contended_rows_are_grouped_by_their_seeds():
+    from fubench.report.table import seed_span
+
+    assert seed_span((0, 1, 2), 3) == "all 3 seeds"
+    assert seed_span((3, 4, 5, 6), 10) == "seeds 3–6"
+    assert seed_span((0, 4), 10) == "seeds 0, 4"
+    assert seed_span((7,), 10) == "seed 7"

@@ -221,8 +221,8 @@ def _aggregate_one(name: str, group: list[Result], reference: str) -> ScenarioTa
 
 def contended_timings(group: list[Result]) -> list[str]:
     """One note naming the rows whose wall time was taken while the machine was
-    contended, with on how many seeds: their ``seconds`` and ``rtr`` read slower than a
-    quiet machine's (the counted ``work`` does not depend on it)."""
+    contended, grouped by the seeds where it was: their ``seconds`` and ``rtr`` read
+    slower than a quiet machine's (the counted ``work`` does not depend on it)."""
     seeds: dict[str, list[int]] = defaultdict(list)
     for result in group:
         for label, row in result["methods"].items():
@@ -230,15 +230,30 @@ def contended_timings(group: list[Result]) -> list[str]:
                 seeds[label].append(result["seed"])
     if not seeds:
         return []
-    rows = ", ".join(
-        f"{label} (seed{'s' if len(s) > 1 else ''} {', '.join(map(str, sorted(s)))})"
-        for label, s in seeds.items()
-    )
+    rows_by_seeds: dict[tuple[int, ...], list[str]] = defaultdict(list)
+    for label, on in seeds.items():
+        rows_by_seeds[tuple(sorted(on))].append(label)
+    every = len(group)
+    parts = [
+        f"{seed_span(on, every)}: {', '.join(labels)}"
+        for on, labels in sorted(rows_by_seeds.items(), key=lambda item: -len(item[0]))
+    ]
     return [
         f"timed on a contended machine (CPU share below {MIN_CPU_SHARE} or load above the "
-        f"cores + {LOAD_MARGIN:g}): {rows}; their seconds and rtr read slower than on a "
-        f"quiet one, their work does not"
+        f"cores + {LOAD_MARGIN:g}) — {'; '.join(parts)}. Their seconds and rtr read slower "
+        f"than on a quiet machine; their work does not"
     ]
+
+
+def seed_span(seeds: tuple[int, ...], every: int) -> str:
+    """ "all 10 seeds", "seed 3", "seeds 3–9" or "seeds 0, 4"."""
+    if len(seeds) == every and every > 1:
+        return f"all {every} seeds"
+    if len(seeds) == 1:
+        return f"seed {seeds[0]}"
+    if seeds == tuple(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 2:
+        return f"seeds {seeds[0]}–{seeds[-1]}"
+    return f"seeds {', '.join(map(str, seeds))}"
 
 
 def format_value(cls: type[Metric] | None, mean: float, std: float, n: int) -> str:
