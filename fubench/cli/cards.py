@@ -65,6 +65,10 @@ class Card:
     declared: list[tuple[str, str]]  # (attribute, repr of its value)
     #: a scenario kind's declared default metrics (empty: ``build`` decides them)
     default_metrics: list[str] = field(default_factory=list)
+    #: a kind that declares none: the metrics ``build`` returned on the conformance
+    #: kit's tiny data when the card was made, and how they were found
+    built_metrics: list[str] = field(default_factory=list)
+    built_how: str = ""
 
 
 @dataclass
@@ -108,7 +112,33 @@ def catalog_of(registry: Any) -> Catalog:
         ]
         for category in registry.categories
     }
+    for card in categories.get(registry.kinds.what, []):
+        if not card.default_metrics:  # found once, here, where the plugins are loaded
+            card.built_metrics, card.built_how = built_metrics(
+                registry.kinds.get(card.name), registry
+            )
     return Catalog(categories, registry.row_metrics([], []))
+
+
+def built_metrics(cls: type, registry: Any) -> tuple[list[str], str]:
+    """The default metrics ``build`` returns on the kit's tiny data (a kind that does
+    not declare them), and how they were found."""
+    import contextlib
+    import io
+
+    from fubench.errors import one_line
+    from fubench.testing.world import TinyWorld
+
+    world = TinyWorld(registry)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            instance, modality, refusals = world.kind_instance(cls.name)
+            if instance is None:
+                return [], f" (not declared; the kind refuses the kit's data: {refusals[0]})"
+            metrics = list(world.job(cls.name, instance, modality).setup.default_metrics)
+    except Exception as exc:  # a kind that cannot build: say so, show the rest
+        return [], f" (not declared, and build() failed on the kit's data: {one_line(exc)})"
+    return metrics, " (not declared by the kind: as build() returns them on the kit's data)"
 
 
 def card_of(cls: type, what: str, owner: str, version: str) -> Card:

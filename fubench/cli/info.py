@@ -270,13 +270,11 @@ def unknown_component(name: str) -> None:
 
 def print_kind_metrics(card: Card, always: list[str]) -> None:
     """The metrics a scenario of this kind shows when its file lists none: declared by
-    the class, else found by building the kind on the conformance kit's tiny data."""
+    the class, else found by building the kind on the conformance kit's tiny data (when
+    its card was made: :func:`fubench.cli.cards.built_metrics`)."""
     metrics, how = list(card.default_metrics), ""
     if not metrics:
-        from fubench.plugins import get_registry
-
-        registry = get_registry()
-        metrics, how = built_metrics(registry.kinds.get(card.name), registry)
+        metrics, how = list(card.built_metrics), card.built_how
     print("\ndefault metrics (a file's metrics: list replaces them; run --metrics a,b adds):")
     if metrics:
         print(f"  {', '.join(metrics)}{how}")
@@ -285,23 +283,6 @@ def print_kind_metrics(card: Card, always: list[str]) -> None:
     every = [m for m in always if m not in metrics]
     if every:
         print(f"  and on every row: {', '.join(every)}")
-
-
-def built_metrics(cls: type, registry: Any) -> tuple[list[str], str]:
-    """The default metrics ``build`` returns on the kit's tiny data (a kind that does
-    not declare them), and how they were found."""
-    from fubench.testing.world import TinyWorld
-
-    world = TinyWorld(registry)
-    try:
-        with contextlib.redirect_stderr(io.StringIO()):
-            instance, modality, refusals = world.kind_instance(cls.name)
-            if instance is None:
-                return [], f" (not declared; the kind refuses the kit's data: {refusals[0]})"
-            metrics = list(world.job(cls.name, instance, modality).setup.default_metrics)
-    except Exception as exc:  # a kind that cannot build: say so, show the rest
-        return [], f" (not declared, and build() failed on the kit's data: {one_line(exc)})"
-    return metrics, " (not declared by the kind: as build() returns them on the kit's data)"
 
 
 # -------------------------------------------------------------------------- plugins
