@@ -439,6 +439,7 @@ def test_reserved_row_names_match_the_rows():
 
 
 # ------------------------------------------------- 2. every method gets its own inputs
+@pytest.mark.training  # starts fubench processes (and workers): not in the fast tier
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_a_method_that_changes_its_inputs_changes_nothing_for_the_next(
     jobs, hostile, tmp_path, monkeypatch
@@ -642,6 +643,7 @@ def shell(site, shared_cache, tmp_path):
     return lambda plugins, cache=shared_cache: Shell(site, tmp_path, cache, plugins)
 
 
+@pytest.mark.training  # starts fubench processes (and workers): not in the fast tier
 def test_a_worker_that_dies_fails_its_rows_and_the_others_finish(shell):
     run = shell("data,exits")
     args = ["--out", str(run.out), "--methods", "killed,exit_hard,finetune", "--jobs", "2"]
@@ -658,6 +660,7 @@ def test_a_worker_that_dies_fails_its_rows_and_the_others_finish(shell):
     assert "Traceback" not in err and "BrokenProcessPool" not in err, err
 
 
+@pytest.mark.training  # starts fubench processes (and workers): not in the fast tier
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_ctrl_c_interrupts_with_one_line_and_no_worker_traceback(jobs, shell, tmp_path):
     """With ``--jobs 2``, the worker that ran ``amnesia`` waits idle while the other
@@ -676,6 +679,7 @@ def test_ctrl_c_interrupts_with_one_line_and_no_worker_traceback(jobs, shell, tm
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
 
 
+@pytest.mark.training  # starts fubench processes (and workers): not in the fast tier
 def test_sigterm_saves_what_finished_and_exits_143_with_one_line(shell, tmp_path):
     run = shell("slow,exits", cache=tmp_path / "cache")
     args = ["--out", str(run.out), "--methods", "finetune", "--jobs", "1"]
@@ -692,6 +696,7 @@ def test_sigterm_saves_what_finished_and_exits_143_with_one_line(shell, tmp_path
     assert set(run.result()) == {"original", "retrain"}
 
 
+@pytest.mark.training  # starts fubench processes (and workers): not in the fast tier
 def test_two_runs_into_one_folder_keep_both_runs_rows(shell, tmp_path):
     """``--methods retrain,finetune`` and ``--methods retrain,amnesia`` at the same time:
     both rows stay, and the cache trains each reference model once."""
@@ -709,6 +714,7 @@ def test_two_runs_into_one_folder_keep_both_runs_rows(shell, tmp_path):
     assert set(run.result()) == {"original", "finetune", "amnesia", "retrain"}
 
 
+@pytest.mark.training  # starts fubench processes (and workers): not in the fast tier
 def test_the_kit_passes_no_plugin_that_ends_its_process(site, tmp_path):
     """``python -m fubench.testing`` on methods that call sys.exit(0), os._exit(0),
     raise KeyboardInterrupt, and one (checked last) that kills its own process."""
