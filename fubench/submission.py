@@ -279,7 +279,7 @@ def _same_references(
         )
     for label in (ORIGINAL, reference):
         a, b = mine["methods"].get(label, {}), theirs["methods"].get(label, {})
-        if a.get("code") != b.get("code") or _untimed(a) != _untimed(b):
+        if _model_code(a) != _model_code(b) or _measured(a) != _measured(b):
             raise SubmissionError(
                 f"{submission.file}: {scenario} seed {seed}: the {label} row differs from the "
                 f"committed one (other code or other numbers); regenerate the leaderboard "
@@ -287,12 +287,26 @@ def _same_references(
             )
 
 
-def _untimed(row: dict[str, Any]) -> dict[str, Any]:
+def _model_code(row: dict[str, Any]) -> dict[str, Any]:
+    """The code a reference row's model comes from: the harness and the modules of the
+    data, model, partition, kind and metrics. A method's module appears in a reference
+    row only because the run held that method (one that needs the round history makes
+    the training record it, which changes no weight), so methods are left out: the
+    submission runs beside the reference alone."""
+    code = row.get("code") or {}
+    methods = {cls.__module__ for cls in get_registry().methods.classes.values()}
+    modules = {m: fp for m, fp in (code.get("modules") or {}).items() if m not in methods}
+    return {"harness": code.get("harness"), "modules": modules}
+
+
+def _measured(row: dict[str, Any]) -> dict[str, Any]:
+    """What a row measured of its model: its utility and forgetting metrics (costs and
+    clocks depend on what else ran, and where)."""
     metrics = get_registry().metrics
     return {
         k: v
         for k, v in row.get("metrics", {}).items()
-        if not (k in metrics and metrics.get(k).timed)  # a clock's value differs run to run
+        if k in metrics and metrics.get(k).role in ("utility", "forgetting")
     }
 
 

@@ -161,3 +161,29 @@ def test_a_submission_failing_the_kit_adds_nothing(board, capsys):
     assert len(err) == 1 and "fu-broken 0.1.0 fails the conformance kit" in err[0], err
     assert "nothing was added" in err[0]
     assert path.read_bytes() == before
+
+
+def test_reference_rows_match_on_their_model_not_on_what_else_ran():
+    """The committed run held methods that need the round history (their modules in the
+    reference rows' code, history_bytes 0 there); the submission's run holds the
+    reference alone. Same models: accepted. Another measured number: refused."""
+    from fubench.submission import Submission, SubmissionError, _same_references
+
+    def result(modules, metrics):
+        code = {"harness": "h", "modules": {"fubench_builtins.backdoor": "k", **modules}}
+        rows = {
+            label: {"code": code, "metrics": dict(metrics)} for label in ("original", "retrain")
+        }
+        return {"config_hash": "c", "methods": rows}
+
+    measured = {"test_acc": 0.98, "asr": 0.99, "seconds": 60.0}
+    committed = result({"fubench_builtins.fedrecovery": "f"}, {**measured, "history_bytes": 0.0})
+    fresh = result({}, {**measured, "seconds": 41.0, "history_bytes": None})
+    sub = Submission("s.yaml", "pkg==1", ["gradient_ascent"], ["s"])
+    _same_references(sub, "s", 0, fresh, committed, "retrain")  # no error
+    other = result({}, {**measured, "asr": 0.5})
+    with pytest.raises(SubmissionError, match="the original row differs"):
+        _same_references(sub, "s", 0, other, committed, "retrain")
+    changed = result({"fubench_builtins.backdoor": "other"}, measured)
+    with pytest.raises(SubmissionError, match="other code"):
+        _same_references(sub, "s", 0, changed, committed, "retrain")
