@@ -279,7 +279,7 @@ def _same_references(
         )
     for label in (ORIGINAL, reference):
         a, b = mine["methods"].get(label, {}), theirs["methods"].get(label, {})
-        if _model_code(a) != _model_code(b) or _measured(a) != _measured(b):
+        if not _same_code(a, b) or _measured(a) != _measured(b):
             raise SubmissionError(
                 f"{submission.file}: {scenario} seed {seed}: the {label} row differs from the "
                 f"committed one (other code or other numbers); regenerate the leaderboard "
@@ -287,16 +287,17 @@ def _same_references(
             )
 
 
-def _model_code(row: dict[str, Any]) -> dict[str, Any]:
-    """The code a reference row's model comes from: the harness and the modules of the
-    data, model, partition, kind and metrics. A method's module appears in a reference
-    row only because the run held that method (one that needs the round history makes
-    the training record it, which changes no weight), so methods are left out: the
-    submission runs beside the reference alone."""
-    code = row.get("code") or {}
-    methods = {cls.__module__ for cls in get_registry().methods.classes.values()}
-    modules = {m: fp for m, fp in (code.get("modules") or {}).items() if m not in methods}
-    return {"harness": code.get("harness"), "modules": modules}
+def _same_code(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two reference rows come from the same code: the same harness, and the
+    same fingerprint for every module both name. A module only one names comes from
+    what else ran or was measured beside it (a method that needs the round history,
+    which changes no weight; a reset method's metric), not from the model: the
+    committed run held every method, a submission's holds the reference alone."""
+    code_a, code_b = a.get("code") or {}, b.get("code") or {}
+    if not code_a or code_a.get("harness") != code_b.get("harness"):
+        return False
+    modules_a, modules_b = code_a.get("modules") or {}, code_b.get("modules") or {}
+    return all(modules_a[m] == modules_b[m] for m in modules_a.keys() & modules_b.keys())
 
 
 def _measured(row: dict[str, Any]) -> dict[str, Any]:
