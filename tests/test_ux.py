@@ -975,7 +975,8 @@ def test_the_generator_is_on_the_cpu_and_initial_state_is_the_whole_state_dict(k
 def test_getting_started_says_how_long_and_how_big():
     page = (DOCS / "tutorial" / "getting-started.md").read_text(encoding="utf-8")
     quick = " ".join(page.split())
-    assert "about 6 to 7 minutes" in quick and "about 20 s" in quick
+    assert "takes about 25 minutes" in quick and "about 5 minutes a seed" in quick
+    assert "Run again, it takes seconds" in quick
     assert "about 200 MB per seed" in quick and "FUBENCH_CACHE" in quick
     assert "FUBENCH_PROGRESS_INTERVAL" in quick
 
