@@ -11,8 +11,8 @@ This benchmark trains a fixed workload (the MNIST CNN, batch 32, SGD with moment
 processes, under the default policy and under fubench's, on a quiet machine and beside
 a synthetic load of two busy processes per core. The four variants alternate round by
 round. It prints loaded/quiet for both policies (the fair-share bound is about 3 with
-two busy loops per core competing with the run's own threads; measured here: see the
-docs' "Cost and timing" page) and the quiet-machine cost of the passive policy.
+two busy loops per core competing with the run's own threads; the docs' "Run at scale"
+page says how to read it) and the quiet-machine cost of the passive policy.
 
 Run with timing on (the project's default disables it)::
 
