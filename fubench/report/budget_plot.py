@@ -17,7 +17,13 @@ from typing import Any
 
 from fubench.registry import Registry
 from fubench.report.costmatch import CostMatch, cost_match
-from fubench.report.figures import method_styles, new_figure, row_style, save_figure, seeds_text
+from fubench.report.figures import (
+    method_styles,
+    panel_grid,
+    row_style,
+    save_figure,
+    seeds_text,
+)
 from fubench.report.layout import (
     Label,
     Point,
@@ -60,15 +66,8 @@ def budget_figure(results: list[Result], registry: Registry) -> Any:
             "forgetting score; add e.g. budget_retrain: {work_ratio: [0.1, 0.25, 0.5]}"
         )
     styles = method_styles(results, registry)
-    cols = min(3, len(panels))
-    rows = -(-len(panels) // cols)
-    fig = new_figure(7.8 * cols, 5.2 * rows)
-    axes = fig.subplots(rows, cols, squeeze=False)
-    for ax in list(axes.flat)[len(panels) :]:
-        ax.set_visible(False)
-    labelled = [
-        (ax, _panel(ax, styles, table, match)) for ax, (table, match) in zip(axes.flat, panels)
-    ]
+    fig, axes = panel_grid(len(panels), 5.2)
+    labelled = [(ax, _panel(ax, styles, table, match)) for ax, (table, match) in zip(axes, panels)]
     fig.tight_layout()  # labels are placed in the final pixel layout
     for ax, labels in labelled:
         place_labels(ax, labels)

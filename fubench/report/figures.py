@@ -32,6 +32,18 @@ def new_figure(width: float, height: float, constrained: bool = False) -> Any:
     return fig
 
 
+def panel_grid(panels: int, panel_height: float) -> tuple[Any, list[Any]]:
+    """A figure of ``panels`` axes, at most three a row (the spare cells hidden): the
+    figure and the axes in reading order."""
+    cols = min(3, panels)
+    rows = -(-panels // cols)
+    fig = new_figure(7.8 * cols, panel_height * rows)
+    axes = list(fig.subplots(rows, cols, squeeze=False).flat)
+    for ax in axes[panels:]:
+        ax.set_visible(False)
+    return fig, axes[:panels]
+
+
 def save_figure(fig: Any, output: str | Path, dpi: int = 130) -> Path:
     """Write a figure as laid out by its builder (creating the folder); return its
     path. Whatever sits outside the axes (legends, notes) is kept in the image."""

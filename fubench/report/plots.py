@@ -20,7 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from fubench.registry import Registry
-from fubench.report.figures import method_styles, new_figure, row_style, save_figure, seeds_text
+from fubench.report.figures import (
+    method_styles,
+    panel_grid,
+    row_style,
+    save_figure,
+    seeds_text,
+)
 from fubench.report.layout import (
     Label,
     Point,
@@ -81,13 +87,8 @@ def tradeoff_figure(results: list[Result], registry: Registry) -> Any:
             "gamma: [0.1, 0.5])"
         )
     styles = method_styles(results, registry)
-    cols = min(3, len(panels))
-    rows = -(-len(panels) // cols)
-    fig = new_figure(7.8 * cols, 5.6 * rows)
-    axes = fig.subplots(rows, cols, squeeze=False)
-    for ax in list(axes.flat)[len(panels) :]:
-        ax.set_visible(False)
-    labelled = [(ax, _panel(ax, styles, *panel)) for ax, panel in zip(axes.flat, panels)]
+    fig, axes = panel_grid(len(panels), 5.6)
+    labelled = [(ax, _panel(ax, styles, *panel)) for ax, panel in zip(axes, panels)]
     fig.tight_layout()  # labels are placed in the final pixel layout
     for ax, (labels, obstacles) in labelled:
         place_labels(ax, labels, obstacles=obstacles, avoid=[_ideal_box(ax)])
