@@ -220,6 +220,11 @@ class Runner:
     def _plugin_modules(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.registry.plugins if p.distribution == LOCAL)
 
+    def worker_plugins(self) -> tuple[str, ...] | None:
+        """The hand-registered plugin modules a worker process must import, or None when
+        one exists only in this process (the work then stays here, and this says so)."""
+        return self._plugin_modules() if self._portable() else None
+
     def _portable(self) -> bool:
         """Whether worker processes can load every plugin this registry holds (plugins
         registered by hand must be importable modules)."""

@@ -22,9 +22,8 @@
 #                                   # (fubench verify $OUT/results ARGS)
 #
 # Settings (environment): OUT (default leaderboard), SITE (default $OUT/site), SEEDS and
-# TUNING_SEEDS (default: the scenario file's seeds and tuning_seeds), JOBS (tasks at once,
-# default one per core), THREADS (torch threads per task, default the cores divided among
-# the jobs), DEVICE (cpu: the committed leaderboard is a CPU run), FUBENCH (the fubench
+# TUNING_SEEDS (default: the scenario file's seeds and tuning_seeds), JOBS (tasks, or ε
+# replicas, at once; default one per core), THREADS (torch threads per task, default 1), DEVICE (cpu: the committed leaderboard is a CPU run), FUBENCH (the fubench
 # executable), QUALITY (the scenario files whose ε `all` computes), REPLICAS (K, default
 # 8). Only the built-in plugins are loaded (FUBENCH_DISABLE_PLUGIN_AUTOLOAD=1), so "every
 # method" means every built-in method. A run resumes: rows already computed under the
@@ -78,8 +77,10 @@ run_one() {
 
 quality_one() {
     local code=0
+    # the K replicas run as JOBS worker processes (the same ε as one after the other)
     "$FUBENCH" quality "$1" --methods "$(methods)" --replicas "$REPLICAS" --seeds 0 \
-        --device "$DEVICE" --out "$OUT/results" -q || code=$?
+        --device "$DEVICE" ${JOBS:+--jobs "$JOBS"} ${THREADS:+--threads "$THREADS"} \
+        --out "$OUT/results" -q || code=$?
     if [ "$code" -gt 1 ]; then return "$code"; fi
 }
 

@@ -274,6 +274,49 @@ def test_worker_processes_reproduce_a_serial_run(small, tmp_path, monkeypatch, c
 
 
 @pytest.mark.training
+def test_replicas_in_worker_processes_give_the_serial_epsilon_statistics(small, tmp_path):
+    """``fubench quality --jobs 2``: replicas side by side in 2 worker processes, each
+    with a cold cache of its own, give every row's forget-set statistics of the same
+    replicas run one after the other here, in replica order."""
+    from fubench.engine.replicas import run_replicas
+    from fubench.executors.replicas import ReplicaPool
+
+    path, _ = small
+    registry = scale_registry()
+    config = load_scenario(path, registry)
+    plan = Plan.from_config(config, registry, "cpu")
+    data = datasets.load(config, registry)
+    threads = torch.get_num_threads()
+    try:
+        determinism.configure(1)  # a worker's thread count
+        here = run_replicas(plan, data, 0, 3, ModelCache(tmp_path / "here"))
+    finally:
+        torch.set_num_threads(threads)
+    pool = ReplicaPool(config, 2, "cpu", str(tmp_path / "there"), plugins=("tests.scale_plugin",))
+    finished: list[tuple[int, int]] = []
+    there = run_replicas(
+        plan, data, 0, 3, on_replica=lambda n, k: finished.append((n, k)), elsewhere=pool
+    )
+    assert finished == [(1, 3), (2, 3), (3, 3)]
+    assert there.seeds == here.seeds and len(set(here.seeds)) == 3
+    assert there.status == here.status and there.examples == here.examples > 0
+    assert (
+        set(there.stats)
+        == set(here.stats)
+        == {
+            "original",
+            "retrain",
+            "finetune",
+            *(f"{m}[gamma={g}]" for m in ("tis_reset", "random_reset") for g in (0.1, 0.5)),
+        }
+    )
+    for row in here.stats:
+        assert torch.equal(torch.as_tensor(there.matrix(row)), torch.as_tensor(here.matrix(row))), (
+            row
+        )
+
+
+@pytest.mark.training
 def test_ray_reproduces_a_serial_run(small, tmp_path):
     ray = pytest.importorskip("ray")
     path, serial = small

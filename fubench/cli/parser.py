@@ -114,6 +114,16 @@ def _quality(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="retrain the original and reference models of every replica",
     )
+    quality.add_argument(
+        "--jobs",
+        type=count(1, 1024),
+        metavar="N",
+        help="replicas at once, in worker processes (default: one per CPU core, one per GPU "
+        "on CUDA; 1 = one after the other in this process); the same ε either way",
+    )
+    quality.add_argument(
+        "--threads", type=count(1, 1024), metavar="T", help="torch threads per replica (default 1)"
+    )
     quality.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     _settings(quality)
 
@@ -262,7 +272,7 @@ def _scale(run: argparse.ArgumentParser) -> None:
         "--threads",
         type=count(1, 1024),
         metavar="T",
-        help="torch threads per task (default: the cores divided among the jobs)",
+        help="torch threads per task (default 1: every row timed at one thread count)",
     )
     scale.add_argument(
         "--retime",

@@ -4,11 +4,18 @@ replicas (see :mod:`fubench.forget_quality` and :mod:`fubench.engine.replicas`).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fubench.cli.common import EXIT_FAILED_ROWS, EXIT_OK
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fubench.config.spec import ScenarioConfig
+    from fubench.executors.replicas import ReplicaPool
+    from fubench.runner import Runner
 
 SCHEMA = 1
 
@@ -23,6 +30,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
     from fubench import preflight, progress
     from fubench.cli.common import load_changed
     from fubench.config.validate import apply_overrides
+    from fubench.engine import determinism
     from fubench.engine.cache import ModelCache
     from fubench.engine.replicas import run_replicas
     from fubench.plugins import get_registry
@@ -42,6 +50,8 @@ def cmd_quality(args: argparse.Namespace) -> int:
     )
     runner = Runner(config, registry, out=args.out, cache=cache, device=device)
     plan = runner.plan
+    elsewhere = _replica_pool(args, config, runner)
+    determinism.configure(args.threads or 1)  # the threads a worker would use
     records, failed = [], False
     for seed in config.seeds:
         started = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -51,9 +61,10 @@ def cmd_quality(args: argparse.Namespace) -> int:
             seed,
             args.replicas,
             runner.cache,
-            on_replica=lambda r, k, seed=seed: progress.say(
-                f"{config.name} seed {seed}: replica {r + 1} of {k}"
+            on_replica=lambda n, k, seed=seed: progress.say(
+                f"{config.name} seed {seed}: {n} of {k} replicas done"
             ),
+            elsewhere=elsewhere,
         )
         stats = {row: rows.matrix(row) for row in rows.stats}
         record = {
@@ -107,6 +118,33 @@ def cmd_quality(args: argparse.Namespace) -> int:
         failed |= any(r["status"] == "failed" for r in record["rows"].values())
     print(render_records(records))
     return EXIT_FAILED_ROWS if failed else EXIT_OK
+
+
+def _replica_pool(
+    args: argparse.Namespace, config: ScenarioConfig, runner: Runner
+) -> ReplicaPool | None:
+    """The worker processes that run the replicas (``--jobs``), or None: one after the
+    other in this process (one job, or a plugin that exists only in this process)."""
+    from fubench.engine.tasks import FORWARDED_ENV
+    from fubench.executors import default_jobs
+    from fubench.executors.replicas import ReplicaPool
+
+    jobs = args.jobs if args.jobs is not None else default_jobs(runner.plan.device)
+    if jobs < 2:
+        return None
+    plugins = runner.worker_plugins()
+    if plugins is None:
+        return None
+    cache = runner.cache
+    return ReplicaPool(
+        config,
+        jobs,
+        runner.device,
+        str(cache.root) if cache.enabled else None,
+        threads=args.threads or 1,
+        plugins=plugins,
+        env={k: os.environ[k] for k in FORWARDED_ENV if k in os.environ},
+    )
 
 
 #: what must agree for an earlier file's rows to stand beside this run's

@@ -10,6 +10,7 @@ under their own keys, so a second ε run (another method, a changed method) retr
 nothing. Methods are run anew in every replica: their models are not cached.
 
 Cost: K × (original + reference training, the first time) + K × every method's run.
+The replicas are independent: ``fubench quality --jobs N`` runs N side by side.
 """
 
 from __future__ import annotations
@@ -70,6 +71,45 @@ class ReplicaRows:
         return np.stack(self.stats.get(row, [])) if self.stats.get(row) else np.zeros((0, 0))
 
 
+@dataclass
+class Replica:
+    """What one replica produced: its training seed, the forget set's size, and per row
+    (label, status, statistic, method seconds, error) in the order the rows ran."""
+
+    seed: int
+    examples: int
+    rows: list[tuple[str, str, np.ndarray | None, float | None, str | None]]
+
+
+def one_replica(
+    plan: Plan,
+    data: Dataset,
+    seed: int,
+    replica: int,
+    cache: ModelCache | None,
+    specs: list[MethodSpec],
+) -> Replica:
+    """Replica ``replica`` of ``seed``: its original and reference models (cached) and
+    every method in ``specs`` run anew, each scored on the forget set."""
+    job = Job(plan, data, replica_seed(seed, replica), cache, data_seed=seed)
+    forget = job.setup.eval_sets["forget"]
+    done = Replica(job.seed, len(forget), [])
+    original, reference = job.references()
+    outcomes = [(ORIGINAL, original), (plan.reference.name, reference)]
+    outcomes += [(spec.label, job.run_method(spec)) for spec in specs]
+    for label, outcome in outcomes:
+        stat = (
+            logit_confidence(outcome.model, forget.x, forget.y) if outcome.status == "ok" else None
+        )
+        done.rows.append((label, outcome.status, stat, outcome.info.seconds, outcome.error))
+    return done
+
+
+#: runs replicas ``0..K-1`` of a seed elsewhere (worker processes) and returns them in
+#: replica order; ``on_done(n, K)`` after each finishes
+ReplicaMap = Callable[[int, int, list[str], Callable[[int, int], None] | None], list[Replica]]
+
+
 def run_replicas(
     plan: Plan,
     data: Dataset,
@@ -78,36 +118,30 @@ def run_replicas(
     cache: ModelCache | None = None,
     methods: list[MethodSpec] | None = None,
     on_replica: Callable[[int, int], None] | None = None,
+    elsewhere: ReplicaMap | None = None,
 ) -> ReplicaRows:
     """Train ``replicas`` replicas of ``seed`` and collect every row's statistic on the
-    forget set (the kind's ``"forget"`` evaluation set)."""
+    forget set (the kind's ``"forget"`` evaluation set): here, one after the other, or
+    through ``elsewhere`` (:mod:`fubench.executors.replicas`: side by side in worker
+    processes). Each replica is seeded on its own, so both ways give the same rows.
+    ``on_replica(n, K)`` is called as the n-th replica finishes."""
     start = time.perf_counter()
     # ε needs the models only: a cached reference is never trained again to time it
     plan = replace(plan, timed=False)
-    rows = ReplicaRows(plan.reference.name)
     specs = plan.method_rows() if methods is None else methods
-    for r in range(replicas):
-        if on_replica is not None:
-            on_replica(r, replicas)
-        job = Job(plan, data, replica_seed(seed, r), cache, data_seed=seed)
-        rows.seeds.append(job.seed)
-        forget = job.setup.eval_sets["forget"]
-        rows.examples = len(forget)
-        original, reference = job.references()
-        for label, outcome in ((ORIGINAL, original), (rows.reference, reference)):
-            stat = (
-                logit_confidence(outcome.model, forget.x, forget.y)
-                if outcome.status == "ok"
-                else None
-            )
-            rows.add(label, outcome.status, stat, outcome.info.seconds, outcome.error)
-        for spec in specs:
-            outcome = job.run_method(spec)
-            stat = (
-                logit_confidence(outcome.model, forget.x, forget.y)
-                if outcome.status == "ok"
-                else None
-            )
-            rows.add(spec.label, outcome.status, stat, outcome.info.seconds, outcome.error)
+    if elsewhere is not None:
+        done = elsewhere(seed, replicas, [spec.label for spec in specs], on_replica)
+    else:
+        done = []
+        for r in range(replicas):
+            done.append(one_replica(plan, data, seed, r, cache, specs))
+            if on_replica is not None:
+                on_replica(r + 1, replicas)
+    rows = ReplicaRows(plan.reference.name)
+    for replica in done:  # replica order, whatever order they finished in
+        rows.seeds.append(replica.seed)
+        rows.examples = replica.examples
+        for label, status, stat, seconds, error in replica.rows:
+            rows.add(label, status, stat, seconds, error)
     rows.wall_seconds = time.perf_counter() - start
     return rows
