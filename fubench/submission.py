@@ -20,10 +20,15 @@ and the pipeline, locally and in the leaderboard workflow:
 4. only when every step succeeded, adds its rows to the committed result files, each
    marked ``"community": {"package", "version", "submission"}``.
 
-A submission that fails the kit or a run is reported on one line and adds nothing."""
+A submission that fails the kit or a run is reported on one line and adds nothing. A
+seed whose file already holds the submission's rows, from the same package version and
+the same code (the harness of the file's reference rows, the method's modules as the
+installed package has them now), is not run again: re-running the pipeline costs the
+install and the kit only."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -35,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fubench.code_fingerprint import HARNESS_MODULE
 from fubench.config.yaml12 import read_yaml
 from fubench.errors import ConfigError, FubenchError
 from fubench.plugins import get_registry
@@ -138,6 +144,7 @@ class Layer:
         (self.site / "_fubench_base.pth").write_text(f"import site; site.addsitedir({base!r})\n")
         #: variables set (or, as "", removed) for the layer's processes
         self.env: dict[str, str] = {}
+        self._fingerprints: dict[tuple[str, ...], dict[str, str]] = {}
 
     def pip(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -152,6 +159,23 @@ class Layer:
         return subprocess.run(
             [self.python, *args], capture_output=True, text=True, env=env, timeout=24 * 3600
         )
+
+    def fingerprints(self, modules: tuple[str, ...]) -> dict[str, str]:
+        """The code fingerprints of these modules as this layer imports them ({} when
+        they cannot be computed); asked once per set of modules."""
+        if modules not in self._fingerprints:
+            done = self.run(
+                "-c",
+                "import json, sys; from fubench.code_fingerprint import module; "
+                "print(json.dumps({m: module(m) for m in sys.argv[1:]}))",
+                *modules,
+            )
+            try:
+                found = json.loads(done.stdout.strip().splitlines()[-1])
+            except (ValueError, IndexError):
+                found = {}
+            self._fingerprints[modules] = found if done.returncode == 0 else {}
+        return self._fingerprints[modules]
 
     def distributions(self) -> dict[str, str]:
         """{distribution: version} of what was installed into the layer itself."""
@@ -193,16 +217,53 @@ def submit(
                 f"{submission.file}: {dist} {version} fails the conformance kit: "
                 f"{_last_line(kit.stdout + kit.stderr)}"
             )
-        new = {}
+        new, todo = {}, {}
         for name, files in stored.items():
-            say(f"submission {submission.file}: {', '.join(submission.methods)} on {name}")
-            new[name] = _run_scenario(layer, submission, name, files, Path(tmp) / "out")
+            todo[name] = {
+                seed: file
+                for seed, file in files.items()
+                if not _holds(layer, file, submission.methods, dist, version)
+            }
+            what = f"{', '.join(submission.methods)} on {name}"
+            if not todo[name]:
+                say(f"submission {submission.file}: {what}: already there, from this code")
+                continue
+            kept = len(files) - len(todo[name])
+            say(f"submission {submission.file}: {what}" + (f" ({kept} seeds kept)" if kept else ""))
+            new[name] = _run_scenario(layer, submission, name, todo[name], Path(tmp) / "out")
     marker = {"package": dist, "version": version, "submission": _shown_path(submission.file)}
     added = {
-        name: _add_rows(files, new[name], submission.methods, marker)
-        for name, files in stored.items()
+        name: _add_rows(todo[name], new[name], submission.methods, marker) if name in new else 0
+        for name in stored
     }
     return {"package": dist, "version": version, "rows": added}
+
+
+def _holds(layer: Layer, file: Path, methods: list[str], dist: str, version: str) -> bool:
+    """Whether a committed file already holds a row of every submitted method from
+    ``dist`` ``version``, computed by the harness of the file's reference rows and by
+    the method modules the layer has installed now (a local package edited without a
+    new version is run again)."""
+    record = read_result(file)
+    reference = record["methods"].get(record.get("reference") or get_registry().reference_name)
+    harness = ((reference or {}).get("code") or {}).get("harness")
+    rows = [row for row in record["methods"].values() if row.get("method") in methods]
+    held = {
+        row["method"]
+        for row in rows
+        if row.get("community", {}).get("package") == dist
+        and row["community"].get("version") == version
+        and (row.get("code") or {}).get("harness") == harness
+        and _same_modules(layer, (row.get("code") or {}).get("modules") or {})
+    }
+    return harness is not None and held == set(methods)
+
+
+def _same_modules(layer: Layer, modules: dict[str, str]) -> bool:
+    """Whether the layer's code of these plugin modules has these fingerprints now."""
+    named = tuple(sorted(m for m in modules if not m.startswith(HARNESS_MODULE)))
+    now = layer.fingerprints(named)
+    return all(now.get(m) == modules[m] for m in named)
 
 
 def _stored(results: Path, scenario: str) -> dict[int, Path]:

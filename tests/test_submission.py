@@ -116,6 +116,12 @@ def test_the_example_package_reaches_the_leaderboard(board, capsys):
     assert "gradient_ascent ★" in text
     assert "a community contribution, fubench-gradient-ascent 0.1.0" in text
 
+    # the pipeline run again: the rows are there, from this code; nothing is re-run
+    stored = (board / "results" / "short_backdoor" / "seed_0.json").read_bytes()
+    assert run_cli("submit", str(submission.relative_to(board)), "--results", "results") == 0
+    assert "added (0 rows on short_backdoor)" in capsys.readouterr().out
+    assert (board / "results" / "short_backdoor" / "seed_0.json").read_bytes() == stored
+
 
 @pytest.mark.training
 def test_a_submission_failing_the_kit_adds_nothing(board, capsys):
@@ -187,3 +193,48 @@ def test_reference_rows_match_on_their_model_not_on_what_else_ran():
     changed = result({"fubench_builtins.backdoor": "other"}, measured)
     with pytest.raises(SubmissionError, match="other code"):
         _same_references(sub, "s", 0, changed, committed, "retrain")
+
+
+def test_a_stored_row_is_kept_only_from_the_same_package_and_code(tmp_path, monkeypatch):
+    """A seed is skipped when its file holds every submitted method's row from the same
+    package version, the reference rows' harness and the method's modules as installed
+    now; another version, harness or module source runs it again."""
+    import fubench.submission as submission
+    from fubench.submission import _holds
+
+    class Layer:
+        def __init__(self, now):
+            self.now, self.asked = now, []
+
+        def fingerprints(self, modules):
+            self.asked.append(modules)
+            return {m: self.now[m] for m in modules if m in self.now}
+
+    def stored(version="0.1.0", harness="h", module="m1"):
+        code = {"harness": "h", "modules": {"fubench_builtins.backdoor": "k"}}
+        mine = {"harness": harness, "modules": {"pkg_mod": module, "harness:stream": "s"}}
+        record = {
+            "reference": "retrain",
+            "methods": {
+                "retrain": {"method": "retrain", "code": code},
+                "ga": {
+                    "method": "ga",
+                    "code": mine,
+                    "community": {"package": "pkg", "version": version},
+                },
+            },
+        }
+        file = tmp_path / "seed_0.json"
+        file.write_text(json.dumps(record))
+        return file
+
+    # rows as they are stored, without the digest a committed file carries
+    monkeypatch.setattr(submission, "read_result", lambda f: json.loads(Path(f).read_text()))
+    layer = Layer({"pkg_mod": "m1"})
+    assert _holds(layer, stored(), ["ga"], "pkg", "0.1.0")
+    assert layer.asked == [("pkg_mod",)], "harness parts are not plugin modules"
+    assert not _holds(layer, stored(), ["ga"], "pkg", "0.2.0")
+    assert not _holds(layer, stored(harness="old"), ["ga"], "pkg", "0.1.0")
+    assert not _holds(layer, stored(module="m0"), ["ga"], "pkg", "0.1.0")
+    assert not _holds(layer, stored(), ["ga", "other"], "pkg", "0.1.0")
+    assert not _holds(Layer({}), stored(), ["ga"], "pkg", "0.1.0")
