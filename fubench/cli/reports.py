@@ -17,7 +17,15 @@ def cmd_table(args: argparse.Namespace) -> int:
 
     registry = get_registry()
     results = load_results(args.results, registry)
-    text = render_report(results, registry, all_points=args.all_points)
+    note = ""
+    if all(r.get("purpose") == "tuning" for r in results):
+        # a folder of tuning seeds alone (fubench run --tuning): shown as they are, said so
+        results = [{**r, "purpose": "evaluation"} for r in results]
+        note = (
+            "Tuning seeds only (tuning_seed_*.json): they choose a swept method's point; "
+            "tables of evaluation seeds never report them.\n\n"
+        )
+    text = note + render_report(results, registry, all_points=args.all_points)
     if args.output:
         write_text_atomic(args.output, text)
     else:
