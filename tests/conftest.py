@@ -61,8 +61,12 @@ TEST_PLUGIN.fubench_datasets = fubench_datasets
 
 @pytest.fixture(autouse=True)
 def _isolated_dirs(tmp_path_factory, monkeypatch):
-    """Every test gets its own model cache; the data root is shared per session."""
+    """Every test gets its own model cache; the data root is shared per session; the
+    plugin switches of the developer's shell do not reach the tests (those that need one
+    set it)."""
     monkeypatch.setenv("FUBENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
+    for switch in ("FUBENCH_DISABLE_PLUGIN_AUTOLOAD", "FUBENCH_PLUGINS"):
+        monkeypatch.delenv(switch, raising=False)
     data = Path(tmp_path_factory.getbasetemp()) / "data"
     data.mkdir(exist_ok=True)
     monkeypatch.setenv("FUBENCH_DATA", str(data))
