@@ -114,16 +114,7 @@ def _quality(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="retrain the original and reference models of every replica",
     )
-    quality.add_argument(
-        "--jobs",
-        type=count(1, 1024),
-        metavar="N",
-        help="replicas at once, in worker processes (default: one per CPU core, one per GPU "
-        "on CUDA; 1 = one after the other in this process); the same ε either way",
-    )
-    quality.add_argument(
-        "--threads", type=count(1, 1024), metavar="T", help="torch threads per replica (default 1)"
-    )
+    _jobs_and_threads(quality, "replicas", "; the same ε either way")
     quality.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     _settings(quality)
 
@@ -247,15 +238,27 @@ def _settings(command: argparse.ArgumentParser) -> None:
     )
 
 
-def _scale(run: argparse.ArgumentParser) -> None:
-    scale = run.add_argument_group("running at scale")
-    scale.add_argument(
+def _jobs_and_threads(group: argparse._ActionsContainer, units: str, note: str = "") -> None:
+    """``--jobs`` and ``--threads``, for a command whose independent ``units`` (a run's
+    tasks, the ε's replicas) can run side by side in worker processes."""
+    group.add_argument(
         "--jobs",
         type=count(1, 1024),
         metavar="N",
-        help="tasks at once, in worker processes (default: one per CPU core, "
-        "one per GPU on CUDA; 1 = one after the other in this process)",
+        help=f"{units} at once, in worker processes (default: one per CPU core, one per GPU "
+        f"on CUDA; 1 = one after the other in this process){note}",
     )
+    group.add_argument(
+        "--threads",
+        type=count(1, 1024),
+        metavar="T",
+        help=f"torch threads per {units[:-1]} (default 1: every one timed at one thread count)",
+    )
+
+
+def _scale(run: argparse.ArgumentParser) -> None:
+    scale = run.add_argument_group("running at scale")
+    _jobs_and_threads(scale, "tasks")
     scale.add_argument(
         "--executor",
         choices=["local", "ray"],
@@ -267,12 +270,6 @@ def _scale(run: argparse.ArgumentParser) -> None:
         metavar="ADDR",
         help="with --executor ray: the cluster to join (e.g. auto, or "
         "HOST:6379); default: a local Ray",
-    )
-    scale.add_argument(
-        "--threads",
-        type=count(1, 1024),
-        metavar="T",
-        help="torch threads per task (default 1: every row timed at one thread count)",
     )
     scale.add_argument(
         "--retime",
