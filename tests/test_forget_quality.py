@@ -275,6 +275,13 @@ def test_quality_command_writes_epsilon_beside_the_results(backdoor_yaml, rerun_
     assert rows["original"]["replicas_ok"] == 3
     result = json.loads((out / "tiny_backdoor" / "seed_0.json").read_text())
     assert record["config_hash"] == result["config_hash"]
+    # made by the code the seed rows record, and says so
+    assert record["code"]["harness"] == result["methods"]["finetune"]["code"]["harness"]
+    row_modules = result["methods"]["finetune"]["code"]["modules"]
+    shared = set(row_modules) & set(record["code"]["modules"])
+    assert any("finetune" in m for m in shared), "the method's own module is recorded"
+    assert all(record["code"]["modules"][m] == row_modules[m] for m in shared)
+    assert record["code"]["epsilon"]
 
     assert rows["finetune"]["params"] == {"rounds": 1, "local_epochs": 1, "lr": None}
     assert record["estimator"] == fq.ESTIMATOR
@@ -317,7 +324,15 @@ def test_quality_command_writes_epsilon_beside_the_results(backdoor_yaml, rerun_
     text = board.read_text()
     assert "### Forgetting quality ε (tiny_backdoor)" in text
     assert "K = 3 training replicas" in text and "| rerun " in text
-    assert "another configuration" not in text
+    assert "another configuration" not in text and "another version" not in text
+    assert "at commit" in text or "git" not in json.dumps(again["provenance"])
+
+    # an ε made by other training code than the rows beside it: a caution, and --check refuses
+    changed = {**again, "code": {**again["code"], "harness": "0" * 16}}
+    (out / "tiny_backdoor" / "forget_quality_seed_0.json").write_text(json.dumps(changed))
+    assert run_cli("leaderboard", str(out), "-o", str(board)) == 0
+    assert "caution: ε was computed by another version of the harness" in board.read_text()
+    assert run_cli("leaderboard", str(out), "-o", str(board), "--check") == 2
 
 
 def test_quality_refuses_fewer_than_two_replicas(backdoor_yaml, test_registry, capsys):

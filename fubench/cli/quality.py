@@ -14,6 +14,7 @@ from fubench.cli.common import EXIT_FAILED_ROWS, EXIT_OK
 
 if TYPE_CHECKING:  # pragma: no cover
     from fubench.config.spec import ScenarioConfig
+    from fubench.engine.plan import Plan
     from fubench.executors.replicas import ReplicaPool
     from fubench.runner import Runner
 
@@ -78,6 +79,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
                 **({"overrides": config.overrides} if config.overrides else {}),
             },
             "config_hash": runner.config_hash(data),
+            "code": code_record(plan),
             "seed": seed,
             "replicas": args.replicas,
             "replica_seeds": rows.seeds,
@@ -118,6 +120,19 @@ def cmd_quality(args: argparse.Namespace) -> int:
         failed |= any(r["status"] == "failed" for r in record["rows"].values())
     print(render_records(records))
     return EXIT_FAILED_ROWS if failed else EXIT_OK
+
+
+def code_record(plan: Plan) -> dict:
+    """The code the ε comes from (:mod:`fubench.code_fingerprint`): the harness that
+    trains and scores, as the seed results record it (``harness``), the harness of the
+    replicas and the attack (``epsilon``), and the modules of every component involved."""
+    from fubench import code_fingerprint
+    from fubench.engine.plan import ROW_HARNESS
+
+    methods = [plan.registry.methods.get(spec.name) for spec in plan.methods]
+    classes = [*plan.model_components, *dict.fromkeys([*methods, plan.reference])]
+    record = code_fingerprint.record(ROW_HARNESS, classes)
+    return {**record, "epsilon": code_fingerprint.harness("epsilon")}
 
 
 def _replica_pool(

@@ -96,6 +96,13 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         )
     plots = Path(args.plots) if args.plots else base / "plots"
     results = load_results(args.paths, registry, one_code=args.check)
+    if args.check:
+        from fubench.report.quality import code_problem
+        from fubench.report.reader import ResultsError
+
+        problem = code_problem(results, args.paths)
+        if problem:
+            raise ResultsError(problem)
     board = lb.build_board(results, registry, args.paths, base, plots)
     code = EXIT_OK
     if args.output:

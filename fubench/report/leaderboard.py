@@ -23,7 +23,17 @@ from pathlib import Path
 
 from fubench.registry import Registry
 from fubench.report import costmatch, markdown, ranking, uncertainty
-from fubench.report.board import Board, Cell, ClaimView, Note, Plot, Row, ScenarioView, Table
+from fubench.report.board import (
+    Board,
+    Cell,
+    ClaimView,
+    Note,
+    Plot,
+    Quality,
+    Row,
+    ScenarioView,
+    Table,
+)
 from fubench.report.claims import VERDICTS, ClaimResult, check_claims, decide
 from fubench.report.costmatch import CostMatch, cost_match
 from fubench.report.explain import (
@@ -36,7 +46,7 @@ from fubench.report.explain import (
     sources,
 )
 from fubench.report.markup import Inline, inline, strong
-from fubench.report.quality import load_quality, quality_view
+from fubench.report.quality import load_quality, quality_view, results_code
 from fubench.report.ranking import best_rows, cost_ranks, scenario_ranks
 from fubench.report.reader import Result
 from fubench.report.success import success_view
@@ -228,11 +238,21 @@ def scenario_view(
             plots,
             base,
         ),
-        quality_view(records, {r.get("config_hash") for r in table.results}) if records else None,
+        quality_view(
+            records, {r.get("config_hash") for r in table.results}, results_code(table.results)
+        )
+        if records
+        else None,
         first.get("config") or {},
         success_view(table, registry),
         costmatch.view(section.cost_match, table, registry) if section.cost_match else None,
     )
+
+
+def _quality(records: list, results: list[Result]) -> Quality:
+    """The scenario's ε section, cautioned where the seed results came from another
+    configuration or other code."""
+    return quality_view(records, {r.get("config_hash") for r in results}, results_code(results))
 
 
 def found_plots(names: list[tuple[str, str]], plots: Path, base: Path) -> list[Plot]:

@@ -5,7 +5,7 @@ command's own output)."""
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,62 @@ def load_quality(paths: list[str | Path]) -> dict[str, list[Record]]:
             except (OSError, ValueError, KeyError, TypeError):
                 continue
     return {k: sorted(v, key=lambda r: r["seed"]) for k, v in sorted(found.items())}
+
+
+def results_code(results: list[Record]) -> dict[str, Any]:
+    """The code the seed results were computed by, as most of their rows record it:
+    ``{"harness": fingerprint, "modules": {module: fingerprint}}``."""
+    harness: Counter = Counter()
+    modules: dict[str, Counter] = defaultdict(Counter)
+    for result in results:
+        for row in result.get("methods", {}).values():
+            code = row.get("code") if isinstance(row.get("code"), dict) else {}
+            if code and not row.get("carried_over"):
+                harness[code.get("harness")] += 1
+                for module, fingerprint in code.get("modules", {}).items():
+                    modules[module][fingerprint] += 1
+    return {
+        "harness": harness.most_common(1)[0][0] if harness else None,
+        "modules": {m: c.most_common(1)[0][0] for m, c in modules.items()},
+    }
+
+
+def code_difference(record: Record, code: dict[str, Any]) -> str | None:
+    """Why an ε record was not made by the training and scoring code of the seed results
+    whose code is ``code`` (:func:`results_code`); None when it was."""
+    mine = record.get("code")
+    if not isinstance(mine, dict):
+        return "records no code fingerprint"
+    if mine.get("harness") != code.get("harness"):
+        return "was computed by another version of the harness than the seed results"
+    theirs = code.get("modules", {})
+    for module, fingerprint in sorted(mine.get("modules", {}).items()):
+        if module in theirs and theirs[module] != fingerprint:
+            return f"was computed by another version of {module} than the seed results"
+    return None
+
+
+def code_problem(results: list[Record], paths: list[str | Path]) -> str | None:
+    """The first ε file under ``paths`` not made by the code of its scenario's seed
+    results, as one line naming the file (None: every one was)."""
+    by_scenario: dict[str, list[Record]] = defaultdict(list)
+    for result in results:
+        by_scenario[result["scenario"]["name"]].append(result)
+    for p in map(Path, paths):
+        for file in sorted(p.rglob(PATTERN)) if p.is_dir() else []:
+            try:
+                record = json.loads(file.read_text(encoding="utf-8"))
+                scenario = record["scenario"]["name"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if scenario in by_scenario:
+                why = code_difference(record, results_code(by_scenario[scenario]))
+                if why:
+                    return (
+                        f"{file}: ε {why}: one leaderboard comes from one code version; "
+                        f"re-run fubench quality"
+                    )
+    return None
 
 
 def _cell(values: list[float], digits: int) -> Cell:
@@ -103,8 +159,14 @@ def _estimator_text(record: Record) -> str:
     )
 
 
-def quality_view(records: list[Record], result_hashes: set[str] | None = None) -> Quality:
-    """One scenario's ε records (one per seed) as a section of the report."""
+def quality_view(
+    records: list[Record],
+    result_hashes: set[str] | None = None,
+    made_by: dict[str, Any] | None = None,
+) -> Quality:
+    """One scenario's ε records (one per seed) as a section of the report; with the
+    seed results' ``config_hash``es and code (``made_by``, :func:`results_code`), a caution where
+    the ε was computed under another configuration or by other code."""
     first = records[0]
     k, seeds = first["replicas"], [r["seed"] for r in records]
     null, n = first["null"], first["forget_examples"]
@@ -165,7 +227,7 @@ def quality_view(records: list[Record], result_hashes: set[str] | None = None) -
         code(ORIGINAL),
         " (no unlearning) shows how far apart the models "
         f"start. Runtime: {_duration(wall)} (K × every method, and the replicas' "
-        f"original and {first['reference']} models unless cached).",
+        f"original and {first['reference']} models unless cached){_made(records)}.",
     )
     errors = sorted(
         {
@@ -185,7 +247,21 @@ def quality_view(records: list[Record], result_hashes: set[str] | None = None) -
                 code("fubench quality"),
             )
         )
+    if made_by is not None:
+        differences = sorted({d for r in records if (d := code_difference(r, made_by))})
+        notes += [
+            inline(f"caution: ε {why}; re-run ", code("fubench quality")) for why in differences
+        ]
     return Quality(f"Forgetting quality ε ({first['scenario']['name']})", text, table, notes)
+
+
+def _made(records: list[Record]) -> str:
+    """Where the ε was computed: the commit and machine its files record."""
+    made = [r.get("provenance", {}) for r in records]
+    commits = sorted({str(m.get("git_hash"))[:7] for m in made if m.get("git_hash")})
+    machines = sorted({str(m.get("hardware")) for m in made if m.get("hardware")})
+    where = f" at commit {', '.join(commits)}" if commits else ""
+    return where + (f" on {', '.join(machines)}" if machines else "")
 
 
 def render_records(
