@@ -18,12 +18,18 @@ import importlib
 import os
 from typing import TYPE_CHECKING, Any
 
-# Both are read once, when the libraries start: set them before torch is imported.
+# These are read once, when the libraries start: set them before torch is imported.
 # MKL_CBWR: CPU results do not depend on the thread count (fubench.engine.determinism).
-# OMP_WAIT_POLICY: an OpenMP thread that waits for its team sleeps instead of spinning,
-# so a run on a busy machine does not collapse (fubench.engine.determinism).
 os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# How an OpenMP thread waits for its team. By default it spins for milliseconds; on a
+# busy machine the spinner burns the core its descheduled team-mate needs, and training
+# collapses. With these it spins a few microseconds (GOMP_SPINCOUNT, GNU OpenMP: torch on
+# Linux), enough for a team that is running, then sleeps; OpenMP runtimes that do not
+# read GOMP_SPINCOUNT sleep at once (PASSIVE). tests/test_bench_contention.py measures
+# both sides. A user who set either variable keeps their choice.
+_OPENMP_WAIT = {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "1000"}
+if not any(name in os.environ for name in _OPENMP_WAIT):
+    os.environ.update(_OPENMP_WAIT)
 
 __version__ = "0.1.0"
 

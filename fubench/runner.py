@@ -134,7 +134,12 @@ class Runner:
         threads = execution.threads(len(tasks))
         for task in tasks:
             task.threads = threads
-        self._determinism = dict(determinism.settings(self.plan.device), torch_threads=threads)
+        self._determinism = dict(
+            determinism.settings(self.plan.device),
+            torch_threads=threads,
+            # how long a waiting OpenMP thread spins (see fubench/__init__.py): speed only
+            gomp_spincount=os.environ.get("GOMP_SPINCOUNT", "unset"),
+        )
         workload = self.workload(data, todo)
         executors.run(execution, tasks, self._event, self._run_here, workload)
         paths = [self.files[seed].path for seed in cfg.seeds]

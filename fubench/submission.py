@@ -221,8 +221,8 @@ def submit(
         for name, files in stored.items():
             todo[name] = {
                 seed: file
-                for seed, file in files.items()
-                if not _holds(layer, file, submission.methods, dist, version)
+                for seed, (file, record) in files.items()
+                if not _holds(layer, record, submission.methods, dist, version)
             }
             what = f"{', '.join(submission.methods)} on {name}"
             if not todo[name]:
@@ -239,12 +239,13 @@ def submit(
     return {"package": dist, "version": version, "rows": added}
 
 
-def _holds(layer: Layer, file: Path, methods: list[str], dist: str, version: str) -> bool:
-    """Whether a committed file already holds a row of every submitted method from
-    ``dist`` ``version``, computed by the harness of the file's reference rows and by
-    the method modules the layer has installed now (a local package edited without a
-    new version is run again)."""
-    record = read_result(file)
+def _holds(
+    layer: Layer, record: dict[str, Any], methods: list[str], dist: str, version: str
+) -> bool:
+    """Whether a committed result (``record``, as read) already holds a row of every
+    submitted method from ``dist`` ``version``, computed by the harness of its reference
+    rows and by the method modules the layer has installed now (a local package edited
+    without a new version is run again)."""
     reference = record["methods"].get(record.get("reference") or get_registry().reference_name)
     harness = ((reference or {}).get("code") or {}).get("harness")
     rows = [row for row in record["methods"].values() if row.get("method") in methods]
@@ -266,11 +267,13 @@ def _same_modules(layer: Layer, modules: dict[str, str]) -> bool:
     return all(now.get(m) == modules[m] for m in named)
 
 
-def _stored(results: Path, scenario: str) -> dict[int, Path]:
+def _stored(results: Path, scenario: str) -> dict[int, tuple[Path, dict[str, Any]]]:
+    """{seed: (file, its result as read)} of a scenario's committed results."""
     files = find_results([results / scenario])
     if not files:
         raise SubmissionError(f"no committed results of scenario '{scenario}' under {results}")
-    return {read_result(f)["seed"]: f for f in files}
+    records = [(f, read_result(f)) for f in files]
+    return {record["seed"]: (f, record) for f, record in records}
 
 
 def _the_distribution(layer: Layer, submission: Submission) -> tuple[str, str, list[str]]:
