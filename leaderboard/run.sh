@@ -23,11 +23,12 @@
 #
 # Settings (environment): OUT (default leaderboard), SITE (default $OUT/site), SEEDS and
 # TUNING_SEEDS (default: the scenario file's seeds and tuning_seeds), JOBS (tasks, or ε
-# replicas, at once; default one per core), THREADS (torch threads per task, default 1), DEVICE (cpu: the committed leaderboard is a CPU run), FUBENCH (the fubench
-# executable), QUALITY (the scenario files whose ε `all` computes), REPLICAS (K, default
-# 8). Only the built-in plugins are loaded (FUBENCH_DISABLE_PLUGIN_AUTOLOAD=1), so "every
-# method" means every built-in method. A run resumes: rows already computed under the
-# same configuration are kept, models come from the cache (~/.cache/fubench/models).
+# replicas, at once; default one per core), THREADS (torch threads per task, default 1),
+# DEVICE (cpu: the committed leaderboard is a CPU run), FUBENCH (the fubench executable),
+# QUALITY (the scenario files whose ε `all` computes; default backdoor_mnist), REPLICAS
+# (K, default 32). Only the built-in plugins are loaded (FUBENCH_DISABLE_PLUGIN_AUTOLOAD=1),
+# so "every method" means every built-in method. A run resumes: rows already computed under
+# the same configuration are kept, models come from the cache (~/.cache/fubench/models).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,8 +38,8 @@ SEEDS=${SEEDS:-}
 TUNING_SEEDS=${TUNING_SEEDS:-}
 DEVICE=${DEVICE:-cpu}
 FUBENCH=${FUBENCH:-fubench}
-QUALITY=${QUALITY:-"scenarios/backdoor_mnist.yaml scenarios/client_fmnist.yaml"}
-REPLICAS=${REPLICAS:-8}
+QUALITY=${QUALITY:-"scenarios/backdoor_mnist.yaml"}
+REPLICAS=${REPLICAS:-32}
 export FUBENCH_DISABLE_PLUGIN_AUTOLOAD=${FUBENCH_DISABLE_PLUGIN_AUTOLOAD:-1}
 #: scenario kinds whose attention maps mean something (Ferrari, Fig. 5)
 ATTENTION_KINDS="backdoor|bias"

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -271,6 +274,33 @@ def test_worker_processes_reproduce_a_serial_run(small, tmp_path, monkeypatch, c
     assert re.search(r"^seed \d original: round \d+/\d+", err, re.M), err[-2000:]
     result = read_result(tmp_path / "jobs" / "small" / "seed_0.json")
     assert result["provenance"]["determinism"]["torch_threads"] == 1
+    spincount = os.environ.get("GOMP_SPINCOUNT", "unset")
+    assert result["provenance"]["determinism"]["gomp_spincount"] == spincount
+
+
+@pytest.mark.parametrize(
+    "given, expected",
+    [
+        ({}, {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "1000"}),
+        ({"OMP_WAIT_POLICY": "ACTIVE"}, {"OMP_WAIT_POLICY": "ACTIVE", "GOMP_SPINCOUNT": None}),
+        ({"GOMP_SPINCOUNT": "50"}, {"OMP_WAIT_POLICY": None, "GOMP_SPINCOUNT": "50"}),
+    ],
+)
+def test_import_fubench_bounds_openmp_spinning_unless_the_user_chose(given, expected):
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import json, os, fubench; print(json.dumps({k: os.environ.get(k) for k in "
+            "('OMP_WAIT_POLICY', 'GOMP_SPINCOUNT')}))",
+        ],
+        env={**env, **given},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(shown.stdout) == expected
 
 
 @pytest.mark.training
