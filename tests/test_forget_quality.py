@@ -386,3 +386,6 @@ def test_the_section_shows_na_reasons_the_null_and_stale_configurations():
     assert "| retrain " not in text, "the reference is the yardstick, not a row"
     assert "another configuration" in text
     assert "another configuration" not in render_records([record], result_hashes={"abc"})
+    made = {**record, "provenance": {"git_hash": "0c46ed4aa", "hardware": "AMD EPYC, 1 threads"}}
+    assert "2 min (K × every method" in text and " at commit" not in text
+    assert "at commit 0c46ed4 on AMD EPYC, 1 thread." in render_records([made])

@@ -5,6 +5,7 @@ command's own output)."""
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -255,11 +256,16 @@ def quality_view(
     return Quality(f"Forgetting quality ε ({first['scenario']['name']})", text, table, notes)
 
 
+def _one(hardware: str) -> str:
+    """Provenance's ``"AMD EPYC, 1 threads"`` in words: ``"AMD EPYC, 1 thread"``."""
+    return re.sub(r"\b1 threads$", "1 thread", hardware)
+
+
 def _made(records: list[Record]) -> str:
     """Where the ε was computed: the commit and machine its files record."""
     made = [r.get("provenance", {}) for r in records]
     commits = sorted({str(m.get("git_hash"))[:7] for m in made if m.get("git_hash")})
-    machines = sorted({str(m.get("hardware")) for m in made if m.get("hardware")})
+    machines = sorted({_one(str(m["hardware"])) for m in made if m.get("hardware")})
     where = f" at commit {', '.join(commits)}" if commits else ""
     return where + (f" on {', '.join(machines)}" if machines else "")
 
