@@ -75,7 +75,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from fubench.plugins import get_registry
     from fubench.report import leaderboard as lb
     from fubench.report import load_results
-    from fubench.report.reader import default_base
+    from fubench.report.quality import code_problem, load_quality
+    from fubench.report.reader import ResultsError, default_base
 
     registry = get_registry()
     if args.list_offline:
@@ -96,14 +97,10 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         )
     plots = Path(args.plots) if args.plots else base / "plots"
     results = load_results(args.paths, registry, one_code=args.check)
-    if args.check:
-        from fubench.report.quality import code_problem
-        from fubench.report.reader import ResultsError
-
-        problem = code_problem(results, args.paths)
-        if problem:
-            raise ResultsError(problem)
-    board = lb.build_board(results, registry, args.paths, base, plots)
+    quality = load_quality(args.paths)
+    if args.check and (problem := code_problem(results, quality)):
+        raise ResultsError(problem)
+    board = lb.build_board(results, registry, args.paths, base, plots, quality)
     code = EXIT_OK
     if args.output:
         code = max(code, _markdown(board, Path(args.output), args))

@@ -46,9 +46,9 @@ from fubench.report.explain import (
     sources,
 )
 from fubench.report.markup import Inline, inline, strong
-from fubench.report.quality import load_quality, quality_view, results_code
+from fubench.report.quality import load_quality, quality_view
 from fubench.report.ranking import best_rows, cost_ranks, scenario_ranks
-from fubench.report.reader import Result
+from fubench.report.reader import Result, results_code
 from fubench.report.success import success_view
 from fubench.report.sweeps import keep_best_sweep_points
 from fubench.report.table import (
@@ -176,13 +176,20 @@ def community_note(method: str, marker: dict[str, str]) -> Note:
 
 # -------------------------------------------------------------------- the board
 def build_board(
-    results: list[Result], registry: Registry, paths: list[str], base: Path, plots: Path
+    results: list[Result],
+    registry: Registry,
+    paths: list[str],
+    base: Path,
+    plots: Path,
+    quality: dict[str, list] | None = None,
 ) -> Board:
     """The leaderboard of ``results`` as data (:mod:`fubench.report.board`); links are
-    relative to ``base``, plots are looked up under ``plots``."""
+    relative to ``base``, plots are looked up under ``plots``; ``quality``: the ε files
+    under ``paths`` (:func:`~fubench.report.quality.load_quality`), read there if not given."""
     sections = build_sections(results, registry)
     tables = [s.table for s in sections]
-    quality = load_quality(paths)  # the forgetting-quality ε files, where computed
+    if quality is None:
+        quality = load_quality(paths)  # the forgetting-quality ε files, where computed
     scenarios = [scenario_view(s, registry, base, plots, quality) for s in sections]
     references = sorted({t.reference for t in tables})
     common = core_scenarios(overall(sections), [t.scenario for t in tables], set(community(tables)))
@@ -238,11 +245,7 @@ def scenario_view(
             plots,
             base,
         ),
-        quality_view(
-            records, {r.get("config_hash") for r in table.results}, results_code(table.results)
-        )
-        if records
-        else None,
+        _quality(records, table.results) if records else None,
         first.get("config") or {},
         success_view(table, registry),
         costmatch.view(section.cost_match, table, registry) if section.cost_match else None,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import numpy as np
 
 from fubench.report.board import Cell, Quality, Row, Table
 from fubench.report.markup import code, inline, strong
+from fubench.report.reader import results_code
 from fubench.results import ORIGINAL
 
 Record = dict[str, Any]
@@ -21,41 +22,24 @@ PATTERN = "forget_quality_seed_*.json"
 
 
 def load_quality(paths: list[str | Path]) -> dict[str, list[Record]]:
-    """{scenario: records sorted by seed} from the ε files under ``paths``; a file that
-    cannot be read is skipped (the leaderboard must still render from the results)."""
+    """{scenario: records sorted by seed} from the ε files under ``paths``, each with the
+    ``path`` it was read from; a file that cannot be read is skipped (the leaderboard
+    must still render from the results)."""
     found: dict[str, list[Record]] = defaultdict(list)
     for p in map(Path, paths):
         files = sorted(p.rglob(PATTERN)) if p.is_dir() else []
         for file in files:
             try:
                 record = json.loads(file.read_text(encoding="utf-8"))
-                found[record["scenario"]["name"]].append(record)
+                found[record["scenario"]["name"]].append({**record, "path": str(file)})
             except (OSError, ValueError, KeyError, TypeError):
                 continue
     return {k: sorted(v, key=lambda r: r["seed"]) for k, v in sorted(found.items())}
 
 
-def results_code(results: list[Record]) -> dict[str, Any]:
-    """The code the seed results were computed by, as most of their rows record it:
-    ``{"harness": fingerprint, "modules": {module: fingerprint}}``."""
-    harness: Counter = Counter()
-    modules: dict[str, Counter] = defaultdict(Counter)
-    for result in results:
-        for row in result.get("methods", {}).values():
-            code = row.get("code") if isinstance(row.get("code"), dict) else {}
-            if code and not row.get("carried_over"):
-                harness[code.get("harness")] += 1
-                for module, fingerprint in code.get("modules", {}).items():
-                    modules[module][fingerprint] += 1
-    return {
-        "harness": harness.most_common(1)[0][0] if harness else None,
-        "modules": {m: c.most_common(1)[0][0] for m, c in modules.items()},
-    }
-
-
 def code_difference(record: Record, code: dict[str, Any]) -> str | None:
     """Why an ε record was not made by the training and scoring code of the seed results
-    whose code is ``code`` (:func:`results_code`); None when it was."""
+    whose code is ``code`` (:func:`~fubench.report.reader.results_code`); None when it was."""
     mine = record.get("code")
     if not isinstance(mine, dict):
         return "records no code fingerprint"
@@ -68,26 +52,21 @@ def code_difference(record: Record, code: dict[str, Any]) -> str | None:
     return None
 
 
-def code_problem(results: list[Record], paths: list[str | Path]) -> str | None:
-    """The first ε file under ``paths`` not made by the code of its scenario's seed
-    results, as one line naming the file (None: every one was)."""
-    by_scenario: dict[str, list[Record]] = defaultdict(list)
-    for result in results:
-        by_scenario[result["scenario"]["name"]].append(result)
-    for p in map(Path, paths):
-        for file in sorted(p.rglob(PATTERN)) if p.is_dir() else []:
-            try:
-                record = json.loads(file.read_text(encoding="utf-8"))
-                scenario = record["scenario"]["name"]
-            except (OSError, ValueError, KeyError, TypeError):
-                continue
-            if scenario in by_scenario:
-                why = code_difference(record, results_code(by_scenario[scenario]))
-                if why:
-                    return (
-                        f"{file}: ε {why}: one leaderboard comes from one code version; "
-                        f"re-run fubench quality"
-                    )
+def code_problem(results: list[Record], quality: dict[str, list[Record]]) -> str | None:
+    """The first ε file (``quality``, from :func:`load_quality`) not made by the code of
+    its scenario's seed ``results``, as one line naming the file (None: every one was)."""
+    for scenario, records in quality.items():
+        seeds = [r for r in results if r["scenario"]["name"] == scenario]
+        if not seeds:
+            continue
+        made_by = results_code(seeds)
+        for record in records:
+            why = code_difference(record, made_by)
+            if why:
+                return (
+                    f"{record['path']}: ε {why}: one leaderboard comes from one code "
+                    f"version; re-run fubench quality"
+                )
     return None
 
 
@@ -166,8 +145,9 @@ def quality_view(
     made_by: dict[str, Any] | None = None,
 ) -> Quality:
     """One scenario's ε records (one per seed) as a section of the report; with the
-    seed results' ``config_hash``es and code (``made_by``, :func:`results_code`), a caution where
-    the ε was computed under another configuration or by other code."""
+    seed results' ``config_hash``es and code (``made_by``,
+    :func:`~fubench.report.reader.results_code`), a caution where the ε was computed
+    under another configuration or by other code."""
     first = records[0]
     k, seeds = first["replicas"], [r["seed"] for r in records]
     null, n = first["null"], first["forget_examples"]

@@ -4,6 +4,7 @@ named on one line), group them by scenario, and tell which row is the reference.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -67,21 +68,17 @@ def one_code_problem(files: list[tuple[Path, Result]]) -> str | None:
         for label, row in result["methods"].items()
         if not row.get("carried_over")
     ]
-    harness = Counter(_code(row).get("harness") for _, _, row in rows)
+    common = majority_code(row for _, _, row in rows)
     commits = Counter(row.get("computed_at", {}).get("git_hash") for _, _, row in rows)
-    modules: dict[str, Counter] = defaultdict(Counter)
-    for _, _, row in rows:
-        for module, fingerprint in _code(row).get("modules", {}).items():
-            modules[module][fingerprint] += 1
     for file, label, row in rows:
         code = _code(row)
         commit = row.get("computed_at", {}).get("git_hash")
         if not code:
             why = "records no code fingerprint"
-        elif code.get("harness") != _most(harness):
+        elif code.get("harness") != common["harness"]:
             why = "was computed by another version of the harness than the other rows"
-        elif any(fp != _most(modules[m]) for m, fp in code.get("modules", {}).items()):
-            module = next(m for m, fp in code["modules"].items() if fp != _most(modules[m]))
+        elif any(fp != common["modules"][m] for m, fp in code.get("modules", {}).items()):
+            module = next(m for m, fp in code["modules"].items() if fp != common["modules"][m])
             why = f"was computed by another version of {module} than the other rows"
         elif commit is None or str(commit).endswith("-dirty"):
             why = f"was computed from uncommitted code ({commit or 'no commit recorded'})"
@@ -94,6 +91,29 @@ def one_code_problem(files: list[tuple[Path, Result]]) -> str | None:
             f'comes from one commit; re-run it, or mark it "carried_over": true'
         )
     return None
+
+
+def majority_code(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The code most of ``rows`` record, rows marked ``"carried_over"`` left out:
+    ``{"harness": fingerprint, "modules": {module: fingerprint}}``."""
+    harness: Counter = Counter()
+    modules: dict[str, Counter] = defaultdict(Counter)
+    for row in rows:
+        if row.get("carried_over"):
+            continue
+        code = _code(row)
+        harness[code.get("harness")] += 1
+        for module, fingerprint in code.get("modules", {}).items():
+            modules[module][fingerprint] += 1
+    return {
+        "harness": _most(harness) if harness else None,
+        "modules": {module: _most(counter) for module, counter in modules.items()},
+    }
+
+
+def results_code(results: list[Result]) -> dict[str, Any]:
+    """The code most rows of ``results`` record (:func:`majority_code`)."""
+    return majority_code(row for result in results for row in result["methods"].values())
 
 
 def _code(row: dict[str, Any]) -> dict[str, Any]:
