@@ -272,7 +272,8 @@ def row_order(rows: Any, reference: str, listed: list[str] | None = None) -> lis
 
 def drop_rows(path: Path, labels: set[str]) -> None:
     """Remove the rows ``labels`` from a stored result file (atomically), so a rerun
-    computes them again and keeps every other row; an unreadable file is removed."""
+    computes them again and keeps every other row; an unreadable file is removed. The
+    file's recorded configuration stops listing them too."""
     if not path.exists():
         return
     try:
@@ -281,7 +282,22 @@ def drop_rows(path: Path, labels: set[str]) -> None:
         path.unlink(missing_ok=True)
         return
     result["methods"] = {k: v for k, v in result["methods"].items() if k not in labels}
+    config = result.get("scenario", {}).get("config") or {}
+    if isinstance(config.get("methods"), dict):
+        config["methods"] = {k: v for k, v in config["methods"].items() if k not in labels}
     write_json_atomic(path, result)
+
+
+def unlisted_rows(result: dict[str, Any], listed: set[str]) -> list[str]:
+    """The method rows of a stored result that ``listed`` (a scenario file's row labels,
+    with the original's and the gold standard's) does not name: left by an earlier
+    version of the file (a sweep changed, a method removed). A community method's rows
+    (added by ``fubench submit``) are never among them."""
+    return [
+        label
+        for label, row in result["methods"].items()
+        if label not in listed and "community" not in row
+    ]
 
 
 #: what a result file is for: reported ("evaluation") or for choosing settings ("tuning")

@@ -28,7 +28,8 @@
 # QUALITY (the scenario files whose ε `all` computes; default backdoor_mnist), REPLICAS
 # (K, default 32). Only the built-in plugins are loaded (FUBENCH_DISABLE_PLUGIN_AUTOLOAD=1),
 # so "every method" means every built-in method. A run resumes: rows already computed under
-# the same configuration are kept, models come from the cache (~/.cache/fubench/models).
+# the same configuration are kept, models come from the cache (~/.cache/fubench/models);
+# rows the scenario file no longer lists (an earlier sweep) are removed (--prune).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -63,7 +64,7 @@ run_one() {
     # the evaluation seeds the table reports, then the tuning seeds a swept method's
     # point is chosen on (never on the reported ones); seeds run as parallel jobs
     "$FUBENCH" run "$1" --methods "$(methods)" ${SEEDS:+--seeds "$SEEDS"} --device "$DEVICE" \
-        ${JOBS:+--jobs "$JOBS"} ${THREADS:+--threads "$THREADS"} --out "$OUT/results" -q \
+        ${JOBS:+--jobs "$JOBS"} ${THREADS:+--threads "$THREADS"} --out "$OUT/results" --prune -q \
         || code=$?
     # 1 = a method failed on some row: that is a result (the leaderboard lists it)
     if [ "$code" -gt 1 ]; then return "$code"; fi
@@ -71,7 +72,7 @@ run_one() {
         code=0
         "$FUBENCH" run "$1" --tuning --methods "$(methods)" \
             ${TUNING_SEEDS:+--seeds "$TUNING_SEEDS"} --device "$DEVICE" ${JOBS:+--jobs "$JOBS"} \
-            ${THREADS:+--threads "$THREADS"} --out "$OUT/results" -q || code=$?
+            ${THREADS:+--threads "$THREADS"} --out "$OUT/results" --prune -q || code=$?
         if [ "$code" -gt 1 ]; then return "$code"; fi
     fi
 }

@@ -319,3 +319,30 @@ def test_fresh_recomputes_only_the_rows_asked_for(test_registry, backdoor_yaml, 
     after = json.loads(path.read_text())["methods"]
     assert after["finetune"]["seconds"] == 12345.0
     assert after["original"]["seconds"] != 12345.0
+
+
+def test_rows_of_an_earlier_sweep_are_named_then_pruned(
+    test_registry, backdoor_yaml, tmp_path, capsys
+):
+    """A sweep that changed leaves its old rows in the file: a run names them (they stay
+    in the tables), `--prune` removes them, rows and recorded configuration both."""
+    file, out = backdoor_yaml(rounds=1), str(tmp_path / "res")
+    assert run_cli("run", str(file), "--out", out, "-q") == 0
+    file.write_text(file.read_text().replace("finetune: {rounds: 1}", "finetune: {rounds: [1, 2]}"))
+    capsys.readouterr()
+    assert run_cli("run", str(file), "--out", out) == 0
+    assert "holds 1 row the scenario file no longer lists (finetune)" in capsys.readouterr().err
+    path = tmp_path / "res" / "tiny_backdoor" / "seed_0.json"
+    assert "finetune" in json.loads(path.read_text())["methods"]
+    assert run_cli("run", str(file), "--out", out, "--prune") == 0
+    assert "removed 1 row the scenario file no longer lists: finetune" in capsys.readouterr().err
+    result = read_result(path)  # still a complete, unedited result
+    assert (
+        "finetune" not in result["methods"]
+        and "finetune" not in result["scenario"]["config"]["methods"]
+    )
+    assert {"finetune[rounds=1]", "finetune[rounds=2]", "retrain", "original"} <= set(
+        result["methods"]
+    )
+    assert run_cli("run", str(file), "--out", out) == 0
+    assert "no longer lists" not in capsys.readouterr().err

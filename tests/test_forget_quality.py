@@ -389,3 +389,49 @@ def test_the_section_shows_na_reasons_the_null_and_stale_configurations():
     made = {**record, "provenance": {"git_hash": "0c46ed4aa", "hardware": "AMD EPYC, 1 threads"}}
     assert "2 min (K × every method" in text and " at commit" not in text
     assert "at commit 0c46ed4 on AMD EPYC, 1 thread." in render_records([made])
+
+
+def test_an_earlier_sweeps_rows_are_dropped_when_the_file_is_merged(
+    tmp_path, backdoor_yaml, test_registry
+):
+    """Rows of a method's earlier sweep points leave the ε file on the next merge; rows of
+    methods the file does not list (added with --methods) and this sweep's points stay."""
+    from fubench.cli.quality import earlier_sweeps, merge
+
+    file = backdoor_yaml()
+    file.write_text(file.read_text().replace("finetune: {rounds: 1}", "finetune: {rounds: [1, 2]}"))
+    superseded = earlier_sweeps(load_scenario(file, test_registry).methods)
+    same = {
+        "config_hash": "c",
+        "seed": 0,
+        "replicas": 3,
+        "replica_seeds": [0, 1, 2],
+        "delta": 0.01,
+        "statistic": "s",
+        "estimator": "e",
+    }
+    path = tmp_path / "forget_quality_seed_0.json"
+    old_rows = ["finetune", "finetune[rounds=1]", "rerun", "retrain", "original"]
+    path.write_text(
+        json.dumps(
+            {
+                **same,
+                "rows": {k: {"status": "ok"} for k in old_rows},
+                "seconds": {"wall": 1.0, "per_row": {}},
+            }
+        )
+    )
+    record = {
+        **same,
+        "rows": {"finetune[rounds=2]": {"status": "ok"}},
+        "seconds": {"wall": 2.0, "per_row": {}},
+    }
+    merged = merge(path, record, superseded)
+    assert set(merged["rows"]) == {
+        "finetune[rounds=1]",
+        "finetune[rounds=2]",
+        "rerun",
+        "retrain",
+        "original",
+    }
+    assert merged["seconds"]["wall"] == 3.0

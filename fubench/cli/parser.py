@@ -197,6 +197,12 @@ def _run(sub: argparse._SubParsersAction) -> None:
         help="recompute the rows asked for instead of resuming from existing "
         "results (other methods' stored rows stay)",
     )
+    run.add_argument(
+        "--prune",
+        action="store_true",
+        help="remove from the result files the rows the scenario file no longer lists "
+        "(an earlier sweep, a removed method; community rows stay)",
+    )
     run.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     run.add_argument(
         "-v",

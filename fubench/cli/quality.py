@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 from fubench.cli.common import EXIT_FAILED_ROWS, EXIT_OK
 
 if TYPE_CHECKING:  # pragma: no cover
-    from fubench.config.spec import ScenarioConfig
+    from collections.abc import Callable
+
+    from fubench.config.spec import MethodSpec, ScenarioConfig
     from fubench.engine.plan import Plan
     from fubench.executors.replicas import ReplicaPool
     from fubench.runner import Runner
@@ -42,6 +44,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
     progress.set_quiet(args.quiet)
     registry = get_registry()
     config = load_changed(args.file, args, registry)
+    superseded = earlier_sweeps(config.methods)
     config = apply_overrides(
         config, methods=args.methods, seeds=args.seeds or [0], registry=registry
     )
@@ -113,7 +116,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
             "provenance": provenance(plan.device, registry.loaded_versions()),
         }
         path = quality_path(args.out, config.name, seed)
-        record = merge(path, record)
+        record = merge(path, record, superseded)
         write_json_atomic(path, record)
         print(f"wrote {path}", file=sys.stderr)
         records.append(record)
@@ -166,10 +169,19 @@ def _replica_pool(
 SAME = ("config_hash", "seed", "replicas", "replica_seeds", "delta", "statistic", "estimator")
 
 
-def merge(path: Path, record: dict) -> dict:
+def earlier_sweeps(methods: list[MethodSpec]) -> Callable[[str], bool]:
+    """Whether a stored row's label is an earlier sweep point of a method the scenario
+    file lists (its method listed, its label not): a row the file no longer asks for."""
+    labels = {m.label for m in methods}
+    names = {m.name for m in methods}
+    return lambda label: label.split("[", 1)[0] in names and label not in labels
+
+
+def merge(path: Path, record: dict, superseded: Callable[[str], bool] = lambda _: False) -> dict:
     """``record`` with the rows of the file already at ``path`` that this run did not
     compute, when that file was made under the same configuration, replicas and δ (so a
-    method added or changed later costs only its own K runs); the runtime adds up."""
+    method added or changed later costs only its own K runs), less the ``superseded``
+    ones (points of an earlier sweep); the runtime adds up."""
     import json
 
     from fubench.progress import say
@@ -181,6 +193,12 @@ def merge(path: Path, record: dict) -> dict:
     if any(previous.get(key) != record[key] for key in SAME):
         return record
     kept = {k: v for k, v in previous.get("rows", {}).items() if k not in record["rows"]}
+    dropped = sorted(k for k in kept if superseded(k))
+    if dropped:
+        say(
+            f"  {path.name}: dropping {', '.join(dropped)} (the scenario file no longer lists them)"
+        )
+        kept = {k: v for k, v in kept.items() if k not in dropped}
     if kept:
         say(f"  {path.name}: keeping {', '.join(sorted(kept))} from the earlier run")
     record["rows"] = {**kept, **record["rows"]}

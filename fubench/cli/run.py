@@ -10,8 +10,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fubench.cli.common import EXIT_FAILED_ROWS, EXIT_OK
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fubench.config.spec import ScenarioConfig
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -30,6 +34,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     progress.set_quiet(args.quiet)
     registry = get_registry()
     config = load_changed(args.file, args, registry)
+    file_methods = config.methods
     try:
         config = apply_overrides(
             config, methods=args.methods, seeds=args.seeds, registry=registry, tuning=args.tuning
@@ -59,6 +64,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.fresh:  # recompute what this invocation asks for; other methods' rows stay
         for seed in config.seeds:
             drop_rows(result_path(args.out, config.name, seed, config.purpose), wanted)
+    # rows an earlier version of the file made stay in the tables unless pruned
+    listed = wanted | {m.label for m in file_methods}
+    unlisted = leftover_rows(args.out, config, listed, prune=args.prune)
+    if unlisted:
+        progress.say(unlisted)
     folders = [Path(args.out), cache.root, datasets.data_folder()]
     try:
         paths = runner.run()
@@ -85,3 +95,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"results: {', '.join(str(p) for p in paths)}", file=sys.stderr)
     failed = any(row["status"] == "failed" for r in results for row in r["methods"].values())
     return EXIT_FAILED_ROWS if failed else EXIT_OK
+
+
+def leftover_rows(out: str, config: ScenarioConfig, listed: set[str], prune: bool) -> str:
+    """The rows of ``config``'s stored result files that ``listed`` does not name, as
+    one line to show (removed from the files first when ``prune``); "" when none."""
+    from fubench.results import drop_rows, read_result, result_path, unlisted_rows
+
+    found: set[str] = set()
+    for seed in config.seeds:
+        path = result_path(out, config.name, seed, config.purpose)
+        try:
+            labels = unlisted_rows(read_result(path), listed) if path.exists() else []
+        except (OSError, ValueError):
+            continue  # the run names an unreadable file and starts it afresh
+        if labels and prune:
+            drop_rows(path, set(labels))
+        found.update(labels)
+    if not found:
+        return ""
+    names = ", ".join(sorted(found))
+    folder = result_path(out, config.name, 0).parent
+    rows = f"{len(found)} row{'s' if len(found) > 1 else ''}"
+    if prune:
+        return f"  {folder}: removed {rows} the scenario file no longer lists: {names}"
+    return (
+        f"  {folder} holds {rows} the scenario file no longer lists ({names}): "
+        "tables still show them; --prune removes them"
+    )
