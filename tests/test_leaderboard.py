@@ -334,7 +334,20 @@ def test_check_refuses_rows_of_another_code_version_unless_carried_over(tmp_path
     assert f"seed_{results[1]['seed']}.json" in err[0]
     results[1]["methods"]["slow"]["carried_over"] = True  # kept on purpose, by hand
     write(folder / results[1]["scenario"]["name"] / f"seed_{results[1]['seed']}.json", results[1])
+    assert run_cli("leaderboard", *args) == 0
     assert run_cli("leaderboard", *args, "--check") == 0
+    # the board says which rows were carried over, from which commit, by which code
+    board = (tmp_path / "README.md").read_text()
+    seed = results[1]["seed"]
+    assert "carried over from an earlier run at commit " in board
+    note = board.split("carried over from an earlier run at commit ")[1].split("\n")[0]
+    assert "by other code than the rows computed since" in note and "slow" in note
+    assert note.count("carried over") == 0 and board.count("carried over from") == 1
+    # one carried over by the same code: said so
+    results[1]["methods"]["slow"]["code"] = {"harness": "hand-made", "modules": {}}
+    write(folder / results[1]["scenario"]["name"] / f"seed_{seed}.json", results[1])
+    assert run_cli("leaderboard", *args) == 0
+    assert "by the same code as the rows computed since" in (tmp_path / "README.md").read_text()
 
 
 def test_check_refuses_rows_computed_at_another_commit(tmp_path, capsys):

@@ -21,7 +21,7 @@ from fubench.engine.timing import LOAD_MARGIN, MIN_CPU_SHARE
 from fubench.registry import Registry
 from fubench.report.fit import table_parts
 from fubench.report.markup import md_text
-from fubench.report.reader import Result, by_scenario, reference_row
+from fubench.report.reader import Result, by_scenario, majority_code, reference_row
 from fubench.report.separation import gap_of, tested_metric
 from fubench.results import ORIGINAL, row_order
 
@@ -109,16 +109,18 @@ def aggregate(
     is made undefined (normalised by that gap) or unranked (read against the gold
     standard) — see :mod:`fubench.report.separation`."""
     tables = []
+    # the code of the rows not carried over, across every scenario given
+    common = majority_code(row for result in results for row in result["methods"].values())
     for name, group in by_scenario(results).items():
         reported = [r for r in group if r.get("purpose", "evaluation") != "tuning"]
         tuning = [r for r in group if r.get("purpose", "evaluation") == "tuning"]
         if not reported:
             continue  # tuning seeds choose settings; alone they have nothing to report
-        table = _aggregate_one(name, reported, reference_row(reported, registry))
+        table = _aggregate_one(name, reported, reference_row(reported, registry), common)
         if separate:
             mark_inseparable(table, registry)
         if tuning:
-            table.tuning = _aggregate_one(name, tuning, reference_row(tuning, registry))
+            table.tuning = _aggregate_one(name, tuning, reference_row(tuning, registry), common)
             if separate:
                 mark_inseparable(table.tuning, registry)
         for each in (table, table.tuning):
@@ -169,7 +171,9 @@ def mark_inseparable(table: ScenarioTable, registry: Registry) -> None:
             table.unranked[metric] = reason
 
 
-def _aggregate_one(name: str, group: list[Result], reference: str) -> ScenarioTable:
+def _aggregate_one(
+    name: str, group: list[Result], reference: str, common: dict[str, Any] | None = None
+) -> ScenarioTable:
     rows: list[str] = []
     metrics: list[str] = []
     cells: dict[tuple[str, str], Cell] = defaultdict(Cell)
@@ -199,6 +203,7 @@ def _aggregate_one(name: str, group: list[Result], reference: str) -> ScenarioTa
                 else:
                     cell.values.append(float(value))
     warnings += contended_timings(group)
+    warnings += carried_over(group, common)
     first = group[0]
     return ScenarioTable(
         name,
@@ -216,6 +221,55 @@ def _aggregate_one(name: str, group: list[Result], reference: str) -> ScenarioTa
         reference,
         group,
         metric_errors=metric_errors,
+    )
+
+
+def carried_over(group: list[Result], common: dict[str, Any] | None = None) -> list[str]:
+    """One note naming the rows marked ``"carried_over"`` (kept from an earlier run on
+    purpose, exempt from the one-commit check), with the commits that computed them and
+    whether they record the code of the rows not carried over (``common``, see
+    :func:`~fubench.report.reader.majority_code`): what decides their numbers."""
+    kept = [
+        (result["seed"], label, row)
+        for result in group
+        for label, row in result["methods"].items()
+        if row.get("carried_over")
+    ]
+    if not kept:
+        return []
+    commits = sorted({str(row.get("computed_at", {}).get("git_hash"))[:7] for _, _, row in kept})
+    seeds: dict[str, list[int]] = defaultdict(list)
+    for seed, label, _ in kept:
+        seeds[label].append(seed)
+    by_seeds: dict[tuple[int, ...], list[str]] = defaultdict(list)
+    for label, on in seeds.items():
+        by_seeds[tuple(sorted(on))].append(label)
+    if len(kept) == sum(len(result["methods"]) for result in group):
+        rows = "every row"
+    else:
+        rows = "; ".join(
+            f"{seed_span(on, len(group))}: {', '.join(labels)}"
+            for on, labels in sorted(by_seeds.items(), key=lambda item: -len(item[0]))
+        )
+    if common is None or common["harness"] is None:
+        code = ""
+    elif all(_same_code(row, common) for _, _, row in kept):
+        code = (
+            ", by the same code as the rows computed since (equal fingerprints of the harness "
+            "and of every module both record)"
+        )
+    else:
+        code = ", by other code than the rows computed since (code fingerprints differ)"
+    return [f"carried over from an earlier run at commit {', '.join(commits)}{code}: {rows}"]
+
+
+def _same_code(row: dict[str, Any], common: dict[str, Any]) -> bool:
+    """Whether ``row`` records ``common``'s harness and, for every module both record,
+    its fingerprint (a module only carried-over rows use cannot be compared)."""
+    code = row.get("code") or {}
+    return code.get("harness") == common["harness"] and all(
+        common["modules"].get(module, fingerprint) == fingerprint
+        for module, fingerprint in code.get("modules", {}).items()
     )
 
 
