@@ -98,7 +98,9 @@ plots() {
             || echo "run.sh: no budget plot for $name (no baseline swept over work)" >&2
     done
     for file in $(list); do
-        if "$FUBENCH" validate "$file" | grep -qE "ok \((${ATTENTION_KINDS}) on"; then
+        # grep reads all of it: with -q it would leave early, validate would exit 141 and,
+        # under pipefail, the scenario would be skipped without a word
+        if "$FUBENCH" validate "$file" | grep -E "ok \((${ATTENTION_KINDS}) on" > /dev/null; then
             "$FUBENCH" plot attention "$file" --seed 0 --device "$DEVICE" \
                 --methods "$(methods)" --results "$OUT/results" -o "$OUT/plots/{scenario}_attention.png" \
                 || echo "run.sh: no attention map for $file (not run yet?)" >&2

@@ -57,3 +57,28 @@ def test_the_point_is_chosen_on_the_tuning_seeds(backdoor_yaml, test_registry, t
     shown = capsys.readouterr().out
     assert shown.startswith("Tuning seeds only (tuning_seed_*.json)")
     assert "| retrain" in shown and "Seeds: 7 (" in shown
+
+
+def test_without_a_forgetting_gap_the_point_is_the_best_ranked_on_the_tuning_seeds(
+    backdoor_yaml, test_registry, tmp_path, monkeypatch
+):
+    """A kind with no forgetting metric normalised as a gap (bias, sensitive) has no
+    (1, 1) to measure: the point shown is the one with the best scenario rank on the
+    tuning seeds, not every point (a claim would read the first, the overall rank the
+    best on the reported seeds)."""
+    from fubench.report import sweeps
+
+    path = backdoor_yaml()
+    text = path.read_text().replace("finetune: {rounds: 1}", "finetune: {rounds: [1, 2]}")
+    path.write_text(text.replace("seeds: [0]", "seeds: [0]\ntuning_seeds: [7]"))
+    out = tmp_path / "results"
+    assert run_cli("run", str(path), "--out", str(out), "-q") == 0
+    assert run_cli("run", str(path), "--tuning", "--out", str(out), "-q") == 0
+    folder = out / "tiny_backdoor"
+    make_perfect(folder / "tuning_seed_7.json", "finetune[rounds=2]")
+    make_perfect(folder / "seed_0.json", "finetune[rounds=1]")
+    monkeypatch.setattr(sweeps, "forgetting_axis", lambda table, registry: None)
+    report = render_report(load_results([out], test_registry), test_registry)
+    rows = [line.split("|")[1].strip() for line in report.splitlines() if line.startswith("| ")]
+    assert "finetune[rounds=2]" in rows and "finetune[rounds=1]" not in rows
+    assert "the best scenario rank" in report and "over the tuning seeds (7)" in report

@@ -131,6 +131,17 @@ def best_sweep_points(table: ScenarioTable, registry: Registry) -> dict[str, Swe
                 f"closest to ({utility.upper()}, {forgetting.upper()}) = (1, 1) over the means "
                 f"of {where}",
             )
+        elif not (utility and forgetting) and (label := best_ranked(judge, rows, registry)):
+            choices[method] = SweepChoice(
+                method,
+                label,
+                rows[label],
+                None,
+                len(rows),
+                "the best scenario rank (the mean normalised rank over the quality columns) "
+                f"over {where}: this kind has no forgetting metric normalised as a gap to "
+                "measure (1, 1) by",
+            )
     for method, rows in groups.items():
         for upstream in _reads(registry, table.method_of(next(iter(rows)))):
             if upstream not in choices:
@@ -151,6 +162,17 @@ def best_sweep_points(table: ScenarioTable, registry: Registry) -> dict[str, Swe
                     f"the point of {upstream} it mirrors",
                 )
     return choices
+
+
+def best_ranked(judge: ScenarioTable, rows: dict[str, dict], registry: Registry) -> str | None:
+    """The point of a sweep (``rows``, by label) with the best scenario rank in ``judge``
+    (:func:`~fubench.report.ranking.scenario_ranks`), the first on a tie; None when no
+    point has a rank."""
+    from fubench.report.ranking import scenario_ranks  # it reads this module's axes
+
+    ranks, _ = scenario_ranks(judge, registry)
+    ranked = [(ranks[label], i, label) for i, label in enumerate(rows) if label in ranks]
+    return min(ranked)[2] if ranked else None
 
 
 def keep_best_sweep_points(table: ScenarioTable, registry: Registry) -> list[Note]:
