@@ -42,7 +42,7 @@ from fubench.report.table import ScenarioTable, aggregate
 #: the work ratio of the gold standard: the end of the x axis
 GOLD_WORK = 1.0
 #: the gold standard's value of the forgetting axis, a score normalised between the
-#: original (0) and the gold standard (1) (:func:`fubench.report.sweeps.forgetting_axis`)
+#: original (0) and the gold standard (1) (:func:`fubench.report.axes.forgetting_axis`)
 IDEAL = 1.0
 
 

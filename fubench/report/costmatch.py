@@ -32,11 +32,11 @@ import numpy as np
 
 from fubench.registry import Registry
 from fubench.report import significance
+from fubench.report.axes import forgetting_axis, utility_axis
 from fubench.report.board import Cell, Row, Table
 from fubench.report.claims import per_seed
 from fubench.report.cost_plot import COUNTED, relative_costs
 from fubench.report.ranking import competing
-from fubench.report.sweeps import forgetting_axis, utility_axis
 from fubench.report.table import (
     ScenarioTable,
     format_value,

@@ -8,11 +8,11 @@ from collections import defaultdict
 from pathlib import Path
 
 from fubench.registry import Registry
+from fubench.report.axes import utility_axis
 from fubench.report.board import Provenance
 from fubench.report.markup import Inline, code, inline, joined, strong
 from fubench.report.ranking import MIN_USEFUL, ranked_columns, raw_twins
 from fubench.report.reader import Result
-from fubench.report.sweeps import utility_axis
 from fubench.report.table import ScenarioTable
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from fubench.registry import Registry
+from fubench.report.axes import forgetting_axis, utility_axis
 from fubench.report.figures import (
     method_styles,
     panel_grid,
@@ -40,7 +41,7 @@ from fubench.report.layout import (
 )
 from fubench.report.reader import Result
 from fubench.report.style import EDGE, IDEAL_COLOUR, MethodStyles, Style
-from fubench.report.sweeps import forgetting_axis, sweep_groups, utility_axis
+from fubench.report.sweeps import sweep_groups
 from fubench.report.table import ScenarioTable, aggregate
 
 #: the least span of the utility axis: a dip of one point of NTA is a tenth of it, so a

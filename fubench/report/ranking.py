@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from fubench.registry import Registry
-from fubench.report.sweeps import utility_axis
+from fubench.report.axes import utility_axis
 from fubench.report.table import ScenarioTable, format_value, ideal_of, metric_class
 
 #: below this normalised utility a method's model counts as broken and ranks last

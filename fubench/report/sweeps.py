@@ -1,10 +1,10 @@
-"""Which point of a swept method a table shows, and the axes of the trade-off.
+"""Which point of a swept method a table shows.
 
 The TIS paper picks, per method, the sweep point whose (normalised utility, normalised
-forgetting) lies closest to the gold standard's (1, 1). Tables show that point;
-``fubench plot tradeoff`` draws them all. The two axes are found from the metrics'
-declarations: the utility metric normalised as a ratio to the reference (nta), and the
-first forgetting metric normalised as a gap (nfs, else nfs_mia)."""
+forgetting) lies closest to the gold standard's (1, 1) (the axes:
+:mod:`fubench.report.axes`); where a kind has no forgetting metric normalised as a gap,
+the point with the best scenario rank. Either is judged on the tuning seeds where the
+scenario has them. Tables show that point; ``fubench plot tradeoff`` draws them all."""
 
 from __future__ import annotations
 
@@ -16,10 +16,12 @@ from typing import Any
 from fubench.config.spec import label_value
 from fubench.errors import UnknownNameError
 from fubench.registry import Registry
+from fubench.report.axes import forgetting_axis, utility_axis
 from fubench.report.board import Note
 from fubench.report.markup import code, inline, strong
+from fubench.report.ranking import scenario_ranks
 from fubench.report.reader import Result
-from fubench.report.table import ScenarioTable, metric_class
+from fubench.report.table import ScenarioTable
 
 
 @dataclass
@@ -30,35 +32,6 @@ class SweepChoice:
     distance: float | None  # to (1, 1); None where chosen to match an upstream method
     points: int  # how many points were swept
     reason: str = ""
-
-
-def utility_axis(table: ScenarioTable, registry: Registry) -> str | None:
-    """The table's normalised utility metric (a ratio to the reference, e.g. nta)."""
-    for metric in table.metrics:
-        cls = metric_class(metric, registry)
-        if (
-            cls is not None
-            and cls.role == "utility"
-            and cls.normalises
-            and cls.normalisation == "ratio"
-        ):
-            return metric
-    return None
-
-
-def forgetting_axis(table: ScenarioTable, registry: Registry) -> str | None:
-    """The first normalised forgetting metric (a gap, e.g. nfs) with values."""
-    for metric in table.metrics:
-        cls = metric_class(metric, registry)
-        if (
-            cls is not None
-            and cls.role == "forgetting"
-            and cls.normalises
-            and cls.normalisation == "gap"
-            and any(c.values for (_, m), c in table.cells.items() if m == metric)
-        ):
-            return metric
-    return None
 
 
 def sweep_groups(
@@ -168,8 +141,6 @@ def best_ranked(judge: ScenarioTable, rows: dict[str, dict], registry: Registry)
     """The point of a sweep (``rows``, by label) with the best scenario rank in ``judge``
     (:func:`~fubench.report.ranking.scenario_ranks`), the first on a tie; None when no
     point has a rank."""
-    from fubench.report.ranking import scenario_ranks  # it reads this module's axes
-
     ranks, _ = scenario_ranks(judge, registry)
     ranked = [(ranks[label], i, label) for i, label in enumerate(rows) if label in ranks]
     return min(ranked)[2] if ranked else None
