@@ -418,6 +418,7 @@ def test_an_earlier_sweeps_rows_are_dropped_when_the_file_is_merged(
                 **same,
                 "rows": {k: {"status": "ok"} for k in old_rows},
                 "seconds": {"wall": 1.0, "per_row": {}},
+                "provenance": {"git_hash": "0ld", "date": "2026-01-01"},
             }
         )
     )
@@ -435,3 +436,9 @@ def test_an_earlier_sweeps_rows_are_dropped_when_the_file_is_merged(
         "original",
     }
     assert merged["seconds"]["wall"] == 3.0
+    # each kept row says which run computed it, and the board names both commits
+    assert merged["rows"]["rerun"]["computed_at"] == {"git_hash": "0ld", "date": "2026-01-01"}
+    from fubench.report.quality import _made
+
+    merged["rows"]["finetune[rounds=2]"]["computed_at"] = {"git_hash": "new", "date": "x"}
+    assert _made([merged]) == " at commits 0ld (4 rows), new (1 row)"

@@ -38,7 +38,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
     from fubench.engine.replicas import run_replicas
     from fubench.plugins import get_registry
     from fubench.report.quality import render_records
-    from fubench.results import provenance, write_json_atomic
+    from fubench.results import computed_at, provenance, write_json_atomic
     from fubench.runner import Runner
 
     progress.set_quiet(args.quiet)
@@ -115,6 +115,8 @@ def cmd_quality(args: argparse.Namespace) -> int:
             "started": started,
             "provenance": provenance(plan.device, registry.loaded_versions()),
         }
+        for row in record["rows"].values():  # a merged file keeps where each row ran
+            row["computed_at"] = computed_at(record["provenance"])
         path = quality_path(args.out, config.name, seed)
         record = merge(path, record, superseded)
         write_json_atomic(path, record)
@@ -185,6 +187,7 @@ def merge(path: Path, record: dict, superseded: Callable[[str], bool] = lambda _
     import json
 
     from fubench.progress import say
+    from fubench.results import computed_at
 
     try:
         previous = json.loads(path.read_text(encoding="utf-8"))
@@ -193,6 +196,8 @@ def merge(path: Path, record: dict, superseded: Callable[[str], bool] = lambda _
     if any(previous.get(key) != record[key] for key in SAME):
         return record
     kept = {k: v for k, v in previous.get("rows", {}).items() if k not in record["rows"]}
+    for row in kept.values():  # rows of a file written before rows said where they ran
+        row.setdefault("computed_at", computed_at(previous.get("provenance", {})))
     dropped = sorted(k for k in kept if superseded(k))
     if dropped:
         say(

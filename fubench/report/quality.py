@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -242,11 +242,23 @@ def _one(hardware: str) -> str:
 
 
 def _made(records: list[Record]) -> str:
-    """Where the ε was computed: the commit and machine its files record."""
+    """Where the ε was computed: the commit of each row (a file merged from several runs
+    names each, with its rows), else of the file, and the machine its files record."""
     made = [r.get("provenance", {}) for r in records]
-    commits = sorted({str(m.get("git_hash"))[:7] for m in made if m.get("git_hash")})
+    rows: Counter = Counter()
+    for record in records:
+        here = record.get("provenance", {}).get("git_hash")
+        for row in record.get("rows", {}).values():
+            commit = (row.get("computed_at") or {}).get("git_hash") or here
+            if commit:
+                rows[str(commit)[:7]] += 1
     machines = sorted({_one(str(m["hardware"])) for m in made if m.get("hardware")})
-    where = f" at commit {', '.join(commits)}" if commits else ""
+    if len(rows) > 1:
+        where = " at commits " + ", ".join(
+            f"{c} ({n} row{'s' if n != 1 else ''})" for c, n in sorted(rows.items())
+        )
+    else:
+        where = f" at commit {next(iter(rows))}" if rows else ""
     return where + (f" on {', '.join(machines)}" if machines else "")
 
 
