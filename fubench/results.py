@@ -281,11 +281,17 @@ def drop_rows(path: Path, labels: set[str]) -> None:
     except (OSError, ValueError):
         path.unlink(missing_ok=True)
         return
+    write_json_atomic(path, without_rows(result, labels))
+
+
+def without_rows(result: dict[str, Any], labels: set[str]) -> dict[str, Any]:
+    """``result`` (changed in place) without the rows ``labels``, which its recorded
+    configuration stops listing too."""
     result["methods"] = {k: v for k, v in result["methods"].items() if k not in labels}
     config = result.get("scenario", {}).get("config") or {}
     if isinstance(config.get("methods"), dict):
         config["methods"] = {k: v for k, v in config["methods"].items() if k not in labels}
-    write_json_atomic(path, result)
+    return result
 
 
 def unlisted_rows(result: dict[str, Any], listed: set[str]) -> list[str]:

@@ -22,13 +22,20 @@ def make_perfect(path, label: str) -> None:
     path.write_text(json.dumps(record))
 
 
-def test_the_point_is_chosen_on_the_tuning_seeds(backdoor_yaml, test_registry, tmp_path, capsys):
+def run_with_tuning_seed(backdoor_yaml, tmp_path):
+    """finetune swept over rounds [1, 2], run on evaluation seed 0 and tuning seed 7;
+    the results folder."""
     path = backdoor_yaml()
     text = path.read_text().replace("finetune: {rounds: 1}", "finetune: {rounds: [1, 2]}")
     path.write_text(text.replace("seeds: [0]", "seeds: [0]\ntuning_seeds: [7]"))
     out = tmp_path / "results"
     assert run_cli("run", str(path), "--out", str(out), "-q") == 0
     assert run_cli("run", str(path), "--tuning", "--out", str(out), "-q") == 0
+    return out
+
+
+def test_the_point_is_chosen_on_the_tuning_seeds(backdoor_yaml, test_registry, tmp_path, capsys):
+    out = run_with_tuning_seed(backdoor_yaml, tmp_path)
     folder = out / "tiny_backdoor"
     assert sorted(p.name for p in folder.glob("*.json")) == ["seed_0.json", "tuning_seed_7.json"]
     assert read_result(folder / "tuning_seed_7.json")["purpose"] == "tuning"
@@ -68,12 +75,7 @@ def test_without_a_forgetting_gap_the_point_is_the_best_ranked_on_the_tuning_see
     best on the reported seeds)."""
     from fubench.report import sweeps
 
-    path = backdoor_yaml()
-    text = path.read_text().replace("finetune: {rounds: 1}", "finetune: {rounds: [1, 2]}")
-    path.write_text(text.replace("seeds: [0]", "seeds: [0]\ntuning_seeds: [7]"))
-    out = tmp_path / "results"
-    assert run_cli("run", str(path), "--out", str(out), "-q") == 0
-    assert run_cli("run", str(path), "--tuning", "--out", str(out), "-q") == 0
+    out = run_with_tuning_seed(backdoor_yaml, tmp_path)
     folder = out / "tiny_backdoor"
     make_perfect(folder / "tuning_seed_7.json", "finetune[rounds=2]")
     make_perfect(folder / "seed_0.json", "finetune[rounds=1]")

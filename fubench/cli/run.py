@@ -100,17 +100,24 @@ def cmd_run(args: argparse.Namespace) -> int:
 def leftover_rows(out: str, config: ScenarioConfig, listed: set[str], prune: bool) -> str:
     """The rows of ``config``'s stored result files that ``listed`` does not name, as
     one line to show (removed from the files first when ``prune``); "" when none."""
-    from fubench.results import drop_rows, read_result, result_path, unlisted_rows
+    from fubench.results import (
+        read_result,
+        result_path,
+        unlisted_rows,
+        without_rows,
+        write_json_atomic,
+    )
 
     found: set[str] = set()
     for seed in config.seeds:
         path = result_path(out, config.name, seed, config.purpose)
         try:
-            labels = unlisted_rows(read_result(path), listed) if path.exists() else []
+            result = read_result(path) if path.exists() else None
         except (OSError, ValueError):
             continue  # the run names an unreadable file and starts it afresh
+        labels = unlisted_rows(result, listed) if result is not None else []
         if labels and prune:
-            drop_rows(path, set(labels))
+            write_json_atomic(path, without_rows(result, set(labels)))
         found.update(labels)
     if not found:
         return ""

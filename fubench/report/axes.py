@@ -12,28 +12,33 @@ from fubench.report.table import ScenarioTable, metric_class
 
 def utility_axis(table: ScenarioTable, registry: Registry) -> str | None:
     """The table's normalised utility metric (a ratio to the reference, e.g. nta)."""
-    for metric in table.metrics:
-        cls = metric_class(metric, registry)
-        if (
-            cls is not None
-            and cls.role == "utility"
-            and cls.normalises
-            and cls.normalisation == "ratio"
-        ):
-            return metric
-    return None
+    return _first_normalised(table, registry, "utility", "ratio")
 
 
 def forgetting_axis(table: ScenarioTable, registry: Registry) -> str | None:
     """The first normalised forgetting metric (a gap, e.g. nfs) with values."""
+    return _first_normalised(table, registry, "forgetting", "gap", with_values=True)
+
+
+def _first_normalised(
+    table: ScenarioTable,
+    registry: Registry,
+    role: str,
+    normalisation: str,
+    with_values: bool = False,
+) -> str | None:
+    """The table's first metric of ``role`` normalised as ``normalisation`` (and, with
+    ``with_values``, with some value in the table)."""
     for metric in table.metrics:
         cls = metric_class(metric, registry)
         if (
             cls is not None
-            and cls.role == "forgetting"
+            and cls.role == role
             and cls.normalises
-            and cls.normalisation == "gap"
-            and any(c.values for (_, m), c in table.cells.items() if m == metric)
+            and cls.normalisation == normalisation
+            and (
+                not with_values or any(c.values for (_, m), c in table.cells.items() if m == metric)
+            )
         ):
             return metric
     return None

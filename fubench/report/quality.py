@@ -14,6 +14,7 @@ import numpy as np
 
 from fubench.report.board import Cell, Quality, Row, Table
 from fubench.report.markup import code, inline, strong
+from fubench.report.reader import code_difference as reader_code_difference
 from fubench.report.reader import results_code
 from fubench.results import ORIGINAL
 
@@ -40,16 +41,7 @@ def load_quality(paths: list[str | Path]) -> dict[str, list[Record]]:
 def code_difference(record: Record, code: dict[str, Any]) -> str | None:
     """Why an ε record was not made by the training and scoring code of the seed results
     whose code is ``code`` (:func:`~fubench.report.reader.results_code`); None when it was."""
-    mine = record.get("code")
-    if not isinstance(mine, dict):
-        return "records no code fingerprint"
-    if mine.get("harness") != code.get("harness"):
-        return "was computed by another version of the harness than the seed results"
-    theirs = code.get("modules", {})
-    for module, fingerprint in sorted(mine.get("modules", {}).items()):
-        if module in theirs and theirs[module] != fingerprint:
-            return f"was computed by another version of {module} than the seed results"
-    return None
+    return reader_code_difference(record.get("code"), code, "the seed results")
 
 
 def code_problem(results: list[Record], quality: dict[str, list[Record]]) -> str | None:

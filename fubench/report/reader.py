@@ -71,15 +71,9 @@ def one_code_problem(files: list[tuple[Path, Result]]) -> str | None:
     common = majority_code(row for _, _, row in rows)
     commits = Counter(row.get("computed_at", {}).get("git_hash") for _, _, row in rows)
     for file, label, row in rows:
-        code = _code(row)
         commit = row.get("computed_at", {}).get("git_hash")
-        if not code:
-            why = "records no code fingerprint"
-        elif code.get("harness") != common["harness"]:
-            why = "was computed by another version of the harness than the other rows"
-        elif any(fp != common["modules"][m] for m, fp in code.get("modules", {}).items()):
-            module = next(m for m, fp in code["modules"].items() if fp != common["modules"][m])
-            why = f"was computed by another version of {module} than the other rows"
+        if why := code_difference(_code(row), common, "the other rows"):
+            pass
         elif commit is None or str(commit).endswith("-dirty"):
             why = f"was computed from uncommitted code ({commit or 'no commit recorded'})"
         elif commit != _most(commits):
@@ -90,6 +84,21 @@ def one_code_problem(files: list[tuple[Path, Result]]) -> str | None:
             f"{file}: row '{' '.join(str(label).split())[:40]}' {why}: one leaderboard "
             f'comes from one commit; re-run it, or mark it "carried_over": true'
         )
+    return None
+
+
+def code_difference(mine: Any, common: dict[str, Any], than: str) -> str | None:
+    """Why the code record ``mine`` (``{"harness", "modules"}``, of a row or an ε file)
+    is not ``common`` (what ``than`` records, e.g. :func:`majority_code`), or None: its
+    harness, then every module both record (a module only one records is not compared)."""
+    if not isinstance(mine, dict) or not mine:
+        return "records no code fingerprint"
+    if mine.get("harness") != common.get("harness"):
+        return f"was computed by another version of the harness than {than}"
+    theirs = common.get("modules", {})
+    for module, fingerprint in sorted(mine.get("modules", {}).items()):
+        if theirs.get(module, fingerprint) != fingerprint:
+            return f"was computed by another version of {module} than {than}"
     return None
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from fubench.config.spec import label_value
@@ -84,6 +85,7 @@ def best_sweep_points(table: ScenarioTable, registry: Registry) -> dict[str, Swe
     )
     utility, forgetting = utility_axis(judge, registry), forgetting_axis(judge, registry)
     groups = chosen_groups(table, registry)
+    judge_ranks = cache(lambda: scenario_ranks(judge, registry)[0])  # once, where needed
     choices: dict[str, SweepChoice] = {}
     for method, rows in groups.items():
         scored = [
@@ -104,7 +106,7 @@ def best_sweep_points(table: ScenarioTable, registry: Registry) -> dict[str, Swe
                 f"closest to ({utility.upper()}, {forgetting.upper()}) = (1, 1) over the means "
                 f"of {where}",
             )
-        elif not (utility and forgetting) and (label := best_ranked(judge, rows, registry)):
+        elif not (utility and forgetting) and (label := best_ranked(rows, judge_ranks())):
             choices[method] = SweepChoice(
                 method,
                 label,
@@ -137,11 +139,10 @@ def best_sweep_points(table: ScenarioTable, registry: Registry) -> dict[str, Swe
     return choices
 
 
-def best_ranked(judge: ScenarioTable, rows: dict[str, dict], registry: Registry) -> str | None:
-    """The point of a sweep (``rows``, by label) with the best scenario rank in ``judge``
-    (:func:`~fubench.report.ranking.scenario_ranks`), the first on a tie; None when no
-    point has a rank."""
-    ranks, _ = scenario_ranks(judge, registry)
+def best_ranked(rows: dict[str, dict], ranks: dict[str, float]) -> str | None:
+    """The point of a sweep (``rows``, by label) with the best scenario rank (``ranks``:
+    :func:`~fubench.report.ranking.scenario_ranks` of the judging table), the first on a
+    tie; None when no point has a rank."""
     ranked = [(ranks[label], i, label) for i, label in enumerate(rows) if label in ranks]
     return min(ranked)[2] if ranked else None
 

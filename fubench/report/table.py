@@ -21,7 +21,13 @@ from fubench.engine.timing import LOAD_MARGIN, MIN_CPU_SHARE
 from fubench.registry import Registry
 from fubench.report.fit import table_parts
 from fubench.report.markup import md_text
-from fubench.report.reader import Result, by_scenario, majority_code, reference_row
+from fubench.report.reader import (
+    Result,
+    by_scenario,
+    code_difference,
+    majority_code,
+    reference_row,
+)
 from fubench.report.separation import gap_of, tested_metric
 from fubench.results import ORIGINAL, row_order
 
@@ -253,7 +259,7 @@ def carried_over(group: list[Result], common: dict[str, Any] | None = None) -> l
         )
     if common is None or common["harness"] is None:
         code = ""
-    elif all(_same_code(row, common) for _, _, row in kept):
+    elif not any(code_difference(row.get("code"), common, "") for _, _, row in kept):
         code = (
             ", by the same code as the rows computed since (equal fingerprints of the harness "
             "and of every module both record)"
@@ -261,16 +267,6 @@ def carried_over(group: list[Result], common: dict[str, Any] | None = None) -> l
     else:
         code = ", by other code than the rows computed since (code fingerprints differ)"
     return [f"carried over from an earlier run at commit {', '.join(commits)}{code}: {rows}"]
-
-
-def _same_code(row: dict[str, Any], common: dict[str, Any]) -> bool:
-    """Whether ``row`` records ``common``'s harness and, for every module both record,
-    its fingerprint (a module only carried-over rows use cannot be compared)."""
-    code = row.get("code") or {}
-    return code.get("harness") == common["harness"] and all(
-        common["modules"].get(module, fingerprint) == fingerprint
-        for module, fingerprint in code.get("modules", {}).items()
-    )
 
 
 def contended_timings(group: list[Result]) -> list[str]:
