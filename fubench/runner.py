@@ -25,7 +25,6 @@ from fubench import data as datasets
 from fubench.config.spec import ScenarioConfig
 from fubench.engine import determinism, worklist
 from fubench.engine.cache import ModelCache
-from fubench.engine.job import Job
 from fubench.engine.outcome import Outcome, make_row
 from fubench.engine.plan import ROW_HARNESS, Plan, model_settings
 from fubench.engine.sequential import job_for
@@ -181,18 +180,17 @@ class Runner:
 
     def workload(self, data: Dataset, todo: dict[int, list[str]]) -> Workload:
         """What this run computes, for its progress display: per seed, the rounds of
-        training the original and the gold standard (none for a model already in the
-        cache), and every method row to compute."""
+        training its references (the original and the gold standard; none for a model
+        already in the cache), and every method row to compute."""
         cpu_plan = dataclasses.replace(self.plan, device=torch.device("cpu"))
         rounds = {}
         for seed in self.config.seeds:
-            job = Job(cpu_plan, data, seed, self.cache)
-            missing = [
-                role
-                for role in ("original", "reference")
-                if not (self.cache.enabled and self.cache.path(job.cache_key(role)).exists())
-            ]
-            rounds[seed] = self.plan.rounds * len(missing)
+            job = job_for(cpu_plan, data, seed, self.cache)
+            rounds[seed] = sum(
+                n
+                for key, n in worklist.reference_trainings(job)
+                if not (self.cache.enabled and self.cache.path(key).exists())
+            )
         methods = {spec.label: spec.name for spec in self.plan.method_rows()}
         rows = {(seed, label): methods[label] for seed, labels in todo.items() for label in labels}
         return Workload(self.config.name, rounds, rows)

@@ -30,6 +30,8 @@ from fubench.report.reader import Result, by_scenario, load_results
 from fubench.results import ORIGINAL, provenance, read_result
 from fubench.runner import Runner
 
+#: the verdict of a stored row whose method is not installed here
+NOT_CHECKED = "not checked"
 #: what a stored row's provenance must share with this machine for bit-for-bit equality
 SAME_BITS = ("instruction_set", "python", "torch", "numpy")
 
@@ -40,11 +42,11 @@ class RowVerdict:
     seed: int
     label: str
     ok: bool
-    verdict: str  # "identical" | "within the spread" | "differs" | ...
+    verdict: str  # "identical" | "within the spread" | "differs" | "not checked" | ...
     detail: str = ""
 
     def line(self) -> str:
-        mark = "ok " if self.ok else "!! "
+        mark = "-- " if self.verdict == NOT_CHECKED else "ok " if self.ok else "!! "
         detail = f": {self.detail}" if self.detail else ""
         return f"{mark}{self.scenario} seed {self.seed} {self.label}: {self.verdict}{detail}"
 
@@ -99,6 +101,8 @@ def _verify_scenario(
     )
     if methods is not None:
         names = [n for n in names if n in methods]
+    absent = [] if methods is not None else [n for n in names if n not in registry.methods]
+    names = [n for n in names if n not in absent]
     # settings a run was given on the command line (--set) apply again
     config = load_scenario(file, registry, stored[0]["scenario"].get("overrides"))
     config = apply_overrides(config, methods=names, seeds=wanted, device=device, registry=registry)
@@ -128,6 +132,7 @@ def _verify_scenario(
             verdicts.append(
                 _compare(scenario, seed, label, old["methods"].get(label), row, old, here, stored)
             )
+        verdicts += _not_installed(scenario, seed, old, absent)
     if any(v.verdict == "within the spread" for v in verdicts):
         verdicts += _compare_conclusions(scenario, stored, fresh, registry)
     return verdicts
@@ -182,6 +187,19 @@ def _compare(
     verdict.ok, verdict.verdict = True, "within the spread"
     verdict.detail = "computed elsewhere: not comparable bit for bit"
     return verdict
+
+
+def _not_installed(scenario: str, seed: int, stored: Result, absent: list[str]) -> list[RowVerdict]:
+    """The stored rows of methods this checkout has not installed (a community
+    submission's, say): named as not checked, never passed over in silence."""
+    out = []
+    for label, row in stored["methods"].items():
+        if row.get("method") in absent:
+            package = (row.get("community") or {}).get("package")
+            where = f"install {package} to check it" if package else "install its plugin"
+            detail = f"method '{row['method']}' is not installed here; {where}"
+            out.append(RowVerdict(scenario, seed, label, True, NOT_CHECKED, detail))
+    return out
 
 
 def _same_bits(stored: Result, here: dict[str, Any]) -> bool:

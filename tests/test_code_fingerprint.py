@@ -15,6 +15,7 @@ from fubench.config.validate import load_scenario
 from fubench.engine.cache import ModelCache
 from fubench.results import read_result
 from fubench.runner import Runner
+from tests.conftest import BACKDOOR_YAML
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = ROOT / "fubench"
@@ -152,6 +153,27 @@ def test_a_changed_kind_module_retrains_the_models(
     Runner(config, test_registry, out=tmp_path / "out", cache=cache, verbose=True).run()
     err = capsys.readouterr().err
     assert "training the original model" in err and "finetune: reused" not in err
+
+
+def test_a_declined_row_is_kept_while_its_code_is_unchanged(
+    test_registry, write_yaml, tmp_path, capsys, monkeypatch
+):
+    """An "n/a" row (distillation without server data) is the method's answer, like a
+    result: a later run keeps it, with the commit that computed it, until the method's
+    code changes. Recomputing it re-stamped it with each later run's commit."""
+    text = BACKDOOR_YAML.format(name="declined", dataset="tiny_images", rounds=1)
+    file = write_yaml(text.replace("finetune: {rounds: 1}", "distillation: {}"), "d.yaml")
+    config = load_scenario(file, test_registry)
+    [path] = Runner(config, test_registry, out=tmp_path).run()
+    [row] = [r for r in read_result(path)["methods"].values() if r["method"] == "distillation"]
+    assert row["status"] == "n/a" and "server" in row["error"]
+    capsys.readouterr()
+    Runner(load_scenario(file, test_registry), test_registry, out=tmp_path, verbose=True).run()
+    assert "distillation: reused" in capsys.readouterr().err
+    _fake_module_change(monkeypatch, "fubench_builtins.distillation")
+    Runner(load_scenario(file, test_registry), test_registry, out=tmp_path, verbose=True).run()
+    err = capsys.readouterr().err
+    assert "distillation: reused" not in err
 
 
 def test_an_unchanged_tree_reuses_everything(test_registry, backdoor_yaml, tmp_path, capsys):

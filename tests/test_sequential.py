@@ -14,6 +14,7 @@ import torch
 
 import fubench
 from fubench.config.validate import load_scenario
+from fubench.data import load as load_data
 from fubench.engine.cache import ModelCache
 from fubench.errors import ConfigError
 from fubench.fl.history import flatten
@@ -168,6 +169,22 @@ def test_two_runs_give_the_same_bits(tiny_run, tmp_path):
         a = {k: v for k, v in row["metrics"].items() if k not in timed}
         b = {k: v for k, v in again["methods"][label]["metrics"].items() if k not in timed}
         assert a == b, label
+
+
+@pytest.mark.training
+def test_the_progress_counts_every_training_of_the_stream_references(tmp_path):
+    """The whole-run ETA counts a stream's reference trainings: the original to each
+    request and on to the end (6 rounds), the gold standard from scratch at each request
+    (2 + 3 + 5) and the last one on to the end (1); none once the cache holds them."""
+    reg = registry()
+    config = load_scenario(write(tmp_path), reg)
+    cache = ModelCache(tmp_path / "cache")
+    data = load_data(config, reg)
+    runner = Runner(config, reg, out=tmp_path / "out", cache=cache)
+    assert runner.workload(data, {0: []}).reference_rounds == {0: 6 + (2 + 3 + 5) + 1}
+    runner.run()
+    again = Runner(config, reg, out=tmp_path / "out", cache=cache)
+    assert again.workload(data, {0: []}).reference_rounds == {0: 0}
 
 
 # ------------------------------------------------------------------- validation

@@ -100,3 +100,18 @@ def test_a_seed_the_results_lack_is_one_line(registry, stored, capsys):
     assert run_cli("verify", str(stored), "--seeds", "7") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no stored result for seed(s) [7]" in err[0]
+
+
+def test_rows_of_a_method_not_installed_are_named_not_checked(registry, stored, capsys):
+    """A community row whose package this checkout lacks: named, never silently skipped,
+    and no reason to fail the rows that were checked."""
+    file = next(stored.parent.glob("*.yaml"))  # the scenario file lists built-ins only,
+    file.write_text(file.read_text().replace(", drift: {}", ""))  # as for a submission's
+    reset_registry(load_registry(extra_plugins=[TEST_PLUGIN]))  # no `drift` here
+    assert run_cli("verify", str(stored), "--seeds", "0") == 0
+    out = capsys.readouterr().out
+    assert "-- tiny_backdoor seed 0 drift: not checked: method 'drift' is not installed" in out
+    assert "ok tiny_backdoor seed 0 retrain: identical" in out
+    assert "verify: 2 of 2 rows reproduce" in out and "1 not checked" in out
+    assert run_cli("verify", str(stored), "--seeds", "0", "--methods", "drift") == 2
+    assert "unknown method 'drift'" in capsys.readouterr().err  # asked for: refused

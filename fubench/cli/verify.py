@@ -13,7 +13,7 @@ from fubench.cli.common import EXIT_FAILED_ROWS, EXIT_OK
 def cmd_verify(args: argparse.Namespace) -> int:
     from fubench import progress
     from fubench.plugins import get_registry
-    from fubench.verify import verify
+    from fubench.verify import NOT_CHECKED, verify
 
     progress.set_quiet(args.quiet)
     start = time.perf_counter()
@@ -28,10 +28,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     for verdict in verdicts:
         print(verdict.line())
     failed = [v for v in verdicts if not v.ok]
+    unchecked = [v for v in verdicts if v.verdict == NOT_CHECKED]
+    checked = len(verdicts) - len(unchecked)
     minutes = (time.perf_counter() - start) / 60
-    summary = (
-        f"verify: {len(verdicts) - len(failed)} of {len(verdicts)} rows reproduce "
-        f"({minutes:.1f} min)"
-    )
+    summary = f"verify: {checked - len(failed)} of {checked} rows reproduce ({minutes:.1f} min)"
+    if unchecked:
+        summary += f"; {len(unchecked)} not checked (their methods are not installed)"
     print(summary, file=sys.stderr if failed else sys.stdout)
     return EXIT_FAILED_ROWS if failed else EXIT_OK

@@ -4,7 +4,9 @@ Per seed, a method's row is computed again unless its result file already holds 
 this run would compute it — same parameters, same code, every metric (:func:`reusable`);
 a row that reads another method's result runs again with it (:func:`readers_of`). The
 rows left are cut into tasks (:func:`task_rows`): one per seed, or — to keep every
-worker busy — one per group of rows that belong together (:func:`row_groups`)."""
+worker busy — one per group of rows that belong together (:func:`row_groups`). The
+references' trainings a seed still needs are counted for the progress display
+(:func:`reference_trainings`)."""
 
 from __future__ import annotations
 
@@ -12,23 +14,26 @@ from typing import Any
 
 from fubench import code_fingerprint
 from fubench.config.spec import MethodSpec
+from fubench.engine.job import Job
 from fubench.engine.plan import ROW_HARNESS, Plan
+from fubench.engine.sequential import SequentialJob
 
 
 def reusable(
     row: dict[str, Any] | None, spec: MethodSpec, metrics: list[str], code: dict[str, Any]
 ) -> bool:
-    """Whether a stored row can stand for ``spec``'s row now: it succeeded, with the
-    same parameters, every piece of code it records is unchanged, it records at least
-    the code this run would use (``code``, :meth:`Plan.row_code`), and it holds every
-    metric this run measures."""
+    """Whether a stored row can stand for ``spec``'s row now: it succeeded (or the
+    method declined the scenario, "n/a"), with the same parameters, every piece of code
+    it records is unchanged, it records at least the code this run would use (``code``,
+    :meth:`Plan.row_code`), and, when it succeeded, it holds every metric this run
+    measures. A failed row is always computed again: failures are never kept."""
+    if row is None or row.get("status") not in ("ok", "n/a"):
+        return False
     return (
-        row is not None
-        and row.get("status") == "ok"
-        and row.get("params") == spec.params
+        row.get("params") == spec.params
         and code_fingerprint.covers(row.get("code"), code)
         and code_fingerprint.unchanged(row.get("code"), ROW_HARNESS)
-        and set(metrics) <= set(row["metrics"])
+        and (row["status"] == "n/a" or set(metrics) <= set(row["metrics"]))
     )
 
 
@@ -102,3 +107,25 @@ def task_rows(
                 units.append((seed, labels))
     covered = {seed for seed, _ in units}
     return units + [(seed, []) for seed in seeds if seed not in covered]
+
+
+def reference_trainings(job: Job | SequentialJob) -> list[tuple[str, int]]:
+    """The trainings a seed's references take, as (model-cache key, rounds): for one
+    request, the original and the gold standard over the scenario's rounds; for a
+    request stream, the original's stretches up to each request and on to the end,
+    the gold standard at each request (from scratch, to its round), and the last one
+    trained on to the end (:mod:`fubench.engine.sequential`)."""
+    rounds = job.plan.rounds
+    if not isinstance(job, SequentialJob):
+        return [(job.cache_key(role), rounds) for role in ("original", "reference")]
+    ends = [stage.round for stage in job.stages] + [rounds]
+    starts = [0, *ends[:-1]]
+    trainings = [
+        (job.base.cache_key(f"stream-original@{end}"), end - start)
+        for start, end in zip(starts, ends)
+    ]
+    trainings += [
+        (stage_job.cache_key("reference"), stage_job.plan.rounds) for stage_job in job.jobs
+    ]
+    trainings.append((job.base.cache_key("stream-reference@end"), rounds - ends[-2]))
+    return trainings
