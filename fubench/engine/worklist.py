@@ -114,7 +114,8 @@ def reference_trainings(job: Job | SequentialJob) -> list[tuple[str, int]]:
     request, the original and the gold standard over the scenario's rounds; for a
     request stream, the original's stretches up to each request and on to the end,
     the gold standard at each request (from scratch, to its round), and the last one
-    trained on to the end (:mod:`fubench.engine.sequential`)."""
+    trained on to the end, under the cache roles :class:`SequentialJob` stores them by
+    (a test trains a stream and expects nothing left to count)."""
     rounds = job.plan.rounds
     if not isinstance(job, SequentialJob):
         return [(job.cache_key(role), rounds) for role in ("original", "reference")]
