@@ -25,9 +25,10 @@ from fubench import data as datasets
 from fubench.config.spec import ScenarioConfig
 from fubench.engine import determinism, worklist
 from fubench.engine.cache import ModelCache
+from fubench.engine.job import Job
 from fubench.engine.outcome import Outcome, make_row
 from fubench.engine.plan import ROW_HARNESS, Plan, model_settings
-from fubench.engine.sequential import job_for
+from fubench.engine.sequential import SequentialJob, job_for
 from fubench.engine.tasks import (
     FORWARDED_ENV,
     Emit,
@@ -98,6 +99,8 @@ class Runner:
         #: (seed, label) stored in this run: every task of a seed sends the same
         #: reference rows, stored (and announced to plugins) once
         self._stored: set[tuple[int, str]] = set()
+        #: each seed's job on the CPU, built once per run (see :meth:`_cpu_job`)
+        self._cpu_jobs: dict[int, Job | SequentialJob] = {}
         #: the determinism settings of this run's tasks (provenance of every row)
         self._determinism: dict[str, Any] = {}
 
@@ -152,7 +155,6 @@ class Runner:
         todo: dict[int, list[str]] = {}
         config_hash = self.config_hash(data)
         fingerprint = datasets.fingerprint(data)
-        cpu_plan = dataclasses.replace(self.plan, device=torch.device("cpu"))
         reused = 0
         for seed in self.config.seeds:
             path = result_path(self.out, self.config.name, seed, self.config.purpose)
@@ -163,7 +165,7 @@ class Runner:
                 adopt=self._adopt,
                 say=say,
             )
-            metrics = job_for(cpu_plan, data, seed).metrics
+            metrics = self._cpu_job(data, seed).metrics
             todo[seed] = worklist.rows_to_compute(self.plan, self.files[seed].rows, metrics)
             for spec in self.plan.method_rows():
                 if spec.label not in todo[seed]:
@@ -182,18 +184,25 @@ class Runner:
         """What this run computes, for its progress display: per seed, the rounds of
         training its references (the original and the gold standard; none for a model
         already in the cache), and every method row to compute."""
-        cpu_plan = dataclasses.replace(self.plan, device=torch.device("cpu"))
         rounds = {}
         for seed in self.config.seeds:
-            job = job_for(cpu_plan, data, seed, self.cache)
             rounds[seed] = sum(
                 n
-                for key, n in worklist.reference_trainings(job)
+                for key, n in worklist.reference_trainings(self._cpu_job(data, seed))
                 if not (self.cache.enabled and self.cache.path(key).exists())
             )
         methods = {spec.label: spec.name for spec in self.plan.method_rows()}
         rows = {(seed, label): methods[label] for seed, labels in todo.items() for label in labels}
         return Workload(self.config.name, rounds, rows)
+
+    def _cpu_job(self, data: Dataset, seed: int) -> Job | SequentialJob:
+        """The seed's job on the CPU, built once per run: what this process asks of it
+        (its metrics, its cache keys) needs no device, and a request stream composes
+        every request's kind to build one."""
+        if seed not in self._cpu_jobs:
+            cpu_plan = dataclasses.replace(self.plan, device=torch.device("cpu"))
+            self._cpu_jobs[seed] = job_for(cpu_plan, data, seed, self.cache)
+        return self._cpu_jobs[seed]
 
     def tasks(self, todo: dict[int, list[str]], split: bool) -> list[Task]:
         """The tasks of this run (see :func:`fubench.engine.worklist.task_rows`)."""
